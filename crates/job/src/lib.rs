@@ -1,1 +1,6 @@
+//! segment-selector's job: feeds the pure `selection` crate from the stream folder and the
+//! archive, and carries out its plan.
+#![forbid(unsafe_code)]
 
+pub mod measure;
+pub mod store;

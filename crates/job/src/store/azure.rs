@@ -1,0 +1,1 @@
+//! Azure implementation of [`super::Archive`].

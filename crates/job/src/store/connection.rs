@@ -1,0 +1,1 @@
+//! Parsing Azure Storage connection strings without leaking their secrets.

@@ -1,0 +1,139 @@
+//! The one narrow storage interface the executor needs.
+//!
+//! Everything Azure-specific (the 0.21 SDK crates, connection strings, HTTP status codes) stays
+//! behind [`Archive`], so a maintained client can replace those crates without touching the
+//! planner or the executor.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+
+pub mod azure;
+pub mod connection;
+
+/// A storage failure, already stripped of secrets: safe to log as is.
+#[derive(Debug)]
+pub struct StoreError {
+    /// What was being done, e.g. `upload blob 26-11-2026/pod-a_20261126T101000.mp3`.
+    pub operation: String,
+    /// Why it failed: status code and service error code, or the transport error.
+    pub cause: String,
+    /// Whether retrying the same call later may succeed (timeouts, 5xx, connection resets).
+    pub transient: bool,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}", self.operation, self.cause)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the archive holds for one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    /// The blob's Content-MD5 property, when the service has one.
+    pub md5: Option<[u8; 16]>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// How to treat a blob that already exists under the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Commit only if no blob has the name (`If-None-Match: *`).
+    CreateOnly,
+    /// Replace whatever is there (a file that grew after it was archived).
+    Overwrite,
+}
+
+/// The result of [`Archive::put_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The blob now holds exactly the bytes read from the file.
+    Written { size: u64, md5: [u8; 16] },
+    /// `CreateOnly` found a blob already there; its properties are returned so the caller can
+    /// compare them with the local file.
+    AlreadyExists(BlobInfo),
+}
+
+/// One archived segment as recorded in the table.
+///
+/// Rows written by the original Node.js job carry only `file_name`; every other field is
+/// `None` for them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SegmentRow {
+    pub row_key: String,
+    /// Property `fileName`, the one the Node job reads.
+    pub file_name: String,
+    pub blob_name: Option<String>,
+    pub pod: Option<String>,
+    /// Estimated start of the audio, milliseconds since the Unix epoch.
+    pub audio_start_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub frames: Option<u64>,
+    pub size: Option<u64>,
+    /// Base64 of the blob's MD5.
+    pub content_md5: Option<String>,
+}
+
+/// The result of [`Archive::insert_row`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// A row with the same RowKey exists; it is returned so the caller can tell a repeat of its
+    /// own insert from a collision.
+    AlreadyExists(SegmentRow),
+}
+
+/// An exclusive claim on the stream, held for the length of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub id: String,
+}
+
+/// The operations the executor needs, and nothing more.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    /// Create the container and the table if missing. Idempotent; safe when another run
+    /// creates them at the same time.
+    async fn ensure_ready(&self) -> StoreResult<()>;
+
+    /// Stream the file at `path` into block blob `blob_name` with bounded memory,
+    /// `Content-Type: audio/mpeg`, per-block MD5 checked by the service, the whole file's MD5
+    /// as the blob's Content-MD5, and `metadata`.
+    async fn put_file(
+        &self,
+        blob_name: &str,
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+    ) -> StoreResult<PutOutcome>;
+
+    /// Properties of a blob, or `None` when it does not exist.
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>>;
+
+    /// Insert a row into the stream's partition without overwriting.
+    async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome>;
+
+    /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
+    /// RowKey order.
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>>;
+
+    /// The first `limit` rows of the stream's partition in RowKey order (the newest ones, since
+    /// RowKeys are inverted times).
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>>;
+
+    /// Take the stream's lock for `ttl_seconds` (15..=60), or `None` when another run holds it.
+    async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>>;
+
+    /// Extend a held lock; fails when it was lost.
+    async fn renew_lock(&self, lock: &Lock) -> StoreResult<()>;
+
+    /// Release a held lock.
+    async fn release_lock(&self, lock: &Lock) -> StoreResult<()>;
+}
