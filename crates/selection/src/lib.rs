@@ -1,1 +1,383 @@
-pub fn placeholder() {}
+//! Decides which replica's recorded MP3 segments go into the archive.
+//!
+//! Two (or more) ffmpeg replicas record the same live stream into one folder, each cutting it
+//! into segments named `<pod>_<start time>.mp3`. Every span of audio exists more than once,
+//! sometimes truncated, shifted, or missing on one side. [`plan`] looks at the folder (names,
+//! sizes, modification times and counted frames), at what the archive already holds, and at
+//! `now`, and returns a [`Plan`]: what to archive, what may be deleted and on the strength of
+//! which archived audio, what to leave alone, and which spans no replica recorded.
+//!
+//! The crate does no I/O and never reads the clock, so every decision can be tested with a
+//! literal input.
+//!
+//! ```
+//! use chrono::{DateTime, Utc};
+//! use selection::{plan, ArchiveState, Audio, AudioFacts, SeenFile, Settings};
+//!
+//! let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+//! // 10-s segments at 44.1 kHz: 383 frames of 1152 samples.
+//! let full = Audio::Measured(AudioFacts {
+//!     frames: 383, sample_rate: 44_100, samples_per_frame: 1152,
+//!     clean_end: true, header_frames: Some(383),
+//! });
+//! let file = |name: &str, modified: &str, audio: &Audio| SeenFile {
+//!     name: name.into(), size: 160_000, modified: at(modified), audio: audio.clone(),
+//! };
+//! let files = vec![
+//!     file("pod-a_20261126T100000.mp3", "2026-11-26T10:00:10Z", &full),
+//!     file("pod-a_20261126T100010.mp3", "2026-11-26T10:00:20Z", &full),
+//!     file("pod-b_20261126T100003.mp3", "2026-11-26T10:00:13Z", &full),
+//!     file("pod-b_20261126T100013.mp3", "2026-11-26T10:00:23Z", &Audio::NotMeasured),
+//! ];
+//! let settings = Settings::new(10, "hope").unwrap();
+//! let p = plan(&files, &ArchiveState::default(), &settings, at("2026-11-26T10:00:24Z"));
+//! // Each pod's newest file is still being written and is held; pod-a's first file is
+//! // archived and pod-b's, whose audio pod-a's files hold, waits for pod-a's live file.
+//! assert_eq!(p.uploads[0].file, "pod-a_20261126T100000.mp3");
+//! assert_eq!(p.uploads[0].blob_name, "26-11-2026/pod-a_20261126T100000.mp3");
+//! assert!(p.holds.iter().any(|h| h.file == "pod-b_20261126T100013.mp3"));
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod choose;
+mod coverage;
+mod input;
+mod name;
+mod plan;
+mod settings;
+mod timeline;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use choose::{Entry, Outcome, Role};
+pub use input::{ArchiveState, ArchivedSegment, Audio, AudioFacts, SeenFile};
+pub use name::{parse_name, NameError, SegmentName};
+pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Upload};
+pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
+use timeline::Member;
+
+/// How far in the future a name may be (clock skew between pods and the job) before the
+/// file is left alone as suspicious.
+const FUTURE_SLACK: TimeDelta = TimeDelta::seconds(60);
+
+/// Decide what to do with the stream folder. Pure: the same input gives the same plan.
+pub fn plan(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut out = Plan::default();
+    let segment = millis(settings.segment_time);
+    let jitter = millis(settings.name_jitter).max(1);
+    let grace = TimeDelta::from_std(settings.finish_grace).unwrap_or(TimeDelta::MAX);
+
+    // Names first: everything else hangs on them.
+    let mut local = Vec::new();
+    for f in files {
+        match parse_name(&f.name, settings, Some(f.modified)) {
+            Ok(n) if n.start > now + FUTURE_SLACK => {
+                out.holds.push(hold(f, HoldReason::FutureName))
+            }
+            Ok(n) => local.push((f, n)),
+            Err(e) => out.holds.push(hold(f, HoldReason::UnknownName(e.expected))),
+        }
+    }
+    let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for (_, n) in &local {
+        let t = newest.entry(n.pod.as_str()).or_insert(n.start);
+        *t = (*t).max(n.start);
+    }
+    let archived: HashMap<&str, &ArchivedSegment> = state
+        .segments
+        .iter()
+        .map(|s| (s.file_name.as_str(), s))
+        .collect();
+
+    let mut segs: Vec<Segment> = Vec::new();
+    let mut replaced: Vec<&str> = Vec::new();
+    for (f, n) in &local {
+        let idle = now - f.modified >= grace;
+        let finished = idle || newest[n.pod.as_str()] > n.start;
+        let in_archive = archived.get(f.name.as_str());
+        if !finished {
+            out.holds.push(hold(f, HoldReason::StillRecording));
+            let facts = match &f.audio {
+                Audio::Measured(a) => Some(*a),
+                _ => None,
+            };
+            // Projected to a full segment, it lets the cover wait for it instead of
+            // archiving what it will hold anyway.
+            segs.push(Segment::local(f, n, Role::Live, facts, settings));
+            continue;
+        }
+        let facts = match &f.audio {
+            Audio::Unreadable(why) => {
+                out.holds.push(hold(f, HoldReason::Unreadable(why.clone())));
+                continue;
+            }
+            Audio::NotMeasured if f.size == 0 => None,
+            Audio::NotMeasured => {
+                out.holds.push(hold(f, HoldReason::NotMeasured));
+                continue;
+            }
+            Audio::Measured(a) if a.frames == 0 => None,
+            Audio::Measured(a) => Some(*a),
+        };
+        let Some(facts) = facts else {
+            if f.size > 0 {
+                out.holds.push(hold(f, HoldReason::NoFrames));
+            } else if idle {
+                out.deletions.push(Deletion {
+                    file: f.name.clone(),
+                    covered_by: vec![],
+                    why: DeleteReason::NoAudio,
+                });
+            } else {
+                // An empty file seen through Azure Files' attribute cache may already have
+                // bytes: only an idle one is surely empty.
+                out.holds.push(hold(f, HoldReason::StillRecording));
+            }
+            continue;
+        };
+        if let Some(a) = in_archive {
+            match a.size {
+                Some(size) if size < f.size => {
+                    // It grew after it was archived (a stalled writer resumed).
+                    replaced.push(a.file_name.as_str());
+                    let mut s = Segment::local(f, n, Role::Candidate, Some(facts), settings);
+                    s.replaces_archived = true;
+                    segs.push(s);
+                }
+                Some(size) if size > f.size => out.holds.push(hold(
+                    f,
+                    HoldReason::Unreadable(format!(
+                        "{} bytes here but {size} in the archive; left for an operator",
+                        f.size
+                    )),
+                )),
+                _ => out.deletions.push(Deletion {
+                    file: f.name.clone(),
+                    covered_by: vec![f.name.clone()],
+                    why: DeleteReason::Archived,
+                }),
+            }
+            continue;
+        }
+        segs.push(Segment::local(f, n, Role::Candidate, Some(facts), settings));
+    }
+    for a in &state.segments {
+        if replaced.contains(&a.file_name.as_str()) {
+            continue;
+        }
+        // Rows that are not segment names of this stream (foreign rows) say nothing here.
+        if let Ok(n) = parse_name(&a.file_name, settings, None) {
+            segs.push(Segment::archived(a, n, settings));
+        }
+    }
+    segs.retain(|s| match &s.blob_name {
+        Ok(_) => true,
+        Err(why) => {
+            if s.role != Role::Archived {
+                out.holds.push(Hold {
+                    file: s.file.clone(),
+                    why: HoldReason::BadBlobName(why.clone()),
+                });
+            }
+            false
+        }
+    });
+
+    let members: Vec<Member<'_>> = segs
+        .iter()
+        .map(|s| Member {
+            pod: &s.pod,
+            name_ms: s.name.start.timestamp_millis(),
+            duration: s.duration,
+            truncated: s.truncated,
+            live: s.role == Role::Live,
+        })
+        .collect();
+    let places = timeline::place(&members, segment, jitter);
+    let entries: Vec<Entry<'_>> = segs
+        .iter()
+        .zip(&places)
+        .map(|(s, p)| Entry {
+            role: s.role,
+            place: *p,
+            truncated: s.truncated,
+            name: &s.file,
+        })
+        .collect();
+    let cover = choose::cover(&entries, jitter);
+
+    let names = |ids: &[usize]| {
+        ids.iter()
+            .map(|&i| segs[i].file.clone())
+            .collect::<Vec<_>>()
+    };
+    for (i, outcome) in cover.outcomes.iter().enumerate() {
+        let s = &segs[i];
+        match (outcome, s.role) {
+            (Outcome::Chosen, Role::Candidate) => out.uploads.push(Upload {
+                file: s.file.clone(),
+                blob_name: s.blob_name.clone().unwrap_or_default(),
+                pod: s.pod.clone(),
+                name_time: s.name.start,
+                audio_start: at(places[i].start),
+                duration: Duration::from_millis(s.duration.max(0) as u64),
+                frames: s.frames,
+                size: s.size,
+                replaces_archived: s.replaces_archived,
+                reason: upload_reason(s, &places[i]),
+            }),
+            (Outcome::Covered(by), _) => out.deletions.push(Deletion {
+                file: s.file.clone(),
+                covered_by: names(by),
+                why: DeleteReason::Duplicate,
+            }),
+            (Outcome::Waiting(on), _) => out.holds.push(Hold {
+                file: s.file.clone(),
+                why: HoldReason::WaitingFor(names(on).join(", ")),
+            }),
+            _ => {}
+        }
+    }
+    for &(after, before, start, end) in &cover.gaps {
+        out.gaps.push(Gap {
+            start: at(start),
+            end: at(end),
+            after: segs[after].file.clone(),
+            before: segs[before].file.clone(),
+        });
+    }
+    out.uploads
+        .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
+    out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
+    out.holds.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+/// A segment the cover works with: a local file or an archived one.
+struct Segment {
+    file: String,
+    pod: String,
+    name: SegmentName,
+    role: Role,
+    duration: i64,
+    truncated: bool,
+    frames: u64,
+    size: u64,
+    replaces_archived: bool,
+    blob_name: Result<String, String>,
+}
+
+impl Segment {
+    fn local(
+        f: &SeenFile,
+        n: &SegmentName,
+        role: Role,
+        facts: Option<AudioFacts>,
+        settings: &Settings,
+    ) -> Self {
+        Segment {
+            file: f.name.clone(),
+            pod: n.pod.clone(),
+            name: n.clone(),
+            role,
+            duration: facts.map_or(0, |a| millis(a.duration())),
+            truncated: facts.is_some_and(|a| a.truncated()),
+            frames: facts.map_or(0, |a| a.frames),
+            size: f.size,
+            replaces_archived: false,
+            blob_name: blob_name(settings, n, &f.name),
+        }
+    }
+
+    fn archived(a: &ArchivedSegment, n: SegmentName, settings: &Settings) -> Self {
+        let blob_name = match &a.blob_name {
+            Some(b) => Ok(b.clone()),
+            None => blob_name(settings, &n, &a.file_name),
+        };
+        Segment {
+            file: a.file_name.clone(),
+            pod: n.pod.clone(),
+            name: n,
+            role: Role::Archived,
+            duration: millis(a.duration.unwrap_or(settings.segment_time)),
+            truncated: false,
+            frames: 0,
+            size: a.size.unwrap_or(0),
+            replaces_archived: false,
+            blob_name,
+        }
+    }
+}
+
+/// The blob name for a segment: the template's date fields come from the name as written,
+/// as the original job did.
+///
+/// ```
+/// let s = selection::Settings::new(600, "hope").unwrap();
+/// let n = selection::parse_name("p_20261126T132143.mp3", &s, None).unwrap();
+/// assert_eq!(selection::blob_name(&s, &n, "p_20261126T132143.mp3").unwrap(),
+///            "26-11-2026/p_20261126T132143.mp3");
+/// ```
+pub fn blob_name(settings: &Settings, name: &SegmentName, file: &str) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut dated = String::new();
+    write!(dated, "{}", name.local.format(settings.blob_template())).map_err(|_| {
+        format!(
+            "blob template {:?} cannot be formatted",
+            settings.blob_template()
+        )
+    })?;
+    let blob = dated
+        .replace("{file}", file)
+        .replace("{pod}", &name.pod)
+        .replace("{stream}", &settings.stream);
+    let bad_part = blob
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..");
+    if blob.len() > 1024 || bad_part || blob.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(format!(
+            "{blob:?} is not a valid blob name (1..=1024 characters, no empty, '.' or '..' parts, \
+             no control characters or backslashes)"
+        ));
+    }
+    Ok(blob)
+}
+
+fn upload_reason(s: &Segment, p: &timeline::Placement) -> String {
+    let mut why = format!(
+        "covers {:.1} s of audio from {}",
+        s.duration as f64 / 1000.0,
+        at(p.start).format("%H:%M:%S%.3f")
+    );
+    if s.truncated {
+        why.push_str(" (truncated: its writer was killed)");
+    }
+    if s.replaces_archived {
+        why.push_str("; replaces a shorter archived copy");
+    }
+    why
+}
+
+fn hold(f: &SeenFile, why: HoldReason) -> Hold {
+    Hold {
+        file: f.name.clone(),
+        why,
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

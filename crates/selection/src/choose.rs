@@ -1,0 +1,200 @@
+//! The cover: which segments to keep so the archive holds every recorded moment once.
+//!
+//! A greedy sweep along the timeline picks, at each point, the segment that reaches furthest
+//! (preferring what is already archived, then the chain already being followed, then finished
+//! and complete files). A check then proves, with every placement's uncertainty, that each
+//! segment left out is covered; one that cannot be proven covered is archived too.
+
+use crate::coverage::Coverage;
+use crate::timeline::Placement;
+
+/// A segment as the cover sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Already in the archive.
+    Archived,
+    /// Finished local file that can be archived now.
+    Candidate,
+    /// Local file still being written (its placement is projected to a full segment).
+    Live,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub role: Role,
+    pub place: Placement,
+    pub truncated: bool,
+    pub name: &'a str,
+}
+
+/// The outcome for each entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Part of the cover (for a candidate: archive it; for live: it will be, later).
+    Chosen,
+    /// Covered by these chosen archived/candidate entries.
+    Covered(Vec<usize>),
+    /// Covered only once these live entries are archived.
+    Waiting(Vec<usize>),
+    /// Archived entries that the cover did not need, and live files not chosen.
+    Idle,
+}
+
+pub(crate) struct Cover {
+    pub outcomes: Vec<Outcome>,
+    /// `(after, before, start, end)` entry indices and the unrecorded span between them.
+    pub gaps: Vec<(usize, usize, i64, i64)>,
+}
+
+pub(crate) fn cover(entries: &[Entry<'_>], jitter: i64) -> Cover {
+    let mut chosen = vec![false; entries.len()];
+    let gaps = sweep(entries, jitter, &mut chosen);
+    let outcomes = prove(entries, &mut chosen);
+    Cover { outcomes, gaps }
+}
+
+fn sweep(entries: &[Entry<'_>], jitter: i64, chosen: &mut [bool]) -> Vec<(usize, usize, i64, i64)> {
+    let tol = jitter;
+    let tie = 2 * jitter;
+    let min_gap = (2 * jitter).max(1_000);
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, pb) = (&entries[a].place, &entries[b].place);
+        (pa.start, pb.end, entries[a].name).cmp(&(pb.start, pa.end, entries[b].name))
+    });
+    let mut gaps = Vec::new();
+    let mut frontier: Option<i64> = None;
+    let mut last: Option<usize> = None;
+    let mut pending: Vec<usize> = Vec::new();
+    let mut next = 0;
+    loop {
+        let reach = frontier.map_or(i64::MIN, |f| f + tol);
+        while next < order.len() && entries[order[next]].place.start <= reach {
+            pending.push(order[next]);
+            next += 1;
+        }
+        pending.retain(|&i| entries[i].place.end > reach);
+        if pending.is_empty() {
+            let Some(&upcoming) = order.get(next) else {
+                break;
+            };
+            let start = entries[upcoming].place.start;
+            if let (Some(f), Some(after)) = (frontier, last) {
+                if start - f >= min_gap {
+                    gaps.push((after, upcoming, f, start));
+                }
+            }
+            frontier = Some(start);
+            continue;
+        }
+        let best_end = pending
+            .iter()
+            .map(|&i| entries[i].place.end)
+            .max()
+            .unwrap_or(i64::MIN);
+        let last_chain = last.map(|l| entries[l].place.chain);
+        let pick = pending
+            .iter()
+            .copied()
+            .filter(|&i| entries[i].place.end >= best_end - tie)
+            .min_by_key(|&i| {
+                let e = &entries[i];
+                (
+                    e.role != Role::Archived,
+                    Some(e.place.chain) != last_chain,
+                    e.role == Role::Live,
+                    e.truncated,
+                    e.place.start,
+                    e.name,
+                )
+            })
+            .unwrap_or(pending[0]);
+        chosen[pick] = true;
+        pending.retain(|&i| i != pick);
+        frontier = Some(entries[pick].place.end);
+        last = Some(pick);
+    }
+    gaps
+}
+
+/// Turn the sweep's picks into outcomes, adding every candidate whose coverage cannot be
+/// proven.
+fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
+    loop {
+        let archived = certain(entries, chosen, false);
+        let with_live = certain(entries, chosen, true);
+        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut added = false;
+        for (i, e) in entries.iter().enumerate() {
+            if chosen[i] {
+                outcomes.push(Outcome::Chosen);
+                continue;
+            }
+            if e.role != Role::Candidate {
+                outcomes.push(Outcome::Idle);
+                continue;
+            }
+            let (lo, hi) = possible(&e.place);
+            if archived.uncovered(lo, hi) == 0 {
+                outcomes.push(Outcome::Covered(overlapping(
+                    entries, chosen, lo, hi, false,
+                )));
+            } else if with_live.uncovered(lo, hi) == 0 {
+                outcomes.push(Outcome::Waiting(overlapping(entries, chosen, lo, hi, true)));
+            } else {
+                chosen[i] = true;
+                added = true;
+                break;
+            }
+        }
+        if !added {
+            return outcomes;
+        }
+    }
+}
+
+/// The audio the entry may hold, given how unsure its placement is.
+fn possible(p: &Placement) -> (i64, i64) {
+    (p.start - p.early, p.end + p.late)
+}
+
+/// What the chosen entries hold for certain: consecutive chosen files of one chain join
+/// exactly, so only the ends of each run lose the placement uncertainty.
+fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
+    let mut picked: Vec<&Placement> = entries
+        .iter()
+        .zip(chosen)
+        .filter(|(e, &c)| c && (live_too || e.role != Role::Live))
+        .map(|(e, _)| &e.place)
+        .collect();
+    picked.sort_by_key(|p| (p.chain, p.index));
+    let mut spans = Vec::new();
+    let mut run: Option<(Placement, i64)> = None;
+    for p in picked {
+        run = match run {
+            Some((first, end)) if first.chain == p.chain && p.index == first.index + 1 => Some((
+                Placement {
+                    index: p.index,
+                    ..first
+                },
+                end.max(p.end),
+            )),
+            Some((first, end)) => {
+                spans.push((first.start + first.late, end - first.early));
+                Some((*p, p.end))
+            }
+            None => Some((*p, p.end)),
+        };
+    }
+    if let Some((first, end)) = run {
+        spans.push((first.start + first.late, end - first.early));
+    }
+    Coverage::from_spans(spans)
+}
+
+fn overlapping(entries: &[Entry<'_>], chosen: &[bool], lo: i64, hi: i64, live: bool) -> Vec<usize> {
+    (0..entries.len())
+        .filter(|&i| chosen[i] && ((entries[i].role == Role::Live) == live))
+        .filter(|&i| entries[i].place.start < hi && entries[i].place.end > lo)
+        .collect()
+}

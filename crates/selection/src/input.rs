@@ -1,0 +1,88 @@
+//! What the job tells the planner: the folder as it looks now and what the archive holds.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One file seen in the stream folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenFile {
+    /// The file name, without folder.
+    pub name: String,
+    /// Size in bytes as listed.
+    pub size: u64,
+    /// Last modification time as listed.
+    pub modified: DateTime<Utc>,
+    /// What measuring its bytes found.
+    pub audio: Audio,
+}
+
+/// What measuring the file's bytes found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Audio {
+    /// Not read (for example a file still being written); enough for files that stay put.
+    NotMeasured,
+    /// Frames were counted.
+    Measured(AudioFacts),
+    /// Reading failed; the text says why. Such a file is never deleted.
+    Unreadable(String),
+}
+
+/// Counted facts about a file's MP3 frames. Headers are not trusted: `frames` is what was
+/// counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioFacts {
+    /// Complete MPEG audio frames counted (header frames excluded).
+    pub frames: u64,
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// 1152 for MPEG-1 Layer III, 576 for MPEG-2/2.5 Layer III.
+    pub samples_per_frame: u32,
+    /// The last frame is complete and nothing unexpected follows it.
+    pub clean_end: bool,
+    /// The frame count an Info/Xing/VBRI header claims, if there is one.
+    pub header_frames: Option<u64>,
+}
+
+impl AudioFacts {
+    /// Duration of the counted frames, rounded down to the millisecond.
+    pub fn duration(&self) -> Duration {
+        if self.sample_rate == 0 {
+            return Duration::ZERO;
+        }
+        let samples = self
+            .frames
+            .saturating_mul(u64::from(self.samples_per_frame));
+        let micros = u128::from(samples) * 1_000_000 / u128::from(self.sample_rate);
+        Duration::from_micros(micros.min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// A writer was killed mid-file: the frame stream ends mid-frame, or the header still
+    /// holds ffmpeg's placeholder (or any count that differs from the frames present).
+    pub fn truncated(&self) -> bool {
+        !self.clean_end || self.header_frames.is_some_and(|h| h != self.frames)
+    }
+}
+
+/// What the archive already holds, as far as it matters for this folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveState {
+    /// Archived segments whose audio is near the folder's (any order).
+    pub segments: Vec<ArchivedSegment>,
+}
+
+/// One archived segment, from a table row (ours, or the original Node job's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedSegment {
+    /// The recorded file's name (the row's `fileName`).
+    pub file_name: String,
+    /// Where its bytes are; `None` for the Node job's rows, whose blob name follows the
+    /// default template.
+    pub blob_name: Option<String>,
+    /// Size of the archived bytes; `None` for the Node job's rows.
+    pub size: Option<u64>,
+    /// Duration of the archived audio; `None` for the Node job's rows, which only archived
+    /// full-length segments.
+    pub duration: Option<Duration>,
+}

@@ -1,0 +1,197 @@
+//! The file-name grammar: `<pod name>_<strftime start time>.mp3`, or just
+//! `<strftime start time>.mp3` for the article's single local recorder.
+
+use std::fmt;
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+
+use crate::Settings;
+
+/// What a file name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentName {
+    /// The pod (replica) that wrote it; empty for the local variant without a prefix.
+    pub pod: String,
+    /// The name's time as written (the recorder's wall clock).
+    pub local: NaiveDateTime,
+    /// The name's time on the UTC axis.
+    pub start: DateTime<Utc>,
+}
+
+/// Why a name is not a segment name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    /// The name as given.
+    pub name: String,
+    /// What is wrong and what was expected.
+    pub expected: String,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "file name {:?} {}", self.name, self.expected)
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Parse a file name. `hint` (the file's modification time) picks the right instant when a
+/// name falls in a repeated hour after a daylight-saving fall-back.
+///
+/// ```
+/// let s = selection::Settings::new(600, "hope").unwrap();
+/// let n = selection::parse_name("ffmpeg-7c9f-abcde_20261126T132143.mp3", &s, None).unwrap();
+/// assert_eq!(n.pod, "ffmpeg-7c9f-abcde");
+/// assert_eq!(n.start.to_rfc3339(), "2026-11-26T13:21:43+00:00");
+/// ```
+pub fn parse_name(
+    name: &str,
+    settings: &Settings,
+    hint: Option<DateTime<Utc>>,
+) -> Result<SegmentName, NameError> {
+    let fail = |expected: String| NameError {
+        name: name.into(),
+        expected,
+    };
+    let expected_shape = || {
+        format!(
+            "is not <pod>_{}.mp3 (pod names have no '_')",
+            settings.name_format()
+        )
+    };
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
+        return Err(fail("has control characters or path separators".into()));
+    }
+    let Some(stem) = name.strip_suffix(".mp3") else {
+        return Err(fail("does not end in .mp3".into()));
+    };
+    // The pod is everything before the '_' that starts the time stamp; the format itself may
+    // contain '_', so count from the right.
+    let underscores_in_format = settings.name_format().matches('_').count();
+    let split = stem
+        .rmatch_indices('_')
+        .nth(underscores_in_format)
+        .map(|(i, _)| i);
+    let (pod, stamp) = match split {
+        Some(i) => (&stem[..i], &stem[i + 1..]),
+        None => ("", stem),
+    };
+    if split.is_some() && (pod.is_empty() || !pod.chars().all(valid_pod_char)) {
+        return Err(fail(format!(
+            "{}; pod {pod:?} is not a Kubernetes pod name",
+            expected_shape()
+        )));
+    }
+    let local = NaiveDateTime::parse_from_str(stamp, settings.name_format())
+        .map_err(|_| fail(expected_shape()))?;
+    let start = match settings.time_zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+            // A file is modified after it is created: the later instant that is still not
+            // after the modification time is the one ffmpeg meant.
+            match hint {
+                Some(m) if b <= m => b,
+                _ => a,
+            }
+        }
+        LocalResult::None => {
+            return Err(fail(format!(
+                "names a time that does not exist in {} (skipped by a clock change)",
+                settings.time_zone
+            )))
+        }
+    };
+    Ok(SegmentName {
+        pod: pod.into(),
+        local,
+        start,
+    })
+}
+
+fn valid_pod_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Tz;
+
+    fn settings() -> Settings {
+        Settings::new(600, "hope").unwrap()
+    }
+
+    #[test]
+    fn pod_and_time() {
+        let n = parse_name(
+            "ffmpeg-deployment-7c9f-abcde_20261126T132143.mp3",
+            &settings(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(n.pod, "ffmpeg-deployment-7c9f-abcde");
+        assert_eq!(n.start.to_rfc3339(), "2026-11-26T13:21:43+00:00");
+    }
+
+    #[test]
+    fn local_variant_has_no_pod() {
+        let n = parse_name("20261126T132143.mp3", &settings(), None).unwrap();
+        assert_eq!(n.pod, "");
+    }
+
+    #[test]
+    fn underscores_in_the_format() {
+        let s = settings().with_name_format("%Y%m%d_%H%M%S").unwrap();
+        let n = parse_name("pod-a_20261126_132143.mp3", &s, None).unwrap();
+        assert_eq!(n.pod, "pod-a");
+        assert_eq!(parse_name("20261126_132143.mp3", &s, None).unwrap().pod, "");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_segment() {
+        let s = settings();
+        for bad in [
+            "pod_20261126T132143.mp3.part",
+            "pod_2026.mp3",
+            "notes.txt",
+            "pod_20261126T132143.MP4",
+            "_20261126T132143.mp3",
+            "po d_20261126T132143.mp3",
+            "../x_20261126T132143.mp3",
+            "pod_20261126T132143\n.mp3",
+            "pod_20261331T132143.mp3",
+        ] {
+            let e = parse_name(bad, &s, None).unwrap_err();
+            assert!(
+                e.to_string().contains(bad.trim_end()) || bad.contains('\n'),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn fall_back_hour_uses_the_modification_time() {
+        let mut s = settings();
+        s.time_zone = Tz::Europe__Madrid;
+        // 2026-10-25 02:30 happens twice in Madrid: 00:30 UTC and 01:30 UTC.
+        let early = "2026-10-25T00:31:00Z".parse().unwrap();
+        let late = "2026-10-25T01:31:00Z".parse().unwrap();
+        let name = "p_20261025T023000.mp3";
+        assert_eq!(
+            parse_name(name, &s, Some(early))
+                .unwrap()
+                .start
+                .to_rfc3339(),
+            "2026-10-25T00:30:00+00:00"
+        );
+        assert_eq!(
+            parse_name(name, &s, Some(late)).unwrap().start.to_rfc3339(),
+            "2026-10-25T01:30:00+00:00"
+        );
+        assert!(parse_name("p_20260329T023000.mp3", &s, None).is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! The planner's output: decisions, each with the reason a person reads in the log.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What to do with one stream folder, in the order to do it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Files to archive, oldest audio first.
+    pub uploads: Vec<Upload>,
+    /// Files that may be deleted once everything in their `covered_by` is archived.
+    pub deletions: Vec<Deletion>,
+    /// Files to leave alone this time.
+    pub holds: Vec<Hold>,
+    /// Spans that no replica recorded, between audio that exists.
+    pub gaps: Vec<Gap>,
+}
+
+/// Archive one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Upload {
+    /// The local file name.
+    pub file: String,
+    /// Where it goes in the container.
+    pub blob_name: String,
+    /// The replica that recorded it (empty for unprefixed names).
+    pub pod: String,
+    /// The name's time on the UTC axis, the segment's identity.
+    pub name_time: DateTime<Utc>,
+    /// Estimated start of its audio (earlier than the name for the first file after a
+    /// connect, which begins with the server's burst of older audio).
+    pub audio_start: DateTime<Utc>,
+    /// Length of its counted frames.
+    pub duration: Duration,
+    /// Counted frames.
+    pub frames: u64,
+    /// Size in bytes when it was measured.
+    pub size: u64,
+    /// The archive holds an older, shorter copy of this file that must be replaced.
+    pub replaces_archived: bool,
+    /// Why it is archived, for the log.
+    pub reason: String,
+}
+
+/// Delete one local file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deletion {
+    /// The local file name.
+    pub file: String,
+    /// File names of the archived segments whose audio covers this file's. Empty only when
+    /// the file holds no audio. The executor deletes only after every one of them is
+    /// confirmed in the archive.
+    pub covered_by: Vec<String>,
+    /// Why it may go.
+    pub why: DeleteReason,
+}
+
+/// Why a file may go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum DeleteReason {
+    /// A finished file with no audio frames and zero bytes.
+    NoAudio,
+    /// The file itself is archived (now or by an earlier run).
+    Archived,
+    /// Other archived segments hold all of its audio.
+    Duplicate,
+}
+
+/// Leave one file alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hold {
+    /// The local file name.
+    pub file: String,
+    /// Why it stays.
+    pub why: HoldReason,
+}
+
+/// Why a file is left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum HoldReason {
+    /// Its pod may still be writing it.
+    StillRecording,
+    /// Another replica's file, still being written, will cover its audio.
+    WaitingFor(String),
+    /// The name does not follow the grammar; the text says what was expected.
+    UnknownName(String),
+    /// The name's time is later than now.
+    FutureName,
+    /// Reading it failed.
+    Unreadable(String),
+    /// Bytes but no MPEG audio frames: not a recording, left for a person.
+    NoFrames,
+    /// It was not measured although it is finished.
+    NotMeasured,
+    /// The blob name built for it is not acceptable.
+    BadBlobName(String),
+}
+
+/// A span of the stream's timeline that no replica recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gap {
+    /// Where the missing audio starts.
+    pub start: DateTime<Utc>,
+    /// Where audio resumes.
+    pub end: DateTime<Utc>,
+    /// The file whose audio ends where the gap starts.
+    pub after: String,
+    /// The file whose audio starts where the gap ends.
+    pub before: String,
+}
+
+impl fmt::Display for DeleteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeleteReason::NoAudio => "finished and holds no audio",
+            DeleteReason::Archived => "its own bytes are archived",
+            DeleteReason::Duplicate => "all of its audio is archived from other files",
+        })
+    }
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldReason::StillRecording => f.write_str("still being recorded"),
+            HoldReason::WaitingFor(other) => {
+                write!(f, "waiting for {other}, still being recorded, to cover it")
+            }
+            HoldReason::UnknownName(why) => write!(f, "not a segment name: {why}"),
+            HoldReason::FutureName => f.write_str("its name's time is in the future"),
+            HoldReason::Unreadable(why) => write!(f, "unreadable: {why}"),
+            HoldReason::NoFrames => {
+                f.write_str("has bytes but no MPEG audio frames; left for an operator")
+            }
+            HoldReason::NotMeasured => f.write_str("finished but not measured"),
+            HoldReason::BadBlobName(why) => write!(f, "cannot be named in the archive: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for Deletion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.why)?;
+        if !self.covered_by.is_empty() && self.why == DeleteReason::Duplicate {
+            write!(f, " ({})", self.covered_by.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.why)
+    }
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = (self.end - self.start).num_milliseconds() as f64 / 1000.0;
+        write!(
+            f,
+            "{:.1} s unrecorded from {} to {} (after {}, before {})",
+            secs,
+            self.start.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.end.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.after,
+            self.before
+        )
+    }
+}

@@ -1,0 +1,206 @@
+//! Placing every segment's audio on one time axis.
+//!
+//! Names are creation times rounded down to the second, the first file after a (re)connect
+//! starts with the server's burst of older audio, and names run late after stalls. What does
+//! not lie is that a pod's consecutive files join with no gap: so files are grouped into
+//! chains (one ffmpeg process's output), each chain is anchored once, and every file's start
+//! is the chain's start plus the audio before it.
+
+use std::collections::BTreeMap;
+
+/// Longest burst of old audio a server sends on connect that we allow for (Icecast's default
+/// burst is ~8 s at 128 kbps).
+pub(crate) const MAX_BURST_MS: i64 = 10_000;
+/// How much later than its predecessor's end a name may be and still continue the same chain
+/// (names run up to 15 s late after a stall).
+const MAX_NAME_LAG_MS: i64 = 20_000;
+
+/// Where a segment is on the axis, and how sure we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Placement {
+    pub chain: usize,
+    /// Position in the chain.
+    pub index: usize,
+    pub start: i64,
+    pub end: i64,
+    /// The audio may start up to this much earlier than `start`.
+    pub early: i64,
+    /// The audio may start up to this much later than `start`.
+    pub late: i64,
+}
+
+/// What the timeline needs to know about one segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Member<'a> {
+    pub pod: &'a str,
+    pub name_ms: i64,
+    /// Milliseconds of audio counted so far.
+    pub duration: i64,
+    /// The file ends a chain: its writer was killed.
+    pub truncated: bool,
+    /// The file may still grow.
+    pub live: bool,
+}
+
+/// Place every member. `segment` is the configured segment time, `jitter` the name error.
+pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Placement> {
+    let mut by_pod: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        by_pod.entry(m.pod).or_default().push(i);
+    }
+    let mut placed = vec![Placement::default(); members.len()];
+    let mut chain_id = 0;
+    for (_, mut ids) in by_pod {
+        ids.sort_by_key(|&i| (members[i].name_ms, i));
+        let mut chain: Vec<usize> = Vec::new();
+        for &i in &ids {
+            if let Some(&prev) = chain.last() {
+                if !continues(&members[prev], &members[i], segment, jitter) {
+                    anchor(&chain, members, chain_id, jitter, segment, &mut placed);
+                    chain_id += 1;
+                    chain.clear();
+                }
+            }
+            chain.push(i);
+        }
+        if !chain.is_empty() {
+            anchor(&chain, members, chain_id, jitter, segment, &mut placed);
+            chain_id += 1;
+        }
+    }
+    placed
+}
+
+/// Whether `next` is the file the same ffmpeg process wrote right after `prev`.
+fn continues(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64) -> bool {
+    if prev.truncated || prev.live {
+        return false;
+    }
+    let gap = next.name_ms - prev.name_ms;
+    let complete = prev.duration + 2 * jitter >= segment;
+    if complete {
+        gap <= prev.duration + MAX_NAME_LAG_MS
+    } else {
+        // A short but finalized file is either a clock-aligned first segment, continued
+        // at once, or the last one before ffmpeg exited; only a prompt successor continues it.
+        gap <= prev.duration + 2 * jitter + 1_000
+    }
+}
+
+fn anchor(
+    chain: &[usize],
+    members: &[Member<'_>],
+    chain_id: usize,
+    jitter: i64,
+    segment: i64,
+    placed: &mut [Placement],
+) {
+    let mut offsets = Vec::with_capacity(chain.len());
+    let mut elapsed = 0i64;
+    for &i in chain {
+        offsets.push(elapsed);
+        elapsed += members[i].duration;
+    }
+    // Every name after the first is within the jitter of its audio's start or later (never
+    // earlier), so the smallest one places the chain best; the first name is skipped because
+    // it is taken before the connect burst arrives.
+    let anchored = chain
+        .iter()
+        .zip(&offsets)
+        .skip(1)
+        .map(|(&i, &off)| members[i].name_ms - off)
+        .min();
+    let (start, early) = match anchored {
+        Some(s) => (s, jitter),
+        None => (members[chain[0]].name_ms, jitter + MAX_BURST_MS),
+    };
+    for (index, (&i, &off)) in chain.iter().zip(&offsets).enumerate() {
+        let m = &members[i];
+        let s = start + off;
+        let length = if m.live {
+            m.duration.max(segment)
+        } else {
+            m.duration
+        };
+        placed[i] = Placement {
+            chain: chain_id,
+            index,
+            start: s,
+            end: s + length,
+            early,
+            late: jitter,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pod: &str, name_s: f64, dur_s: f64) -> Member<'_> {
+        Member {
+            pod,
+            name_ms: (name_s * 1000.0) as i64,
+            duration: (dur_s * 1000.0) as i64,
+            truncated: false,
+            live: false,
+        }
+    }
+
+    #[test]
+    fn first_file_after_connect_starts_with_the_burst() {
+        // Connected at 100: the first file holds 10 s of which 8.5 s are older audio, and the
+        // next one is named 1.5 s after the first.
+        let members = [
+            m("a", 100.0, 10.0),
+            m("a", 101.0, 10.0),
+            m("a", 111.0, 10.0),
+        ];
+        let p = place(&members, 10_000, 750);
+        assert_eq!(p[0].chain, p[2].chain);
+        assert_eq!(p[0].start, 91_000);
+        assert_eq!(p[1].start, 101_000);
+        assert_eq!(p[2].start, 111_000);
+        assert_eq!(p[0].early, 750);
+    }
+
+    #[test]
+    fn late_names_after_a_stall_do_not_move_the_chain() {
+        let members = [
+            m("a", 0.0, 10.0),
+            m("a", 10.0, 10.0),
+            m("a", 35.0, 10.0),
+            m("a", 45.0, 10.0),
+        ];
+        let p = place(&members, 10_000, 750);
+        assert_eq!(
+            p.iter().map(|x| x.start).collect::<Vec<_>>(),
+            [0, 10_000, 20_000, 30_000]
+        );
+    }
+
+    #[test]
+    fn a_killed_file_ends_its_chain() {
+        let mut killed = m("a", 0.0, 4.0);
+        killed.truncated = true;
+        let members = [killed, m("a", 6.0, 10.0)];
+        let p = place(&members, 10_000, 750);
+        assert_ne!(p[0].chain, p[1].chain);
+        assert_eq!(p[1].early, 750 + MAX_BURST_MS);
+    }
+
+    #[test]
+    fn a_short_final_file_and_a_late_restart_are_separate_chains() {
+        let members = [m("a", 0.0, 10.0), m("a", 10.0, 4.0), m("a", 30.0, 10.0)];
+        let p = place(&members, 10_000, 750);
+        assert_eq!(p[0].chain, p[1].chain);
+        assert_ne!(p[1].chain, p[2].chain);
+    }
+
+    #[test]
+    fn pods_are_separate_chains() {
+        let members = [m("a", 0.0, 10.0), m("b", 3.0, 10.0)];
+        let p = place(&members, 10_000, 750);
+        assert_ne!(p[0].chain, p[1].chain);
+    }
+}
