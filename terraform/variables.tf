@@ -1,0 +1,71 @@
+variable "subscription_id" {
+  description = "Azure subscription to deploy into. Leave null to use the ARM_SUBSCRIPTION_ID environment variable."
+  type        = string
+  default     = null
+}
+
+variable "location" {
+  description = "Azure region for every resource, e.g. westeurope."
+  type        = string
+  default     = "westeurope"
+}
+
+variable "name_prefix" {
+  description = "Prefix of the random service name (random_pet) used for the resource group and the AKS cluster."
+  type        = string
+  default     = "ffmpeg"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.name_prefix))
+    error_message = "name_prefix must be 2-10 lowercase letters or digits, starting with a letter (it also goes into the ACR and storage account names)."
+  }
+}
+
+variable "node_count" {
+  description = "Number of nodes in the AKS system node pool. With 2 or more, the two ffmpeg replicas run on different nodes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.node_count >= 1 && var.node_count <= 10
+    error_message = "node_count must be between 1 and 10."
+  }
+}
+
+variable "node_vm_size" {
+  description = "VM size of the AKS nodes (the original article used Standard_D2_v2)."
+  type        = string
+  default     = "Standard_D2_v2"
+}
+
+variable "kubernetes_version" {
+  description = "AKS Kubernetes version (minor alias such as \"1.32\"). null picks AKS's current default; the manifests are validated against 1.30 to 1.33."
+  type        = string
+  default     = null
+}
+
+variable "api_server_authorized_ip_ranges" {
+  description = "CIDRs allowed to reach the Kubernetes API server (e.g. your workstation's public IP as x.x.x.x/32). Empty: reachable from anywhere, authenticated."
+  type        = list(string)
+  default     = []
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Log Analytics workspace (Container Insights logs), in days."
+  type        = number
+  default     = 30
+}
+
+variable "blob_soft_delete_days" {
+  description = "Days during which deleted recordings (blobs) and containers can be restored."
+  type        = number
+  default     = 14
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default = {
+    project = "ffmpeg-recorder"
+  }
+}
