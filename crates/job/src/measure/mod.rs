@@ -1,1 +1,104 @@
-//! Counting MP3 frames: see the measure helper brief.
+//! How much audio a recorded MP3 file really holds, by counting its frames.
+//!
+//! A header can't be trusted: a SIGKILLed ffmpeg leaves a placeholder Xing header claiming 0
+//! frames over a file full of them, and a file still being written ends mid-frame. So every
+//! frame is found and counted, in one streaming pass over the bytes (see [`Mp3Scanner`]), fast
+//! enough to run while the same bytes are hashed and uploaded.
+//!
+//! What counts as a frame: a valid MPEG-1/2/2.5 Layer I/II/III header whose next frame starts
+//! with a compatible header exactly where it ends, or which ends exactly at the end of the file;
+//! after one such frame, each frame that follows it directly is trusted once it is whole. The
+//! stream's first frame is not audio if it carries a Xing/Info/VBRI tag. This matches what
+//! `ffprobe -count_packets` and symphonia count, except that neither counts a frame cut short at
+//! the end here (ffprobe reports it as a packet) and a Xing frame in the middle of a stream (two
+//! files joined) counts as audio, as ffprobe and ffmpeg's decoder have it (symphonia drops it).
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+mod frame;
+mod scan;
+mod tags;
+
+pub use frame::{Layer, MpegVersion, XingInfo};
+pub use scan::Mp3Scanner;
+
+/// What a scan found. All byte counts are of the scanned stream:
+/// `leading + header frame + audio + skipped + trailing = file length`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Mp3Facts {
+    /// Whole audio frames, excluding the Xing/Info/VBRI header frame.
+    pub frames: u64,
+    /// Parameters of the first frame (0 / `None` when there is none).
+    pub sample_rate: u32,
+    pub samples_per_frame: u32,
+    pub channels: u8,
+    pub version: Option<MpegVersion>,
+    pub layer: Option<Layer>,
+    /// Bytes of the counted audio frames.
+    pub audio_bytes: u64,
+    /// ID3v2 tags and junk before the first frame; the whole file if there is no frame.
+    pub leading_bytes: u64,
+    /// Bytes after the last whole frame: a partial frame, ID3v1/APE tags, junk.
+    pub trailing_bytes: u64,
+    /// Bytes between frames that are no frame: tags of a joined file, junk skipped to resync.
+    pub skipped_bytes: u64,
+    /// The last frame is whole and only recognised tags (ID3v1, APE, ID3v2) follow it.
+    pub clean_end: bool,
+    /// The header frame's claims, if the stream starts with one.
+    pub header: Option<XingInfo>,
+    /// The header frame claims a frame count other than `frames` (e.g. a 0 placeholder).
+    pub header_mismatch: bool,
+    /// Lowest and highest bitrate among the audio frames: they differ for VBR.
+    pub bitrate_kbps_min: u16,
+    pub bitrate_kbps_max: u16,
+    /// Times sync was lost and found again past junk.
+    pub resyncs: u32,
+}
+
+impl Mp3Facts {
+    /// The audio's length, `frames × samples_per_frame / sample_rate`, rounded down to the
+    /// microsecond (not trimmed by the encoder delay and padding: segments join frame to frame).
+    pub fn duration(&self) -> Duration {
+        if self.sample_rate == 0 {
+            return Duration::ZERO;
+        }
+        let samples = u128::from(self.frames) * u128::from(self.samples_per_frame);
+        let micros = samples * 1_000_000 / u128::from(self.sample_rate);
+        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// Whether the file holds at least one whole audio frame.
+    pub fn has_audio(&self) -> bool {
+        self.frames > 0
+    }
+}
+
+/// Scans a whole stream in 64 KiB reads.
+pub fn scan_reader<R: Read>(mut r: R) -> std::io::Result<Mp3Facts> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut scanner = Mp3Scanner::new();
+    let mut total = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(scanner.finish(total)),
+            Ok(n) => {
+                scanner.feed(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Scans a file as it is now; a file still being written is measured up to where it ends.
+pub fn scan_file(path: &Path) -> std::io::Result<Mp3Facts> {
+    scan_reader(std::fs::File::open(path)?)
+}
+
+#[cfg(test)]
+mod tests;
