@@ -120,36 +120,32 @@ fn sweep(entries: &[Entry<'_>], jitter: i64, chosen: &mut [bool]) -> Vec<(usize,
 /// Turn the sweep's picks into outcomes, adding every candidate whose coverage cannot be
 /// proven.
 fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
-    loop {
+    // Timeline order, so the file added first does not depend on the listing's order.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| (entries[i].place.start, entries[i].name));
+    'again: loop {
         let archived = certain(entries, chosen, false);
         let with_live = certain(entries, chosen, true);
-        let mut outcomes = Vec::with_capacity(entries.len());
-        let mut added = false;
-        for (i, e) in entries.iter().enumerate() {
+        let mut outcomes = vec![Outcome::Idle; entries.len()];
+        for &i in &order {
             if chosen[i] {
-                outcomes.push(Outcome::Chosen);
+                outcomes[i] = Outcome::Chosen;
                 continue;
             }
-            if e.role != Role::Candidate {
-                outcomes.push(Outcome::Idle);
+            if entries[i].role != Role::Candidate {
                 continue;
             }
-            let (lo, hi) = possible(&e.place);
-            if archived.uncovered(lo, hi) == 0 {
-                outcomes.push(Outcome::Covered(overlapping(
-                    entries, chosen, lo, hi, false,
-                )));
+            let (lo, hi) = possible(&entries[i].place);
+            outcomes[i] = if archived.uncovered(lo, hi) == 0 {
+                Outcome::Covered(overlapping(entries, chosen, lo, hi, false))
             } else if with_live.uncovered(lo, hi) == 0 {
-                outcomes.push(Outcome::Waiting(overlapping(entries, chosen, lo, hi, true)));
+                Outcome::Waiting(overlapping(entries, chosen, lo, hi, true))
             } else {
                 chosen[i] = true;
-                added = true;
-                break;
-            }
+                continue 'again;
+            };
         }
-        if !added {
-            return outcomes;
-        }
+        return outcomes;
     }
 }
 
@@ -169,32 +165,38 @@ fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
         .collect();
     picked.sort_by_key(|p| (p.chain, p.index));
     let mut spans = Vec::new();
-    let mut run: Option<(Placement, i64)> = None;
+    // A run of consecutive files of one chain: its first and its last placement.
+    let mut run: Option<(&Placement, &Placement)> = None;
     for p in picked {
         run = match run {
-            Some((first, end)) if first.chain == p.chain && p.index == first.index + 1 => Some((
-                Placement {
-                    index: p.index,
-                    ..first
-                },
-                end.max(p.end),
-            )),
-            Some((first, end)) => {
-                spans.push((first.start + first.late, end - first.early));
-                Some((*p, p.end))
+            // The join after a chain's first file is not certain (see timeline::anchor).
+            Some((first, last))
+                if last.chain == p.chain && p.index == last.index + 1 && last.index > 0 =>
+            {
+                Some((first, p))
             }
-            None => Some((*p, p.end)),
+            Some((first, last)) => {
+                spans.push((first.start + first.late, last.end - last.early));
+                Some((p, p))
+            }
+            None => Some((p, p)),
         };
     }
-    if let Some((first, end)) = run {
-        spans.push((first.start + first.late, end - first.early));
+    if let Some((first, last)) = run {
+        spans.push((first.start + first.late, last.end - last.early));
     }
     Coverage::from_spans(spans)
 }
 
+/// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a wait
+/// depends on. A run's certain end sits inside its last file, so the file after it counts
+/// even when it starts just past `hi`.
 fn overlapping(entries: &[Entry<'_>], chosen: &[bool], lo: i64, hi: i64, live: bool) -> Vec<usize> {
     (0..entries.len())
         .filter(|&i| chosen[i] && ((entries[i].role == Role::Live) == live))
-        .filter(|&i| entries[i].place.start < hi && entries[i].place.end > lo)
+        .filter(|&i| {
+            let p = &entries[i].place;
+            p.start <= hi + p.early + p.late && p.end >= lo
+        })
         .collect()
 }

@@ -85,4 +85,8 @@ pub struct ArchivedSegment {
     /// Duration of the archived audio; `None` for the Node job's rows, which only archived
     /// full-length segments.
     pub duration: Option<Duration>,
+    /// Its writer was killed while writing it ([`AudioFacts::truncated`]): the pod's next
+    /// file starts a new recording.
+    #[serde(default)]
+    pub truncated: bool,
 }

@@ -216,9 +216,9 @@ pub fn plan(
     let cover = choose::cover(&entries, jitter);
 
     let names = |ids: &[usize]| {
-        ids.iter()
-            .map(|&i| segs[i].file.clone())
-            .collect::<Vec<_>>()
+        let mut v: Vec<String> = ids.iter().map(|&i| segs[i].file.clone()).collect();
+        v.sort();
+        v
     };
     for (i, outcome) in cover.outcomes.iter().enumerate() {
         let s = &segs[i];
@@ -232,6 +232,7 @@ pub fn plan(
                 duration: Duration::from_millis(s.duration.max(0) as u64),
                 frames: s.frames,
                 size: s.size,
+                truncated: s.truncated,
                 replaces_archived: s.replaces_archived,
                 reason: upload_reason(s, &places[i]),
             }),
@@ -309,7 +310,7 @@ impl Segment {
             name: n,
             role: Role::Archived,
             duration: millis(a.duration.unwrap_or(settings.segment_time)),
-            truncated: false,
+            truncated: a.truncated,
             frames: 0,
             size: a.size.unwrap_or(0),
             replaces_archived: false,

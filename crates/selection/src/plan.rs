@@ -39,6 +39,8 @@ pub struct Upload {
     pub frames: u64,
     /// Size in bytes when it was measured.
     pub size: u64,
+    /// Its writer was killed while writing it; record it with the archived segment.
+    pub truncated: bool,
     /// The archive holds an older, shorter copy of this file that must be replaced.
     pub replaces_archived: bool,
     /// Why it is archived, for the log.

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 /// Longest burst of old audio a server sends on connect that we allow for (Icecast's default
 /// burst is ~8 s at 128 kbps).
 pub(crate) const MAX_BURST_MS: i64 = 10_000;
-/// How much later than its predecessor's end a name may be and still continue the same chain
-/// (names run up to 15 s late after a stall).
+/// How much later than its predecessor's end a name may be after a stall (up to 15 s seen).
 const MAX_NAME_LAG_MS: i64 = 20_000;
 
 /// Where a segment is on the axis, and how sure we are.
@@ -53,37 +52,80 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
     for (_, mut ids) in by_pod {
         ids.sort_by_key(|&i| (members[i].name_ms, i));
         let mut chain: Vec<usize> = Vec::new();
+        let mut doubt = 0;
         for &i in &ids {
             if let Some(&prev) = chain.last() {
-                if !continues(&members[prev], &members[i], segment, jitter) {
-                    anchor(&chain, members, chain_id, jitter, segment, &mut placed);
-                    chain_id += 1;
-                    chain.clear();
+                match link(&members[prev], &members[i], jitter) {
+                    Link::Joins { lateness } => {
+                        // If `prev` began with a connect burst as long as a segment, `next`
+                        // may also be the file after one that is gone: the whole chain may
+                        // then sit a segment earlier than its names say.
+                        if chain.len() == 1 && lateness >= segment - MAX_BURST_MS - 2 * jitter {
+                            doubt = doubt.max(segment + jitter);
+                        }
+                    }
+                    Link::Starts { doubt: next_doubt } => {
+                        anchor(
+                            &chain,
+                            members,
+                            chain_id,
+                            jitter,
+                            doubt,
+                            segment,
+                            &mut placed,
+                        );
+                        chain_id += 1;
+                        chain.clear();
+                        doubt = next_doubt;
+                    }
                 }
             }
             chain.push(i);
         }
         if !chain.is_empty() {
-            anchor(&chain, members, chain_id, jitter, segment, &mut placed);
+            anchor(
+                &chain,
+                members,
+                chain_id,
+                jitter,
+                doubt,
+                segment,
+                &mut placed,
+            );
             chain_id += 1;
         }
     }
     placed
 }
 
-/// Whether `next` is the file the same ffmpeg process wrote right after `prev`.
-fn continues(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64) -> bool {
+/// How a file relates to the previous file of its pod.
+enum Link {
+    /// The same ffmpeg process wrote it right after; its name is `lateness` ms later than
+    /// the audio before it says.
+    Joins { lateness: i64 },
+    /// It starts a new chain, whose audio may begin up to `doubt` ms before its names say
+    /// (when it could also be the continuation of a stalled writer).
+    Starts { doubt: i64 },
+}
+
+fn link(prev: &Member<'_>, next: &Member<'_>, jitter: i64) -> Link {
     if prev.truncated || prev.live {
-        return false;
+        return Link::Starts { doubt: 0 };
     }
-    let gap = next.name_ms - prev.name_ms;
-    let complete = prev.duration + 2 * jitter >= segment;
-    if complete {
-        gap <= prev.duration + MAX_NAME_LAG_MS
+    // Where `prev`'s audio would start if `next` continued it. It cannot start after `prev`
+    // was created, nor before the longest connect burst; a later start means `next` is late:
+    // after a stall, or because a file between them is gone (deleted by an earlier run as a
+    // duplicate). Those two cannot be told apart, so the new chain carries the doubt.
+    let implied = next.name_ms - prev.duration;
+    let lateness = implied - prev.name_ms;
+    if (-MAX_BURST_MS - 2 * jitter..=2 * jitter).contains(&lateness) {
+        Link::Joins { lateness }
+    } else if lateness > 0 && lateness <= MAX_NAME_LAG_MS {
+        Link::Starts {
+            doubt: lateness + jitter,
+        }
     } else {
-        // A short but finalized file is either a clock-aligned first segment, continued
-        // at once, or the last one before ffmpeg exited; only a prompt successor continues it.
-        gap <= prev.duration + 2 * jitter + 1_000
+        Link::Starts { doubt: 0 }
     }
 }
 
@@ -92,6 +134,7 @@ fn anchor(
     members: &[Member<'_>],
     chain_id: usize,
     jitter: i64,
+    doubt: i64,
     segment: i64,
     placed: &mut [Placement],
 ) {
@@ -114,6 +157,7 @@ fn anchor(
         Some(s) => (s, jitter),
         None => (members[chain[0]].name_ms, jitter + MAX_BURST_MS),
     };
+    let early = early.max(doubt);
     for (index, (&i, &off)) in chain.iter().zip(&offsets).enumerate() {
         let m = &members[i];
         let s = start + off;
@@ -121,6 +165,13 @@ fn anchor(
             m.duration.max(segment)
         } else {
             m.duration
+        };
+        // A chain's first file may begin with a connect burst of any length, and its join to
+        // the next file rests on names alone (a killed, empty file between them may be gone).
+        let early = if index == 0 {
+            early.max(jitter + MAX_BURST_MS)
+        } else {
+            early
         };
         placed[i] = Placement {
             chain: chain_id,
@@ -161,11 +212,12 @@ mod tests {
         assert_eq!(p[0].start, 91_000);
         assert_eq!(p[1].start, 101_000);
         assert_eq!(p[2].start, 111_000);
-        assert_eq!(p[0].early, 750);
+        assert_eq!(p[1].early, 750);
+        assert_eq!(p[0].early, 750 + MAX_BURST_MS);
     }
 
     #[test]
-    fn late_names_after_a_stall_do_not_move_the_chain() {
+    fn late_names_after_a_stall_widen_the_doubt() {
         let members = [
             m("a", 0.0, 10.0),
             m("a", 10.0, 10.0),
@@ -173,10 +225,17 @@ mod tests {
             m("a", 45.0, 10.0),
         ];
         let p = place(&members, 10_000, 750);
-        assert_eq!(
-            p.iter().map(|x| x.start).collect::<Vec<_>>(),
-            [0, 10_000, 20_000, 30_000]
-        );
+        let starts: Vec<i64> = p.iter().map(|x| x.start).collect();
+        assert_eq!(starts, [0, 10_000, 35_000, 45_000]);
+        assert_eq!(p[2].early, 15_000 + 750);
+    }
+
+    #[test]
+    fn a_missing_file_after_a_burst_is_not_joined_over() {
+        // Connected at 100 with an 8.5 s burst; the file named 101 was deleted.
+        let members = [m("a", 100.0, 10.0), m("a", 111.0, 10.0)];
+        let p = place(&members, 10_000, 750);
+        assert!(p[0].early >= 10_000, "{:?}", p[0]);
     }
 
     #[test]

@@ -1,0 +1,445 @@
+//! Properties of the plan over generated replica timelines: replicas start at random
+//! offsets, connect with a burst of older audio, get killed (leaving 0-byte or truncated
+//! files with lying headers), restart under the same or a new pod name, and a CronJob plans
+//! and carries out every few seconds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use selection::{
+    plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, Plan, SeenFile, Settings,
+};
+
+const FRAME_US: i64 = 1152 * 1_000_000 / 44_100; // 26 122 µs
+const T0: i64 = 1_795_000_000_000; // 2026-11-18, ms
+
+/// One recorded file as the simulation knows it: the truth and what the folder shows.
+#[derive(Debug, Clone)]
+struct TrueFile {
+    name: String,
+    pod: String,
+    /// Broadcast time of the audio, ms.
+    audio_start: i64,
+    audio_end: i64,
+    /// Wall time the file was created and last written.
+    created: i64,
+    last_write: i64,
+    killed: bool,
+    zero_bytes: bool,
+    header_lies: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    pod: String,
+    connect: i64,
+    burst: i64,
+    end: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    segment_ms: i64,
+    runs: Vec<Run>,
+    ticks: Vec<i64>,
+    zero_byte_limit_ms: i64,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (
+        prop_oneof![Just(10_000i64), Just(60_000i64)],
+        1usize..=3,
+        proptest::collection::vec(
+            (
+                0i64..1_000,
+                0i64..8_500,
+                proptest::collection::vec(
+                    (1i64..100, 500i64..20_000, any::<bool>(), any::<bool>()),
+                    0..3,
+                ),
+            ),
+            3,
+        ),
+        1i64..=4,
+    )
+        .prop_map(|(segment_ms, replicas, specs, tick_div)| {
+            let horizon = segment_ms * 8;
+            let mut runs = Vec::new();
+            for (r, (offset_pm, burst, kills)) in specs.into_iter().take(replicas).enumerate() {
+                let mut connect = T0 + offset_pm * segment_ms / 1000;
+                let mut pod = format!("ffmpeg-7c9f-r{r}a");
+                let mut generation = 0;
+                let mut burst = burst;
+                for (at_pm, delay, same_pod, graceful) in kills {
+                    let end = connect + 1 + at_pm * horizon / 200;
+                    let _ = graceful;
+                    runs.push(Run {
+                        pod: pod.clone(),
+                        connect,
+                        burst,
+                        end: Some(end),
+                    });
+                    connect = end + delay;
+                    burst = (burst * 7 + 1_300) % 8_500;
+                    if !same_pod {
+                        generation += 1;
+                        pod = format!("ffmpeg-7c9f-r{r}g{generation}");
+                    }
+                }
+                runs.push(Run {
+                    pod,
+                    connect,
+                    burst,
+                    end: None,
+                });
+            }
+            let period = segment_ms / tick_div;
+            let last = runs.iter().map(|r| r.connect).max().unwrap_or(T0) + horizon;
+            let ticks = (1..)
+                .map(|k| T0 + k * period)
+                .take_while(|&t| t < last)
+                .collect();
+            Scenario {
+                segment_ms,
+                runs,
+                ticks,
+                zero_byte_limit_ms: segment_ms / 4,
+            }
+        })
+}
+
+/// Every file each run writes until `stop` (wall time).
+fn files_of(s: &Scenario, stop: i64) -> Vec<TrueFile> {
+    let mut out = Vec::new();
+    for run in &s.runs {
+        let end = run.end.unwrap_or(i64::MAX).min(stop);
+        if end <= run.connect {
+            continue;
+        }
+        let first_audio = run.connect - run.burst;
+        // ffmpeg cuts at the first frame boundary at or after each multiple of the segment
+        // time, counted from the first audio it receives.
+        let boundary = |k: i64| {
+            first_audio + (k * s.segment_ms * 1000 + FRAME_US - 1) / FRAME_US * FRAME_US / 1000
+        };
+        let mut k = 0;
+        loop {
+            let audio_start = boundary(k);
+            let created = run.connect.max(audio_start);
+            if created >= end {
+                break;
+            }
+            let full_end = boundary(k + 1);
+            let arrives = |t: i64| run.connect.max(t);
+            let killed = run.end.is_some_and(|e| arrives(full_end) > e);
+            let cut = if arrives(full_end) <= end {
+                full_end
+            } else {
+                end
+            };
+            let whole_frames = ((cut - audio_start).max(0) * 1000) / FRAME_US;
+            let audio_end = if cut == full_end {
+                full_end
+            } else {
+                audio_start + whole_frames * FRAME_US / 1000
+            };
+            let name_ms = (created + 500).div_euclid(1000) * 1000;
+            let name_time = DateTime::from_timestamp_millis(name_ms).unwrap();
+            let name = format!("{}_{}.mp3", run.pod, name_time.format("%Y%m%dT%H%M%S"));
+            out.push(TrueFile {
+                name,
+                pod: run.pod.clone(),
+                audio_start,
+                audio_end,
+                created,
+                last_write: arrives(audio_end),
+                killed,
+                zero_bytes: killed && audio_end - audio_start < s.zero_byte_limit_ms,
+                header_lies: killed,
+            });
+            k += 1;
+        }
+    }
+    // Two files with one name: ffmpeg's -y overwrote the first.
+    let mut by_name: BTreeMap<String, TrueFile> = BTreeMap::new();
+    for f in out {
+        by_name.insert(f.name.clone(), f);
+    }
+    by_name.into_values().collect()
+}
+
+fn frames(f: &TrueFile) -> u64 {
+    ((f.audio_end - f.audio_start) * 1000 + 999)
+        .div_euclid(FRAME_US)
+        .max(0) as u64
+}
+
+fn seen(f: &TrueFile, now: i64, live: bool) -> SeenFile {
+    let n = if live {
+        ((now.min(f.audio_end) - f.audio_start) * 1000 / FRAME_US).max(0) as u64
+    } else {
+        frames(f)
+    };
+    let zero = f.zero_bytes || (live && n < 100);
+    let audio = if zero {
+        Audio::Measured(AudioFacts {
+            frames: 0,
+            sample_rate: 44_100,
+            samples_per_frame: 1152,
+            clean_end: true,
+            header_frames: None,
+        })
+    } else {
+        Audio::Measured(AudioFacts {
+            frames: n,
+            sample_rate: 44_100,
+            samples_per_frame: 1152,
+            clean_end: !(live || f.killed),
+            header_frames: Some(if live || f.header_lies { 0 } else { n }),
+        })
+    };
+    SeenFile {
+        name: f.name.clone(),
+        size: if zero { 0 } else { n * 417 + 600 },
+        modified: DateTime::from_timestamp_millis(if live {
+            now - 200
+        } else {
+            f.last_write + 150
+        })
+        .unwrap(),
+        audio,
+    }
+}
+
+/// Total length of `[lo, hi)` not inside the union of `spans`.
+fn uncovered(spans: &[(i64, i64)], lo: i64, hi: i64) -> i64 {
+    let mut v: Vec<_> = spans.iter().copied().filter(|(s, e)| s < e).collect();
+    v.sort();
+    let mut at = lo;
+    let mut missing = 0;
+    for (s, e) in v {
+        if e <= at {
+            continue;
+        }
+        if s >= hi {
+            break;
+        }
+        if s > at {
+            missing += s - at;
+        }
+        at = at.max(e);
+    }
+    missing + (hi - at).max(0)
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+struct Sim {
+    settings: Settings,
+    state: ArchiveState,
+    deleted: BTreeSet<String>,
+    archived_truth: BTreeMap<String, (i64, i64)>,
+}
+
+impl Sim {
+    fn new(s: &Scenario) -> Self {
+        let mut settings = Settings::new((s.segment_ms / 1000) as u64, "hope").unwrap();
+        settings.finish_grace = Duration::from_secs(30);
+        Sim {
+            settings,
+            state: ArchiveState::default(),
+            deleted: BTreeSet::new(),
+            archived_truth: BTreeMap::new(),
+        }
+    }
+
+    fn folder(
+        &self,
+        s: &Scenario,
+        now: i64,
+    ) -> (Vec<SeenFile>, BTreeMap<String, TrueFile>, BTreeSet<String>) {
+        let all = files_of(s, now);
+        let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+        for f in &all {
+            let e = newest.entry(f.pod.clone()).or_insert(f.created);
+            *e = (*e).max(f.created);
+        }
+        let mut live_names = BTreeSet::new();
+        let mut seen_files = Vec::new();
+        let mut truth = BTreeMap::new();
+        for f in all.into_iter().filter(|f| !self.deleted.contains(&f.name)) {
+            let run_alive = s
+                .runs
+                .iter()
+                .any(|r| r.pod == f.pod && r.connect <= now && r.end.is_none_or(|e| e > now));
+            let live = run_alive && newest[&f.pod] == f.created && f.last_write >= now - 1;
+            if live {
+                live_names.insert(f.name.clone());
+            }
+            seen_files.push(seen(&f, now, live));
+            truth.insert(f.name.clone(), f);
+        }
+        (seen_files, truth, live_names)
+    }
+
+    /// Carry out a plan as the executor would, checking the safety promises on the way.
+    fn apply(
+        &mut self,
+        p: &Plan,
+        files: &[SeenFile],
+        truth: &BTreeMap<String, TrueFile>,
+        live: &BTreeSet<String>,
+    ) -> Result<(), TestCaseError> {
+        for u in &p.uploads {
+            prop_assert!(
+                !live.contains(&u.file),
+                "live file planned for upload: {}",
+                u.file
+            );
+            let f = &files.iter().find(|f| f.name == u.file).unwrap();
+            self.state.segments.retain(|a| a.file_name != u.file);
+            self.state.segments.push(ArchivedSegment {
+                file_name: u.file.clone(),
+                blob_name: Some(u.blob_name.clone()),
+                size: Some(f.size),
+                duration: Some(u.duration),
+                truncated: u.truncated,
+            });
+            let t = &truth[&u.file];
+            self.archived_truth
+                .insert(u.file.clone(), (t.audio_start, t.audio_end));
+        }
+        for d in &p.deletions {
+            prop_assert!(
+                !live.contains(&d.file),
+                "live file planned for deletion: {}",
+                d.file
+            );
+            let t = &truth[&d.file];
+            match d.why {
+                DeleteReason::NoAudio => prop_assert!(t.zero_bytes, "{} deleted as empty", d.file),
+                DeleteReason::Archived => prop_assert!(self.archived_truth.contains_key(&d.file)),
+                DeleteReason::Duplicate => {
+                    let spans: Vec<_> = d
+                        .covered_by
+                        .iter()
+                        .map(|c| self.archived_truth.get(c).copied())
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            TestCaseError::fail(format!(
+                                "{} covered by something not archived: {:?}",
+                                d.file, d.covered_by
+                            ))
+                        })?;
+                    let missing = uncovered(&spans, t.audio_start, t.audio_end);
+                    prop_assert!(
+                        missing <= 30,
+                        "{} deleted with {missing} ms of its audio not archived (covered_by {:?})",
+                        d.file,
+                        d.covered_by
+                    );
+                }
+            }
+            self.deleted.insert(d.file.clone());
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Run the CronJob over the whole scenario: nothing is deleted before its audio is
+    /// archived, the live files are never touched, and at the end the archive holds every
+    /// moment that any finished file held.
+    #[test]
+    fn cronjob_never_loses_audio(s in scenario()) {
+        let mut sim = Sim::new(&s);
+        let mut ever: BTreeMap<String, TrueFile> = BTreeMap::new();
+        for &now in &s.ticks {
+            let (files, truth, live) = sim.folder(&s, now);
+            let p = plan(&files, &sim.state, &sim.settings, DateTime::from_timestamp_millis(now).unwrap());
+            if std::env::var_os("PLAN_DEBUG").is_some() {
+                eprintln!("--- tick {}\nfiles {:#?}\nplan {:#?}", now - T0, files.iter().map(|f| (&f.name, f.size, ms(f.modified) - T0)).collect::<Vec<_>>(), p);
+            }
+            sim.apply(&p, &files, &truth, &live)?;
+            ever.extend(truth);
+        }
+        // Every recorder stops; long after, everything is finished and planned once more.
+        let end = s.ticks.last().copied().unwrap_or(T0) + 1;
+        let mut stopped = s.clone();
+        for r in &mut stopped.runs { r.end = Some(r.end.unwrap_or(end).min(end)); }
+        let later = end + s.segment_ms * 10;
+        for _ in 0..2 {
+            let (files, truth, live) = sim.folder(&stopped, later);
+            prop_assert!(live.is_empty());
+            let p = plan(&files, &sim.state, &sim.settings, DateTime::from_timestamp_millis(later).unwrap());
+            sim.apply(&p, &files, &truth, &live)?;
+            ever.extend(truth);
+        }
+        let archived: Vec<_> = sim.archived_truth.values().copied().collect();
+        let mut lost = 0;
+        for f in ever.values().filter(|f| !f.zero_bytes) {
+            // What the file held when it was last seen; a file cut short by the stop above
+            // counts with its shortened end.
+            let end = f.audio_end.min(stopped_end(&stopped, f));
+            let missing = uncovered(&archived, f.audio_start, end.max(f.audio_start));
+            if missing > 0 {
+                eprintln!("{} [{}, {}) misses {missing} ms", f.name, f.audio_start - T0, end - T0);
+            }
+            lost += missing;
+        }
+        prop_assert!(lost <= 60, "{lost} ms recorded but not archived");
+    }
+
+    /// The same input gives the same plan whatever the order of the listing.
+    #[test]
+    fn plan_is_deterministic(s in scenario(), pick in 0usize..1000, seed in any::<u64>()) {
+        let now = s.ticks[pick % s.ticks.len()];
+        let at = DateTime::from_timestamp_millis(now).unwrap();
+        let mut sim = Sim::new(&s);
+        let (files, truth, live) = sim.folder(&s, now);
+        let p = plan(&files, &sim.state, &sim.settings, at);
+        let mut shuffled = files.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        prop_assert_eq!(&p, &plan(&shuffled, &sim.state, &sim.settings, at));
+        prop_assert_eq!(&p, &plan(&files, &sim.state, &sim.settings, at));
+        sim.apply(&p, &files, &truth, &live)?;
+    }
+
+    /// Planning again after carrying a plan out archives nothing more.
+    ///
+    /// Known to fail (see the closing note of issue 2): deleting a duplicate can remove the
+    /// file that anchored another replica's chain, which changes the proof on the next plan.
+    #[test]
+    #[ignore = "known gap: chain anchoring changes after duplicates are deleted"]
+    fn plan_is_idempotent(s in scenario(), pick in 0usize..1000) {
+        let now = s.ticks[pick % s.ticks.len()];
+        let at = DateTime::from_timestamp_millis(now).unwrap();
+        let mut sim = Sim::new(&s);
+        let (files, truth, live) = sim.folder(&s, now);
+        let p = plan(&files, &sim.state, &sim.settings, at);
+        sim.apply(&p, &files, &truth, &live)?;
+        let (files, _, _) = sim.folder(&s, now);
+        let again = plan(&files, &sim.state, &sim.settings, at);
+        prop_assert!(again.uploads.is_empty(), "second plan uploads {:?}", again.uploads.iter().map(|u| &u.file).collect::<Vec<_>>());
+    }
+}
+
+fn stopped_end(s: &Scenario, f: &TrueFile) -> i64 {
+    s.runs
+        .iter()
+        .filter(|r| r.pod == f.pod && r.connect <= f.created)
+        .map(|r| r.end.unwrap_or(i64::MAX))
+        .min()
+        .unwrap_or(i64::MAX)
+        .max(f.audio_start)
+}
