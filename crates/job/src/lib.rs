@@ -2,5 +2,9 @@
 //! archive, and carries out its plan.
 #![forbid(unsafe_code)]
 
+pub mod execute;
 pub mod measure;
+pub mod rows;
+pub mod scan;
+pub mod settings;
 pub mod store;

@@ -1,1 +1,177 @@
-fn main() {}
+//! `segment-selector`: the CronJob that archives one stream's recorded MP3 segments.
+//!
+//! Started with no arguments it does a run, configured by the environment (see `--help`).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use tracing::{error, info, warn};
+
+use job::execute;
+use job::settings::Settings;
+use job::store::azure::{AzureArchive, AzureOptions};
+use job::store::Archive;
+
+/// Archive one stream's recorded MP3 segments to Azure Blob Storage, keeping one copy of
+/// every moment that any replica recorded, and delete local files only once their audio is
+/// archived.
+///
+/// Environment: FOLDER, STREAM_NAME, FILE_DURATION (seconds), AZURE_STORAGE_CONNECTION_STRING
+/// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
+/// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
+/// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
+/// LOG_FORMAT (text|json), DRY_RUN (false).
+#[derive(Parser)]
+#[command(name = "segment-selector", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Archive, record and delete (what the CronJob does; the default).
+    Run,
+    /// Print what a run would do, as JSON, and change nothing.
+    Plan,
+    /// List the segments recorded in the table for the stream, newest first.
+    Ls,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("segment-selector: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(settings.json_logs);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => run(&settings, settings.dry_run).await,
+            Command::Plan => run(&settings, true).await,
+            Command::Ls => ls(&settings).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn open(settings: &Settings) -> Result<AzureArchive, String> {
+    let partition = settings.container.clone();
+    AzureArchive::new(
+        &settings.storage,
+        &settings.container,
+        &settings.table,
+        &partition,
+        AzureOptions::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = execute::deadline(settings);
+    let folder = execute::scan_folder(settings)?;
+    let archive = open(settings)?;
+    if !dry_run {
+        archive.ensure_ready().await.map_err(|e| e.to_string())?;
+    }
+    let lock = if dry_run {
+        None
+    } else {
+        match archive.try_lock(60).await.map_err(|e| e.to_string())? {
+            Some(l) => Some(l),
+            None => {
+                warn!("another run holds the stream's lock; nothing to do");
+                return Ok(());
+            }
+        }
+    };
+    let outcome = async {
+        let (state, legacy) = match execute::read_state(&archive, settings, &folder).await {
+            Ok(s) => s,
+            Err(e) if dry_run => {
+                warn!("cannot read the archive ({e}); planning as if it were empty");
+                Default::default()
+            }
+            Err(e) => return Err(e),
+        };
+        let plan = selection::plan(&folder.files, &state, &settings.selection, chrono::Utc::now());
+        if dry_run {
+            println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
+            return Ok(());
+        }
+        let sum = execute::execute(&archive, settings, &folder, &state, &legacy, &plan, deadline).await;
+        info!(
+            seen = sum.seen,
+            archived = sum.archived,
+            bytes = sum.bytes,
+            deleted = sum.deleted,
+            held = sum.held,
+            gaps = sum.gaps,
+            errors = sum.errors,
+            seconds = started.elapsed().as_secs_f64(),
+            "run summary"
+        );
+        if sum.errors > 0 {
+            return Err(format!("{} operations failed; nothing that depends on them was deleted, the next run repairs", sum.errors));
+        }
+        Ok(())
+    }
+    .await;
+    if let Some(lock) = lock {
+        if let Err(e) = archive.release_lock(&lock).await {
+            warn!("cannot release the lock (it expires by itself): {e}");
+        }
+    }
+    outcome
+}
+
+async fn ls(settings: &Settings) -> Result<(), String> {
+    let archive = open(settings)?;
+    let rows = archive.first_rows(1000).await.map_err(|e| e.to_string())?;
+    for r in rows {
+        println!(
+            "{}\t{}\t{}",
+            r.blob_name.as_deref().unwrap_or("(original job)"),
+            r.duration_ms
+                .map_or("-".into(), |d| format!("{:.3} s", d as f64 / 1000.0)),
+            r.file_name
+        );
+    }
+    Ok(())
+}

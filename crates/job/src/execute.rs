@@ -1,0 +1,275 @@
+//! One run: read the archive, plan, and carry the plan out in a crash-safe order.
+//!
+//! Upload the blob, then insert its row, then delete local copies. A run killed at any point
+//! leaves either nothing, a blob without a row (the next run finds it with `CreateOnly`,
+//! checks it, and writes the row), or a row with its blob (the next run sees the segment as
+//! archived). A file is deleted only after every archived segment its deletion rests on is
+//! confirmed: a row read from the table, or an upload and insert that succeeded in this run.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use selection::{ArchiveState, DeleteReason, Plan};
+use tracing::{error, info, warn};
+
+use crate::rows;
+use crate::scan::{self, Folder};
+use crate::settings::Settings;
+use crate::store::{Archive, InsertOutcome, PutMode, PutOutcome, SegmentRow};
+
+/// Totals for the run summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub seen: usize,
+    pub archived: usize,
+    pub bytes: u64,
+    pub deleted: usize,
+    pub held: usize,
+    pub gaps: usize,
+    pub errors: usize,
+}
+
+/// Read the archive state that matters for these files.
+pub async fn read_state(
+    archive: &dyn Archive,
+    settings: &Settings,
+    folder: &Folder,
+) -> Result<(ArchiveState, HashSet<String>), String> {
+    let times: Vec<DateTime<Utc>> = folder
+        .files
+        .iter()
+        .filter_map(|f| selection::parse_name(&f.name, &settings.selection, Some(f.modified)).ok())
+        .map(|n| n.start)
+        .collect();
+    let mut rows: Vec<SegmentRow> = Vec::new();
+    if let (Some(&oldest), Some(&newest)) = (times.iter().min(), times.iter().max()) {
+        let margin = TimeDelta::days(1);
+        let (from, to) = rows::key_range(oldest - margin, newest + margin);
+        rows = archive
+            .rows_in_range(&from, &to)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // The newest rows of the partition include the original Node job's, whose RowKeys are
+    // upload times and fall outside the range above.
+    let first = archive.first_rows(200).await.map_err(|e| e.to_string())?;
+    let mut seen = HashSet::new();
+    let mut state = ArchiveState::default();
+    let mut legacy = HashSet::new();
+    for row in rows.into_iter().chain(first) {
+        if !seen.insert(row.row_key.clone()) {
+            continue;
+        }
+        if row.blob_name.is_none() {
+            legacy.insert(row.file_name.clone());
+        }
+        state
+            .segments
+            .push(rows::archived(&row, settings.selection.segment_time));
+    }
+    Ok((state, legacy))
+}
+
+/// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
+pub async fn execute(
+    archive: &dyn Archive,
+    settings: &Settings,
+    folder: &Folder,
+    state: &ArchiveState,
+    legacy: &HashSet<String>,
+    plan: &Plan,
+    deadline: Instant,
+) -> Summary {
+    let mut sum = Summary {
+        seen: folder.files.len(),
+        ..Summary::default()
+    };
+    // Segments whose archived copy is confirmed: rows read, plus what this run completes.
+    let mut confirmed: HashSet<String> = state
+        .segments
+        .iter()
+        .filter(|s| !legacy.contains(&s.file_name))
+        .map(|s| s.file_name.clone())
+        .collect();
+    let listed: BTreeMap<&str, &selection::SeenFile> =
+        folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
+
+    for hold in &plan.holds {
+        info!(file = %hold.file, decision = "hold", "{}", hold.why);
+    }
+    for gap in &plan.gaps {
+        warn!(decision = "gap", "{gap}");
+    }
+    sum.held = plan.holds.len();
+    sum.gaps = plan.gaps.len();
+
+    for u in &plan.uploads {
+        if Instant::now() > deadline {
+            warn!(file = %u.file, "run deadline reached; left for the next run");
+            break;
+        }
+        let path = settings.folder.join(&u.file);
+        if !unchanged(&path, listed.get(u.file.as_str()).copied()) {
+            warn!(file = %u.file, "changed since it was measured; left for the next run");
+            continue;
+        }
+        let mut meta = BTreeMap::new();
+        meta.insert("stream".to_string(), settings.stream.clone());
+        meta.insert("pod".to_string(), u.pod.clone());
+        meta.insert("audiostart".to_string(), u.audio_start.to_rfc3339());
+        meta.insert("durationms".to_string(), u.duration.as_millis().to_string());
+        meta.insert("frames".to_string(), u.frames.to_string());
+        let mode = if u.replaces_archived {
+            PutMode::Overwrite
+        } else {
+            PutMode::CreateOnly
+        };
+        let (size, md5) = match archive.put_file(&u.blob_name, &path, &meta, mode).await {
+            Ok(PutOutcome::Written { size, md5 }) if size == u.size => (size, md5),
+            Ok(PutOutcome::Written { size, .. }) => {
+                error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
+                sum.errors += 1;
+                continue;
+            }
+            Ok(PutOutcome::AlreadyExists(info)) => {
+                // An earlier run uploaded it and stopped before writing the row.
+                let local = match md5_of(&path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        error!(file = %u.file, "cannot read it to compare with the archived blob: {e}");
+                        sum.errors += 1;
+                        continue;
+                    }
+                };
+                if info.size != u.size || info.md5.is_some_and(|m| m != local) {
+                    error!(file = %u.file, blob = %u.blob_name, "a different blob already has its name ({} bytes); left alone", info.size);
+                    sum.errors += 1;
+                    continue;
+                }
+                (info.size, local)
+            }
+            Err(e) => {
+                error!(file = %u.file, "{e}");
+                sum.errors += 1;
+                continue;
+            }
+        };
+        let row = rows::row_for(u, size, &md5);
+        match archive.insert_row(&row).await {
+            Ok(InsertOutcome::Inserted) => {}
+            Ok(InsertOutcome::AlreadyExists(existing)) if existing.file_name == u.file => {}
+            Ok(InsertOutcome::AlreadyExists(existing)) => {
+                error!(file = %u.file, row_key = %row.row_key, other = %existing.file_name, "RowKey taken by another file");
+                sum.errors += 1;
+                continue;
+            }
+            Err(e) => {
+                error!(file = %u.file, "{e}");
+                sum.errors += 1;
+                continue;
+            }
+        }
+        info!(file = %u.file, blob = %u.blob_name, bytes = size, decision = "archived", "{}", u.reason);
+        confirmed.insert(u.file.clone());
+        sum.archived += 1;
+        sum.bytes += size;
+    }
+
+    for d in &plan.deletions {
+        let mut missing: Vec<&String> = d
+            .covered_by
+            .iter()
+            .filter(|c| !confirmed.contains(*c))
+            .collect();
+        // The Node job's rows carry no blob name; check that the blob it wrote is there.
+        if !missing.is_empty() {
+            let mut still = Vec::new();
+            for c in missing {
+                if legacy.contains(c) && legacy_blob_present(archive, settings, c).await {
+                    confirmed.insert(c.clone());
+                } else {
+                    still.push(c);
+                }
+            }
+            missing = still;
+        }
+        if !missing.is_empty() {
+            warn!(file = %d.file, "kept: its audio rests on {missing:?}, not confirmed in the archive");
+            continue;
+        }
+        let path = settings.folder.join(&d.file);
+        if !unchanged(&path, listed.get(d.file.as_str()).copied()) {
+            warn!(file = %d.file, "changed since it was planned; kept");
+            continue;
+        }
+        if settings.dry_run {
+            info!(file = %d.file, decision = "would delete", "{d}");
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sum.deleted += 1;
+                let decision = match d.why {
+                    DeleteReason::NoAudio => "deleted empty",
+                    DeleteReason::Archived => "deleted archived",
+                    DeleteReason::Duplicate => "deleted duplicate",
+                };
+                info!(file = %d.file, decision, "{d}");
+            }
+            Err(e) => {
+                error!(file = %d.file, "cannot delete: {e}");
+                sum.errors += 1;
+            }
+        }
+    }
+    sum
+}
+
+async fn legacy_blob_present(archive: &dyn Archive, settings: &Settings, file: &str) -> bool {
+    let Ok(name) = selection::parse_name(file, &settings.selection, None) else {
+        return false;
+    };
+    let Ok(blob) = selection::blob_name(&settings.selection, &name, file) else {
+        return false;
+    };
+    matches!(archive.blob_info(&blob).await, Ok(Some(info)) if info.size > 0)
+}
+
+/// The file still has the size and modification time it had when it was listed.
+fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bool {
+    let (Some(listed), Ok(meta)) = (listed, std::fs::symlink_metadata(path)) else {
+        return false;
+    };
+    let modified = meta.modified().map(DateTime::<Utc>::from).ok();
+    meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
+}
+
+fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
+    use md5::{Digest, Md5};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Scan the folder (kept here so `main` stays a thin shell).
+pub fn scan_folder(settings: &Settings) -> Result<Folder, String> {
+    let folder = scan::scan(&settings.folder)?;
+    for (name, why) in &folder.skipped {
+        warn!(file = %name, decision = "skipped", "{why}");
+    }
+    Ok(folder)
+}
+
+/// The longest a run may start new work.
+pub fn deadline(settings: &Settings) -> Instant {
+    Instant::now() + settings.run_deadline.min(Duration::from_secs(86_400))
+}

@@ -1,0 +1,88 @@
+//! How archived segments are written to and read from the table.
+//!
+//! RowKeys follow the original job's scheme, an inverted time as digits so the newest row
+//! sorts first (the Node job reads the first row as its reference), but the time is the
+//! segment's name time, not the upload time, and the pod follows: a repeated insert of the
+//! same segment collides instead of adding a row.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use selection::{ArchivedSegment, Upload};
+
+use crate::store::SegmentRow;
+
+/// .NET's `DateTime.MaxValue.Ticks`: 100-ns ticks since 0001-01-01.
+const MAX_TICKS: i64 = 3_155_378_975_999_999_999;
+const TICKS_AT_UNIX_EPOCH: i64 = 621_355_968_000_000_000;
+
+fn inverted(t: DateTime<Utc>) -> i64 {
+    let ticks = TICKS_AT_UNIX_EPOCH
+        + t.timestamp() * 10_000_000
+        + i64::from(t.timestamp_subsec_nanos() / 100);
+    MAX_TICKS - ticks
+}
+
+/// The RowKey of a segment.
+pub fn row_key(name_time: DateTime<Utc>, pod: &str) -> String {
+    format!("{:019}_{pod}", inverted(name_time))
+}
+
+/// The RowKey range holding every segment named between `oldest` and `newest`.
+pub fn key_range(oldest: DateTime<Utc>, newest: DateTime<Utc>) -> (String, String) {
+    (
+        format!("{:019}", inverted(newest)),
+        format!("{:019}~", inverted(oldest)),
+    )
+}
+
+/// The row recording an upload.
+pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
+    use base64::Engine;
+    SegmentRow {
+        row_key: row_key(u.name_time, &u.pod),
+        file_name: u.file.clone(),
+        blob_name: Some(u.blob_name.clone()),
+        pod: Some(u.pod.clone()),
+        audio_start_ms: Some(u.audio_start.timestamp_millis()),
+        duration_ms: Some(u.duration.as_millis() as i64),
+        frames: Some(u.frames),
+        size: Some(size),
+        content_md5: Some(base64::engine::general_purpose::STANDARD.encode(md5)),
+    }
+}
+
+/// What a row says for the planner. Rows without a duration are the Node job's, which only
+/// archived full-length segments. A short segment is taken as one whose writer stopped,
+/// which at worst makes the planner more careful.
+pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
+    let duration = row
+        .duration_ms
+        .and_then(|d| u64::try_from(d).ok())
+        .map(Duration::from_millis);
+    ArchivedSegment {
+        file_name: row.file_name.clone(),
+        blob_name: row.blob_name.clone(),
+        size: row.size,
+        duration,
+        truncated: duration.is_some_and(|d| d + Duration::from_millis(1500) < segment),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_segments_sort_first_and_ranges_hold_them() {
+        let t1: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let t2: DateTime<Utc> = "2026-11-26T10:10:00Z".parse().unwrap();
+        let (k1, k2) = (row_key(t1, "pod-a"), row_key(t2, "pod-a"));
+        assert!(k2 < k1);
+        assert_eq!(k1.len(), 19 + 1 + 5);
+        let (from, to) = key_range(t1, t2);
+        assert!(from <= k2 && k2 <= to && from <= k1 && k1 <= to);
+        let (from, _) = key_range(t1, t1);
+        assert!(k2 < from);
+    }
+}

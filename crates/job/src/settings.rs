@@ -1,0 +1,283 @@
+//! The job's environment, read once into one typed, validated struct.
+//!
+//! The drop-in contract is the original CronJob's: `FOLDER`, `STREAM_NAME`, `FILE_DURATION`,
+//! `AZURE_STORAGE_CONNECTION_STRING` (and `FFMPEG_PATH`, accepted and unused). Everything
+//! else is optional, with defaults that reproduce the original archive layout.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::store::connection::StorageTarget;
+
+/// The raw environment, as envy reads it.
+#[derive(Deserialize)]
+struct Env {
+    folder: Option<String>,
+    stream_name: Option<String>,
+    file_duration: Option<String>,
+    azure_storage_connection_string: Option<String>,
+    name_format: Option<String>,
+    time_zone: Option<String>,
+    table_name: Option<String>,
+    blob_template: Option<String>,
+    finish_grace_seconds: Option<String>,
+    log_format: Option<String>,
+    dry_run: Option<String>,
+    run_deadline_seconds: Option<String>,
+}
+
+/// Everything a run needs, validated.
+pub struct Settings {
+    pub folder: PathBuf,
+    pub stream: String,
+    /// Blob container and table partition: the stream name lowercased, as the original job.
+    pub container: String,
+    pub table: String,
+    pub storage: StorageTarget,
+    pub selection: selection::Settings,
+    pub json_logs: bool,
+    pub dry_run: bool,
+    /// Stop starting new work after this long, so the CronJob's activeDeadlineSeconds is
+    /// not what ends a run.
+    pub run_deadline: Duration,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("folder", &self.folder)
+            .field("stream", &self.stream)
+            .field("table", &self.table)
+            .field("storage_account", &self.storage.account)
+            .field("segment_time", &self.selection.segment_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that is missing or wrong: names the variable and what is expected, never its
+/// value when that could be a secret.
+#[derive(Debug)]
+pub struct SettingsError(pub String);
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Read settings from `(name, value)` pairs (the environment, or a test's literal).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let env: Env = envy::from_iter(vars)
+            .map_err(|e| SettingsError(format!("cannot read the environment: {e}")))?;
+        let err = |m: String| SettingsError(m);
+        let folder = required(
+            env.folder,
+            "FOLDER",
+            "the stream's recording folder, e.g. /ffmpeg/chunks/hope",
+        )?;
+        let stream = required(env.stream_name, "STREAM_NAME", "the stream name, e.g. hope")?;
+        let container = stream.to_lowercase();
+        if !valid_container(&container) {
+            return Err(err(format!(
+                "STREAM_NAME {stream:?} cannot name a blob container: expected 3-63 letters, digits \
+                 and single hyphens, starting and ending with a letter or digit"
+            )));
+        }
+        let duration = required(
+            env.file_duration,
+            "FILE_DURATION",
+            "the recorders' -segment_time in seconds, e.g. 600",
+        )?;
+        let segment: u64 = duration.trim().parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+            err(format!("FILE_DURATION {duration:?} is not a positive whole number of seconds (e.g. 600)"))
+        })?;
+        let conn = required(
+            env.azure_storage_connection_string,
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "an Azure Storage connection string",
+        )?;
+        let storage = StorageTarget::parse(&conn)
+            .map_err(|e| err(format!("AZURE_STORAGE_CONNECTION_STRING: {e}")))?;
+        let mut sel = selection::Settings::new(segment, &stream)
+            .map_err(|e| err(format!("FILE_DURATION: {e}")))?;
+        if let Some(f) = env.name_format {
+            sel = sel
+                .with_name_format(&f)
+                .map_err(|e| err(format!("NAME_FORMAT: {e}")))?;
+        }
+        if let Some(t) = env.blob_template {
+            sel = sel
+                .with_blob_template(&t)
+                .map_err(|e| err(format!("BLOB_TEMPLATE: {e}")))?;
+        }
+        if let Some(tz) = env.time_zone {
+            sel.time_zone = tz.parse().map_err(|_| {
+                err(format!(
+                    "TIME_ZONE {tz:?} is not an IANA time zone name (e.g. UTC, Europe/Madrid)"
+                ))
+            })?;
+        }
+        if let Some(g) = env.finish_grace_seconds {
+            let secs = seconds(&g, "FINISH_GRACE_SECONDS")?;
+            if secs < 35 {
+                return Err(err(format!(
+                    "FINISH_GRACE_SECONDS {secs} is too short: Azure Files caches attributes for 30 s; expected at least 35"
+                )));
+            }
+            sel.finish_grace = Duration::from_secs(secs);
+        }
+        let table = env.table_name.unwrap_or_else(|| "audios".into());
+        if !(3..=63).contains(&table.len())
+            || !table.chars().all(|c| c.is_ascii_alphanumeric())
+            || !table.starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            return Err(err(format!(
+                "TABLE_NAME {table:?} is not a table name: expected 3-63 letters and digits, starting with a letter"
+            )));
+        }
+        let json_logs = match env.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => return Err(err(format!("LOG_FORMAT {other:?}: expected text or json"))),
+        };
+        let dry_run = match env
+            .dry_run
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("") | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => return Err(err(format!("DRY_RUN {other:?}: expected true or false"))),
+        };
+        let run_deadline = match env.run_deadline_seconds {
+            Some(s) => Duration::from_secs(seconds(&s, "RUN_DEADLINE_SECONDS")?),
+            None => Duration::from_secs(200),
+        };
+        Ok(Settings {
+            folder: PathBuf::from(folder),
+            stream,
+            container,
+            table,
+            storage,
+            selection: sel,
+            json_logs,
+            dry_run,
+            run_deadline,
+        })
+    }
+}
+
+fn required(value: Option<String>, name: &str, expected: &str) -> Result<String, SettingsError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(SettingsError(format!(
+            "{name} is not set: expected {expected}"
+        ))),
+    }
+}
+
+fn seconds(value: &str, name: &str) -> Result<u64, SettingsError> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&s: &u64| s > 0)
+        .ok_or_else(|| {
+            SettingsError(format!(
+                "{name} {value:?} is not a positive whole number of seconds"
+            ))
+        })
+}
+
+fn valid_container(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWstYW55d2hlcmUtMDEyMzQ1Njc4OQ==";
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let conn = format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net");
+        let mut v = vec![
+            ("FOLDER".to_string(), "/ffmpeg/chunks/Hope".to_string()),
+            ("STREAM_NAME".into(), "Hope".into()),
+            ("FILE_DURATION".into(), "600".into()),
+            ("AZURE_STORAGE_CONNECTION_STRING".into(), conn),
+            ("FFMPEG_PATH".into(), "/ffmpeg/chunks".into()),
+        ];
+        for (k, val) in extra {
+            v.retain(|(name, _)| name != k);
+            if !val.is_empty() {
+                v.push((k.to_string(), val.to_string()));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_article_environment_gives_the_original_layout() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.container, "hope");
+        assert_eq!(s.table, "audios");
+        assert_eq!(s.selection.segment_time, Duration::from_secs(600));
+        assert_eq!(s.selection.blob_template(), "%d-%m-%Y/{file}");
+        assert!(!format!("{s:?}").contains(KEY));
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable_and_hide_the_key() {
+        for (k, v, expect) in [
+            ("FILE_DURATION", "0", "FILE_DURATION"),
+            ("FILE_DURATION", "-5", "FILE_DURATION"),
+            ("FILE_DURATION", "ten", "FILE_DURATION"),
+            ("FILE_DURATION", "", "FILE_DURATION is not set"),
+            ("FOLDER", "", "FOLDER is not set"),
+            ("STREAM_NAME", "a_b", "STREAM_NAME"),
+            ("STREAM_NAME", "x", "STREAM_NAME"),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "AccountName=acct",
+                "AZURE_STORAGE_CONNECTION_STRING",
+            ),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING",
+                &format!("AccountKey={KEY}"),
+                "AZURE_STORAGE_CONNECTION_STRING",
+            ),
+            ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("FINISH_GRACE_SECONDS", "5", "FINISH_GRACE_SECONDS"),
+            ("NAME_FORMAT", "%Y", "NAME_FORMAT"),
+            ("BLOB_TEMPLATE", "../{file}", "BLOB_TEMPLATE"),
+        ] {
+            let e = Settings::from_vars(vars(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expect), "{k}={v}: {e}");
+            assert!(!e.contains(KEY), "{e}");
+        }
+    }
+}
