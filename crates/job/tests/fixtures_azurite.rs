@@ -1,0 +1,150 @@
+//! The real job, run as the CronJob runs it, over every recorded fixture scenario against a
+//! real Azurite: whatever it deletes is covered by what it archived (checked with the time
+//! code decoded from the recordings), and a second run archives nothing more.
+
+#[path = "support/azurite.rs"]
+mod azurite;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use job::store::azure::{AzureArchive, AzureOptions};
+use job::store::connection::StorageTarget;
+use job::store::Archive;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Copy a scenario into `dir`, with modification times placed relative to now as they were
+/// relative to the snapshot.
+fn replay(scenario: &Path, dir: &Path) -> Value {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
+            .unwrap();
+    let snapshot =
+        chrono::DateTime::parse_from_rfc3339(manifest["snapshot_at"].as_str().unwrap()).unwrap();
+    let now = SystemTime::now();
+    for f in manifest["files"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        let to = dir.join(name);
+        std::fs::copy(scenario.join(name), &to).unwrap();
+        let mtime = chrono::DateTime::parse_from_rfc3339(f["mtime"].as_str().unwrap()).unwrap();
+        let age = (snapshot - mtime).to_std().unwrap_or_default();
+        filetime::set_file_mtime(&to, filetime::FileTime::from_system_time(now - age)).unwrap();
+    }
+    manifest
+}
+
+fn run_job(dir: &Path, conn: &str, stream: &str, segment: u64) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_segment-selector"))
+        .env_clear()
+        .env("FOLDER", dir)
+        .env("STREAM_NAME", stream)
+        .env("FILE_DURATION", segment.to_string())
+        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+        .env("FFMPEG_PATH", "/ffmpeg/chunks")
+        .output()
+        .unwrap()
+}
+
+fn uncovered(spans: &[(f64, f64)], lo: f64, hi: f64) -> f64 {
+    let mut v = spans.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (mut at, mut missing) = (lo, 0.0);
+    for (s, e) in v {
+        if e <= at {
+            continue;
+        }
+        if s >= hi {
+            break;
+        }
+        if s > at {
+            missing += s - at;
+        }
+        at = at.max(e);
+    }
+    missing + (hi - at).max(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_archives_what_it_deletes() {
+    let az = azurite::Azurite::start();
+    let conn = az.connection_string();
+    let target = StorageTarget::parse(&conn).unwrap();
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 5, "fixtures missing: {scenarios:?}");
+    let mut report = Vec::new();
+    for scenario in scenarios {
+        let name = scenario.file_name().unwrap().to_string_lossy().to_string();
+        let stream = format!("fx-{name}");
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = replay(&scenario, dir.path());
+        let segment = manifest["segment_time"].as_u64().unwrap();
+        let first = run_job(dir.path(), &conn, &stream, segment);
+        let log = String::from_utf8_lossy(&first.stderr).to_string();
+        assert!(first.status.success(), "{name}: first run failed:\n{log}");
+        assert!(!log.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="));
+
+        let archive =
+            AzureArchive::new(&target, &stream, "audios", &stream, AzureOptions::default())
+                .unwrap();
+        let rows = archive.first_rows(1000).await.unwrap();
+        let files = manifest["files"].as_array().unwrap();
+        let span = |file: &str| {
+            files.iter().find(|f| f["name"] == file).and_then(|f| {
+                Some((
+                    f["broadcast_start_s"].as_f64()?,
+                    f["broadcast_end_s"].as_f64()?,
+                ))
+            })
+        };
+        let archived: Vec<(f64, f64)> = rows.iter().filter_map(|r| span(&r.file_name)).collect();
+        let mut deleted = 0;
+        for f in files {
+            let file = f["name"].as_str().unwrap();
+            if dir.path().join(file).exists() {
+                continue;
+            }
+            deleted += 1;
+            if let Some((lo, hi)) = span(file) {
+                let missing = uncovered(&archived, lo, hi);
+                assert!(
+                    missing <= 0.05,
+                    "{name}: {file} deleted with {missing:.3} s of its audio not archived"
+                );
+            }
+        }
+        // Blobs hold exactly the local bytes.
+        for r in &rows {
+            let info = archive
+                .blob_info(r.blob_name.as_deref().unwrap())
+                .await
+                .unwrap()
+                .expect("blob of a row");
+            assert_eq!(Some(info.size), r.size, "{name}: {}", r.file_name);
+        }
+        let second = run_job(dir.path(), &conn, &stream, segment);
+        assert!(
+            second.status.success(),
+            "{name}: second run failed:\n{}",
+            String::from_utf8_lossy(&second.stderr)
+        );
+        let again = archive.first_rows(1000).await.unwrap();
+        assert_eq!(again.len(), rows.len(), "{name}: second run archived more");
+        report.push(format!(
+            "{name}: {} archived, {deleted} deleted, {} left",
+            rows.len(),
+            files.len() - deleted
+        ));
+    }
+    println!("{}", report.join("\n"));
+    let _ = Duration::ZERO;
+}
