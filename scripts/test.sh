@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README's second command and CI run.
+# Installs what it needs on a fresh Debian machine with Rust and Node.js (as root, or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1.
+[ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+# Deployment files, validated offline, and the release binary the Dockerfile builds.
+scripts/validate-deploy.sh
