@@ -194,6 +194,33 @@ print("no resource name is shared by the two releases")
 PY
 }
 
+# NOTES.txt is not part of `helm template` output, and `helm install --dry-run` needs a
+# cluster: render it through a ConfigMap in a copy of the chart.
+check_helm_notes() {
+  local copy="$WORK/notes-chart"
+  rm -rf "$copy"
+  cp -r "$CHART" "$copy"
+  mv "$copy/templates/NOTES.txt" "$copy/NOTES.txt"
+  cat >"$copy/templates/zz-notes.yaml" <<'TPL'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: notes
+data:
+  notes: |
+{{ tpl (.Files.Get "NOTES.txt") . | indent 4 }}
+TPL
+  local release
+  for release in stream-a stream-b; do
+    echo "== NOTES of $release"
+    HELM template "$release" "$copy" --namespace "$CHART_NAMESPACE" -f "$CHART/ci/$release-values.yaml" \
+      --show-only templates/zz-notes.yaml >"$WORK/notes.yaml"
+    "$VENV/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["notes"])' "$WORK/notes.yaml" |
+      tee "$WORK/notes.txt"
+    grep -q "$release-archiver" "$WORK/notes.txt"
+  done
+}
+
 # The chart must refuse incomplete or invalid values with a message naming the value.
 check_helm_rejects() {
   local ok=1
@@ -431,6 +458,7 @@ fi
 run_check "helm lint --strict (2 value sets)" check_helm_lint
 run_check "helm template: 2 releases, distinct names" check_helm_template
 run_check "helm template rejects invalid values" check_helm_rejects
+run_check "helm NOTES.txt renders" check_helm_notes
 run_check "kubernetes-validate ${K8S_VERSIONS[0]%.0}..${K8S_VERSIONS[-1]%.0} (strict)" check_kubernetes_validate
 run_check "checkov manifests/" check_checkov_manifests
 run_check "checkov rendered chart" check_checkov_chart
