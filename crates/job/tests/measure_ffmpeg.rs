@@ -5,7 +5,11 @@
 //! - a frame cut short at the end of a file: ffprobe reports it as one more packet; symphonia
 //!   and we count whole frames only, as a cut frame holds no whole audio frame.
 //! - a Xing/Info frame in the middle of a stream (two files joined): ffprobe and ffmpeg's
-//!   decoder treat it as an (silent) audio frame and so do we; symphonia drops it.
+//!   decoder treat it as a (silent) audio frame and so do we; symphonia drops it.
+//! - garbage: ffprobe guesses some format and finds "packets" in it; see `garbage_named_mp3`.
+//!
+//! Everywhere else (CBR, VBR, MPEG-2, MPEG-2.5, no Xing, huge ID3v2, a placeholder header from
+//! a patch or a real SIGKILL, empty) all three count the same.
 
 use std::fs;
 use std::path::{Path, PathBuf};
