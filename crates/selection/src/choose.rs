@@ -17,6 +17,9 @@ pub(crate) enum Role {
     Candidate,
     /// Local file still being written (its placement is projected to a full segment).
     Live,
+    /// A file known to have existed that holds nothing to cover with: deleted by an earlier
+    /// run as a duplicate, or empty. It only keeps its neighbours' placement stable.
+    Gone,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,16 +51,34 @@ pub(crate) struct Cover {
 
 pub(crate) fn cover(entries: &[Entry<'_>], jitter: i64) -> Cover {
     let mut chosen = vec![false; entries.len()];
-    let gaps = sweep(entries, jitter, &mut chosen);
+    // A candidate that the archive and the files still being written will cover anyway is
+    // not a choice to make now: it waits. This is also what makes planning again after
+    // carrying out a plan add nothing (what a plan leaves behind is exactly such files).
+    let settled = certain(entries, &chosen, true);
+    let deferred: Vec<bool> = entries
+        .iter()
+        .map(|e| {
+            let (lo, hi) = possible(&e.place);
+            e.role == Role::Candidate && settled.uncovered(lo, hi) == 0
+        })
+        .collect();
+    let gaps = sweep(entries, &deferred, jitter, &mut chosen);
     let outcomes = prove(entries, &mut chosen);
     Cover { outcomes, gaps }
 }
 
-fn sweep(entries: &[Entry<'_>], jitter: i64, chosen: &mut [bool]) -> Vec<(usize, usize, i64, i64)> {
+fn sweep(
+    entries: &[Entry<'_>],
+    deferred: &[bool],
+    jitter: i64,
+    chosen: &mut [bool],
+) -> Vec<(usize, usize, i64, i64)> {
     let tol = jitter;
     let tie = 2 * jitter;
     let min_gap = (2 * jitter).max(1_000);
-    let mut order: Vec<usize> = (0..entries.len()).collect();
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].role != Role::Gone && !deferred[i])
+        .collect();
     order.sort_by(|&a, &b| {
         let (pa, pb) = (&entries[a].place, &entries[b].place);
         (pa.start, pb.end, entries[a].name).cmp(&(pb.start, pa.end, entries[b].name))
@@ -155,12 +176,19 @@ fn possible(p: &Placement) -> (i64, i64) {
 }
 
 /// What the chosen entries hold for certain: consecutive chosen files of one chain join
-/// exactly, so only the ends of each run lose the placement uncertainty.
+/// exactly, so only the ends of each run lose the placement uncertainty. With `live_too`,
+/// every live file counts as chosen: a file that any live file may still cover waits, so
+/// that which live file the sweep happened to pick cannot decide an upload.
 fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
     let mut picked: Vec<&Placement> = entries
         .iter()
         .zip(chosen)
-        .filter(|(e, &c)| c && (live_too || e.role != Role::Live))
+        .filter(|(e, &c)| match e.role {
+            Role::Archived => true,
+            Role::Candidate => c,
+            Role::Live => live_too,
+            Role::Gone => false,
+        })
         .map(|(e, _)| &e.place)
         .collect();
     picked.sort_by_key(|p| (p.chain, p.index));
@@ -169,10 +197,7 @@ fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
     let mut run: Option<(&Placement, &Placement)> = None;
     for p in picked {
         run = match run {
-            // The join after a chain's first file is not certain (see timeline::anchor).
-            Some((first, last))
-                if last.chain == p.chain && p.index == last.index + 1 && last.index > 0 =>
-            {
+            Some((first, last)) if last.chain == p.chain && p.index == last.index + 1 => {
                 Some((first, p))
             }
             Some((first, last)) => {
@@ -193,7 +218,12 @@ fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
 /// even when it starts just past `hi`.
 fn overlapping(entries: &[Entry<'_>], chosen: &[bool], lo: i64, hi: i64, live: bool) -> Vec<usize> {
     (0..entries.len())
-        .filter(|&i| chosen[i] && ((entries[i].role == Role::Live) == live))
+        .filter(|&i| match entries[i].role {
+            Role::Live => live,
+            Role::Archived => !live,
+            Role::Candidate => !live && chosen[i],
+            Role::Gone => false,
+        })
         .filter(|&i| {
             let p = &entries[i].place;
             p.start <= hi + p.early + p.late && p.end >= lo

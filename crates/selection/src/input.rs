@@ -70,6 +70,22 @@ impl AudioFacts {
 pub struct ArchiveState {
     /// Archived segments whose audio is near the folder's (any order).
     pub segments: Vec<ArchivedSegment>,
+    /// Files deleted without being archived (duplicates, empty files), as recorded from
+    /// [`crate::Deletion::remember`]. They hold no archived audio, but they keep each pod's
+    /// chain of files whole, so later plans place the remaining files as this one did.
+    #[serde(default)]
+    pub gone: Vec<GoneSegment>,
+}
+
+/// A file deleted without being archived, remembered for the placement of its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneSegment {
+    /// The deleted file's name.
+    pub file_name: String,
+    /// Length of its counted frames (zero for an empty file).
+    pub duration: Duration,
+    /// Its writer was killed while writing it (always true for an empty file).
+    pub truncated: bool,
 }
 
 /// One archived segment, from a table row (ours, or the original Node job's).

@@ -54,7 +54,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use choose::{Entry, Outcome, Role};
-pub use input::{ArchiveState, ArchivedSegment, Audio, AudioFacts, SeenFile};
+pub use input::{ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile};
 pub use name::{parse_name, NameError, SegmentName};
 pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
@@ -131,14 +131,25 @@ pub fn plan(
         let Some(facts) = facts else {
             if f.size > 0 {
                 out.holds.push(hold(f, HoldReason::NoFrames));
-            } else if idle {
+                continue;
+            }
+            // An empty finished file is what a writer killed early leaves: it ends its
+            // chain whether or not it may be deleted yet.
+            let gone = GoneSegment {
+                file_name: f.name.clone(),
+                duration: Duration::ZERO,
+                truncated: true,
+            };
+            segs.push(Segment::gone(&gone, n.clone()));
+            if idle {
                 out.deletions.push(Deletion {
                     file: f.name.clone(),
                     covered_by: vec![],
                     why: DeleteReason::NoAudio,
+                    remember: Some(gone),
                 });
             } else {
-                // An empty file seen through Azure Files' attribute cache may already have
+                // Seen through Azure Files' attribute cache, an empty file may already have
                 // bytes: only an idle one is surely empty.
                 out.holds.push(hold(f, HoldReason::StillRecording));
             }
@@ -164,6 +175,7 @@ pub fn plan(
                     file: f.name.clone(),
                     covered_by: vec![f.name.clone()],
                     why: DeleteReason::Archived,
+                    remember: None,
                 }),
             }
             continue;
@@ -179,6 +191,19 @@ pub fn plan(
             segs.push(Segment::archived(a, n, settings));
         }
     }
+    let known: std::collections::HashSet<&str> = segs.iter().map(|s| s.file.as_str()).collect();
+    let gone: Vec<Segment> = state
+        .gone
+        .iter()
+        .filter(|g| !known.contains(g.file_name.as_str()))
+        .filter_map(|g| {
+            Some(Segment::gone(
+                g,
+                parse_name(&g.file_name, settings, None).ok()?,
+            ))
+        })
+        .collect();
+    segs.extend(gone);
     segs.retain(|s| match &s.blob_name {
         Ok(_) => true,
         Err(why) => {
@@ -240,6 +265,11 @@ pub fn plan(
                 file: s.file.clone(),
                 covered_by: names(by),
                 why: DeleteReason::Duplicate,
+                remember: Some(GoneSegment {
+                    file_name: s.file.clone(),
+                    duration: Duration::from_millis(s.duration.max(0) as u64),
+                    truncated: s.truncated,
+                }),
             }),
             (Outcome::Waiting(on), _) => out.holds.push(Hold {
                 file: s.file.clone(),
@@ -296,6 +326,21 @@ impl Segment {
             size: f.size,
             replaces_archived: false,
             blob_name: blob_name(settings, n, &f.name),
+        }
+    }
+
+    fn gone(g: &GoneSegment, n: SegmentName) -> Self {
+        Segment {
+            file: g.file_name.clone(),
+            pod: n.pod.clone(),
+            name: n,
+            role: Role::Gone,
+            duration: millis(g.duration),
+            truncated: g.truncated,
+            frames: 0,
+            size: 0,
+            replaces_archived: false,
+            blob_name: Ok(String::new()),
         }
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::GoneSegment;
+
 /// What to do with one stream folder, in the order to do it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
@@ -58,6 +60,9 @@ pub struct Deletion {
     pub covered_by: Vec<String>,
     /// Why it may go.
     pub why: DeleteReason,
+    /// Record this in [`crate::ArchiveState::gone`] before deleting the file, so that later
+    /// plans still know the file existed. `None` when the file is archived itself.
+    pub remember: Option<GoneSegment>,
 }
 
 /// Why a file may go.

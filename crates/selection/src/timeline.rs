@@ -56,14 +56,7 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
         for &i in &ids {
             if let Some(&prev) = chain.last() {
                 match link(&members[prev], &members[i], jitter) {
-                    Link::Joins { lateness } => {
-                        // If `prev` began with a connect burst as long as a segment, `next`
-                        // may also be the file after one that is gone: the whole chain may
-                        // then sit a segment earlier than its names say.
-                        if chain.len() == 1 && lateness >= segment - MAX_BURST_MS - 2 * jitter {
-                            doubt = doubt.max(segment + jitter);
-                        }
-                    }
+                    Link::Joins => {}
                     Link::Starts { doubt: next_doubt } => {
                         anchor(
                             &chain,
@@ -100,9 +93,8 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
 
 /// How a file relates to the previous file of its pod.
 enum Link {
-    /// The same ffmpeg process wrote it right after; its name is `lateness` ms later than
-    /// the audio before it says.
-    Joins { lateness: i64 },
+    /// The same ffmpeg process wrote it right after.
+    Joins,
     /// It starts a new chain, whose audio may begin up to `doubt` ms before its names say
     /// (when it could also be the continuation of a stalled writer).
     Starts { doubt: i64 },
@@ -119,7 +111,7 @@ fn link(prev: &Member<'_>, next: &Member<'_>, jitter: i64) -> Link {
     let implied = next.name_ms - prev.duration;
     let lateness = implied - prev.name_ms;
     if (-MAX_BURST_MS - 2 * jitter..=2 * jitter).contains(&lateness) {
-        Link::Joins { lateness }
+        Link::Joins
     } else if lateness > 0 && lateness <= MAX_NAME_LAG_MS {
         Link::Starts {
             doubt: lateness + jitter,
@@ -166,13 +158,6 @@ fn anchor(
         } else {
             m.duration
         };
-        // A chain's first file may begin with a connect burst of any length, and its join to
-        // the next file rests on names alone (a killed, empty file between them may be gone).
-        let early = if index == 0 {
-            early.max(jitter + MAX_BURST_MS)
-        } else {
-            early
-        };
         placed[i] = Placement {
             chain: chain_id,
             index,
@@ -212,8 +197,7 @@ mod tests {
         assert_eq!(p[0].start, 91_000);
         assert_eq!(p[1].start, 101_000);
         assert_eq!(p[2].start, 111_000);
-        assert_eq!(p[1].early, 750);
-        assert_eq!(p[0].early, 750 + MAX_BURST_MS);
+        assert_eq!(p[0].early, 750);
     }
 
     #[test]
@@ -228,14 +212,6 @@ mod tests {
         let starts: Vec<i64> = p.iter().map(|x| x.start).collect();
         assert_eq!(starts, [0, 10_000, 35_000, 45_000]);
         assert_eq!(p[2].early, 15_000 + 750);
-    }
-
-    #[test]
-    fn a_missing_file_after_a_burst_is_not_joined_over() {
-        // Connected at 100 with an 8.5 s burst; the file named 101 was deleted.
-        let members = [m("a", 100.0, 10.0), m("a", 111.0, 10.0)];
-        let p = place(&members, 10_000, 750);
-        assert!(p[0].early >= 10_000, "{:?}", p[0]);
     }
 
     #[test]
