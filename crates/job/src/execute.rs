@@ -16,7 +16,10 @@ use tracing::{error, info, warn};
 use crate::rows;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
-use crate::store::{Archive, InsertOutcome, PutMode, PutOutcome, SegmentRow};
+use crate::store::{Archive, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow};
+
+/// How often a run renews its 60-s lease on the stream's lock.
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(20);
 
 /// Totals for the run summary.
 #[derive(Debug, Default)]
@@ -30,12 +33,21 @@ pub struct Summary {
     pub errors: usize,
 }
 
+/// Where a run reads and writes: the stream's partition, the partition of files deleted
+/// without being archived, and the lock held for the run.
+pub struct Stores<'a> {
+    pub archive: &'a dyn Archive,
+    pub gone: &'a dyn Archive,
+    pub lock: Option<&'a Lock>,
+}
+
 /// Read the archive state that matters for these files.
 pub async fn read_state(
-    archive: &dyn Archive,
+    stores: &Stores<'_>,
     settings: &Settings,
     folder: &Folder,
 ) -> Result<(ArchiveState, HashSet<String>), String> {
+    let archive = stores.archive;
     let times: Vec<DateTime<Utc>> = folder
         .files
         .iter()
@@ -43,10 +55,16 @@ pub async fn read_state(
         .map(|n| n.start)
         .collect();
     let mut rows: Vec<SegmentRow> = Vec::new();
+    let mut gone: Vec<SegmentRow> = Vec::new();
     if let (Some(&oldest), Some(&newest)) = (times.iter().min(), times.iter().max()) {
         let margin = TimeDelta::days(1);
         let (from, to) = rows::key_range(oldest - margin, newest + margin);
         rows = archive
+            .rows_in_range(&from, &to)
+            .await
+            .map_err(|e| e.to_string())?;
+        gone = stores
+            .gone
             .rows_in_range(&from, &to)
             .await
             .map_err(|e| e.to_string())?;
@@ -68,12 +86,13 @@ pub async fn read_state(
             .segments
             .push(rows::archived(&row, settings.selection.segment_time));
     }
+    state.gone = gone.iter().map(rows::gone).collect();
     Ok((state, legacy))
 }
 
 /// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
 pub async fn execute(
-    archive: &dyn Archive,
+    stores: &Stores<'_>,
     settings: &Settings,
     folder: &Folder,
     state: &ArchiveState,
@@ -81,10 +100,12 @@ pub async fn execute(
     plan: &Plan,
     deadline: Instant,
 ) -> Summary {
+    let archive = stores.archive;
     let mut sum = Summary {
         seen: folder.files.len(),
         ..Summary::default()
     };
+    let mut renewed = Instant::now();
     // Segments whose archived copy is confirmed: rows read, plus what this run completes.
     let mut confirmed: HashSet<String> = state
         .segments
@@ -108,6 +129,18 @@ pub async fn execute(
         if Instant::now() > deadline {
             warn!(file = %u.file, "run deadline reached; left for the next run");
             break;
+        }
+        // The lease lasts 60 s; a long backlog must keep it. Losing it is not a safety
+        // problem (uploads are create-only, rows collide), but another run now owns the work.
+        if let Some(lock) = stores.lock {
+            if renewed.elapsed() > LOCK_RENEW_EVERY {
+                if let Err(e) = archive.renew_lock(lock).await {
+                    error!("lost the stream's lock, leaving the rest to the next run: {e}");
+                    sum.errors += 1;
+                    break;
+                }
+                renewed = Instant::now();
+            }
         }
         let path = settings.folder.join(&u.file);
         if !unchanged(&path, listed.get(u.file.as_str()).copied()) {
@@ -206,6 +239,18 @@ pub async fn execute(
         if settings.dry_run {
             info!(file = %d.file, decision = "would delete", "{d}");
             continue;
+        }
+        // Remembered before it goes, so later plans still place its neighbours the same way.
+        if let Some(row) = d
+            .remember
+            .as_ref()
+            .and_then(|g| rows::gone_row(g, &settings.selection))
+        {
+            if let Err(e) = stores.gone.insert_row(&row).await {
+                error!(file = %d.file, "kept: cannot record it before deleting: {e}");
+                sum.errors += 1;
+                continue;
+            }
         }
         match std::fs::remove_file(&path) {
             Ok(()) => {

@@ -90,13 +90,13 @@ fn init_logs(json: bool) {
     }
 }
 
-fn open(settings: &Settings) -> Result<AzureArchive, String> {
-    let partition = settings.container.clone();
+/// The stream's archive, in `partition` of the table.
+fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
     AzureArchive::new(
         &settings.storage,
         &settings.container,
         &settings.table,
-        &partition,
+        partition,
         AzureOptions::default(),
     )
     .map_err(|e| e.to_string())
@@ -106,7 +106,8 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let started = Instant::now();
     let deadline = execute::deadline(settings);
     let folder = execute::scan_folder(settings)?;
-    let archive = open(settings)?;
+    let archive = open(settings, &settings.container)?;
+    let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
     if !dry_run {
         archive.ensure_ready().await.map_err(|e| e.to_string())?;
     }
@@ -121,8 +122,13 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
             }
         }
     };
+    let stores = execute::Stores {
+        archive: &archive,
+        gone: &gone,
+        lock: lock.as_ref(),
+    };
     let outcome = async {
-        let (state, legacy) = match execute::read_state(&archive, settings, &folder).await {
+        let (state, legacy) = match execute::read_state(&stores, settings, &folder).await {
             Ok(s) => s,
             Err(e) if dry_run => {
                 warn!("cannot read the archive ({e}); planning as if it were empty");
@@ -135,7 +141,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
             return Ok(());
         }
-        let sum = execute::execute(&archive, settings, &folder, &state, &legacy, &plan, deadline).await;
+        let sum = execute::execute(&stores, settings, &folder, &state, &legacy, &plan, deadline).await;
         info!(
             seen = sum.seen,
             archived = sum.archived,
@@ -162,7 +168,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
 }
 
 async fn ls(settings: &Settings) -> Result<(), String> {
-    let archive = open(settings)?;
+    let archive = open(settings, &settings.container)?;
     let rows = archive.first_rows(1000).await.map_err(|e| e.to_string())?;
     for r in rows {
         println!(

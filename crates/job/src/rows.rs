@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use selection::{ArchivedSegment, Upload};
+use selection::{ArchivedSegment, GoneSegment, Upload};
 
 use crate::store::SegmentRow;
 
@@ -49,12 +49,45 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
         frames: Some(u.frames),
         size: Some(size),
         content_md5: Some(base64::engine::general_purpose::STANDARD.encode(md5)),
+        truncated: Some(u.truncated),
+    }
+}
+
+/// The partition holding files deleted without being archived. `~` cannot appear in a
+/// container name, so no stream's own partition can collide with it.
+pub fn gone_partition(partition: &str) -> String {
+    format!("{partition}~gone")
+}
+
+/// The row remembering a deleted file; `None` when its name is not a segment name.
+pub fn gone_row(g: &GoneSegment, settings: &selection::Settings) -> Option<SegmentRow> {
+    let name = selection::parse_name(&g.file_name, settings, None).ok()?;
+    Some(SegmentRow {
+        row_key: row_key(name.start, &name.pod),
+        file_name: g.file_name.clone(),
+        pod: Some(name.pod),
+        duration_ms: Some(g.duration.as_millis() as i64),
+        truncated: Some(g.truncated),
+        ..SegmentRow::default()
+    })
+}
+
+/// What a gone row says for the planner.
+pub fn gone(row: &SegmentRow) -> GoneSegment {
+    GoneSegment {
+        file_name: row.file_name.clone(),
+        duration: Duration::from_millis(
+            row.duration_ms
+                .and_then(|d| u64::try_from(d).ok())
+                .unwrap_or(0),
+        ),
+        truncated: row.truncated.unwrap_or(true),
     }
 }
 
 /// What a row says for the planner. Rows without a duration are the Node job's, which only
-/// archived full-length segments. A short segment is taken as one whose writer stopped,
-/// which at worst makes the planner more careful.
+/// archived full-length segments. Rows without a `truncated` flag take a short segment as one
+/// whose writer stopped, which at worst makes the planner more careful.
 pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
     let duration = row
         .duration_ms
@@ -65,7 +98,9 @@ pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
         blob_name: row.blob_name.clone(),
         size: row.size,
         duration,
-        truncated: duration.is_some_and(|d| d + Duration::from_millis(1500) < segment),
+        truncated: row
+            .truncated
+            .unwrap_or_else(|| duration.is_some_and(|d| d + Duration::from_millis(1500) < segment)),
     }
 }
 

@@ -139,6 +139,54 @@ async fn every_scenario_archives_what_it_deletes() {
         );
         let again = archive.first_rows(1000).await.unwrap();
         assert_eq!(again.len(), rows.len(), "{name}: second run archived more");
+        // Long after: every recorder has stopped, every file is finished.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let old = SystemTime::now() - Duration::from_secs(3600);
+            filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(old)).unwrap();
+        }
+        for _ in 0..2 {
+            let later = run_job(dir.path(), &conn, &stream, segment);
+            let log = String::from_utf8_lossy(&later.stderr).to_string();
+            assert!(
+                later.status.success(),
+                "{name}: run after the end failed:\n{log}"
+            );
+        }
+        let rows = archive.first_rows(1000).await.unwrap();
+        let archived: Vec<(f64, f64)> = rows.iter().filter_map(|r| span(&r.file_name)).collect();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{name}: files left after everything finished: {left:?}"
+        );
+        let recorded: Vec<(f64, f64)> = files
+            .iter()
+            .filter_map(|f| span(f["name"].as_str()?))
+            .collect();
+        let (lo, hi) = recorded
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &(s, e)| (l.min(s), h.max(e)));
+        let recorded_s = (hi - lo) - uncovered(&recorded, lo, hi);
+        let mut missing = 0.0;
+        for &(s, e) in &recorded {
+            missing += uncovered(&archived, s, e).max(0.0);
+        }
+        let archived_total: f64 = archived.iter().map(|(s, e)| e - s).sum();
+        let archived_union = (hi - lo) - uncovered(&archived, lo, hi);
+        assert!(
+            missing <= 0.05 * recorded.len() as f64,
+            "{name}: {missing:.3} s recorded but not archived"
+        );
+        report.push(format!(
+            "{name}: recorded {recorded_s:.1} s, archived {archived_union:.1} s ({:.2} %), archived twice {:.1} s, {} blobs",
+            100.0 * archived_union / recorded_s,
+            archived_total - archived_union,
+            rows.len()
+        ));
         report.push(format!(
             "{name}: {} archived, {deleted} deleted, {} left",
             rows.len(),

@@ -96,6 +96,7 @@ fn row(key: &str) -> SegmentRow {
         frames: Some(22_970),
         size: Some(9_600_000_000),
         content_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
+        truncated: Some(false),
     }
 }
 

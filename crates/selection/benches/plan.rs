@@ -71,9 +71,9 @@ fn seen(name: String, size: u64, modified: f64, audio: Value) -> SeenFile {
 
 /// The folder, the `now` of the run that sees it and its oldest file's start: each replica records until `now`, so
 /// its newest file is being written, and the oldest files are dropped to leave `FILES`.
-fn folder(first_start: f64) -> (Vec<SeenFile>, DateTime<Utc>, f64) {
-    let now = first_start + (FILES / PODS.len()) as f64 * frames_secs(FRAMES) - 100.0;
-    let mut files: Vec<(f64, SeenFile)> = Vec::with_capacity(FILES + 32);
+fn folder(first_start: f64, count: usize) -> (Vec<SeenFile>, DateTime<Utc>, f64) {
+    let now = first_start + (count / PODS.len()) as f64 * frames_secs(FRAMES) - 100.0;
+    let mut files: Vec<(f64, SeenFile)> = Vec::with_capacity(count + 32);
     for (p, (pod, offset)) in PODS.iter().enumerate() {
         let mut t = first_start + offset;
         for k in 0.. {
@@ -113,10 +113,10 @@ fn folder(first_start: f64) -> (Vec<SeenFile>, DateTime<Utc>, f64) {
         }
     }
     files.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let drop = files.len().saturating_sub(FILES);
+    let drop = files.len().saturating_sub(count);
     let oldest = files[drop].0;
     let files: Vec<SeenFile> = files.into_iter().skip(drop).map(|(_, f)| f).collect();
-    assert_eq!(files.len(), FILES);
+    assert_eq!(files.len(), count);
     (files, at(now), oldest)
 }
 
@@ -145,7 +145,21 @@ fn bench(c: &mut Criterion) {
     let settings = Settings::new(SEGMENT_S, "hope").expect("settings");
     // 2026-10-20T00:00:03.27Z
     let first_start = 1_792_454_403.27;
-    let (files, now, oldest) = folder(first_start);
+    // How the time grows with the folder (one-off timings, best of 3), to tell a slow
+    // constant from a slow algorithm.
+    for count in [1_250, 2_500, 5_000, FILES] {
+        let (files, now, _) = folder(first_start, count);
+        let best = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                black_box(plan(&files, &ArchiveState::default(), &settings, now));
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        eprintln!("plan, {count} files, empty archive: best of 3 {best:?}");
+    }
+    let (files, now, oldest) = folder(first_start, FILES);
     let states = [
         ("empty archive", ArchiveState::default()),
         ("previous day archived", previous_day(oldest)),

@@ -55,7 +55,7 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
         let mut doubt = 0;
         for &i in &ids {
             if let Some(&prev) = chain.last() {
-                match link(&members[prev], &members[i], jitter) {
+                match link(&members[prev], &members[i], segment, jitter) {
                     Link::Joins => {}
                     Link::Starts { doubt: next_doubt } => {
                         anchor(
@@ -100,19 +100,21 @@ enum Link {
     Starts { doubt: i64 },
 }
 
-fn link(prev: &Member<'_>, next: &Member<'_>, jitter: i64) -> Link {
+fn link(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64) -> Link {
     if prev.truncated || prev.live {
         return Link::Starts { doubt: 0 };
     }
     // Where `prev`'s audio would start if `next` continued it. It cannot start after `prev`
     // was created, nor before the longest connect burst; a later start means `next` is late:
     // after a stall, or because a file between them is gone (deleted by an earlier run as a
-    // duplicate). Those two cannot be told apart, so the new chain carries the doubt.
+    // duplicate). Those two cannot be told apart, so the new chain carries the doubt. A
+    // short, finalized `prev` is different: its ffmpeg exited (the source stopped), so
+    // `next` begins a new connection, placed by its own names.
     let implied = next.name_ms - prev.duration;
     let lateness = implied - prev.name_ms;
     if (-MAX_BURST_MS - 2 * jitter..=2 * jitter).contains(&lateness) {
         Link::Joins
-    } else if lateness > 0 && lateness <= MAX_NAME_LAG_MS {
+    } else if lateness > 0 && lateness <= MAX_NAME_LAG_MS && prev.duration + 2 * jitter >= segment {
         Link::Starts {
             doubt: lateness + jitter,
         }
@@ -230,6 +232,25 @@ mod tests {
         let p = place(&members, 10_000, 750);
         assert_eq!(p[0].chain, p[1].chain);
         assert_ne!(p[1].chain, p[2].chain);
+    }
+
+    #[test]
+    fn a_restart_after_a_source_stop_carries_no_stall_doubt() {
+        // The source stopped 4 s into a file (finalized, short); the container restarted
+        // 10 s later in the same pod.
+        let members = [
+            m("a", 0.0, 10.0),
+            m("a", 10.0, 4.0),
+            m("a", 24.0, 10.0),
+            m("a", 26.0, 10.0),
+        ];
+        let p = place(&members, 10_000, 750);
+        assert_ne!(p[1].chain, p[2].chain);
+        assert_eq!(p[2].early, 750);
+        assert_eq!(
+            p[2].start, 16_000,
+            "placed by the next file's name, before the burst"
+        );
     }
 
     #[test]

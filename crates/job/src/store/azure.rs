@@ -812,6 +812,9 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
             entity.insert(name.into(), value.clone().into());
         }
     }
+    if let Some(truncated) = row.truncated {
+        entity.insert("truncated".into(), truncated.into());
+    }
     let unsigned = |name: &str, value: Option<u64>| -> Result<Option<i64>, String> {
         value
             .map(|v| i64::try_from(v).map_err(|_| format!("{name} {v} does not fit Edm.Int64")))
@@ -884,6 +887,14 @@ fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, String> {
         frames: unsigned("frames"),
         size: unsigned("size"),
         content_md5: string("contentMd5"),
+        truncated: match entity.get("truncated") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                skip("truncated", other);
+                None
+            }
+        },
         row_key,
     })
 }
@@ -909,6 +920,7 @@ mod tests {
             frames: Some(22_970),
             size: Some(9_600_000_000),
             content_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
+            truncated: Some(true),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

@@ -79,6 +79,8 @@ pub struct SegmentRow {
     pub size: Option<u64>,
     /// Base64 of the blob's MD5.
     pub content_md5: Option<String>,
+    /// The recorded file ended mid-frame or with a lying header: its writer was killed.
+    pub truncated: Option<bool>,
 }
 
 /// The result of [`Archive::insert_row`].
