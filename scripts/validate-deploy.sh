@@ -430,8 +430,25 @@ check_release_build() { "${BUILD_CMD[@]}"; }
 
 check_binary() {
   local bin=target/release/segment-selector
-  "$bin" --help
+  "$bin" --help | tee "$WORK/help.txt"
   echo "---"
+  # Every variable the CronJobs set must be one the binary documents (TZ is libc's;
+  # FFMPEG_PATH is set for the drop-in contract, which lets the job ignore it).
+  local name
+  for name in $("$VENV/python" - manifests/cronjob.yaml "$WORK"/rendered/*.yaml <<'PY'
+import sys, yaml
+names = set()
+for path in sys.argv[1:]:
+    for d in yaml.safe_load_all(open(path)):
+        if d and d["kind"] == "CronJob":
+            for c in d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]:
+                names.update(e["name"] for e in c.get("env", []))
+print(" ".join(sorted(names - {"TZ", "FFMPEG_PATH"})))
+PY
+  ); do
+    grep -qw -- "$name" "$WORK/help.txt" || { echo "the CronJob sets $name, which --help does not mention"; return 1; }
+  done
+  echo "environment of the CronJobs: all documented by --help"
   echo "size: $(stat -c %s "$bin") bytes"
   # distroless/cc provides glibc and libgcc_s only: no OpenSSL or anything else.
   local needed
