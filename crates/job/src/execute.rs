@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use selection::{ArchiveState, DeleteReason, Plan};
+use futures::StreamExt;
+use selection::{ArchiveState, DeleteReason, Plan, Upload};
 use tracing::{error, info, warn};
 
+use crate::measure;
 use crate::rows;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
@@ -105,7 +107,6 @@ pub async fn execute(
         seen: folder.files.len(),
         ..Summary::default()
     };
-    let mut renewed = Instant::now();
     // Segments whose archived copy is confirmed: rows read, plus what this run completes.
     let mut confirmed: HashSet<String> = state
         .segments
@@ -125,88 +126,39 @@ pub async fn execute(
     sum.held = plan.holds.len();
     sum.gaps = plan.gaps.len();
 
-    for u in &plan.uploads {
-        if Instant::now() > deadline {
-            warn!(file = %u.file, "run deadline reached; left for the next run");
-            break;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let uploads = async {
+        let results: Vec<Result<Option<String>, ()>> = futures::stream::iter(&plan.uploads)
+            .map(|u| {
+                upload_one(
+                    stores.archive,
+                    settings,
+                    u,
+                    listed.get(u.file.as_str()).copied(),
+                    deadline,
+                )
+            })
+            .buffer_unordered(settings.upload_concurrency.max(1))
+            .collect()
+            .await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        results
+    };
+    let (results, lock_lost) = tokio::join!(uploads, keep_lock(stores, &done));
+    for result in results {
+        match result {
+            Ok(Some(file)) => {
+                let size = listed.get(file.as_str()).map_or(0, |f| f.size);
+                sum.archived += 1;
+                sum.bytes += size;
+                confirmed.insert(file);
+            }
+            Ok(None) => {}
+            Err(()) => sum.errors += 1,
         }
-        // The lease lasts 60 s; a long backlog must keep it. Losing it is not a safety
-        // problem (uploads are create-only, rows collide), but another run now owns the work.
-        if let Some(lock) = stores.lock {
-            if renewed.elapsed() > LOCK_RENEW_EVERY {
-                if let Err(e) = archive.renew_lock(lock).await {
-                    error!("lost the stream's lock, leaving the rest to the next run: {e}");
-                    sum.errors += 1;
-                    break;
-                }
-                renewed = Instant::now();
-            }
-        }
-        let path = settings.folder.join(&u.file);
-        if !unchanged(&path, listed.get(u.file.as_str()).copied()) {
-            warn!(file = %u.file, "changed since it was measured; left for the next run");
-            continue;
-        }
-        let mut meta = BTreeMap::new();
-        meta.insert("stream".to_string(), settings.stream.clone());
-        meta.insert("pod".to_string(), u.pod.clone());
-        meta.insert("audiostart".to_string(), u.audio_start.to_rfc3339());
-        meta.insert("durationms".to_string(), u.duration.as_millis().to_string());
-        meta.insert("frames".to_string(), u.frames.to_string());
-        let mode = if u.replaces_archived {
-            PutMode::Overwrite
-        } else {
-            PutMode::CreateOnly
-        };
-        let (size, md5) = match archive.put_file(&u.blob_name, &path, &meta, mode).await {
-            Ok(PutOutcome::Written { size, md5 }) if size == u.size => (size, md5),
-            Ok(PutOutcome::Written { size, .. }) => {
-                error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
-                sum.errors += 1;
-                continue;
-            }
-            Ok(PutOutcome::AlreadyExists(info)) => {
-                // An earlier run uploaded it and stopped before writing the row.
-                let local = match md5_of(&path) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        error!(file = %u.file, "cannot read it to compare with the archived blob: {e}");
-                        sum.errors += 1;
-                        continue;
-                    }
-                };
-                if info.size != u.size || info.md5.is_some_and(|m| m != local) {
-                    error!(file = %u.file, blob = %u.blob_name, "a different blob already has its name ({} bytes); left alone", info.size);
-                    sum.errors += 1;
-                    continue;
-                }
-                (info.size, local)
-            }
-            Err(e) => {
-                error!(file = %u.file, "{e}");
-                sum.errors += 1;
-                continue;
-            }
-        };
-        let row = rows::row_for(u, size, &md5);
-        match archive.insert_row(&row).await {
-            Ok(InsertOutcome::Inserted) => {}
-            Ok(InsertOutcome::AlreadyExists(existing)) if existing.file_name == u.file => {}
-            Ok(InsertOutcome::AlreadyExists(existing)) => {
-                error!(file = %u.file, row_key = %row.row_key, other = %existing.file_name, "RowKey taken by another file");
-                sum.errors += 1;
-                continue;
-            }
-            Err(e) => {
-                error!(file = %u.file, "{e}");
-                sum.errors += 1;
-                continue;
-            }
-        }
-        info!(file = %u.file, blob = %u.blob_name, bytes = size, decision = "archived", "{}", u.reason);
-        confirmed.insert(u.file.clone());
-        sum.archived += 1;
-        sum.bytes += size;
+    }
+    if lock_lost {
+        sum.errors += 1;
     }
 
     for d in &plan.deletions {
@@ -271,6 +223,124 @@ pub async fn execute(
     sum
 }
 
+/// Renew the run's lease every [`LOCK_RENEW_EVERY`] until `done`. Losing it is not a
+/// safety problem (uploads are create-only and rows collide) but it is reported.
+async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool) -> bool {
+    let Some(lock) = stores.lock else {
+        return false;
+    };
+    let mut renewed = Instant::now();
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if renewed.elapsed() >= LOCK_RENEW_EVERY {
+            if let Err(e) = stores.archive.renew_lock(lock).await {
+                error!("lost the stream's lock; another run may take over: {e}");
+                return true;
+            }
+            renewed = Instant::now();
+        }
+    }
+    false
+}
+
+/// Upload one planned file and record its row. `Ok(Some(file))` when its archived copy is
+/// confirmed and deletions may rest on it, `Ok(None)` when it was left for the next run
+/// without an error, `Err(())` on an error (already logged).
+async fn upload_one(
+    archive: &dyn Archive,
+    settings: &Settings,
+    u: &Upload,
+    listed: Option<&selection::SeenFile>,
+    deadline: Instant,
+) -> Result<Option<String>, ()> {
+    if Instant::now() > deadline {
+        warn!(file = %u.file, "run deadline reached; left for the next run");
+        return Ok(None);
+    }
+    let path = settings.folder.join(&u.file);
+    if !unchanged(&path, listed) {
+        warn!(file = %u.file, "changed since it was measured; left for the next run");
+        return Ok(None);
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert("stream".to_string(), settings.stream.clone());
+    meta.insert("pod".to_string(), u.pod.clone());
+    meta.insert("audiostart".to_string(), u.audio_start.to_rfc3339());
+    meta.insert("durationms".to_string(), u.duration.as_millis().to_string());
+    meta.insert("frames".to_string(), u.frames.to_string());
+    let mode = if u.replaces_archived {
+        PutMode::Overwrite
+    } else {
+        PutMode::CreateOnly
+    };
+    // Frames are counted in the same pass as the upload: the plan may rest on a header that
+    // only claimed them.
+    let mut scanner = measure::Mp3Scanner::new();
+    let put = archive
+        .put_file_inspected(&u.blob_name, &path, &meta, mode, &mut |chunk| {
+            scanner.feed(chunk)
+        })
+        .await;
+    let (size, md5, counted) = match put {
+        Ok(PutOutcome::Written { size, md5 }) if size == u.size => {
+            (size, md5, Some(scanner.finish(size)))
+        }
+        Ok(PutOutcome::Written { size, .. }) => {
+            error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
+            return Err(());
+        }
+        Ok(PutOutcome::AlreadyExists(info)) => {
+            // An earlier run uploaded it and stopped before writing the row.
+            let local = match md5_of(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    error!(file = %u.file, "cannot read it to compare with the archived blob: {e}");
+                    return Err(());
+                }
+            };
+            if info.size != u.size || info.md5.is_some_and(|m| m != local) {
+                error!(file = %u.file, blob = %u.blob_name,
+                    "a different blob already has its name ({} bytes); left alone", info.size);
+                return Err(());
+            }
+            (info.size, local, None)
+        }
+        Err(e) => {
+            error!(file = %u.file, "{e}");
+            return Err(());
+        }
+    };
+    let mut row = rows::row_for(u, size, &md5);
+    let mut confirmed = true;
+    let killed = |c: &measure::Mp3Facts| !c.clean_end || c.header_mismatch;
+    if let Some(c) = counted.filter(|c| c.frames != u.frames || killed(c) != u.truncated) {
+        // The header lied in a way its size did not show. The row records what was counted,
+        // and nothing is deleted on the strength of this upload until the next run plans
+        // with the counted facts.
+        warn!(file = %u.file, planned = u.frames, counted = c.frames,
+            "frame count differs from its header; recorded as counted");
+        row.frames = Some(c.frames);
+        row.duration_ms = Some(c.duration().as_millis() as i64);
+        row.truncated = Some(killed(&c));
+        confirmed = false;
+    }
+    match archive.insert_row(&row).await {
+        Ok(InsertOutcome::Inserted) => {}
+        Ok(InsertOutcome::AlreadyExists(existing)) if existing.file_name == u.file => {}
+        Ok(InsertOutcome::AlreadyExists(existing)) => {
+            error!(file = %u.file, row_key = %row.row_key, other = %existing.file_name,
+                "RowKey taken by another file");
+            return Err(());
+        }
+        Err(e) => {
+            error!(file = %u.file, "{e}");
+            return Err(());
+        }
+    }
+    info!(file = %u.file, blob = %u.blob_name, bytes = size, decision = "archived", "{}", u.reason);
+    Ok(confirmed.then(|| u.file.clone()))
+}
+
 async fn legacy_blob_present(archive: &dyn Archive, settings: &Settings, file: &str) -> bool {
     let Ok(name) = selection::parse_name(file, &settings.selection, None) else {
         return false;
@@ -307,7 +377,11 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
 
 /// Scan the folder (kept here so `main` stays a thin shell).
 pub fn scan_folder(settings: &Settings) -> Result<Folder, String> {
-    let folder = scan::scan(&settings.folder)?;
+    let folder = scan::scan(
+        &settings.folder,
+        settings.selection.finish_grace,
+        chrono::Utc::now(),
+    )?;
     for (name, why) in &folder.skipped {
         warn!(file = %name, decision = "skipped", "{why}");
     }

@@ -27,6 +27,7 @@ struct Env {
     log_format: Option<String>,
     dry_run: Option<String>,
     run_deadline_seconds: Option<String>,
+    upload_concurrency: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -43,6 +44,8 @@ pub struct Settings {
     /// Stop starting new work after this long, so the CronJob's activeDeadlineSeconds is
     /// not what ends a run.
     pub run_deadline: Duration,
+    /// Files uploaded at once. Memory is about this × 3 blocks of 1 MiB.
+    pub upload_concurrency: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -167,6 +170,19 @@ impl Settings {
             Some(s) => Duration::from_secs(seconds(&s, "RUN_DEADLINE_SECONDS")?),
             None => Duration::from_secs(200),
         };
+        let upload_concurrency = match env.upload_concurrency {
+            Some(n) => n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=16).contains(n))
+                .ok_or_else(|| {
+                    err(format!(
+                        "UPLOAD_CONCURRENCY {n:?}: expected a whole number from 1 to 16"
+                    ))
+                })?,
+            None => 2,
+        };
         Ok(Settings {
             folder: PathBuf::from(folder),
             stream,
@@ -177,6 +193,7 @@ impl Settings {
             json_logs,
             dry_run,
             run_deadline,
+            upload_concurrency,
         })
     }
 }

@@ -315,12 +315,13 @@ impl Archive for AzureArchive {
         Ok(())
     }
 
-    async fn put_file(
+    async fn put_file_inspected(
         &self,
         blob_name: &str,
         path: &Path,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let operation = format!(
             "upload {} to {}",
@@ -366,6 +367,7 @@ impl Archive for AzureArchive {
                 ));
             }
             let short = data.len() < block_size;
+            inspect(&data);
             whole.update(&data);
             size += data.len() as u64;
             let md5: [u8; 16] = Md5::digest(&data).into();

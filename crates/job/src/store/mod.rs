@@ -114,6 +114,20 @@ pub trait Archive: Send + Sync {
         path: &Path,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
+    ) -> StoreResult<PutOutcome> {
+        self.put_file_inspected(blob_name, path, metadata, mode, &mut |_| {})
+            .await
+    }
+
+    /// [`Archive::put_file`], showing every byte read, in order, to `inspect`: the executor
+    /// counts frames in the same pass as the upload, so an archived file is read once.
+    async fn put_file_inspected(
+        &self,
+        blob_name: &str,
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome>;
 
     /// Properties of a blob, or `None` when it does not exist.
