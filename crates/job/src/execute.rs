@@ -89,6 +89,17 @@ pub async fn read_state(
             .push(rows::archived(&row, settings.selection.segment_time));
     }
     state.gone = gone.iter().map(rows::gone).collect();
+    // The Node job ignored upload errors: a row of its is proof of nothing until its blob is
+    // seen. Without its blob it covers nothing, and a local file is archived again.
+    let mut missing = HashSet::new();
+    for file in &legacy {
+        if !legacy_blob_present(archive, settings, file).await {
+            warn!(file = %file, "the original job's row has no blob; archiving it again");
+            missing.insert(file.clone());
+        }
+    }
+    state.segments.retain(|s| !missing.contains(&s.file_name));
+    legacy.retain(|f| !missing.contains(f));
     Ok((state, legacy))
 }
 

@@ -4,77 +4,22 @@
 
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/fixture.rs"]
+mod fixture;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use job::store::azure::{AzureArchive, AzureOptions};
 use job::store::connection::StorageTarget;
 use job::store::Archive;
-use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-/// Copy a scenario into `dir`, with modification times placed relative to now as they were
-/// relative to the snapshot.
-fn replay(scenario: &Path, dir: &Path) -> Value {
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
-            .unwrap();
-    let snapshot =
-        chrono::DateTime::parse_from_rfc3339(manifest["snapshot_at"].as_str().unwrap()).unwrap();
-    let now = SystemTime::now();
-    for f in manifest["files"].as_array().unwrap() {
-        let name = f["name"].as_str().unwrap();
-        let to = dir.join(name);
-        std::fs::copy(scenario.join(name), &to).unwrap();
-        let mtime = chrono::DateTime::parse_from_rfc3339(f["mtime"].as_str().unwrap()).unwrap();
-        let age = (snapshot - mtime).to_std().unwrap_or_default();
-        filetime::set_file_mtime(&to, filetime::FileTime::from_system_time(now - age)).unwrap();
-    }
-    manifest
-}
-
-fn run_job(dir: &Path, conn: &str, stream: &str, segment: u64) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_segment-selector"))
-        .env_clear()
-        .env("FOLDER", dir)
-        .env("STREAM_NAME", stream)
-        .env("FILE_DURATION", segment.to_string())
-        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
-        .env("FFMPEG_PATH", "/ffmpeg/chunks")
-        .output()
-        .unwrap()
-}
-
-fn uncovered(spans: &[(f64, f64)], lo: f64, hi: f64) -> f64 {
-    let mut v = spans.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let (mut at, mut missing) = (lo, 0.0);
-    for (s, e) in v {
-        if e <= at {
-            continue;
-        }
-        if s >= hi {
-            break;
-        }
-        if s > at {
-            missing += s - at;
-        }
-        at = at.max(e);
-    }
-    missing + (hi - at).max(0.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_archives_what_it_deletes() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
     let target = StorageTarget::parse(&conn).unwrap();
-    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(fixtures())
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(fixture::fixtures())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("manifest.json").exists())
@@ -86,9 +31,9 @@ async fn every_scenario_archives_what_it_deletes() {
         let name = scenario.file_name().unwrap().to_string_lossy().to_string();
         let stream = format!("fx-{name}");
         let dir = tempfile::tempdir().unwrap();
-        let manifest = replay(&scenario, dir.path());
+        let manifest = fixture::replay(&scenario, dir.path());
         let segment = manifest["segment_time"].as_u64().unwrap();
-        let first = run_job(dir.path(), &conn, &stream, segment);
+        let first = fixture::run_job(dir.path(), &conn, &stream, segment);
         let log = String::from_utf8_lossy(&first.stderr).to_string();
         assert!(first.status.success(), "{name}: first run failed:\n{log}");
         assert!(!log.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="));
@@ -115,7 +60,7 @@ async fn every_scenario_archives_what_it_deletes() {
             }
             deleted += 1;
             if let Some((lo, hi)) = span(file) {
-                let missing = uncovered(&archived, lo, hi);
+                let missing = fixture::uncovered(&archived, lo, hi);
                 assert!(
                     missing <= 0.05,
                     "{name}: {file} deleted with {missing:.3} s of its audio not archived"
@@ -131,7 +76,7 @@ async fn every_scenario_archives_what_it_deletes() {
                 .expect("blob of a row");
             assert_eq!(Some(info.size), r.size, "{name}: {}", r.file_name);
         }
-        let second = run_job(dir.path(), &conn, &stream, segment);
+        let second = fixture::run_job(dir.path(), &conn, &stream, segment);
         assert!(
             second.status.success(),
             "{name}: second run failed:\n{}",
@@ -146,7 +91,7 @@ async fn every_scenario_archives_what_it_deletes() {
             filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(old)).unwrap();
         }
         for _ in 0..2 {
-            let later = run_job(dir.path(), &conn, &stream, segment);
+            let later = fixture::run_job(dir.path(), &conn, &stream, segment);
             let log = String::from_utf8_lossy(&later.stderr).to_string();
             assert!(
                 later.status.success(),
@@ -170,13 +115,13 @@ async fn every_scenario_archives_what_it_deletes() {
         let (lo, hi) = recorded
             .iter()
             .fold((f64::MAX, f64::MIN), |(l, h), &(s, e)| (l.min(s), h.max(e)));
-        let recorded_s = (hi - lo) - uncovered(&recorded, lo, hi);
+        let recorded_s = (hi - lo) - fixture::uncovered(&recorded, lo, hi);
         let mut missing = 0.0;
         for &(s, e) in &recorded {
-            missing += uncovered(&archived, s, e).max(0.0);
+            missing += fixture::uncovered(&archived, s, e).max(0.0);
         }
         let archived_total: f64 = archived.iter().map(|(s, e)| e - s).sum();
-        let archived_union = (hi - lo) - uncovered(&archived, lo, hi);
+        let archived_union = (hi - lo) - fixture::uncovered(&archived, lo, hi);
         assert!(
             missing <= 0.05 * recorded.len() as f64,
             "{name}: {missing:.3} s recorded but not archived"

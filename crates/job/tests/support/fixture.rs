@@ -1,0 +1,87 @@
+//! Recorded fixture scenarios, replayed into a folder as the CronJob would find them, and
+//! the real binary run over them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Copy a scenario into `dir`, with modification times placed relative to now as they were
+/// relative to the snapshot.
+pub fn replay(scenario: &Path, dir: &Path) -> Value {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
+            .unwrap();
+    let snapshot =
+        chrono::DateTime::parse_from_rfc3339(manifest["snapshot_at"].as_str().unwrap()).unwrap();
+    let now = SystemTime::now();
+    for f in manifest["files"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        let to = dir.join(name);
+        std::fs::copy(scenario.join(name), &to).unwrap();
+        let mtime = chrono::DateTime::parse_from_rfc3339(f["mtime"].as_str().unwrap()).unwrap();
+        let age = (snapshot - mtime).to_std().unwrap_or_default();
+        filetime::set_file_mtime(&to, filetime::FileTime::from_system_time(now - age)).unwrap();
+    }
+    manifest
+}
+
+pub fn run_job(dir: &Path, conn: &str, stream: &str, segment: u64) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_segment-selector"))
+        .env_clear()
+        .env("FOLDER", dir)
+        .env("STREAM_NAME", stream)
+        .env("FILE_DURATION", segment.to_string())
+        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+        .env("FFMPEG_PATH", "/ffmpeg/chunks")
+        .output()
+        .unwrap()
+}
+
+pub fn uncovered(spans: &[(f64, f64)], lo: f64, hi: f64) -> f64 {
+    let mut v = spans.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (mut at, mut missing) = (lo, 0.0);
+    for (s, e) in v {
+        if e <= at {
+            continue;
+        }
+        if s >= hi {
+            break;
+        }
+        if s > at {
+            missing += s - at;
+        }
+        at = at.max(e);
+    }
+    missing + (hi - at).max(0.0)
+}
+
+/// Every scenario folder, sorted.
+pub fn scenarios() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The broadcast span `(start, end)` in seconds of a file, from the manifest's time code.
+pub fn span(manifest: &Value, file: &str) -> Option<(f64, f64)> {
+    let f = manifest["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == file)?;
+    Some((
+        f["broadcast_start_s"].as_f64()?,
+        f["broadcast_end_s"].as_f64()?,
+    ))
+}
