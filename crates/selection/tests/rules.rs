@@ -1,0 +1,310 @@
+//! One test per rule of the plan, each with the smallest literal input that shows it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use selection::{
+    plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, GoneSegment, HoldReason,
+    Plan, SeenFile, Settings,
+};
+
+const T: &str = "2026-11-26T10:00:00Z";
+
+fn t(offset_s: i64) -> DateTime<Utc> {
+    T.parse::<DateTime<Utc>>().unwrap() + TimeDelta::seconds(offset_s)
+}
+
+fn name(pod: &str, offset_s: i64) -> String {
+    format!("{pod}_{}.mp3", t(offset_s).format("%Y%m%dT%H%M%S"))
+}
+
+/// A 10-s segment at 44.1 kHz: 383 frames.
+fn full() -> Audio {
+    Audio::Measured(AudioFacts {
+        frames: 383,
+        sample_rate: 44_100,
+        samples_per_frame: 1152,
+        clean_end: true,
+        header_frames: Some(383),
+    })
+}
+
+fn killed(frames: u64) -> Audio {
+    Audio::Measured(AudioFacts {
+        frames,
+        sample_rate: 44_100,
+        samples_per_frame: 1152,
+        clean_end: false,
+        header_frames: Some(0),
+    })
+}
+
+fn file(pod: &str, at: i64, audio: Audio, modified: i64) -> SeenFile {
+    let size = match &audio {
+        Audio::Measured(a) => a.frames * 417,
+        _ => 1000,
+    };
+    SeenFile {
+        name: name(pod, at),
+        size,
+        modified: t(modified),
+        audio,
+    }
+}
+
+fn settings() -> Settings {
+    Settings::new(10, "hope").unwrap()
+}
+
+fn run(files: &[SeenFile], state: &ArchiveState, now: i64) -> Plan {
+    plan(files, state, &settings(), t(now))
+}
+
+fn uploads(p: &Plan) -> Vec<&str> {
+    p.uploads.iter().map(|u| u.file.as_str()).collect()
+}
+
+fn held<'a>(p: &'a Plan, file: &str) -> Option<&'a HoldReason> {
+    p.holds.iter().find(|h| h.file == file).map(|h| &h.why)
+}
+
+#[test]
+fn the_newest_file_of_a_live_pod_is_never_touched() {
+    let files = [file("a", 0, full(), 10), file("a", 10, killed(200), 15)];
+    let p = run(&files, &ArchiveState::default(), 16);
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    assert_eq!(held(&p, &name("a", 10)), Some(&HoldReason::StillRecording));
+    assert!(p.deletions.is_empty());
+}
+
+#[test]
+fn a_file_idle_past_the_grace_period_is_finished() {
+    let files = [file("a", 0, killed(200), 5)];
+    let p = run(&files, &ArchiveState::default(), 5 + 121);
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    assert!(p.uploads[0].truncated);
+}
+
+#[test]
+fn a_killed_segment_that_is_the_only_copy_is_archived() {
+    // Pod a was killed 4 s into its second file; pod b only started later.
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, killed(150), 14),
+        file("b", 20, full(), 30),
+        file("b", 30, full(), 40),
+    ];
+    let p = run(&files, &ArchiveState::default(), 200);
+    assert_eq!(
+        uploads(&p),
+        [name("a", 0), name("a", 10), name("b", 20), name("b", 30)]
+    );
+    assert_eq!(p.gaps.len(), 1, "{:?}", p.gaps);
+    let gap = &p.gaps[0];
+    assert!(gap.start >= t(13) && gap.end <= t(21), "{gap}");
+}
+
+#[test]
+fn a_duplicate_is_deleted_only_on_the_strength_of_archived_audio() {
+    // b's file lies inside a's two files.
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, full(), 20),
+        file("a", 20, full(), 30),
+        file("b", 5, full(), 15),
+        file("b", 15, full(), 25),
+    ];
+    let p = run(&files, &ArchiveState::default(), 200);
+    let dup = p
+        .deletions
+        .iter()
+        .find(|d| d.file == name("b", 5))
+        .expect("b's first file is a duplicate");
+    assert_eq!(dup.why, DeleteReason::Duplicate);
+    assert_eq!(dup.covered_by, [name("a", 0), name("a", 10)]);
+    assert!(dup
+        .covered_by
+        .iter()
+        .all(|c| uploads(&p).contains(&c.as_str())));
+    assert!(dup.remember.is_some(), "a deleted duplicate is remembered");
+}
+
+#[test]
+fn a_file_waits_for_a_live_file_that_will_cover_it() {
+    // a's second file is being written; b's finished file (placed by b's next name) lies
+    // inside what a's files will hold.
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, killed(100), 199),
+        file("b", 5, full(), 15),
+        file("b", 15, killed(100), 199),
+    ];
+    let p = run(&files, &ArchiveState::default(), 200);
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    assert!(
+        matches!(held(&p, &name("b", 5)), Some(HoldReason::WaitingFor(w)) if w.contains(&name("a", 10)))
+    );
+}
+
+#[test]
+fn empty_files_go_only_once_idle() {
+    let empty = |at, modified| SeenFile {
+        name: name("a", at),
+        size: 0,
+        modified: t(modified),
+        audio: Audio::NotMeasured,
+    };
+    let files = [
+        empty(0, 0),
+        file("a", 10, full(), 20),
+        file("a", 20, full(), 30),
+    ];
+    let early = run(&files, &ArchiveState::default(), 60);
+    assert_eq!(
+        held(&early, &name("a", 0)),
+        Some(&HoldReason::StillRecording)
+    );
+    let late = run(&files, &ArchiveState::default(), 200);
+    let d = late
+        .deletions
+        .iter()
+        .find(|d| d.file == name("a", 0))
+        .unwrap();
+    assert_eq!(d.why, DeleteReason::NoAudio);
+}
+
+#[test]
+fn odd_files_are_left_alone_with_a_reason() {
+    let files = [
+        SeenFile {
+            name: "notes.mp3".into(),
+            ..file("a", 0, full(), 10)
+        },
+        SeenFile {
+            name: name("a", 3600),
+            ..file("a", 0, full(), 10)
+        },
+        file("b", 0, Audio::Unreadable("permission denied".into()), 10),
+        SeenFile {
+            size: 5000,
+            ..file(
+                "c",
+                0,
+                Audio::Measured(AudioFacts {
+                    frames: 0,
+                    sample_rate: 0,
+                    samples_per_frame: 0,
+                    clean_end: false,
+                    header_frames: None,
+                }),
+                10,
+            )
+        },
+    ];
+    let p = run(&files, &ArchiveState::default(), 200);
+    assert!(p.uploads.is_empty() && p.deletions.is_empty(), "{p:#?}");
+    assert!(matches!(
+        held(&p, "notes.mp3"),
+        Some(HoldReason::UnknownName(_))
+    ));
+    assert_eq!(held(&p, &name("a", 3600)), Some(&HoldReason::FutureName));
+    assert!(matches!(
+        held(&p, &name("b", 0)),
+        Some(HoldReason::Unreadable(_))
+    ));
+    assert_eq!(held(&p, &name("c", 0)), Some(&HoldReason::NoFrames));
+}
+
+#[test]
+fn an_archived_file_is_deleted_and_a_grown_one_replaced() {
+    let archived = |at, size| ArchivedSegment {
+        file_name: name("a", at),
+        blob_name: None,
+        size: Some(size),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+    };
+    let state = ArchiveState {
+        segments: vec![archived(0, 383 * 417), archived(10, 100 * 417)],
+        gone: vec![],
+    };
+    let files = [file("a", 0, full(), 10), file("a", 10, full(), 20)];
+    let p = run(&files, &state, 200);
+    let d = p.deletions.iter().find(|d| d.file == name("a", 0)).unwrap();
+    assert_eq!(
+        (d.why.clone(), d.covered_by.clone()),
+        (DeleteReason::Archived, vec![name("a", 0)])
+    );
+    assert_eq!(uploads(&p), [name("a", 10)]);
+    assert!(p.uploads[0].replaces_archived);
+}
+
+#[test]
+fn resumes_after_days_with_the_original_jobs_rows() {
+    // The Node job's row names only the file; days later, new files arrive.
+    let state = ArchiveState {
+        segments: vec![ArchivedSegment {
+            file_name: name("a", -3 * 86_400),
+            blob_name: None,
+            size: None,
+            duration: None,
+            truncated: false,
+        }],
+        gone: vec![],
+    };
+    let files = [
+        file("a", 0, full(), 10),
+        file("b", 4, full(), 14),
+        file("b", 14, full(), 24),
+    ];
+    let p = run(&files, &state, 200);
+    assert_eq!(
+        p.uploads.first().map(|u| u.blob_name.as_str()),
+        Some("26-11-2026/a_20261126T100000.mp3")
+    );
+    assert!(
+        p.gaps.iter().any(|g| g.end <= t(1) && g.start < t(-86_400)),
+        "the days-long gap is reported: {:?}",
+        p.gaps
+    );
+}
+
+#[test]
+fn the_local_variant_without_pod_names_is_one_recorder() {
+    let files: Vec<SeenFile> = (0..3)
+        .map(|i| SeenFile {
+            name: format!("{}.mp3", t(i * 10).format("%Y%m%dT%H%M%S")),
+            ..file("a", i * 10, full(), i * 10 + 10)
+        })
+        .collect();
+    let p = run(&files, &ArchiveState::default(), 200);
+    assert_eq!(p.uploads.len(), 3);
+    assert_eq!(p.uploads[0].blob_name, "26-11-2026/20261126T100000.mp3");
+}
+
+#[test]
+fn a_remembered_killed_file_keeps_the_next_recording_apart() {
+    // Pod a was killed in its second file (empty, deleted, remembered); the container
+    // restarted at 12 s with a burst: its first file holds audio from before 12 s.
+    let state = ArchiveState {
+        segments: vec![],
+        gone: vec![GoneSegment {
+            file_name: name("a", 10),
+            duration: Duration::ZERO,
+            truncated: true,
+        }],
+    };
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 12, full(), 14),
+        file("a", 14, full(), 24),
+    ];
+    let p = run(&files, &state, 200);
+    let restarted = p.uploads.iter().find(|u| u.file == name("a", 12)).unwrap();
+    let error = (restarted.audio_start - t(4)).num_milliseconds().abs();
+    assert!(
+        error <= 10,
+        "placed by the next file's name, 8 s before its own: {}",
+        restarted.audio_start
+    );
+}
