@@ -6,7 +6,7 @@
 //! archived). A file is deleted only after every archived segment its deletion rests on is
 //! confirmed: a row read from the table, or an upload and insert that succeeded in this run.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,6 +14,7 @@ use futures::StreamExt;
 use selection::{ArchiveState, DeleteReason, Plan, Upload};
 use tracing::{error, info, warn};
 
+use crate::days;
 use crate::measure;
 use crate::rows;
 use crate::scan::{self, Folder};
@@ -170,6 +171,26 @@ pub async fn execute(
     }
     if lock_lost {
         sum.errors += 1;
+    }
+    if settings.day_manifests && sum.archived > 0 {
+        let days: BTreeSet<_> = plan
+            .uploads
+            .iter()
+            .filter(|u| confirmed.contains(&u.file))
+            .filter_map(|u| days::day_of(&u.file, settings))
+            .collect();
+        match days::write(archive, settings, &days).await {
+            Ok(written) => {
+                for m in written {
+                    info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
+                        archived_seconds = m.archived_seconds, "day manifest written");
+                }
+            }
+            Err(e) => {
+                error!("day manifest: {e}");
+                sum.errors += 1;
+            }
+        }
     }
 
     for d in &plan.deletions {

@@ -28,6 +28,7 @@ struct Env {
     dry_run: Option<String>,
     run_deadline_seconds: Option<String>,
     upload_concurrency: Option<String>,
+    day_manifests: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -46,6 +47,8 @@ pub struct Settings {
     pub run_deadline: Duration,
     /// Files uploaded at once. Memory is about this × 3 blocks of 1 MiB.
     pub upload_concurrency: usize,
+    /// Keep `_days/YYYY-MM-DD.json` and `.m3u8` up to date in the container.
+    pub day_manifests: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -156,6 +159,13 @@ impl Settings {
             Some("json") => true,
             Some(other) => return Err(err(format!("LOG_FORMAT {other:?}: expected text or json"))),
         };
+        let day_manifests = !matches!(
+            env.day_manifests
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("0") | Some("false")
+        );
         let dry_run = match env
             .dry_run
             .as_deref()
@@ -194,6 +204,7 @@ impl Settings {
             dry_run,
             run_deadline,
             upload_concurrency,
+            day_manifests,
         })
     }
 }

@@ -419,6 +419,24 @@ impl Archive for AzureArchive {
         }
     }
 
+    async fn put_small(
+        &self,
+        blob_name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<()> {
+        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        let put = self
+            .blob(blob_name)
+            .put_block_blob(Bytes::from(bytes))
+            .content_type(content_type.to_owned())
+            .hash(md5);
+        self.within(put.into_future())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(format!("write {}", self.blob_label(blob_name)), &e))
+    }
+
     async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
         match self
             .within(self.blob(blob_name).get_properties().into_future())

@@ -130,6 +130,14 @@ pub trait Archive: Send + Sync {
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome>;
 
+    /// Write a small blob (a day's manifest) from memory, replacing any previous version.
+    async fn put_small(
+        &self,
+        blob_name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<()>;
+
     /// Properties of a blob, or `None` when it does not exist.
     async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>>;
 

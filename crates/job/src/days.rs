@@ -1,0 +1,229 @@
+//! A manifest per day, kept with the archive: every archived segment of the day in time
+//! order (blob, start, duration) and the spans no replica recorded, as JSON and as an M3U
+//! playlist, so a player or an indexer can walk a day without listing blobs.
+//!
+//! Written to `_days/YYYY-MM-DD.json` and `_days/YYYY-MM-DD.m3u8` for each day a run archived
+//! something in; the day is the date in the file names, like the blob folders.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::rows;
+use crate::settings::Settings;
+use crate::store::{Archive, SegmentRow, StoreResult};
+
+/// Neighbouring segments further apart than this leave a gap worth reporting (names place
+/// audio within ±0.75 s).
+const MIN_GAP_MS: i64 = 1_500;
+
+#[derive(Debug, Serialize)]
+pub struct DayManifest {
+    pub stream: String,
+    pub day: String,
+    pub segments: Vec<DaySegment>,
+    pub gaps: Vec<DayGap>,
+    pub archived_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaySegment {
+    pub blob: String,
+    pub file: String,
+    pub pod: String,
+    pub start: DateTime<Utc>,
+    pub duration_s: f64,
+    pub frames: Option<u64>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct DayGap {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub seconds: f64,
+    /// The pod whose audio ends where the gap starts, and the one whose audio resumes.
+    pub after: String,
+    pub before: String,
+}
+
+/// The day a file's name falls on, as the blob folders count days.
+pub fn day_of(file: &str, settings: &Settings) -> Option<NaiveDate> {
+    selection::parse_name(file, &settings.selection, None)
+        .ok()
+        .map(|n| n.local.date())
+}
+
+/// Rewrite the manifests of `days` from the table.
+pub async fn write(
+    archive: &dyn Archive,
+    settings: &Settings,
+    days: &BTreeSet<NaiveDate>,
+) -> StoreResult<Vec<DayManifest>> {
+    let mut written = Vec::new();
+    for &day in days {
+        let tz = settings.selection.time_zone;
+        let midnight = |d: NaiveDate| {
+            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                .earliest()
+                .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+        };
+        let (from, to) = rows::key_range(
+            midnight(day) - TimeDelta::hours(1),
+            midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
+        );
+        let rows = archive.rows_in_range(&from, &to).await?;
+        let manifest = build(&rows, day, settings);
+        let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        let name = format!("_days/{}", day.format("%Y-%m-%d"));
+        archive
+            .put_small(&format!("{name}.json"), json, "application/json")
+            .await?;
+        archive
+            .put_small(
+                &format!("{name}.m3u8"),
+                playlist(&manifest).into_bytes(),
+                "application/vnd.apple.mpegurl",
+            )
+            .await?;
+        written.push(manifest);
+    }
+    Ok(written)
+}
+
+/// The manifest of `day` from the table's rows (ours and the original job's).
+pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayManifest {
+    let mut segments: Vec<DaySegment> = rows
+        .iter()
+        .filter_map(|r| {
+            let name = selection::parse_name(&r.file_name, &settings.selection, None).ok()?;
+            if name.local.date() != day {
+                return None;
+            }
+            let blob = match &r.blob_name {
+                Some(b) => b.clone(),
+                None => selection::blob_name(&settings.selection, &name, &r.file_name).ok()?,
+            };
+            let start = r
+                .audio_start_ms
+                .and_then(DateTime::from_timestamp_millis)
+                .unwrap_or(name.start);
+            let duration_ms = r
+                .duration_ms
+                .unwrap_or(settings.selection.segment_time.as_millis() as i64);
+            Some(DaySegment {
+                blob,
+                file: r.file_name.clone(),
+                pod: name.pod,
+                start,
+                duration_s: duration_ms as f64 / 1000.0,
+                frames: r.frames,
+            })
+        })
+        .collect();
+    segments.sort_by(|a, b| (a.start, &a.file).cmp(&(b.start, &b.file)));
+    let mut gaps = Vec::new();
+    let mut reach: Option<(DateTime<Utc>, &str)> = None;
+    let mut archived_ms = 0i64;
+    for s in &segments {
+        let end = s.start + TimeDelta::milliseconds((s.duration_s * 1000.0) as i64);
+        match reach {
+            Some((r, pod)) if (s.start - r).num_milliseconds() > MIN_GAP_MS => {
+                gaps.push(DayGap {
+                    start: r,
+                    end: s.start,
+                    seconds: (s.start - r).num_milliseconds() as f64 / 1000.0,
+                    after: pod.to_string(),
+                    before: s.pod.clone(),
+                });
+                archived_ms += (end - s.start).num_milliseconds();
+            }
+            Some((r, _)) => archived_ms += (end - s.start.max(r)).num_milliseconds().max(0),
+            None => archived_ms += (end - s.start).num_milliseconds(),
+        }
+        if reach.is_none_or(|(r, _)| end > r) {
+            reach = Some((end, &s.pod));
+        }
+    }
+    DayManifest {
+        stream: settings.stream.clone(),
+        day: day.format("%Y-%m-%d").to_string(),
+        segments,
+        gaps,
+        archived_seconds: archived_ms as f64 / 1000.0,
+    }
+}
+
+/// An M3U playlist of the day; blob paths are relative to the playlist's own folder.
+pub fn playlist(m: &DayManifest) -> String {
+    let mut out = String::from("#EXTM3U\n");
+    for s in &m.segments {
+        let _ = writeln!(out, "#EXTINF:{:.3},{}\n../{}", s.duration_s, s.file, s.blob);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::from_vars([
+            ("FOLDER".to_string(), "/x".to_string()),
+            ("STREAM_NAME".into(), "hope".into()),
+            ("FILE_DURATION".into(), "10".into()),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING".into(),
+                "UseDevelopmentStorage=true".into(),
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
+        SegmentRow {
+            file_name: file.into(),
+            blob_name: Some(format!("26-11-2026/{file}")),
+            audio_start_ms: Some(start_ms),
+            duration_ms: Some(duration_ms),
+            ..SegmentRow::default()
+        }
+    }
+
+    #[test]
+    fn segments_in_order_with_the_gaps_between() {
+        let t0 = 1_795_687_200_000; // 2026-11-26T10:00:00Z
+        let rows = [
+            row("b_20261126T100020.mp3", t0 + 20_000, 10_000),
+            row("a_20261126T100000.mp3", t0, 10_000),
+            row("a_20261126T100010.mp3", t0 + 10_000, 5_000),
+            row("a_20261125T235959.mp3", t0 - 36_000_000, 10_000),
+        ];
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let m = build(&rows, day, &settings());
+        let files: Vec<&str> = m.segments.iter().map(|s| s.file.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "a_20261126T100000.mp3",
+                "a_20261126T100010.mp3",
+                "b_20261126T100020.mp3"
+            ]
+        );
+        assert_eq!(m.gaps.len(), 1);
+        assert_eq!(
+            (
+                m.gaps[0].seconds,
+                m.gaps[0].after.as_str(),
+                m.gaps[0].before.as_str()
+            ),
+            (5.0, "a", "b")
+        );
+        assert_eq!(m.archived_seconds, 25.0);
+        let p = playlist(&m);
+        assert!(p.starts_with(
+            "#EXTM3U\n#EXTINF:10.000,a_20261126T100000.mp3\n../26-11-2026/a_20261126T100000.mp3\n"
+        ));
+    }
+}
