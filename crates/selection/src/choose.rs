@@ -54,13 +54,10 @@ pub(crate) fn cover(entries: &[Entry<'_>], jitter: i64) -> Cover {
     // A candidate that the archive and the files still being written will cover anyway is
     // not a choice to make now: it waits. This is also what makes planning again after
     // carrying out a plan add nothing (what a plan leaves behind is exactly such files).
-    let settled = certain(entries, &chosen, true);
+    let mut settled = Runs::new(entries, &chosen, true);
     let deferred: Vec<bool> = entries
         .iter()
-        .map(|e| {
-            let (lo, hi) = possible(&e.place);
-            e.role == Role::Candidate && settled.uncovered(lo, hi) == 0
-        })
+        .map(|e| e.role == Role::Candidate && settled.covers(&e.place))
         .collect();
     let gaps = sweep(entries, &deferred, jitter, &mut chosen);
     let outcomes = prove(entries, &mut chosen);
@@ -145,8 +142,8 @@ fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| (entries[i].place.start, entries[i].name));
     'again: loop {
-        let archived = certain(entries, chosen, false);
-        let with_live = certain(entries, chosen, true);
+        let mut archived = Runs::new(entries, chosen, false);
+        let mut with_live = Runs::new(entries, chosen, true);
         let mut outcomes = vec![Outcome::Idle; entries.len()];
         for &i in &order {
             if chosen[i] {
@@ -157,9 +154,9 @@ fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
                 continue;
             }
             let (lo, hi) = possible(&entries[i].place);
-            outcomes[i] = if archived.uncovered(lo, hi) == 0 {
+            outcomes[i] = if archived.covers(&entries[i].place) {
                 Outcome::Covered(overlapping(entries, chosen, lo, hi, false))
-            } else if with_live.uncovered(lo, hi) == 0 {
+            } else if with_live.covers(&entries[i].place) {
                 Outcome::Waiting(overlapping(entries, chosen, lo, hi, true))
             } else {
                 chosen[i] = true;
@@ -170,47 +167,74 @@ fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
     }
 }
 
-/// The audio the entry may hold, given how unsure its placement is.
+/// The audio the entry may hold, given how unsure its placement is (used to name what a
+/// decision rests on; coverage itself is checked in the entry's own frame, see [`Runs`]).
 fn possible(p: &Placement) -> (i64, i64) {
     (p.start - p.early, p.end + p.late)
 }
 
-/// What the chosen entries hold for certain: consecutive chosen files of one chain join
-/// exactly, so only the ends of each run lose the placement uncertainty. With `live_too`,
-/// every live file counts as chosen: a file that any live file may still cover waits, so
-/// that which live file the sweep happened to pick cannot decide an upload.
-fn certain(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Coverage {
-    let mut picked: Vec<&Placement> = entries
-        .iter()
-        .zip(chosen)
-        .filter(|(e, &c)| match e.role {
-            Role::Archived => true,
-            Role::Candidate => c,
-            Role::Live => live_too,
-            Role::Gone => false,
-        })
-        .map(|(e, _)| &e.place)
-        .collect();
-    picked.sort_by_key(|p| (p.chain, p.index));
-    let mut spans = Vec::new();
-    // A run of consecutive files of one chain: its first and its last placement.
-    let mut run: Option<(&Placement, &Placement)> = None;
-    for p in picked {
-        run = match run {
-            Some((first, last)) if last.chain == p.chain && p.index == last.index + 1 => {
-                Some((first, p))
+/// Runs of consecutive chosen files of one chain: consecutive files join exactly, so only a
+/// run's ends carry the placement uncertainty.
+struct Runs {
+    runs: Vec<(Placement, Placement)>,
+    cache: std::collections::HashMap<(usize, i64, i64), Coverage>,
+}
+
+impl Runs {
+    fn new(entries: &[Entry<'_>], chosen: &[bool], live_too: bool) -> Self {
+        let mut picked: Vec<&Placement> = entries
+            .iter()
+            .zip(chosen)
+            .filter(|(e, &c)| match e.role {
+                Role::Archived => true,
+                Role::Candidate => c,
+                Role::Live => live_too,
+                Role::Gone => false,
+            })
+            .map(|(e, _)| &e.place)
+            .collect();
+        picked.sort_by_key(|p| (p.chain, p.index));
+        let mut runs: Vec<(Placement, Placement)> = Vec::new();
+        for p in picked {
+            match runs.last_mut() {
+                Some((_, last)) if last.chain == p.chain && p.index == last.index + 1 => *last = *p,
+                _ => runs.push((*p, *p)),
             }
-            Some((first, last)) => {
-                spans.push((first.start + first.late, last.end - last.early));
-                Some((p, p))
-            }
-            None => Some((p, p)),
-        };
+        }
+        Runs {
+            runs,
+            cache: Default::default(),
+        }
     }
-    if let Some((first, last)) = run {
-        spans.push((first.start + first.late, last.end - last.early));
+
+    /// Whether everything `x` may hold is held for certain. Checked in `x`'s own frame: a run
+    /// of `x`'s group moves with it (only the alignment error remains), any other run may
+    /// be off by its own uncertainty plus `x`'s.
+    fn covers(&mut self, x: &Placement) -> bool {
+        let runs = &self.runs;
+        let coverage = self
+            .cache
+            .entry((x.group, x.early, x.late))
+            .or_insert_with(|| {
+                Coverage::from_spans(
+                    runs.iter()
+                        .map(|(first, last)| {
+                            if first.group == x.group {
+                                // Content alignment is frame-accurate: a join it allows may
+                                // repeat or miss at most a frame (≤ 30 ms).
+                                (first.start, last.end)
+                            } else {
+                                (
+                                    first.start + first.late + x.early,
+                                    last.end - last.early - x.late,
+                                )
+                            }
+                        })
+                        .collect(),
+                )
+            });
+        coverage.uncovered(x.start, x.end) == 0
     }
-    Coverage::from_spans(spans)
 }
 
 /// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a wait

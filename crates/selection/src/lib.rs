@@ -71,6 +71,166 @@ pub fn plan(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Plan {
+    plan_with(files, state, &[], settings, now)
+}
+
+/// Two files whose audio was aligned by content: `b`'s audio starts `offset_ms` after `a`'s
+/// (negative when before). It replaces what names say about the two files' chains.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Alignment {
+    /// A file name (local or archived).
+    pub a: String,
+    /// Another file name, of another recording.
+    pub b: String,
+    /// Start of `b`'s audio minus start of `a`'s, in milliseconds.
+    pub offset_ms: i64,
+}
+
+/// [`plan`], with content alignments measured by the caller (see [`alignment_candidates`]).
+pub fn plan_with(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    alignments: &[Alignment],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Plan {
+    let jitter = millis(settings.name_jitter).max(1);
+    let Prepared {
+        mut out,
+        segs,
+        mut places,
+    } = prepare(files, state, settings, now);
+    let index: HashMap<&str, usize> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.file.as_str(), i))
+        .collect();
+    let mut pairs: Vec<(usize, usize, i64)> = alignments
+        .iter()
+        .filter_map(|a| {
+            Some((
+                *index.get(a.a.as_str())?,
+                *index.get(a.b.as_str())?,
+                a.offset_ms,
+            ))
+        })
+        .collect();
+    pairs.sort_unstable();
+    timeline::align(&mut places, &pairs);
+    let entries: Vec<Entry<'_>> = segs
+        .iter()
+        .zip(&places)
+        .map(|(s, p)| Entry {
+            role: s.role,
+            place: *p,
+            truncated: s.truncated,
+            name: &s.file,
+        })
+        .collect();
+    let cover = choose::cover(&entries, jitter);
+
+    let names = |ids: &[usize]| {
+        let mut v: Vec<String> = ids.iter().map(|&i| segs[i].file.clone()).collect();
+        v.sort();
+        v
+    };
+    for (i, outcome) in cover.outcomes.iter().enumerate() {
+        let s = &segs[i];
+        match (outcome, s.role) {
+            (Outcome::Chosen, Role::Candidate) => out.uploads.push(Upload {
+                file: s.file.clone(),
+                blob_name: s.blob_name.clone().unwrap_or_default(),
+                pod: s.pod.clone(),
+                name_time: s.name.start,
+                audio_start: at(places[i].start),
+                duration: Duration::from_millis(s.duration.max(0) as u64),
+                frames: s.frames,
+                size: s.size,
+                truncated: s.truncated,
+                replaces_archived: s.replaces_archived,
+                reason: upload_reason(s, &places[i]),
+            }),
+            (Outcome::Covered(by), _) => out.deletions.push(Deletion {
+                file: s.file.clone(),
+                covered_by: names(by),
+                why: DeleteReason::Duplicate,
+                remember: Some(GoneSegment {
+                    file_name: s.file.clone(),
+                    duration: Duration::from_millis(s.duration.max(0) as u64),
+                    truncated: s.truncated,
+                }),
+            }),
+            (Outcome::Waiting(on), _) => out.holds.push(Hold {
+                file: s.file.clone(),
+                why: HoldReason::WaitingFor(names(on).join(", ")),
+            }),
+            _ => {}
+        }
+    }
+    for &(after, before, start, end) in &cover.gaps {
+        out.gaps.push(Gap {
+            start: at(start),
+            end: at(end),
+            after: segs[after].file.clone(),
+            before: segs[before].file.clone(),
+        });
+    }
+    out.uploads
+        .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
+    out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
+    out.holds.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+/// Pairs of files of different recordings whose audio overlaps by at least 2 s by their
+/// names: aligning one pair per pair of recordings by content (and passing the result to
+/// [`plan_with`]) lets the plan tell exactly where one recording's audio continues the
+/// other's. Only files in the folder are named, with the offset names suggest.
+pub fn alignment_candidates(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<Alignment> {
+    let Prepared { segs, places, .. } = prepare(files, state, settings, now);
+    let mut local: Vec<usize> = (0..segs.len())
+        .filter(|&i| segs[i].role == Role::Candidate)
+        .collect();
+    local.sort_by_key(|&i| (places[i].start, &segs[i].file));
+    let mut done = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (n, &i) in local.iter().enumerate() {
+        for &j in local[n + 1..]
+            .iter()
+            .take_while(|&&j| places[j].start < places[i].end)
+        {
+            let (p, q) = (&places[i], &places[j]);
+            let overlap = p.end.min(q.end) - p.start.max(q.start);
+            let key = (p.chain.min(q.chain), p.chain.max(q.chain));
+            if p.chain != q.chain && overlap >= 2_000 && done.insert(key) {
+                out.push(Alignment {
+                    a: segs[i].file.clone(),
+                    b: segs[j].file.clone(),
+                    offset_ms: q.start - p.start,
+                });
+            }
+        }
+    }
+    out
+}
+
+struct Prepared {
+    out: Plan,
+    segs: Vec<Segment>,
+    places: Vec<timeline::Placement>,
+}
+
+fn prepare(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Prepared {
     let mut out = Plan::default();
     let segment = millis(settings.segment_time);
     let jitter = millis(settings.name_jitter).max(1);
@@ -228,69 +388,7 @@ pub fn plan(
         })
         .collect();
     let places = timeline::place(&members, segment, jitter);
-    let entries: Vec<Entry<'_>> = segs
-        .iter()
-        .zip(&places)
-        .map(|(s, p)| Entry {
-            role: s.role,
-            place: *p,
-            truncated: s.truncated,
-            name: &s.file,
-        })
-        .collect();
-    let cover = choose::cover(&entries, jitter);
-
-    let names = |ids: &[usize]| {
-        let mut v: Vec<String> = ids.iter().map(|&i| segs[i].file.clone()).collect();
-        v.sort();
-        v
-    };
-    for (i, outcome) in cover.outcomes.iter().enumerate() {
-        let s = &segs[i];
-        match (outcome, s.role) {
-            (Outcome::Chosen, Role::Candidate) => out.uploads.push(Upload {
-                file: s.file.clone(),
-                blob_name: s.blob_name.clone().unwrap_or_default(),
-                pod: s.pod.clone(),
-                name_time: s.name.start,
-                audio_start: at(places[i].start),
-                duration: Duration::from_millis(s.duration.max(0) as u64),
-                frames: s.frames,
-                size: s.size,
-                truncated: s.truncated,
-                replaces_archived: s.replaces_archived,
-                reason: upload_reason(s, &places[i]),
-            }),
-            (Outcome::Covered(by), _) => out.deletions.push(Deletion {
-                file: s.file.clone(),
-                covered_by: names(by),
-                why: DeleteReason::Duplicate,
-                remember: Some(GoneSegment {
-                    file_name: s.file.clone(),
-                    duration: Duration::from_millis(s.duration.max(0) as u64),
-                    truncated: s.truncated,
-                }),
-            }),
-            (Outcome::Waiting(on), _) => out.holds.push(Hold {
-                file: s.file.clone(),
-                why: HoldReason::WaitingFor(names(on).join(", ")),
-            }),
-            _ => {}
-        }
-    }
-    for &(after, before, start, end) in &cover.gaps {
-        out.gaps.push(Gap {
-            start: at(start),
-            end: at(end),
-            after: segs[after].file.clone(),
-            before: segs[before].file.clone(),
-        });
-    }
-    out.uploads
-        .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
-    out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
-    out.holds.sort_by(|a, b| a.file.cmp(&b.file));
-    out
+    Prepared { out, segs, places }
 }
 
 /// A segment the cover works with: a local file or an archived one.

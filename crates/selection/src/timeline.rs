@@ -18,6 +18,9 @@ const MAX_NAME_LAG_MS: i64 = 20_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Placement {
     pub chain: usize,
+    /// Chains whose relative placement is known exactly (aligned by content) share a group;
+    /// `early` and `late` are then the group's.
+    pub group: usize,
     /// Position in the chain.
     pub index: usize,
     pub start: i64,
@@ -162,12 +165,38 @@ fn anchor(
         };
         placed[i] = Placement {
             chain: chain_id,
+            group: chain_id,
             index,
             start: s,
             end: s + length,
             early,
             late: jitter,
         };
+    }
+}
+
+/// Place chains relative to each other where their content was aligned: `(a, b, offset)`
+/// says member `b`'s audio starts `offset` ms after member `a`'s. The chain with the less
+/// certain placement moves, and both then share one group and its uncertainty.
+pub(crate) fn align(placed: &mut [Placement], pairs: &[(usize, usize, i64)]) {
+    for &(a, b, offset) in pairs {
+        let (pa, pb) = (placed[a], placed[b]);
+        if pa.group == pb.group {
+            continue;
+        }
+        // Move the group that is placed less surely.
+        let (keep, moved, shift) = if pa.early + pa.late <= pb.early + pb.late {
+            (pa, pb.group, pa.start + offset - pb.start)
+        } else {
+            (pb, pa.group, pb.start - offset - pa.start)
+        };
+        for p in placed.iter_mut().filter(|p| p.group == moved) {
+            p.start += shift;
+            p.end += shift;
+            p.group = keep.group;
+            p.early = keep.early;
+            p.late = keep.late;
+        }
     }
 }
 

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use selection::{plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, Plan, SeenFile, Settings};
+use selection::{
+    alignment_candidates, plan_with, Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts,
+    Plan, SeenFile, Settings,
+};
 use serde_json::Value;
 
 fn scenarios() -> Vec<PathBuf> {
@@ -98,8 +101,47 @@ impl Run {
     }
 }
 
+/// Content alignment as the job would measure it, here taken from the time code.
+fn aligned(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    truth: &[Value],
+    on: bool,
+) -> Vec<Alignment> {
+    if !on {
+        return vec![];
+    }
+    let start = |n: &str| {
+        truth
+            .iter()
+            .find(|f| f["name"] == n)
+            .and_then(|f| f["broadcast_start_s"].as_f64())
+    };
+    alignment_candidates(files, state, settings, now)
+        .into_iter()
+        .filter_map(|a| {
+            let offset = start(&a.b)? - start(&a.a)?;
+            Some(Alignment {
+                offset_ms: (offset * 1000.0).round() as i64,
+                ..a
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn every_scenario_ends_fully_archived() {
+    scenarios_end_fully_archived(false);
+}
+
+#[test]
+fn every_scenario_ends_fully_archived_with_content_alignment() {
+    scenarios_end_fully_archived(true);
+}
+
+fn scenarios_end_fully_archived(align: bool) {
     let mut report = Vec::new();
     for dir in scenarios() {
         let m: Value =
@@ -117,7 +159,8 @@ fn every_scenario_ends_fully_archived() {
         };
 
         let now_files: Vec<SeenFile> = files.iter().map(|f| seen(f, time(&f["mtime"]))).collect();
-        let p = plan(&now_files, &run.state, &settings, snapshot);
+        let al = aligned(&now_files, &run.state, &settings, snapshot, &files, align);
+        let p = plan_with(&now_files, &run.state, &al, &settings, snapshot);
         for f in files.iter().filter(|f| f["live"].as_bool() == Some(true)) {
             let n = f["name"].as_str().unwrap();
             assert!(
@@ -135,7 +178,8 @@ fn every_scenario_ends_fully_archived() {
                 .filter(|f| !run.deleted.iter().any(|d| f["name"] == d.as_str()))
                 .map(|f| seen(f, time(&f["mtime"])))
                 .collect();
-            let p = plan(&left, &run.state, &settings, later);
+            let al = aligned(&left, &run.state, &settings, later, &files, align);
+            let p = plan_with(&left, &run.state, &al, &settings, later);
             run.apply(&p, &files, &name);
         }
         let again: Vec<SeenFile> = files

@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::DateTime;
 use proptest::prelude::*;
 use selection::{
-    plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, Plan, SeenFile, Settings,
+    alignment_candidates, plan, plan_with, Alignment, ArchiveState, ArchivedSegment, Audio,
+    AudioFacts, DeleteReason, Plan, SeenFile, Settings,
 };
 
 const FRAME_US: i64 = 1152 * 1_000_000 / 44_100; // 26 122 µs
@@ -282,6 +283,29 @@ impl Sim {
         (seen_files, truth, live_names)
     }
 
+    /// Plan, with content alignments taken from the truth when `align`.
+    fn plan(
+        &self,
+        files: &[SeenFile],
+        truth: &BTreeMap<String, TrueFile>,
+        now: i64,
+        align: bool,
+    ) -> Plan {
+        let at = DateTime::from_timestamp_millis(now).unwrap();
+        let alignments: Vec<Alignment> = if align {
+            alignment_candidates(files, &self.state, &self.settings, at)
+                .into_iter()
+                .map(|a| Alignment {
+                    offset_ms: truth[&a.b].audio_start - truth[&a.a].audio_start,
+                    ..a
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        plan_with(files, &self.state, &alignments, &self.settings, at)
+    }
+
     /// Carry out a plan as the executor would, checking the safety promises on the way.
     fn apply(
         &mut self,
@@ -357,39 +381,14 @@ proptest! {
     /// moment that any finished file held.
     #[test]
     fn cronjob_never_loses_audio(s in scenario()) {
-        let mut sim = Sim::new(&s);
-        let mut ever: BTreeMap<String, TrueFile> = BTreeMap::new();
-        for &now in &s.ticks {
-            let (files, truth, live) = sim.folder(&s, now);
-            let p = plan(&files, &sim.state, &sim.settings, DateTime::from_timestamp_millis(now).unwrap());
-            sim.apply(&p, &files, &truth, &live)?;
-            ever.extend(truth);
-        }
-        // Every recorder stops; long after, everything is finished and planned once more.
-        let end = s.ticks.last().copied().unwrap_or(T0) + 1;
-        let mut stopped = s.clone();
-        for r in &mut stopped.runs { r.end = Some(r.end.unwrap_or(end).min(end)); }
-        let later = end + s.segment_ms * 10;
-        for _ in 0..2 {
-            let (files, truth, live) = sim.folder(&stopped, later);
-            prop_assert!(live.is_empty());
-            let p = plan(&files, &sim.state, &sim.settings, DateTime::from_timestamp_millis(later).unwrap());
-            sim.apply(&p, &files, &truth, &live)?;
-            ever.extend(truth);
-        }
-        let archived: Vec<_> = sim.archived_truth.values().copied().collect();
-        let mut lost = 0;
-        for f in ever.values().filter(|f| !f.zero_bytes) {
-            // What the file held when it was last seen; a file cut short by the stop above
-            // counts with its shortened end.
-            let end = f.audio_end.min(stopped_end(&stopped, f));
-            let missing = uncovered(&archived, f.audio_start, end.max(f.audio_start));
-            if missing > 0 {
-                eprintln!("{} [{}, {}) misses {missing} ms", f.name, f.audio_start - T0, end - T0);
-            }
-            lost += missing;
-        }
-        prop_assert!(lost <= 60, "{lost} ms recorded but not archived");
+        never_loses_audio(&s, false)?;
+    }
+
+    /// The same with content alignments (here exact, from the simulation's truth) given to
+    /// the planner: the plan trusts them to the frame, and still never loses audio.
+    #[test]
+    fn cronjob_with_content_alignment_never_loses_audio(s in scenario()) {
+        never_loses_audio(&s, true)?;
     }
 
     /// The same input gives the same plan whatever the order of the listing.
@@ -435,4 +434,49 @@ fn stopped_end(s: &Scenario, f: &TrueFile) -> i64 {
         .min()
         .unwrap_or(i64::MAX)
         .max(f.audio_start)
+}
+
+fn never_loses_audio(s: &Scenario, align: bool) -> Result<(), TestCaseError> {
+    let s = s.clone();
+    let mut sim = Sim::new(&s);
+    let mut ever: BTreeMap<String, TrueFile> = BTreeMap::new();
+    for &now in &s.ticks {
+        let (files, truth, live) = sim.folder(&s, now);
+        let p = sim.plan(&files, &truth, now, align);
+        sim.apply(&p, &files, &truth, &live)?;
+        ever.extend(truth);
+    }
+    // Every recorder stops; long after, everything is finished and planned once more.
+    let end = s.ticks.last().copied().unwrap_or(T0) + 1;
+    let mut stopped = s.clone();
+    for r in &mut stopped.runs {
+        r.end = Some(r.end.unwrap_or(end).min(end));
+    }
+    let later = end + s.segment_ms * 10;
+    for _ in 0..2 {
+        let (files, truth, live) = sim.folder(&stopped, later);
+        prop_assert!(live.is_empty());
+        let p = sim.plan(&files, &truth, later, align);
+        sim.apply(&p, &files, &truth, &live)?;
+        ever.extend(truth);
+    }
+    let archived: Vec<_> = sim.archived_truth.values().copied().collect();
+    let mut lost = 0;
+    for f in ever.values().filter(|f| !f.zero_bytes) {
+        // What the file held when it was last seen; a file cut short by the stop above
+        // counts with its shortened end.
+        let end = f.audio_end.min(stopped_end(&stopped, f));
+        let missing = uncovered(&archived, f.audio_start, end.max(f.audio_start));
+        if missing > 0 {
+            eprintln!(
+                "{} [{}, {}) misses {missing} ms",
+                f.name,
+                f.audio_start - T0,
+                end - T0
+            );
+        }
+        lost += missing;
+    }
+    prop_assert!(lost <= 60, "{lost} ms recorded but not archived");
+    Ok(())
 }
