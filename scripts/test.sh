@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+# The end-to-end test records from a real Icecast2 server on 127.0.0.1.
+command -v icecast2 >/dev/null || need_apt+=(icecast2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
