@@ -183,7 +183,8 @@ pub fn plan_with(
 }
 
 /// Pairs of files of different recordings whose audio overlaps by at least 2 s by their
-/// names: aligning one pair per pair of recordings by content (and passing the result to
+/// names, one of them where its recording begins or ends: aligning one pair per pair of
+/// recordings by content (and passing the result to
 /// [`plan_with`]) lets the plan tell exactly where one recording's audio continues the
 /// other's. Only files in the folder are named, with the offset names suggest.
 pub fn alignment_candidates(
@@ -193,6 +194,16 @@ pub fn alignment_candidates(
     now: DateTime<Utc>,
 ) -> Vec<Alignment> {
     let Prepared { segs, places, .. } = prepare(files, state, settings, now);
+    // Only where a recording begins or ends is the other's placement in doubt; inside two
+    // recordings that both go on, names are enough. This keeps reads for alignment to the
+    // files around incidents.
+    let mut last_index: HashMap<usize, usize> = HashMap::new();
+    for p in &places {
+        let e = last_index.entry(p.chain).or_insert(p.index);
+        *e = (*e).max(p.index);
+    }
+    let at_edge =
+        |i: usize| places[i].index == 0 || last_index[&places[i].chain] == places[i].index;
     let mut local: Vec<usize> = (0..segs.len())
         .filter(|&i| segs[i].role == Role::Candidate)
         .collect();
@@ -207,7 +218,11 @@ pub fn alignment_candidates(
             let (p, q) = (&places[i], &places[j]);
             let overlap = p.end.min(q.end) - p.start.max(q.start);
             let key = (p.chain.min(q.chain), p.chain.max(q.chain));
-            if p.chain != q.chain && overlap >= 2_000 && done.insert(key) {
+            if p.chain != q.chain
+                && overlap >= 2_000
+                && (at_edge(i) || at_edge(j))
+                && done.insert(key)
+            {
                 out.push(Alignment {
                     a: segs[i].file.clone(),
                     b: segs[j].file.clone(),
