@@ -1,0 +1,420 @@
+//! Alignment of re-encoded recordings by their decoded audio: normalized cross-correlation of
+//! the head of the later-starting file against the other file, on PCM low-passed and
+//! decimated to ~11 kHz, then refined at the full rate.
+
+use crate::decode::decode;
+use crate::fft::correlate;
+use crate::frames::{frames, FrameRef};
+use crate::{Alignment, Method};
+
+/// Where to look for `b` in `a`, and how much audio to use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Search {
+    /// Where `b`'s first sample is expected on `a`'s timeline, in seconds after `a`'s first
+    /// sample (e.g. the difference of the names' times); `None`: anywhere the files overlap.
+    pub expected_offset_s: Option<f64>,
+    /// How far from `expected_offset_s` the truth may be, seconds (names are ±0.75 s, the
+    /// first file after a connect starts up to ~8.5 s early, a name after a stall up to 15 s
+    /// late). Only the frames this window can reach are decoded.
+    pub tolerance_s: f64,
+    /// Seconds from the start of the later-starting file that are correlated.
+    pub probe_s: f64,
+    /// Least overlap of the probe with the other file, seconds, for an alignment to count.
+    pub min_overlap_s: f64,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search {
+            expected_offset_s: None,
+            tolerance_s: 16.0,
+            probe_s: 3.0,
+            min_overlap_s: 1.0,
+        }
+    }
+}
+
+/// Peak normalized correlation below which nothing is reported.
+pub const MIN_PEAK: f64 = 0.5;
+/// Least `(1 - second_peak) / (1 - peak)`: the best other alignment must leave at least this
+/// many times the residual (the part of the signal that does not match) of the best one.
+/// Content that correlates about as well elsewhere (a steady tone, a repeated jingle, unrelated
+/// audio) is ambiguous and is not reported.
+pub const MIN_RESIDUAL_RATIO: f64 = 2.0;
+/// The least residual a peak is credited with: two independent encodings of the same audio
+/// differ by about that much (32 kbit/s LAME: 0.005–0.05), so a better peak is an identical
+/// encoding (two encoders started on the same samples of a steady tone), not better evidence.
+pub const RESIDUAL_FLOOR: f64 = 0.01;
+/// A second peak is another alignment only this far (seconds) from the best one; closer
+/// maxima are the same peak's ripples (one period of a tone).
+const SECOND_PEAK_GUARD_S: f64 = 0.02;
+use crate::decode::SILENCE_RMS;
+/// Rate the coarse search aims at (decimation by an integer: 7350 Hz from 22.05/44.1 kHz).
+const COARSE_RATE: f64 = 8_000.0;
+/// The fine search looks this far (seconds) around the coarse peak, at the full rate: a
+/// tone's period, in case decimation put the coarse peak on a neighbouring ripple.
+const FINE_REACH_S: f64 = 0.001;
+
+/// Part of one file, decoded: full-rate mono PCM and its decimated copy.
+struct Decoded {
+    /// File sample index of `pcm[0]` (a multiple of the frame length).
+    base: i64,
+    pcm: Vec<f64>,
+    /// `coarse[m]` is file sample `base + m * d`.
+    coarse: Vec<f64>,
+    decoded_frames: u64,
+}
+
+impl Decoded {
+    /// Decodes the frames that hold file samples `from..to`, and decimates them by `d`.
+    fn new(data: &[u8], fr: &[FrameRef], from: i64, to: i64, d: usize, h: &[f64]) -> Decoded {
+        let spf = fr.first().map_or(1, |f| i64::from(f.samples));
+        let nf = fr.len() as i64;
+        let f0 = (from.max(0) / spf).min(nf) as usize;
+        let f1 = ((to.max(0) + spf - 1) / spf).clamp(f0 as i64, nf) as usize;
+        let raw = decode(data, fr, f0..f1);
+        let coarse = decimate(&raw.samples, d, h);
+        Decoded {
+            base: f0 as i64 * spf,
+            pcm: raw.samples.iter().map(|v| f64::from(*v)).collect(),
+            coarse,
+            decoded_frames: raw.decoded_frames,
+        }
+    }
+}
+
+/// What one direction of the search found, on the target's timeline (full-rate samples).
+struct Found {
+    /// Local maxima of the coarse correlation: (target sample of the probe's sample 0, rho).
+    maxima: Vec<(i64, f64)>,
+    best: (i64, f64),
+    /// Refined offset (fractional samples).
+    refined: f64,
+}
+
+/// Windowed-sinc low-pass (Hann), cut-off `cutoff` in cycles per sample, `2 * half + 1` taps.
+fn lowpass(cutoff: f64, half: usize) -> Vec<f64> {
+    use std::f64::consts::PI;
+    let mut h: Vec<f64> = (0..=2 * half)
+        .map(|t| {
+            let x = t as f64 - half as f64;
+            let sinc = if x == 0.0 {
+                2.0 * cutoff
+            } else {
+                (2.0 * PI * cutoff * x).sin() / (PI * x)
+            };
+            sinc * (0.5 - 0.5 * (2.0 * PI * t as f64 / (2 * half) as f64).cos())
+        })
+        .collect();
+    let sum: f64 = h.iter().sum();
+    h.iter_mut().for_each(|v| *v /= sum);
+    h
+}
+
+/// Every `d`-th sample of `x` after low-pass filtering (`d == 1`: a plain copy).
+fn decimate(x: &[f32], d: usize, h: &[f64]) -> Vec<f64> {
+    if d <= 1 {
+        return x.iter().map(|v| f64::from(*v)).collect();
+    }
+    let half = h.len() / 2;
+    (0..x.len().div_ceil(d))
+        .map(|m| {
+            let c = m * d;
+            let from = half.saturating_sub(c);
+            let to = h.len().min((x.len() + half).saturating_sub(c));
+            (from..to).map(|t| h[t] * f64::from(x[c + t - half])).sum()
+        })
+        .collect()
+}
+
+fn prefix_energy(x: &[f64]) -> Vec<f64> {
+    let mut e = Vec::with_capacity(x.len() + 1);
+    e.push(0.0);
+    let mut acc = 0.0;
+    for v in x {
+        acc += v * v;
+        e.push(acc);
+    }
+    e
+}
+
+/// One signal on a grid, zero outside the samples it has: `at(t)` for any integer `t`.
+struct Padded<'a> {
+    x: &'a [f64],
+    /// Prefix energies of `x`.
+    e: Vec<f64>,
+}
+
+impl<'a> Padded<'a> {
+    fn new(x: &'a [f64]) -> Self {
+        Padded {
+            x,
+            e: prefix_energy(x),
+        }
+    }
+
+    /// `x[from..to]`, zeros where it has no samples.
+    fn window(&self, from: i64, to: i64) -> Vec<f64> {
+        (from..to)
+            .map(|t| {
+                usize::try_from(t)
+                    .ok()
+                    .and_then(|t| self.x.get(t))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    }
+
+    /// The part of `t..t + len` where it has samples, relative to `t`.
+    fn valid(&self, t: i64, len: usize) -> (usize, usize) {
+        let i0 = (-t).clamp(0, len as i64) as usize;
+        let i1 = (self.x.len() as i64 - t).clamp(i0 as i64, len as i64) as usize;
+        (i0, i1)
+    }
+
+    /// Energy of samples `t + i0 .. t + i1` (all inside).
+    fn energy(&self, t: i64, i0: usize, i1: usize) -> f64 {
+        let from = (t + i0 as i64) as usize;
+        let to = (t + i1 as i64) as usize;
+        self.e[to] - self.e[from]
+    }
+}
+
+/// Normalized correlation of probe `p` placed at `t` on target `x` (`num = Σ p[i] x[t + i]`),
+/// over the part where the target has samples; `None` when that part is shorter than
+/// `min_len` or either side is silent in it.
+fn rho(num: f64, p: &Padded<'_>, x: &Padded<'_>, t: i64, min_len: usize) -> Option<f64> {
+    let (i0, i1) = x.valid(t, p.x.len());
+    let n = i1 - i0;
+    if n < min_len.max(1) {
+        return None;
+    }
+    let e_p = p.e[i1] - p.e[i0];
+    let e_x = x.energy(t, i0, i1);
+    let floor = n as f64 * SILENCE_RMS * SILENCE_RMS;
+    if e_p < floor || e_x < floor {
+        return None;
+    }
+    Some(num / (e_p * e_x).sqrt())
+}
+
+/// Where the first `probe_len` samples of `probe` (decoded from file sample 0) lie in
+/// `target`, for the probe's sample 0 at target samples `lo..=hi` (which may be negative:
+/// the probe hangs off the target's start). The target is zero outside its decoded samples,
+/// which cover everything of the file `lo..hi + probe_len` reaches.
+#[allow(clippy::too_many_arguments)]
+fn search(
+    probe: &Decoded,
+    target: &Decoded,
+    probe_len: usize,
+    lo: i64,
+    hi: i64,
+    d: usize,
+    min_len: usize,
+    fine_reach: i64,
+) -> Option<Found> {
+    if lo > hi {
+        return None;
+    }
+    let di = d as i64;
+    // Coarse: the decimated probe against the decimated target, probe start at coarse
+    // positions m0..=m1 (file sample base + m * d).
+    let p = Padded::new(&probe.coarse[..probe_len.div_ceil(d).min(probe.coarse.len())]);
+    let x = Padded::new(&target.coarse);
+    let m0 = (lo - target.base).div_euclid(di);
+    let m1 = (hi - target.base).div_euclid(di) + 1;
+    let xs = x.window(m0, m1 + p.x.len() as i64);
+    let num = correlate(p.x, &xs);
+    let coarse_min = min_len.div_ceil(d);
+    let curve: Vec<(i64, f64)> = num
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &c)| {
+            let m = m0 + k as i64;
+            let at = target.base + m * di;
+            if at < lo || at > hi {
+                return None;
+            }
+            Some((at, rho(c, &p, &x, m, coarse_min)?))
+        })
+        .collect();
+    let best = *curve.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let maxima = curve
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(_, r))| {
+            let left = i.checked_sub(1).map_or(f64::NEG_INFINITY, |j| curve[j].1);
+            let right = curve.get(i + 1).map_or(f64::NEG_INFINITY, |c| c.1);
+            r >= left && r >= right
+        })
+        .map(|(_, c)| *c)
+        .collect();
+
+    // Fine: the full-rate signals, around the coarse peak, then a parabola through the top.
+    let pf = Padded::new(&probe.pcm[..probe_len.min(probe.pcm.len())]);
+    let xf = Padded::new(&target.pcm);
+    let fine = |off: i64| -> Option<f64> {
+        let t = off - target.base;
+        let (i0, i1) = xf.valid(t, pf.x.len());
+        let from = (t + i0 as i64) as usize;
+        let num: f64 = pf.x[i0..i1]
+            .iter()
+            .zip(&xf.x[from..])
+            .map(|(a, b)| a * b)
+            .sum();
+        rho(num, &pf, &xf, t, min_len)
+    };
+    let reach = (2 * di).max(fine_reach);
+    let mut top: Option<(i64, f64)> = None;
+    for off in (best.0 - reach).max(lo)..=(best.0 + reach).min(hi) {
+        if let Some(r) = fine(off) {
+            if top.is_none_or(|t| r > t.1) {
+                top = Some((off, r));
+            }
+        }
+    }
+    let mut refined = best.0 as f64;
+    if let Some((off, r0)) = top {
+        refined = off as f64;
+        if let (Some(rl), Some(rr)) = (fine(off - 1), fine(off + 1)) {
+            let denom = rl - 2.0 * r0 + rr;
+            if denom < 0.0 {
+                refined += (0.5 * (rl - rr) / denom).clamp(-0.5, 0.5);
+            }
+        }
+    }
+    Some(Found {
+        maxima,
+        best,
+        refined,
+    })
+}
+
+/// Aligns two recordings of the same broadcast by their audio, searching as `search` says;
+/// `None` unless the best peak is trustworthy ([`Alignment::is_clear`]). See [`align_audio`].
+pub fn align_audio_with(a: &[u8], b: &[u8], search: &Search) -> Option<Alignment> {
+    measure_audio(a, b, search).filter(Alignment::is_clear)
+}
+
+/// The raw measurement behind [`align_audio_with`]: the best-correlating offset however
+/// weak or ambiguous (its `peak` and `second_peak` tell), or `None` when nothing can be
+/// correlated at all (no frames, different sample rates, no overlap possible, silence).
+pub fn measure_audio(a: &[u8], b: &[u8], search_in: &Search) -> Option<Alignment> {
+    let fa = frames(a);
+    let fb = frames(b);
+    let (first_a, first_b) = (fa.first()?, fb.first()?);
+    if (first_a.sample_rate, first_a.samples) != (first_b.sample_rate, first_b.samples) {
+        return None;
+    }
+    let spf = i64::from(first_a.samples);
+    let rate = f64::from(first_a.sample_rate);
+    let (na, nb) = (fa.len() as i64 * spf, fb.len() as i64 * spf);
+    let min_len = (search_in.min_overlap_s * rate).round().max(1.0) as i64;
+    let probe_len = ((search_in.probe_s * rate).round() as i64).max(min_len);
+    // Offsets d (b's sample 0 on a's timeline) to consider.
+    let (lo, hi) = match search_in.expected_offset_s {
+        Some(e) if e.is_finite() => (
+            ((e - search_in.tolerance_s.abs()) * rate).floor() as i64,
+            ((e + search_in.tolerance_s.abs()) * rate).ceil() as i64,
+        ),
+        _ => (i64::MIN / 4, i64::MAX / 4),
+    };
+    let (lo, hi) = (lo.max(-(nb - min_len)), hi.min(na - min_len));
+    if lo > hi {
+        return None;
+    }
+    // b's head in a covers every d where the probe overlaps a by min_len (it may hang off
+    // a's start); a's head in b (at -d) covers the offsets where b starts before a. Near 0
+    // both look, and the better peak wins.
+    let hang = probe_len - min_len;
+    let b_in_a = (hi >= -hang).then(|| (lo.max(-hang), hi));
+    let a_in_b = (lo < 0).then(|| ((-hi).max(-hang), -lo));
+    // What each file must provide: its head as a probe, a window as a target. Decoded once,
+    // the union of both (one frame more at the end for rounding).
+    let d = ((rate / COARSE_RATE).round() as usize).max(1);
+    let h = lowpass(0.45 / d as f64, 4 * d);
+    let need = |probe: bool, window: Option<(i64, i64)>| -> (i64, i64) {
+        let (mut from, mut to) = (i64::MAX, i64::MIN);
+        if probe {
+            (from, to) = (0, probe_len);
+        }
+        if let Some((l, hh)) = window {
+            from = from.min(l.max(0));
+            to = to.max(hh + probe_len + spf);
+        }
+        (from, to)
+    };
+    let (a_from, a_to) = need(a_in_b.is_some(), b_in_a);
+    let (b_from, b_to) = need(b_in_a.is_some(), a_in_b);
+    let da = Decoded::new(a, &fa, a_from, a_to, d, &h);
+    let db = Decoded::new(b, &fb, b_from, b_to, d, &h);
+    let probe_len_u = usize::try_from(probe_len).ok()?;
+    let min_len_u = usize::try_from(min_len).ok()?;
+    let fine_reach = (FINE_REACH_S * rate).ceil() as i64;
+
+    let mut found: Vec<(i64, Found)> = Vec::new();
+    if let Some((l, hh)) = b_in_a {
+        found
+            .extend(search(&db, &da, probe_len_u, l, hh, d, min_len_u, fine_reach).map(|f| (1, f)));
+    }
+    if let Some((l, hh)) = a_in_b {
+        found.extend(
+            search(&da, &db, probe_len_u, l, hh, d, min_len_u, fine_reach).map(|f| (-1, f)),
+        );
+    }
+    // The better peak; on a tie the first (b's head in a).
+    let (sign, top) = found
+        .iter()
+        .fold(None::<&(i64, Found)>, |acc, f| match acc {
+            Some(x) if x.1.best.1 >= f.1.best.1 => Some(x),
+            _ => Some(f),
+        })?;
+    let best_d = top.best.0 * sign;
+    let peak = top.best.1;
+    let guard = (SECOND_PEAK_GUARD_S * rate) as i64;
+    let second_peak = found
+        .iter()
+        .flat_map(|(sign, f)| f.maxima.iter().map(move |&(d, r)| (d * sign, r)))
+        .filter(|&(d, _)| (d - best_d).abs() >= guard)
+        .map(|(_, r)| r)
+        .fold(0.0f64, f64::max);
+    let offset = top.refined * *sign as f64;
+    let overlap = (na as f64).min(offset + nb as f64) - offset.max(0.0);
+    Some(Alignment {
+        offset_frames: (offset / spf as f64).round() as i64,
+        offset_samples: offset,
+        offset_ms: offset / rate * 1000.0,
+        overlap_frames: (overlap.max(0.0) / spf as f64).round() as u64,
+        confidence: confidence(peak, second_peak),
+        peak,
+        second_peak,
+        sample_rate: first_a.sample_rate,
+        decoded_frames: da.decoded_frames + db.decoded_frames,
+        method: Method::Audio,
+    })
+}
+
+/// 0..1 from the peak and the best other alignment's correlation: with `m = max(1 - peak,
+/// RESIDUAL_FLOOR)` the residual of the peak, `(1 - m) * (1 - m / (1 - second))`: the
+/// correlation, scaled by how much of the other alignment's residual the peak explains. A
+/// unique clean peak (0.98 against 0.1) gives 0.96; the time code's 50-ms ripple (0.98
+/// against 0.92) 0.73; a steady tone (0.9999 against 0.997) and unrelated audio 0.
+pub(crate) fn confidence(peak: f64, second: f64) -> f64 {
+    let m = (1.0 - peak.clamp(-1.0, 1.0)).max(RESIDUAL_FLOOR);
+    let rest = 1.0 - second.clamp(-1.0, 1.0);
+    if rest <= 0.0 {
+        return 0.0;
+    }
+    ((1.0 - m) * (1.0 - m / rest)).clamp(0.0, 1.0)
+}
+
+/// Aligns two recordings of the same broadcast by their decoded audio, for re-encoded
+/// replicas (no frame is equal). Looks for `b`'s start anywhere in `a` and `a`'s start
+/// anywhere in `b` (so decodes all of `a` if `b` may start anywhere in it: use
+/// [`align_audio_with`] and an expected offset to decode only a few seconds). `None` when the
+/// content cannot be aligned: silence, unrelated audio, too little overlap, or an ambiguous
+/// peak.
+pub fn align_audio(a: &[u8], b: &[u8]) -> Option<Alignment> {
+    align_audio_with(a, b, &Search::default())
+}
