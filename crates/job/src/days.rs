@@ -36,6 +36,10 @@ pub struct DaySegment {
     pub start: DateTime<Utc>,
     pub duration_s: f64,
     pub frames: Option<u64>,
+    /// Where to start playing this blob so that nothing earlier segments hold is heard
+    /// twice (seconds into the blob), and where to stop (its duration).
+    pub in_s: f64,
+    pub out_s: f64,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -119,31 +123,36 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 start,
                 duration_s: duration_ms as f64 / 1000.0,
                 frames: r.frames,
+                in_s: 0.0,
+                out_s: duration_ms as f64 / 1000.0,
             })
         })
         .collect();
     segments.sort_by(|a, b| (a.start, &a.file).cmp(&(b.start, &b.file)));
     let mut gaps = Vec::new();
-    let mut reach: Option<(DateTime<Utc>, &str)> = None;
+    let mut reach: Option<(DateTime<Utc>, String)> = None;
     let mut archived_ms = 0i64;
-    for s in &segments {
+    for s in &mut segments {
         let end = s.start + TimeDelta::milliseconds((s.duration_s * 1000.0) as i64);
-        match reach {
-            Some((r, pod)) if (s.start - r).num_milliseconds() > MIN_GAP_MS => {
+        if let Some((r, _)) = reach {
+            s.in_s = ((r - s.start).num_milliseconds() as f64 / 1000.0).clamp(0.0, s.duration_s);
+        }
+        match &reach {
+            Some((r, pod)) if (s.start - *r).num_milliseconds() > MIN_GAP_MS => {
                 gaps.push(DayGap {
-                    start: r,
+                    start: *r,
                     end: s.start,
-                    seconds: (s.start - r).num_milliseconds() as f64 / 1000.0,
-                    after: pod.to_string(),
+                    seconds: (s.start - *r).num_milliseconds() as f64 / 1000.0,
+                    after: pod.clone(),
                     before: s.pod.clone(),
                 });
                 archived_ms += (end - s.start).num_milliseconds();
             }
-            Some((r, _)) => archived_ms += (end - s.start.max(r)).num_milliseconds().max(0),
+            Some((r, _)) => archived_ms += (end - s.start.max(*r)).num_milliseconds().max(0),
             None => archived_ms += (end - s.start).num_milliseconds(),
         }
-        if reach.is_none_or(|(r, _)| end > r) {
-            reach = Some((end, &s.pod));
+        if reach.as_ref().is_none_or(|(r, _)| end > *r) {
+            reach = Some((end, s.pod.clone()));
         }
     }
     DayManifest {
@@ -221,9 +230,27 @@ mod tests {
             (5.0, "a", "b")
         );
         assert_eq!(m.archived_seconds, 25.0);
+        assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
         let p = playlist(&m);
         assert!(p.starts_with(
             "#EXTM3U\n#EXTINF:10.000,a_20261126T100000.mp3\n../26-11-2026/a_20261126T100000.mp3\n"
         ));
+    }
+
+    #[test]
+    fn an_overlap_is_skipped_by_the_in_point() {
+        let t0 = 1_795_687_200_000;
+        let rows = [
+            row("a_20261126T100000.mp3", t0, 10_000),
+            row("b_20261126T100007.mp3", t0 + 7_500, 10_000),
+        ];
+        let m = build(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            &settings(),
+        );
+        assert_eq!((m.segments[1].in_s, m.segments[1].out_s), (2.5, 10.0));
+        assert_eq!(m.archived_seconds, 17.5);
+        assert!(m.gaps.is_empty());
     }
 }
