@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Issue 5's performance figures, all measured in one run and printed as a table: figure,
+# measured value, target, the reference measured in the same run, pass/fail.
+#
+#   scripts/bench.sh                  # several minutes; inputs and results under bench-data/
+#   scripts/bench.sh --update-docs    # also replace the table in docs/benchmarks.md
+#   BENCH_REV=HEAD scripts/bench.sh   # measure a commit instead of the working tree
+#
+# Knobs (environment): BENCH_BACKLOG segments per replica for the backlog (144 = one day of
+# 600-s segments), BENCH_SEGMENT_S segment length (600), BENCH_CONCURRENCY the raw-upload
+# reference's files-at-once levels (1,2,4), BENCH_MEMORY the memory runs as
+# COUNTxSECONDS (6x600 24x600 60x600 6x1800), BENCH_SKIP phases to skip (plan measure
+# memory backlog).
+#
+# Inputs are generated here with ffmpeg (one encoded segment per length, copied into two
+# replicas' names) and never committed. Azurite runs from node_modules on free loopback
+# ports, in memory, one fresh instance per phase that needs it. The job is the release build
+# of the working tree (or of BENCH_REV); it runs exactly as the CronJob runs it, except RUN_DEADLINE_SECONDS
+# (raised so a backlog run is not cut short) and LOG_FORMAT=json (to read its summary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+update_docs=0
+for a in "$@"; do
+  case $a in
+    --update-docs) update_docs=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+backlog=${BENCH_BACKLOG:-144}
+segment_s=${BENCH_SEGMENT_S:-600}
+concurrency=${BENCH_CONCURRENCY:-1,2,4}
+memory_runs=${BENCH_MEMORY:-6x600 24x600 60x600 6x1800}
+skip=" ${BENCH_SKIP:-} "
+
+data=$root/bench-data
+results=$data/results
+work=$data/run
+mkdir -p "$data/src"
+rm -rf "$results" "$work"
+mkdir -p "$results" "$work"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# --- tools -----------------------------------------------------------------------------
+need_apt=()
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v strace >/dev/null || need_apt+=(strace)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+[ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+
+# --- build ------------------------------------------------------------------------------
+# Everything is built first and the executables copied to bench-data/bin, so a rebuild or an
+# edit of the sources while the bench runs changes nothing it measures. BENCH_REV=<commit>
+# builds that commit from a clean export (bench-data/tree, its own target dir) instead of
+# the working tree.
+rev=${BENCH_REV:-}
+if [ -n "$rev" ]; then
+  say "build (release) of $rev"
+  tree=$data/tree
+  rm -rf "$tree"
+  mkdir -p "$tree"
+  git archive "$rev" | tar -x -C "$tree"
+  ln -sfn "$root/node_modules" "$tree/node_modules"
+  export CARGO_TARGET_DIR=$data/target
+else
+  say "build (release) of the working tree"
+  tree=$root
+fi
+bin=$data/bin
+rm -rf "$bin"
+mkdir -p "$bin"
+(
+  cd "$tree"
+  cargo build --release --quiet -p job --bin segment-selector --message-format=json-render-diagnostics
+  cargo bench --quiet --no-run -p job --bench measure --bench raw_upload --message-format=json-render-diagnostics
+  cargo bench --quiet --no-run -p selection --bench plan --message-format=json-render-diagnostics
+) | python3 -c '
+import json, shutil, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        shutil.copy2(m["executable"], sys.argv[1] + "/" + m["target"]["name"])
+' "$bin"
+for b in segment-selector measure raw_upload plan; do
+  [ -x "$bin/$b" ] || { echo "build: $b missing" >&2; exit 1; }
+done
+job=$bin/segment-selector
+if [ -n "$rev" ]; then
+  commit=$(git rev-parse --short "$rev") dirty=false
+else
+  commit=$(git rev-parse --short HEAD)
+  dirty=$([ -n "$(git status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock)" ] && echo true || echo false)
+fi
+
+# --- machine ---------------------------------------------------------------------------
+python3 - "$results/machine.json" "$commit" "$dirty" <<'PY'
+import json, os, subprocess, sys, datetime
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+json.dump({
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    "nproc": os.cpu_count(), "model": model, "mem_gib": round(mem / 2**20, 1),
+    "load": os.getloadavg()[0], "kernel": os.uname().release,
+    "commit": sys.argv[2], "dirty": sys.argv[3] == "true",
+    "ffprobe": subprocess.run(["ffprobe", "-version"], capture_output=True, text=True).stdout.split("\n")[0],
+}, open(sys.argv[1], "w"), indent=1)
+PY
+
+# --- inputs ----------------------------------------------------------------------------
+# shellcheck disable=SC2086 # memory_runs is a list
+lengths=$(printf '%s\n' "$segment_s" $memory_runs | sed 's/.*x//' | sort -un)
+for s in $lengths; do
+  if [ ! -f "$data/src/seg$s.mp3" ]; then
+    say "encode one ${s}-s segment (lavfi, 128 kbps stereo)"
+    python3 scripts/bench-data.py base "$data/src/seg$s.mp3" "$s"
+  fi
+done
+
+# --- Azurite ---------------------------------------------------------------------------
+azurite_pid=""
+stop_azurite() {
+  if [ -n "$azurite_pid" ]; then
+    kill "$azurite_pid" 2>/dev/null || true
+    wait "$azurite_pid" 2>/dev/null || true
+    azurite_pid=""
+  fi
+}
+trap stop_azurite EXIT
+start_azurite() {
+  stop_azurite
+  local log=$results/azurite-$1.log
+  node_modules/.bin/azurite --silent --skipApiVersionCheck --loose --disableTelemetry \
+    --inMemoryPersistence --blobHost 127.0.0.1 --tableHost 127.0.0.1 --queueHost 127.0.0.1 \
+    --blobPort 0 --tablePort 0 --queuePort 0 >"$log" 2>&1 &
+  azurite_pid=$!
+  local blob="" table=""
+  for _ in $(seq 300); do
+    blob=$(sed -n 's/.*Blob service is successfully listening at .*:\([0-9]*\).*/\1/p' "$log")
+    table=$(sed -n 's/.*Table service is successfully listening at .*:\([0-9]*\).*/\1/p' "$log")
+    [ -n "$blob" ] && [ -n "$table" ] && break
+    kill -0 "$azurite_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.2
+  done
+  if [ -z "$blob" ] || [ -z "$table" ]; then
+    echo "Azurite did not start" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  # The public Azurite account key (crates/job/src/store/connection.rs DEV_ACCOUNT_KEY).
+  conn="DefaultEndpointsProtocol=http;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+}
+
+# One job run over FOLDER as stream STREAM: bench-run.py measures it into results/NAME.json.
+run_job() { # NAME STREAM FOLDER SECONDS [--strace FOLDER]
+  local name=$1 stream=$2 folder=$3 seconds=$4
+  shift 4
+  env -i PATH="$PATH" HOME="$HOME" \
+    FOLDER="$folder" STREAM_NAME="$stream" FILE_DURATION="$seconds" FFMPEG_PATH="$work" \
+    AZURE_STORAGE_CONNECTION_STRING="$conn" LOG_FORMAT=json RUN_DEADLINE_SECONDS=3600 \
+    python3 scripts/bench-run.py "$results/$name.json" "$results/$name.log" "$@" -- "$job" >&2
+}
+
+# --- planning --------------------------------------------------------------------------
+if [[ $skip != *" plan "* ]]; then
+  say "planning: criterion bench, selection::plan over 10,000 files"
+  CRITERION_HOME=$results/criterion "$bin/plan" --bench 2>&1 | grep -v '^Benchmarking' | tee "$results/plan.txt" >&2
+  python3 - "$results/plan.json" "$results/criterion" <<'PY'
+import glob, json, os, sys
+out = {}
+for f in glob.glob(sys.argv[2] + "/plan/*/new/estimates.json"):
+    bench = json.load(open(os.path.join(os.path.dirname(f), "benchmark.json")))
+    e = json.load(open(f))
+    out[bench["value_str"] or bench["function_id"]] = {
+        "mean_ms": e["mean"]["point_estimate"] / 1e6,
+        "mean_lo_ms": e["mean"]["confidence_interval"]["lower_bound"] / 1e6,
+        "mean_hi_ms": e["mean"]["confidence_interval"]["upper_bound"] / 1e6,
+        "median_ms": e["median"]["point_estimate"] / 1e6,
+    }
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+PY
+fi
+
+# --- measuring audio -------------------------------------------------------------------
+if [[ $skip != *" measure "* ]]; then
+  say "measuring audio: scan_file vs ffprobe -count_packets, 12 page-cached ${segment_s}-s files"
+  python3 scripts/bench-data.py copies "$data/src/seg$segment_s.mp3" "$data/measure" 12
+  "$bin/measure" --bench "$data"/measure/*.mp3 | tee "$results/measure.txt" >&2
+  sed -n 's/^BENCH_JSON //p' "$results/measure.txt" >"$results/measure.json"
+fi
+
+# --- memory and read amplification -----------------------------------------------------
+if [[ $skip != *" memory "* ]]; then
+  start_azurite memory
+  for run in $memory_runs; do
+    n=${run%x*} s=${run#*x}
+    say "job run: $n segments of $s s per replica, two replicas (peak RSS, bytes read)"
+    python3 scripts/bench-data.py folder "$data/src/seg$s.mp3" "$work/mem-$run" "$n" >"$results/mem-$run.data.json"
+    run_job "mem-$run" "bench-mem-$n-$s" "$work/mem-$run" "$s"
+  done
+  run=24x$segment_s
+  say "job run: $run again under strace (exact bytes read from the folder)"
+  python3 scripts/bench-data.py folder "$data/src/seg$segment_s.mp3" "$work/strace-$run" 24 >"$results/strace-$run.data.json"
+  run_job "strace-$run" "bench-strace-24" "$work/strace-$run" "$segment_s" --strace "$work/strace-$run"
+  stop_azurite
+fi
+
+# --- backlog ---------------------------------------------------------------------------
+if [[ $skip != *" backlog "* ]]; then
+  start_azurite backlog
+  say "backlog: $backlog segments of $segment_s s per replica, two replicas"
+  python3 scripts/bench-data.py folder "$data/src/seg$segment_s.mp3" "$work/backlog" "$backlog" >"$results/backlog.data.json"
+  # The files the job will archive, so the reference uploads exactly the same bytes.
+  env -i PATH="$PATH" FOLDER="$work/backlog" STREAM_NAME=bench-backlog FILE_DURATION="$segment_s" \
+    AZURE_STORAGE_CONNECTION_STRING="$conn" "$job" plan >"$results/backlog.plan.json" 2>"$results/backlog.plan.log"
+  python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+print("\n".join(sys.argv[2] + "/" + u["file"] for u in p["uploads"]))' \
+    "$results/backlog.plan.json" "$work/backlog" >"$results/backlog.uploads.txt"
+  say "reference: raw block uploads of the same $(wc -l <"$results/backlog.uploads.txt") files (put_file, $concurrency at a time)"
+  mapfile -t upload_files <"$results/backlog.uploads.txt"
+  AZURE_STORAGE_CONNECTION_STRING="$conn" BENCH_CONCURRENCY="$concurrency" BENCH_CONTAINER=rawref \
+    "$bin/raw_upload" --bench "${upload_files[@]}" | tee "$results/raw.txt" >&2
+  sed -n 's/^BENCH_JSON //p' "$results/raw.txt" >"$results/raw.json"
+  say "job run over the backlog"
+  run_job backlog bench-backlog "$work/backlog" "$segment_s"
+  stop_azurite
+fi
+
+# --- report ----------------------------------------------------------------------------
+report_args=("$results")
+[ "$update_docs" = 1 ] && report_args+=(--update-docs docs/benchmarks.md)
+python3 scripts/bench-report.py "${report_args[@]}"
