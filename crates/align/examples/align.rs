@@ -31,4 +31,11 @@ fn main() {
     println!("frames: A {} B {} ({t_frames:.2?})", fa.len(), fb.len());
     println!("copy:  {copy:?} ({t_copy:.2?})");
     println!("audio: {audio:?} ({t_audio:.2?})");
+    if audio.is_none() {
+        let raw = align::measure_audio(&a, &b, &search);
+        println!("raw measurement (not clear): {raw:?}");
+        if let Some(r) = raw {
+            println!("residual ratio {:.2}", r.residual_ratio());
+        }
+    }
 }

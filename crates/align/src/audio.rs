@@ -83,15 +83,6 @@ impl Decoded {
     }
 }
 
-/// What one direction of the search found, on the target's timeline (full-rate samples).
-struct Found {
-    /// Local maxima of the coarse correlation: (target sample of the probe's sample 0, rho).
-    maxima: Vec<(i64, f64)>,
-    best: (i64, f64),
-    /// Refined offset (fractional samples).
-    refined: f64,
-}
-
 /// Windowed-sinc low-pass (Hann), cut-off `cutoff` in cycles per sample, `2 * half + 1` taps.
 fn lowpass(cutoff: f64, half: usize) -> Vec<f64> {
     use std::f64::consts::PI;
@@ -183,8 +174,15 @@ impl<'a> Padded<'a> {
 
 /// Normalized correlation of probe `p` placed at `t` on target `x` (`num = Σ p[i] x[t + i]`),
 /// over the part where the target has samples; `None` when that part is shorter than
-/// `min_len` or either side is silent in it.
-fn rho(num: f64, p: &Padded<'_>, x: &Padded<'_>, t: i64, min_len: usize) -> Option<f64> {
+/// `min_len` or either side is silent in it (mean square at most `silence`).
+fn rho(
+    num: f64,
+    p: &Padded<'_>,
+    x: &Padded<'_>,
+    t: i64,
+    min_len: usize,
+    silence: f64,
+) -> Option<f64> {
     let (i0, i1) = x.valid(t, p.x.len());
     let n = i1 - i0;
     if n < min_len.max(1) {
@@ -192,11 +190,148 @@ fn rho(num: f64, p: &Padded<'_>, x: &Padded<'_>, t: i64, min_len: usize) -> Opti
     }
     let e_p = p.e[i1] - p.e[i0];
     let e_x = x.energy(t, i0, i1);
-    let floor = n as f64 * SILENCE_RMS * SILENCE_RMS;
-    if e_p < floor || e_x < floor {
+    let floor = n as f64 * silence;
+    if e_p <= floor || e_x <= floor {
         return None;
     }
     Some(num / (e_p * e_x).sqrt())
+}
+
+/// A correlation curve over the offsets searched: (target sample of the probe's sample 0,
+/// rho), its best point and its local maxima.
+struct Curve {
+    points: Vec<(i64, f64)>,
+    best: (i64, f64),
+    maxima: Vec<(i64, f64)>,
+}
+
+/// The coarse correlation of `p` (a probe's first samples, decimated by `d`) against `x` (the
+/// target's decimated samples from file sample `base`) for the probe's start at file samples
+/// `lo..=hi`; `silence`: the mean square under which a stretch is silent.
+#[allow(clippy::too_many_arguments)]
+fn coarse_curve(
+    p: &[f64],
+    x: &[f64],
+    base: i64,
+    lo: i64,
+    hi: i64,
+    d: usize,
+    min_len: usize,
+    silence: f64,
+) -> Option<Curve> {
+    let di = d as i64;
+    let (p, x) = (Padded::new(p), Padded::new(x));
+    let m0 = (lo - base).div_euclid(di);
+    let m1 = (hi - base).div_euclid(di) + 1;
+    let xs = x.window(m0, m1 + p.x.len() as i64);
+    let num = correlate(p.x, &xs);
+    let points: Vec<(i64, f64)> = num
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &c)| {
+            let m = m0 + k as i64;
+            let at = base + m * di;
+            if at < lo || at > hi {
+                return None;
+            }
+            Some((at, rho(c, &p, &x, m, min_len, silence)?))
+        })
+        .collect();
+    let best = *points.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let maxima = points
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(_, r))| {
+            let left = i.checked_sub(1).map_or(f64::NEG_INFINITY, |j| points[j].1);
+            let right = points.get(i + 1).map_or(f64::NEG_INFINITY, |c| c.1);
+            r >= left && r >= right
+        })
+        .map(|(_, c)| *c)
+        .collect();
+    Some(Curve {
+        points,
+        best,
+        maxima,
+    })
+}
+
+/// The vertex of the parabola through the curve's best point and its neighbours.
+fn parabola(c: &Curve) -> f64 {
+    let i = c.points.iter().position(|q| *q == c.best).unwrap_or(0);
+    let (at, r0) = c.best;
+    match (
+        i.checked_sub(1).and_then(|j| c.points.get(j)),
+        c.points.get(i + 1),
+    ) {
+        (Some(&(al, rl)), Some(&(ar, rr))) if ar - at == at - al => {
+            let denom = rl - 2.0 * r0 + rr;
+            let step = (ar - at) as f64;
+            if denom < 0.0 {
+                at as f64 + step * (0.5 * (rl - rr) / denom).clamp(-0.5, 0.5)
+            } else {
+                at as f64
+            }
+        }
+        _ => at as f64,
+    }
+}
+
+/// Order of the whitening (linear prediction) filter at the coarse rate.
+const LPC_ORDER: usize = 32;
+/// White-noise correction of the prediction: whitening flattens the spectrum by at most
+/// ~30 dB, so that coding noise in quiet bands is not raised to the level of the music.
+const LPC_NOISE_FLOOR: f64 = 1e-3;
+
+/// The prediction-error filter `[1, a1, .., an]` of `x` (Levinson-Durbin on its
+/// autocorrelation); `None` for silence.
+fn whitening_filter(x: &[f64]) -> Option<Vec<f64>> {
+    let order = LPC_ORDER.min(x.len().saturating_sub(1));
+    let mut r: Vec<f64> = (0..=order)
+        .map(|k| x.iter().zip(&x[k..]).map(|(a, b)| a * b).sum())
+        .collect();
+    if r.first().is_none_or(|r0| *r0 <= 0.0) {
+        return None;
+    }
+    r[0] *= 1.0 + LPC_NOISE_FLOOR;
+    let mut a = vec![0.0; order + 1];
+    a[0] = 1.0;
+    let mut err = r[0];
+    for i in 1..=order {
+        let acc: f64 = (1..i).map(|j| a[j] * r[i - j]).sum::<f64>() + r[i];
+        let k = -acc / err;
+        let prev = a.clone();
+        for j in 1..i {
+            a[j] = prev[j] + k * prev[i - j];
+        }
+        a[i] = k;
+        err *= 1.0 - k * k;
+        if err <= 0.0 {
+            break;
+        }
+    }
+    Some(a)
+}
+
+/// `x` through the FIR filter `a` (zero history).
+fn filter(a: &[f64], x: &[f64]) -> Vec<f64> {
+    (0..x.len())
+        .map(|n| {
+            a.iter()
+                .enumerate()
+                .take(n + 1)
+                .map(|(k, c)| c * x[n - k])
+                .sum()
+        })
+        .collect()
+}
+
+/// What one direction of the search found (offsets on the target's timeline, full-rate
+/// samples), by each of the two measures.
+struct Found {
+    /// Correlation of the decoded audio.
+    raw: Option<(Curve, f64)>,
+    /// Correlation of the audio whitened by the probe's prediction-error filter.
+    white: Option<(Curve, f64)>,
 }
 
 /// Where the first `probe_len` samples of `probe` (decoded from file sample 0) lie in
@@ -213,68 +348,59 @@ fn search(
     d: usize,
     min_len: usize,
     fine_reach: i64,
-) -> Option<Found> {
+) -> Found {
+    let none = Found {
+        raw: None,
+        white: None,
+    };
     if lo > hi {
-        return None;
+        return none;
     }
     let di = d as i64;
-    // Coarse: the decimated probe against the decimated target, probe start at coarse
-    // positions m0..=m1 (file sample base + m * d).
-    let p = Padded::new(&probe.coarse[..probe_len.div_ceil(d).min(probe.coarse.len())]);
-    let x = Padded::new(&target.coarse);
-    let m0 = (lo - target.base).div_euclid(di);
-    let m1 = (hi - target.base).div_euclid(di) + 1;
-    let xs = x.window(m0, m1 + p.x.len() as i64);
-    let num = correlate(p.x, &xs);
+    let p = &probe.coarse[..probe_len.div_ceil(d).min(probe.coarse.len())];
     let coarse_min = min_len.div_ceil(d);
-    let curve: Vec<(i64, f64)> = num
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &c)| {
-            let m = m0 + k as i64;
-            let at = target.base + m * di;
-            if at < lo || at > hi {
-                return None;
-            }
-            Some((at, rho(c, &p, &x, m, coarse_min)?))
-        })
-        .collect();
-    let best = *curve.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let maxima = curve
-        .iter()
-        .enumerate()
-        .filter(|&(i, &(_, r))| {
-            let left = i.checked_sub(1).map_or(f64::NEG_INFINITY, |j| curve[j].1);
-            let right = curve.get(i + 1).map_or(f64::NEG_INFINITY, |c| c.1);
-            r >= left && r >= right
-        })
-        .map(|(_, c)| *c)
-        .collect();
+    let silence = SILENCE_RMS * SILENCE_RMS;
+    let Some(raw) = coarse_curve(
+        p,
+        &target.coarse,
+        target.base,
+        lo,
+        hi,
+        d,
+        coarse_min,
+        silence,
+    ) else {
+        return none;
+    };
 
-    // Fine: the full-rate signals, around the coarse peak, then a parabola through the top.
+    // Fine: the full-rate signals around the coarse peak, then a parabola through the top.
     let pf = Padded::new(&probe.pcm[..probe_len.min(probe.pcm.len())]);
     let xf = Padded::new(&target.pcm);
     let fine = |off: i64| -> Option<f64> {
         let t = off - target.base;
         let (i0, i1) = xf.valid(t, pf.x.len());
+        if i1 <= i0 {
+            return None;
+        }
         let from = (t + i0 as i64) as usize;
         let num: f64 = pf.x[i0..i1]
             .iter()
             .zip(&xf.x[from..])
             .map(|(a, b)| a * b)
             .sum();
-        rho(num, &pf, &xf, t, min_len)
+        rho(num, &pf, &xf, t, min_len, silence)
     };
+    let best = raw.best.0;
     let reach = (2 * di).max(fine_reach);
     let mut top: Option<(i64, f64)> = None;
-    for off in (best.0 - reach).max(lo)..=(best.0 + reach).min(hi) {
+    for off in (best - reach).max(lo)..=(best + reach).min(hi) {
         if let Some(r) = fine(off) {
             if top.is_none_or(|t| r > t.1) {
                 top = Some((off, r));
             }
         }
     }
-    let mut refined = best.0 as f64;
+    let mut refined = best as f64;
     if let Some((off, r0)) = top {
         refined = off as f64;
         if let (Some(rl), Some(rr)) = (fine(off - 1), fine(off + 1)) {
@@ -284,11 +410,21 @@ fn search(
             }
         }
     }
-    Some(Found {
-        maxima,
-        best,
-        refined,
-    })
+
+    // Whitened: the same filter on both, so the offset is unchanged; silence scaled by the
+    // filter's gain on the probe.
+    let white = whitening_filter(p).and_then(|a| {
+        let pw = filter(&a, p);
+        let xw = filter(&a, &target.coarse);
+        let gain = pw.iter().map(|v| v * v).sum::<f64>() / p.iter().map(|v| v * v).sum::<f64>();
+        let c = coarse_curve(&pw, &xw, target.base, lo, hi, d, coarse_min, silence * gain)?;
+        let at = parabola(&c);
+        Some((c, at))
+    });
+    Found {
+        raw: Some((raw, refined)),
+        white,
+    }
 }
 
 /// Aligns two recordings of the same broadcast by their audio, searching as `search` says;
@@ -355,44 +491,101 @@ pub fn measure_audio(a: &[u8], b: &[u8], search_in: &Search) -> Option<Alignment
 
     let mut found: Vec<(i64, Found)> = Vec::new();
     if let Some((l, hh)) = b_in_a {
-        found
-            .extend(search(&db, &da, probe_len_u, l, hh, d, min_len_u, fine_reach).map(|f| (1, f)));
+        found.push((
+            1,
+            search(&db, &da, probe_len_u, l, hh, d, min_len_u, fine_reach),
+        ));
     }
     if let Some((l, hh)) = a_in_b {
-        found.extend(
-            search(&da, &db, probe_len_u, l, hh, d, min_len_u, fine_reach).map(|f| (-1, f)),
-        );
+        found.push((
+            -1,
+            search(&da, &db, probe_len_u, l, hh, d, min_len_u, fine_reach),
+        ));
     }
-    // The better peak; on a tie the first (b's head in a).
-    let (sign, top) = found
-        .iter()
-        .fold(None::<&(i64, Found)>, |acc, f| match acc {
-            Some(x) if x.1.best.1 >= f.1.best.1 => Some(x),
-            _ => Some(f),
-        })?;
-    let best_d = top.best.0 * sign;
-    let peak = top.best.1;
-    let guard = (SECOND_PEAK_GUARD_S * rate) as i64;
-    let second_peak = found
-        .iter()
-        .flat_map(|(sign, f)| f.maxima.iter().map(move |&(d, r)| (d * sign, r)))
-        .filter(|&(d, _)| (d - best_d).abs() >= guard)
-        .map(|(_, r)| r)
-        .fold(0.0f64, f64::max);
-    let offset = top.refined * *sign as f64;
-    let overlap = (na as f64).min(offset + nb as f64) - offset.max(0.0);
-    Some(Alignment {
-        offset_frames: (offset / spf as f64).round() as i64,
-        offset_samples: offset,
-        offset_ms: offset / rate * 1000.0,
-        overlap_frames: (overlap.max(0.0) / spf as f64).round() as u64,
-        confidence: confidence(peak, second_peak),
-        peak,
-        second_peak,
-        sample_rate: first_a.sample_rate,
-        decoded_frames: da.decoded_frames + db.decoded_frames,
-        method: Method::Audio,
-    })
+    let decoded_frames = da.decoded_frames + db.decoded_frames;
+    let make = |method: Method, pick: fn(&Found) -> Option<&(Curve, f64)>| -> Option<Alignment> {
+        // The better peak of the two directions; on a tie the first (b's head in a).
+        let (sign, (curve, at)) = found
+            .iter()
+            .filter_map(|(sign, f)| Some((*sign, pick(f)?)))
+            .fold(None::<(i64, &(Curve, f64))>, |acc, x| match acc {
+                Some(y) if y.1 .0.best.1 >= x.1 .0.best.1 => Some(y),
+                _ => Some(x),
+            })?;
+        let best_d = curve.best.0 * sign;
+        let peak = curve.best.1;
+        let guard = (SECOND_PEAK_GUARD_S * rate) as i64;
+        let second_peak = found
+            .iter()
+            .filter_map(|(sign, f)| Some((*sign, pick(f)?)))
+            .flat_map(|(sign, (c, _))| c.maxima.iter().map(move |&(d, r)| (d * sign, r)))
+            .filter(|&(d, _)| (d - best_d).abs() >= guard)
+            .map(|(_, r)| r)
+            .fold(0.0f64, f64::max);
+        let offset = at * sign as f64;
+        let overlap = (na as f64).min(offset + nb as f64) - offset.max(0.0);
+        Some(Alignment {
+            offset_frames: (offset / spf as f64).round() as i64,
+            offset_samples: offset,
+            offset_ms: offset / rate * 1000.0,
+            overlap_frames: (overlap.max(0.0) / spf as f64).round() as u64,
+            confidence: confidence(peak, second_peak),
+            peak,
+            second_peak,
+            sample_rate: first_a.sample_rate,
+            decoded_frames,
+            method,
+        })
+    };
+    let raw = make(Method::Audio, |f| f.raw.as_ref());
+    let white = make(Method::AudioWhitened, |f| f.white.as_ref());
+    choose(raw, white, fine_reach as f64)
+}
+
+/// A whitened peak this high means two identical encodings (the same samples into the same
+/// encoder state), not two replicas of one broadcast encoded independently (≤ ~0.98 seen).
+const IDENTICAL_ENCODING: f64 = 0.995;
+
+/// The measurement marked ambiguous: an alignment as good as the peak exists elsewhere.
+fn ambiguous(al: Alignment) -> Alignment {
+    Alignment {
+        second_peak: al.peak,
+        confidence: 0.0,
+        ..al
+    }
+}
+
+/// One answer from the plain (`raw`) and whitened (`white`) measures. The plain one when it
+/// is clear (the whitened one, if also clear, must agree within `agree` samples); else the
+/// whitened one when it is clear, unless the content repeats itself (the plain correlation
+/// finds another alignment within 2 % as good) and the whitened match is an identical
+/// encoding: a steady tone encoded by two encoders started on the same phase matches itself
+/// perfectly at the wrong offset. Otherwise the better measurement, not clear.
+fn choose(raw: Option<Alignment>, white: Option<Alignment>, agree: f64) -> Option<Alignment> {
+    match (raw, white) {
+        (Some(r), Some(w)) if r.is_clear() && w.is_clear() => {
+            if (r.offset_samples - w.offset_samples).abs() <= agree {
+                Some(r)
+            } else {
+                Some(ambiguous(r))
+            }
+        }
+        (Some(r), _) if r.is_clear() => Some(r),
+        (Some(r), Some(w)) if w.is_clear() => {
+            let repeats = r.second_peak >= 1.0 - 2.0 * RESIDUAL_FLOOR;
+            if repeats && w.peak >= IDENTICAL_ENCODING {
+                Some(ambiguous(w))
+            } else {
+                Some(w)
+            }
+        }
+        (Some(r), Some(w)) => Some(if w.residual_ratio() > r.residual_ratio() {
+            w
+        } else {
+            r
+        }),
+        (r, w) => r.or(w),
+    }
 }
 
 /// 0..1 from the peak and the best other alignment's correlation: with `m = max(1 - peak,

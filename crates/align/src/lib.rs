@@ -39,6 +39,10 @@ pub enum Method {
     Copy,
     /// Cross-correlation of decoded audio.
     Audio,
+    /// Cross-correlation of decoded audio whitened (a linear-prediction error filter made
+    /// from the probe, applied to both): for tonal content, whose plain correlation peaks
+    /// at every period almost as high as at the offset.
+    AudioWhitened,
 }
 
 /// Where `b` lies on `a`'s timeline: `b`'s first sample is `a`'s sample `offset_samples`
@@ -77,7 +81,9 @@ impl Alignment {
     pub fn is_clear(&self) -> bool {
         match self.method {
             Method::Copy => true,
-            Method::Audio => self.peak >= MIN_PEAK && self.residual_ratio() >= MIN_RESIDUAL_RATIO,
+            Method::Audio | Method::AudioWhitened => {
+                self.peak >= MIN_PEAK && self.residual_ratio() >= MIN_RESIDUAL_RATIO
+            }
         }
     }
 

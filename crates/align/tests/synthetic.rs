@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use align::{align_audio, align_audio_with, align_copy, frames, measure_audio, Search};
+use align::{align_audio, align_audio_with, align_copy, frames, measure_audio, Method, Search};
 
 /// `n` MPEG-2 Layer III frames, 22.05 kHz mono 32 kbit/s, whose side information is all
 /// zero: every granule has no coded data, so each frame decodes to exact silence.
@@ -170,6 +170,118 @@ fn noise_at_44k_stereo_aligns_to_the_sample() {
         (back.offset_samples + 7.3 * 44_100.0).abs() < 1.0,
         "{back:?}"
     );
+}
+
+/// Whether this ffmpeg can make `source` (e.g. `flite` is an optional library).
+fn lavfi_works(source: &str) -> bool {
+    Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+        ])
+        .args(["-t", "0.1", "-f", "null", "-"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Renders `source` to a WAV file once, then encodes two replicas from it: `a` from 0 s and
+/// `b` from `offset` s, `seconds` long each, in the recorders' format. Each encoder starts
+/// with the same LAME priming, so `b` starts exactly `offset` s after `a`.
+fn replicas(dir: &Path, source: &str, offset: f64, seconds: f64) -> (Vec<u8>, Vec<u8>) {
+    let wav = dir.join("source.wav");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+        ])
+        .args(["-t", &format!("{}", offset + seconds)])
+        .arg(&wav)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed for {source}");
+    let mut out = Vec::new();
+    for (name, skip) in [("a.mp3", 0.0), ("b.mp3", offset)] {
+        let path = dir.join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-nostdin", "-y"])
+            .args(["-ss", &format!("{skip}"), "-t", &format!("{seconds}"), "-i"])
+            .arg(&wav)
+            .args(["-c:a", "libmp3lame"])
+            .args(RECORDER)
+            .arg(&path)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success());
+        out.push(std::fs::read(&path).expect("read"));
+    }
+    let b = out.pop().expect("b");
+    (out.pop().expect("a"), b)
+}
+
+/// Synthetic speech (flite) and music (harmonic notes with decaying envelopes and a hi-hat):
+/// the plain correlation finds them to a fraction of a sample.
+#[test]
+fn speech_and_music_align_to_the_sample() {
+    if !ffmpeg_available() {
+        eprintln!("skipped: no ffmpeg on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let text = "Good evening and welcome to the news at six. Heavy rain is expected across \
+                the north tonight, with winds of up to eighty kilometres an hour along the \
+                coast. In the city, the council has approved the new tram line, which will \
+                open in the spring of next year.";
+    let speech = format!("flite=text='{text}':voice=slt");
+    let note = "220*pow(2\\,mod(floor(t*2)*5\\,12)/12)";
+    let music = format!(
+        "aevalsrc='0.3*exp(-4*mod(t\\,0.5))*(sin(2*PI*{note}*t)+0.5*sin(4*PI*{note}*t)\
+         +0.3*sin(6*PI*{note}*t))+0.1*exp(-30*mod(t\\,0.25))*(2*random(0)-1)':s=44100"
+    );
+    for (what, source) in [("speech", speech), ("music", music)] {
+        if !lavfi_works(&source) {
+            eprintln!("skipped {what}: this ffmpeg cannot make it");
+            continue;
+        }
+        let (a, b) = replicas(d, &source, 6.37, 10.0);
+        let al = align_audio(&a, &b).unwrap_or_else(|| panic!("{what} not aligned"));
+        println!("{what}: {al:?}");
+        assert!(
+            (al.offset_samples - 6.37 * 22_050.0).abs() < 1.0,
+            "{what}: {al:?}"
+        );
+        assert!(al.confidence > 0.8, "{what}: {al:?}");
+    }
+}
+
+/// A looped melody (13 notes, 5.2 s) over quiet pink noise: the plain correlation finds the
+/// loop's repeat almost as good as the offset (ambiguous), the whitened one finds the noise.
+#[test]
+fn a_loop_over_noise_needs_whitening() {
+    if !ffmpeg_available() {
+        eprintln!("skipped: no ffmpeg on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = "anoisesrc=r=22050:a=0.05:c=pink:seed=5[n];\
+                  aevalsrc='0.3*sin(2*PI*t*(220+55*mod(floor(t*2.5)*7\\,13)))':s=22050[m];\
+                  [n][m]amix=inputs=2";
+    let (a, b) = replicas(dir.path(), source, 6.1, 10.0);
+    let al = align_audio(&a, &b).expect("aligned");
+    println!("{al:?}");
+    assert_eq!(al.method, Method::AudioWhitened);
+    assert!((al.offset_samples - 6.1 * 22_050.0).abs() < 2.0, "{al:?}");
 }
 
 /// Aligning the tail of a 600-s 128 kbit/s file against the head of the next one, near the
