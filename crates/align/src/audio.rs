@@ -1,8 +1,10 @@
 //! Alignment of re-encoded recordings by their decoded audio: normalized cross-correlation of
-//! the head of the later-starting file against the other file, on PCM low-passed and
-//! decimated to ~11 kHz, then refined at the full rate.
+//! the head of the later-starting file against the other file, on mono PCM low-passed and
+//! decimated to ~8 kHz (by FFT), refined at the full rate around the peak. The same is done on
+//! the audio whitened by a linear-prediction filter made from the probe, which finds tonal or
+//! looped content whose plain correlation peaks about as high at every repeat.
 
-use crate::decode::decode;
+use crate::decode::{decode, SILENCE_RMS};
 use crate::fft::correlate;
 use crate::frames::{frames, FrameRef};
 use crate::{Alignment, Method};
@@ -48,7 +50,6 @@ pub const RESIDUAL_FLOOR: f64 = 0.01;
 /// A second peak is another alignment only this far (seconds) from the best one; closer
 /// maxima are the same peak's ripples (one period of a tone).
 const SECOND_PEAK_GUARD_S: f64 = 0.02;
-use crate::decode::SILENCE_RMS;
 /// Rate the coarse search aims at (decimation by an integer: 7350 Hz from 22.05/44.1 kHz).
 const COARSE_RATE: f64 = 8_000.0;
 /// The fine search looks this far (seconds) around the coarse peak, at the full rate: a

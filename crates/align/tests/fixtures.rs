@@ -258,6 +258,32 @@ fn end_of_one_file_against_the_start_of_the_next() {
     assert_no_failures(&failures);
 }
 
+/// The job need not read all of a: a slice of a's bytes from a frame it knows (here frame
+/// 200 of 383) aligns the same, shifted by that frame's start.
+#[test]
+fn a_slice_of_the_earlier_file_from_a_known_frame() {
+    let steady = load("steady");
+    let (a, b) = (file(&steady, "fghij_151443"), file(&steady, "abcde_151443"));
+    let fa = align::frames(&a.bytes);
+    let k = 200;
+    let tail = &a.bytes[fa[k].offset..];
+    let whole = align_audio(&a.bytes, &b.bytes).expect("aligned whole");
+    let part = align_audio(tail, &b.bytes).expect("aligned from a slice");
+    let shift = (k * 576) as f64;
+    assert!(
+        (part.offset_samples + shift - whole.offset_samples).abs() < 1.0,
+        "{part:?} {whole:?}"
+    );
+    assert!(part.decoded_frames < whole.decoded_frames);
+    // The same with copy alignment, where the replicas' frames are equal.
+    let copy = load("copy-clock");
+    let (a, b) = (file(&copy, "abcde_151441"), file(&copy, "fghij_151444"));
+    let fa = align::frames(&a.bytes);
+    let whole = align_copy(&a.bytes, &b.bytes).expect("copy whole");
+    let part = align_copy(&a.bytes[fa[300].offset..], &b.bytes).expect("copy from a slice");
+    assert_eq!(part.offset_frames + 300, whole.offset_frames);
+}
+
 /// A file named 9.4 s late after a stall still aligns by content.
 #[test]
 fn late_name_after_a_stall() {
