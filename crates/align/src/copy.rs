@@ -76,7 +76,10 @@ fn evaluate(a: &[u8], fa: &[FrameRef], b: &[u8], fb: &[FrameRef], offset: i64) -
 /// [`crate::align_audio`]) or recordings that do not overlap.
 ///
 /// `peak` is the share of the overlap whose frames are equal at that offset (1.0 for a clean
-/// overlap), `second_peak` the share at the next best offset, `confidence` their difference.
+/// overlap), `second_peak` the share at the next best offset, `confidence`
+/// `1 - second_peak / peak`: how exclusively this offset explains the equal frames (1.0 when no
+/// other offset has any; a re-encoding pair whose encoders converged on half the frames is as
+/// certain as a `-c copy` pair).
 pub fn align_copy(a: &[u8], b: &[u8]) -> Option<Alignment> {
     let fa = frames(a);
     let fb = frames(b);
@@ -135,7 +138,7 @@ pub fn align_copy(a: &[u8], b: &[u8]) -> Option<Alignment> {
         offset_samples: best.offset as f64 * spf,
         offset_ms: best.offset as f64 * spf / rate * 1000.0,
         overlap_frames: best.overlap as u64,
-        confidence: (peak - second_peak).max(0.0),
+        confidence: (1.0 - second_peak / peak).clamp(0.0, 1.0),
         peak,
         second_peak,
         sample_rate: first_a.sample_rate,

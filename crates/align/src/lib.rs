@@ -58,7 +58,7 @@ pub struct Alignment {
     pub offset_ms: f64,
     /// Frames of `a` that `b` overlaps at this offset.
     pub overlap_frames: u64,
-    /// 0..1. Copy: `peak - second_peak`. Audio: with `m = max(1 - peak, RESIDUAL_FLOOR)`,
+    /// 0..1. Copy: `1 - second_peak / peak` (exclusivity of the offset). Audio: with `m = max(1 - peak, RESIDUAL_FLOOR)`,
     /// `(1 - m) * (1 - m / (1 - second_peak))`: high only for a strong peak that nothing
     /// else comes near.
     pub confidence: f64,
@@ -103,7 +103,23 @@ impl Alignment {
     }
 }
 
-/// [`align_copy`] if the files share frames, else [`align_audio_with`].
+/// [`align_copy`] if the files share frames, else [`align_audio_with`]. Either way only a
+/// clear alignment ([`Alignment::is_clear`]) is returned.
+///
+/// ```no_run
+/// // The job: two files of different recordings that names say overlap, b named 597 s
+/// // after a; a pod restart's connect burst may put it up to ~8.5 s earlier.
+/// let a = std::fs::read("a.mp3").unwrap();
+/// let b = std::fs::read("b.mp3").unwrap();
+/// let search = align::Search {
+///     expected_offset_s: Some(597.0),
+///     tolerance_s: 10.0,
+///     ..align::Search::default()
+/// };
+/// if let Some(found) = align::align(&a, &b, &search) {
+///     println!("b starts {:.1} ms after a ({:?})", found.offset_ms, found.method);
+/// }
+/// ```
 pub fn align(a: &[u8], b: &[u8], search: &Search) -> Option<Alignment> {
     align_copy(a, b).or_else(|| align_audio_with(a, b, search))
 }
