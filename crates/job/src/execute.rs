@@ -21,8 +21,8 @@ use crate::scan::{self, Folder};
 use crate::settings::Settings;
 use crate::store::{Archive, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow};
 
-/// How often a run renews its 60-s lease on the stream's lock.
-const LOCK_RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How often a run renews its 15-s lease on the stream's lock.
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Totals for the run summary.
 #[derive(Debug, Default)]
@@ -138,25 +138,19 @@ pub async fn execute(
     sum.held = plan.holds.len();
     sum.gaps = plan.gaps.len();
 
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let uploads = async {
-        let results: Vec<Result<Option<String>, ()>> = futures::stream::iter(&plan.uploads)
-            .map(|u| {
-                upload_one(
-                    stores.archive,
-                    settings,
-                    u,
-                    listed.get(u.file.as_str()).copied(),
-                    deadline,
-                )
-            })
-            .buffer_unordered(settings.upload_concurrency.max(1))
-            .collect()
-            .await;
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        results
-    };
-    let (results, lock_lost) = tokio::join!(uploads, keep_lock(stores, &done));
+    let results: Vec<Result<Option<String>, ()>> = futures::stream::iter(&plan.uploads)
+        .map(|u| {
+            upload_one(
+                stores.archive,
+                settings,
+                u,
+                listed.get(u.file.as_str()).copied(),
+                deadline,
+            )
+        })
+        .buffer_unordered(settings.upload_concurrency.max(1))
+        .collect()
+        .await;
     for result in results {
         match result {
             Ok(Some(file)) => {
@@ -168,9 +162,6 @@ pub async fn execute(
             Ok(None) => {}
             Err(()) => sum.errors += 1,
         }
-    }
-    if lock_lost {
-        sum.errors += 1;
     }
     if settings.day_manifests && sum.archived > 0 {
         let days: BTreeSet<_> = plan
@@ -255,9 +246,10 @@ pub async fn execute(
     sum
 }
 
-/// Renew the run's lease every [`LOCK_RENEW_EVERY`] until `done`. Losing it is not a
-/// safety problem (uploads are create-only and rows collide) but it is reported.
-async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool) -> bool {
+/// Renew the run's lease every [`LOCK_RENEW_EVERY`] until `done`; `true` when it was lost.
+/// Losing it is not a safety problem (uploads are create-only and rows collide), but it is
+/// reported.
+pub async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool) -> bool {
     let Some(lock) = stores.lock else {
         return false;
     };

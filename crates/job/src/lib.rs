@@ -2,6 +2,7 @@
 //! archive, and carries out its plan.
 #![forbid(unsafe_code)]
 
+pub mod alignments;
 pub mod days;
 pub mod execute;
 pub mod measure;

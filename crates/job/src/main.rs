@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
 use tracing::{error, info, warn};
 
 use job::execute;
+
+/// The stream's lease: short, so a run killed while holding it blocks the next one for
+/// seconds only; the executor renews it every 5 s.
+const LOCK_SECONDS: u32 = 15;
 use job::settings::Settings;
 use job::store::azure::{AzureArchive, AzureOptions};
 use job::store::Archive;
@@ -118,7 +122,11 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let lock = if dry_run {
         None
     } else {
-        match archive.try_lock(60).await.map_err(|e| e.to_string())? {
+        match archive
+            .try_lock(LOCK_SECONDS)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Some(l) => Some(l),
             None => {
                 warn!("another run holds the stream's lock; nothing to do");
@@ -131,38 +139,50 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         gone: &gone,
         lock: lock.as_ref(),
     };
-    let outcome = async {
-        let (state, legacy) = match execute::read_state(&stores, settings, &folder).await {
-            Ok(s) => s,
-            Err(e) if dry_run => {
-                warn!("cannot read the archive ({e}); planning as if it were empty");
-                Default::default()
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let work = async {
+        let outcome = async {
+            let (state, legacy) = match execute::read_state(&stores, settings, &folder).await {
+                Ok(s) => s,
+                Err(e) if dry_run => {
+                    warn!("cannot read the archive ({e}); planning as if it were empty");
+                    Default::default()
+                }
+                Err(e) => return Err(e),
+            };
+            let now = chrono::Utc::now();
+            let alignments = job::alignments::measure(&folder.files, &state, settings, now);
+            let plan = selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
+            if dry_run {
+                println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
+                return Ok(());
             }
-            Err(e) => return Err(e),
-        };
-        let plan = selection::plan(&folder.files, &state, &settings.selection, chrono::Utc::now());
-        if dry_run {
-            println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
-            return Ok(());
+            let sum = execute::execute(&stores, settings, &folder, &state, &legacy, &plan, deadline).await;
+            info!(
+                seen = sum.seen,
+                archived = sum.archived,
+                bytes = sum.bytes,
+                deleted = sum.deleted,
+                held = sum.held,
+                gaps = sum.gaps,
+                errors = sum.errors,
+                seconds = started.elapsed().as_secs_f64(),
+                "run summary"
+            );
+            if sum.errors > 0 {
+                return Err(format!("{} operations failed; nothing that depends on them was deleted, the next run repairs", sum.errors));
+            }
+            Ok(())
         }
-        let sum = execute::execute(&stores, settings, &folder, &state, &legacy, &plan, deadline).await;
-        info!(
-            seen = sum.seen,
-            archived = sum.archived,
-            bytes = sum.bytes,
-            deleted = sum.deleted,
-            held = sum.held,
-            gaps = sum.gaps,
-            errors = sum.errors,
-            seconds = started.elapsed().as_secs_f64(),
-            "run summary"
-        );
-        if sum.errors > 0 {
-            return Err(format!("{} operations failed; nothing that depends on them was deleted, the next run repairs", sum.errors));
-        }
-        Ok(())
-    }
-    .await;
+        .await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    };
+    let (outcome, lock_lost) = tokio::join!(work, execute::keep_lock(&stores, &done));
+    let outcome = match outcome {
+        Ok(()) if lock_lost => Err("the stream's lock was lost during the run".to_string()),
+        other => other,
+    };
     if let Some(lock) = lock {
         if let Err(e) = archive.release_lock(&lock).await {
             warn!("cannot release the lock (it expires by itself): {e}");
