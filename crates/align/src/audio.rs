@@ -4,7 +4,7 @@
 //! the audio whitened by a linear-prediction filter made from the probe, which finds tonal or
 //! looped content whose plain correlation peaks about as high at every repeat.
 
-use crate::decode::{decode, SILENCE_RMS};
+use crate::decode::{decode_each, SILENCE_RMS};
 use crate::fft::correlate;
 use crate::frames::{frames, FrameRef};
 use crate::{Alignment, Method};
@@ -56,31 +56,73 @@ const COARSE_RATE: f64 = 8_000.0;
 /// tone's period, in case decimation put the coarse peak on a neighbouring ripple.
 const FINE_REACH_S: f64 = 0.001;
 
-/// Part of one file, decoded: full-rate mono PCM and its decimated copy.
-struct Decoded {
-    /// File sample index of `pcm[0]` (a multiple of the frame length).
+/// Lags searched in one piece, seconds: bounds the memory of a search over a long file
+/// (the window, its whitened copy, their energies and the correlation, ~10 MB at 8 kHz).
+const CHUNK_S: f64 = 30.0;
+
+/// Part of one file, decoded: its decimated samples, and its first samples at the full rate
+/// when it serves as a probe. (A whole 600-s file is 17 MB decimated, 106 MB at 44.1 kHz:
+/// only the decimated copy is kept; the fine search decodes the few seconds it needs again.)
+struct Decoded<'a> {
+    data: &'a [u8],
+    fr: &'a [FrameRef],
+    /// File sample index of `coarse[0]` (a multiple of the frame length).
     base: i64,
-    pcm: Vec<f64>,
-    /// `coarse[m]` is file sample `base + m * d`.
-    coarse: Vec<f64>,
+    /// `coarse[m]` is file sample `base + m * d`, low-passed.
+    coarse: Vec<f32>,
+    /// Full-rate samples from file sample 0 (empty unless `base == 0` and a head was asked).
+    head: Vec<f32>,
     decoded_frames: u64,
 }
 
-impl Decoded {
-    /// Decodes the frames that hold file samples `from..to`, and decimates them by `d`.
-    fn new(data: &[u8], fr: &[FrameRef], from: i64, to: i64, d: usize, h: &[f64]) -> Decoded {
+impl<'a> Decoded<'a> {
+    /// Decodes the frames that hold file samples `from..to`, decimating them by `d` through
+    /// `h`, and keeps the first `head` samples at the full rate.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        data: &'a [u8],
+        fr: &'a [FrameRef],
+        from: i64,
+        to: i64,
+        d: usize,
+        h: &[f64],
+        head: usize,
+    ) -> Decoded<'a> {
         let spf = fr.first().map_or(1, |f| i64::from(f.samples));
         let nf = fr.len() as i64;
         let f0 = (from.max(0) / spf).min(nf) as usize;
         let f1 = ((to.max(0) + spf - 1) / spf).clamp(f0 as i64, nf) as usize;
-        let raw = decode(data, fr, f0..f1);
-        let coarse = decimate(&raw.samples, d, h);
+        let head = if f0 == 0 { head } else { 0 };
+        let mut dec = Decimator::new(d, h);
+        dec.out.reserve((f1 - f0) * spf as usize / d.max(1) + 1);
+        let mut first = Vec::with_capacity(head);
+        let decoded_frames = decode_each(data, fr, f0..f1, |s| {
+            let room = head - first.len();
+            first.extend_from_slice(&s[..room.min(s.len())]);
+            dec.push(s);
+        });
         Decoded {
+            data,
+            fr,
             base: f0 as i64 * spf,
-            pcm: raw.samples.iter().map(|v| f64::from(*v)).collect(),
-            coarse,
-            decoded_frames: raw.decoded_frames,
+            coarse: dec.finish(),
+            head: first,
+            decoded_frames,
         }
+    }
+
+    /// Full-rate samples of the file from `from` to `to` (clamped to the file): the first
+    /// sample's index, the samples, and the frames decoded.
+    fn full_rate(&self, from: i64, to: i64) -> (i64, Vec<f64>, u64) {
+        let spf = self.fr.first().map_or(1, |f| i64::from(f.samples));
+        let nf = self.fr.len() as i64;
+        let f0 = (from.max(0) / spf).min(nf) as usize;
+        let f1 = ((to.max(0) + spf - 1) / spf).clamp(f0 as i64, nf) as usize;
+        let mut out = Vec::new();
+        let n = decode_each(self.data, self.fr, f0..f1, |s| {
+            out.extend(s.iter().map(|v| f64::from(*v)))
+        });
+        (f0 as i64 * spf, out, n)
     }
 }
 
@@ -103,88 +145,115 @@ fn lowpass(cutoff: f64, half: usize) -> Vec<f64> {
     h
 }
 
-/// Every `d`-th sample of `x` after low-pass filtering (`d == 1`: a plain copy).
-fn decimate(x: &[f32], d: usize, h: &[f64]) -> Vec<f64> {
-    if d <= 1 {
-        return x.iter().map(|v| f64::from(*v)).collect();
-    }
-    let half = h.len() / 2;
-    (0..x.len().div_ceil(d))
-        .map(|m| {
-            let c = m * d;
-            let from = half.saturating_sub(c);
-            let to = h.len().min((x.len() + half).saturating_sub(c));
-            (from..to).map(|t| h[t] * f64::from(x[c + t - half])).sum()
-        })
-        .collect()
+/// Streaming low-pass and decimation: output `m` is `Σ h[t] x[m d + t - half]` over the
+/// samples that exist, for `m` in `0..ceil(len / d)`.
+struct Decimator<'h> {
+    d: usize,
+    h: &'h [f64],
+    /// Samples from absolute index `start` on (only those still needed).
+    buf: Vec<f32>,
+    start: usize,
+    total: usize,
+    next: usize,
+    out: Vec<f32>,
 }
 
-fn prefix_energy(x: &[f64]) -> Vec<f64> {
-    let mut e = Vec::with_capacity(x.len() + 1);
-    e.push(0.0);
-    let mut acc = 0.0;
-    for v in x {
-        acc += v * v;
-        e.push(acc);
-    }
-    e
-}
-
-/// One signal on a grid, zero outside the samples it has: `at(t)` for any integer `t`.
-struct Padded<'a> {
-    x: &'a [f64],
-    /// Prefix energies of `x`.
-    e: Vec<f64>,
-}
-
-impl<'a> Padded<'a> {
-    fn new(x: &'a [f64]) -> Self {
-        Padded {
-            x,
-            e: prefix_energy(x),
+impl<'h> Decimator<'h> {
+    fn new(d: usize, h: &'h [f64]) -> Self {
+        Decimator {
+            d: d.max(1),
+            h,
+            buf: Vec::new(),
+            start: 0,
+            total: 0,
+            next: 0,
+            out: Vec::new(),
         }
     }
 
-    /// `x[from..to]`, zeros where it has no samples.
-    fn window(&self, from: i64, to: i64) -> Vec<f64> {
-        (from..to)
-            .map(|t| {
-                usize::try_from(t)
-                    .ok()
-                    .and_then(|t| self.x.get(t))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
-            .collect()
+    fn push(&mut self, x: &[f32]) {
+        if self.d == 1 {
+            self.out.extend_from_slice(x);
+            return;
+        }
+        self.buf.extend_from_slice(x);
+        self.total += x.len();
+        self.emit(false);
     }
 
-    /// The part of `t..t + len` where it has samples, relative to `t`.
-    fn valid(&self, t: i64, len: usize) -> (usize, usize) {
-        let i0 = (-t).clamp(0, len as i64) as usize;
-        let i1 = (self.x.len() as i64 - t).clamp(i0 as i64, len as i64) as usize;
-        (i0, i1)
+    fn emit(&mut self, at_end: bool) {
+        let half = self.h.len() / 2;
+        loop {
+            let c = self.next * self.d;
+            if c >= self.total || (!at_end && c + half >= self.total) {
+                break;
+            }
+            let from = half.saturating_sub(c);
+            let to = self.h.len().min(self.total + half - c);
+            let v: f64 = (from..to)
+                .map(|t| self.h[t] * f64::from(self.buf[c + t - half - self.start]))
+                .sum();
+            self.out.push(v as f32);
+            self.next += 1;
+        }
+        let keep_from = (self.next * self.d).saturating_sub(half);
+        if keep_from > self.start {
+            let n = (keep_from - self.start).min(self.buf.len());
+            self.buf.drain(..n);
+            self.start += n;
+        }
     }
 
-    /// Energy of samples `t + i0 .. t + i1` (all inside).
-    fn energy(&self, t: i64, i0: usize, i1: usize) -> f64 {
-        let from = (t + i0 as i64) as usize;
-        let to = (t + i1 as i64) as usize;
-        self.e[to] - self.e[from]
+    fn finish(mut self) -> Vec<f32> {
+        if self.d > 1 {
+            self.emit(true);
+        }
+        self.out
     }
 }
 
-/// Normalized correlation of probe `p` placed at `t` on target `x` (`num = Σ p[i] x[t + i]`),
+/// A window of a signal with prefix energies; samples outside `valid` do not exist (they
+/// are zeros and do not count in the overlap).
+struct Window {
+    x: Vec<f64>,
+    e: Vec<f64>,
+    valid: (usize, usize),
+}
+
+impl Window {
+    fn new(x: Vec<f64>, valid: (usize, usize)) -> Self {
+        let mut e = Vec::with_capacity(x.len() + 1);
+        e.push(0.0);
+        let mut acc = 0.0;
+        for v in &x {
+            acc += v * v;
+            e.push(acc);
+        }
+        let valid = (
+            valid.0.min(x.len()),
+            valid.1.min(x.len()).max(valid.0.min(x.len())),
+        );
+        Window { x, e, valid }
+    }
+
+    /// The probe indices `i0..i1` (of a probe `len` long placed at `t`) that meet samples.
+    fn overlap(&self, t: i64, len: usize) -> (usize, usize) {
+        let i0 = (self.valid.0 as i64 - t).clamp(0, len as i64) as usize;
+        let i1 = (self.valid.1 as i64 - t).clamp(i0 as i64, len as i64) as usize;
+        (i0, i1)
+    }
+
+    /// Energy of samples `t + i0 .. t + i1` (inside `valid`).
+    fn energy(&self, t: i64, i0: usize, i1: usize) -> f64 {
+        self.e[(t + i1 as i64) as usize] - self.e[(t + i0 as i64) as usize]
+    }
+}
+
+/// Normalized correlation of probe `p` placed at `t` on window `x` (`num = Σ p[i] x[t + i]`)
 /// over the part where the target has samples; `None` when that part is shorter than
 /// `min_len` or either side is silent in it (mean square at most `silence`).
-fn rho(
-    num: f64,
-    p: &Padded<'_>,
-    x: &Padded<'_>,
-    t: i64,
-    min_len: usize,
-    silence: f64,
-) -> Option<f64> {
-    let (i0, i1) = x.valid(t, p.x.len());
+fn rho(num: f64, p: &Window, x: &Window, t: i64, min_len: usize, silence: f64) -> Option<f64> {
+    let (i0, i1) = x.overlap(t, p.x.len());
     let n = i1 - i0;
     if n < min_len.max(1) {
         return None;
@@ -198,77 +267,35 @@ fn rho(
     Some(num / (e_p * e_x).sqrt())
 }
 
-/// A correlation curve over the offsets searched: (target sample of the probe's sample 0,
-/// rho), its best point and its local maxima.
+/// The best point of a correlation over the offsets searched (full-rate samples of the
+/// target's timeline) and the curve's local maxima.
 struct Curve {
-    points: Vec<(i64, f64)>,
     best: (i64, f64),
+    /// The best point refined by a parabola through it and its neighbours (fractional).
+    vertex: f64,
     maxima: Vec<(i64, f64)>,
 }
 
-/// The coarse correlation of `p` (a probe's first samples, decimated by `d`) against `x` (the
-/// target's decimated samples from file sample `base`) for the probe's start at file samples
-/// `lo..=hi`; `silence`: the mean square under which a stretch is silent.
-#[allow(clippy::too_many_arguments)]
-fn coarse_curve(
-    p: &[f64],
-    x: &[f64],
-    base: i64,
-    lo: i64,
-    hi: i64,
-    d: usize,
-    min_len: usize,
-    silence: f64,
-) -> Option<Curve> {
-    let di = d as i64;
-    let (p, x) = (Padded::new(p), Padded::new(x));
-    let m0 = (lo - base).div_euclid(di);
-    let m1 = (hi - base).div_euclid(di) + 1;
-    let xs = x.window(m0, m1 + p.x.len() as i64);
-    let num = correlate(p.x, &xs);
-    let points: Vec<(i64, f64)> = num
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &c)| {
-            let m = m0 + k as i64;
-            let at = base + m * di;
-            if at < lo || at > hi {
-                return None;
-            }
-            Some((at, rho(c, &p, &x, m, min_len, silence)?))
-        })
-        .collect();
-    let best = *points.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let maxima = points
-        .iter()
-        .enumerate()
-        .filter(|&(i, &(_, r))| {
-            let left = i.checked_sub(1).map_or(f64::NEG_INFINITY, |j| points[j].1);
-            let right = points.get(i + 1).map_or(f64::NEG_INFINITY, |c| c.1);
-            r >= left && r >= right
-        })
-        .map(|(_, c)| *c)
-        .collect();
-    Some(Curve {
-        points,
-        best,
-        maxima,
-    })
+impl Curve {
+    fn merge(self, other: Curve) -> Curve {
+        let (mut keep, other) = if other.best.1 > self.best.1 {
+            (other, self)
+        } else {
+            (self, other)
+        };
+        keep.maxima.extend(other.maxima);
+        keep
+    }
 }
 
-/// The vertex of the parabola through the curve's best point and its neighbours.
-fn parabola(c: &Curve) -> f64 {
-    let i = c.points.iter().position(|q| *q == c.best).unwrap_or(0);
-    let (at, r0) = c.best;
-    match (
-        i.checked_sub(1).and_then(|j| c.points.get(j)),
-        c.points.get(i + 1),
-    ) {
-        (Some(&(al, rl)), Some(&(ar, rr))) if ar - at == at - al => {
+/// The vertex of the parabola through `points[i]` and its neighbours (equally spaced).
+fn parabola(points: &[(i64, f64)], i: usize) -> f64 {
+    let (at, r0) = points[i];
+    match (i.checked_sub(1).map(|j| points[j]), points.get(i + 1)) {
+        (Some((al, rl)), Some(&(ar, rr))) if ar - at == at - al => {
             let denom = rl - 2.0 * r0 + rr;
-            let step = (ar - at) as f64;
             if denom < 0.0 {
-                at as f64 + step * (0.5 * (rl - rr) / denom).clamp(-0.5, 0.5)
+                at as f64 + (ar - at) as f64 * (0.5 * (rl - rr) / denom).clamp(-0.5, 0.5)
             } else {
                 at as f64
             }
@@ -326,60 +353,180 @@ fn filter(a: &[f64], x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The probe of a search, prepared once: plain and whitened, with energies.
+struct Probe {
+    plain: Window,
+    /// The whitening filter and the whitened probe; `None` for silence.
+    white: Option<(Vec<f64>, Window)>,
+    /// Silence threshold (mean square) of the whitened signals: the plain one scaled by the
+    /// filter's gain on the probe.
+    white_silence: f64,
+}
+
+/// The coarse correlation of the probe against `target` (decimated by `d`) for the probe's
+/// start at file samples `lo..=hi`, in pieces of [`CHUNK_S`]: the plain curve, and the
+/// whitened one.
+#[allow(clippy::too_many_arguments)]
+fn coarse_curves(
+    probe: &Probe,
+    target: &Decoded<'_>,
+    lo: i64,
+    hi: i64,
+    d: usize,
+    min_len: usize,
+    rate: f64,
+) -> (Option<Curve>, Option<Curve>) {
+    let di = d as i64;
+    let silence = SILENCE_RMS * SILENCE_RMS;
+    let p_len = probe.plain.x.len() as i64;
+    let n = target.coarse.len() as i64;
+    let chunk = ((CHUNK_S * rate) as i64 / di).max(1);
+    let (mut plain, mut white): (Option<Curve>, Option<Curve>) = (None, None);
+    // Coarse positions of the probe's start.
+    let m_lo = (lo - target.base).div_euclid(di);
+    let m_hi = (hi - target.base).div_euclid(di) + 1;
+    let mut m0 = m_lo;
+    while m0 <= m_hi {
+        let m1 = (m0 + chunk).min(m_hi + 1);
+        // The target from m0 - LPC_ORDER (history of the whitening filter) to m1 + probe.
+        let from = m0 - LPC_ORDER as i64;
+        let raw: Vec<f64> = (from..m1 + p_len)
+            .map(|m| {
+                usize::try_from(m)
+                    .ok()
+                    .and_then(|m| target.coarse.get(m))
+                    .map_or(0.0, |v| f64::from(*v))
+            })
+            .collect();
+        let valid = ((-m0).max(0) as usize, (n - m0).max(0) as usize);
+        let lag = |k: usize| target.base + (m0 + k as i64) * di;
+        let curve = |p: &Window, x: &Window, silence: f64| -> Option<Curve> {
+            let num = correlate(&p.x, &x.x);
+            let points: Vec<(i64, f64)> = num
+                .iter()
+                .enumerate()
+                .take((m1 - m0) as usize)
+                .filter_map(|(k, &c)| {
+                    let at = lag(k);
+                    if at < lo || at > hi {
+                        return None;
+                    }
+                    Some((at, rho(c, p, x, k as i64, min_len, silence)?))
+                })
+                .collect();
+            let i = (0..points.len()).max_by(|&i, &j| points[i].1.total_cmp(&points[j].1))?;
+            let maxima = (0..points.len())
+                .filter(|&j| {
+                    let r = points[j].1;
+                    let left = j.checked_sub(1).map_or(f64::NEG_INFINITY, |k| points[k].1);
+                    let right = points.get(j + 1).map_or(f64::NEG_INFINITY, |c| c.1);
+                    r >= left && r >= right
+                })
+                .map(|j| points[j])
+                .collect();
+            Some(Curve {
+                best: points[i],
+                vertex: parabola(&points, i),
+                maxima,
+            })
+        };
+        let x = Window::new(raw[LPC_ORDER..].to_vec(), valid);
+        if let Some(c) = curve(&probe.plain, &x, silence) {
+            plain = Some(match plain {
+                Some(p) => p.merge(c),
+                None => c,
+            });
+        }
+        if let Some((a, pw)) = &probe.white {
+            let xw = Window::new(filter(a, &raw)[LPC_ORDER..].to_vec(), valid);
+            if let Some(c) = curve(pw, &xw, probe.white_silence) {
+                white = Some(match white {
+                    Some(w) => w.merge(c),
+                    None => c,
+                });
+            }
+        }
+        m0 = m1;
+    }
+    (plain, white)
+}
+
 /// What one direction of the search found (offsets on the target's timeline, full-rate
-/// samples), by each of the two measures.
+/// samples), by each of the two measures, with the offset to report.
 struct Found {
-    /// Correlation of the decoded audio.
+    /// Correlation of the decoded audio; the offset refined at the full rate.
     raw: Option<(Curve, f64)>,
-    /// Correlation of the audio whitened by the probe's prediction-error filter.
+    /// Correlation of the audio whitened by the probe's prediction-error filter; the offset
+    /// interpolated on the coarse curve.
     white: Option<(Curve, f64)>,
+    decoded_frames: u64,
 }
 
 /// Where the first `probe_len` samples of `probe` (decoded from file sample 0) lie in
 /// `target`, for the probe's sample 0 at target samples `lo..=hi` (which may be negative:
-/// the probe hangs off the target's start). The target is zero outside its decoded samples,
-/// which cover everything of the file `lo..hi + probe_len` reaches.
+/// the probe hangs off the target's start). The target is zero outside its samples; its
+/// decimated samples cover everything of the file that `lo..hi + probe_len` reaches.
 #[allow(clippy::too_many_arguments)]
 fn search(
-    probe: &Decoded,
-    target: &Decoded,
+    probe: &Decoded<'_>,
+    target: &Decoded<'_>,
     probe_len: usize,
     lo: i64,
     hi: i64,
     d: usize,
     min_len: usize,
-    fine_reach: i64,
+    rate: f64,
 ) -> Found {
-    let none = Found {
+    let mut found = Found {
         raw: None,
         white: None,
+        decoded_frames: 0,
     };
     if lo > hi {
-        return none;
+        return found;
     }
-    let di = d as i64;
-    let p = &probe.coarse[..probe_len.div_ceil(d).min(probe.coarse.len())];
+    let p: Vec<f64> = probe.coarse[..probe_len.div_ceil(d).min(probe.coarse.len())]
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
+    let white = whitening_filter(&p).map(|a| {
+        let pw = filter(&a, &p);
+        let len = pw.len();
+        (a, Window::new(pw, (0, len)))
+    });
+    let energy = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>();
+    let gain = white.as_ref().map_or(1.0, |(_, w)| {
+        energy(&w.x) / energy(&p).max(f64::MIN_POSITIVE)
+    });
+    let len = p.len();
+    let prepared = Probe {
+        plain: Window::new(p, (0, len)),
+        white,
+        white_silence: SILENCE_RMS * SILENCE_RMS * gain,
+    };
     let coarse_min = min_len.div_ceil(d);
-    let silence = SILENCE_RMS * SILENCE_RMS;
-    let Some(raw) = coarse_curve(
-        p,
-        &target.coarse,
-        target.base,
-        lo,
-        hi,
-        d,
-        coarse_min,
-        silence,
-    ) else {
-        return none;
+    let (plain, white) = coarse_curves(&prepared, target, lo, hi, d, coarse_min, rate);
+    let Some(plain) = plain else {
+        return found;
     };
 
     // Fine: the full-rate signals around the coarse peak, then a parabola through the top.
-    let pf = Padded::new(&probe.pcm[..probe_len.min(probe.pcm.len())]);
-    let xf = Padded::new(&target.pcm);
+    let best = plain.best.0;
+    let reach = (2 * d as i64).max((FINE_REACH_S * rate).ceil() as i64);
+    let (base, xf, decoded) = target.full_rate(best - reach, best + reach + probe_len as i64 + 1);
+    found.decoded_frames = decoded;
+    let pf_len = probe_len.min(probe.head.len());
+    let pf = Window::new(
+        probe.head[..pf_len].iter().map(|v| f64::from(*v)).collect(),
+        (0, pf_len),
+    );
+    // The file's samples in xf: all of it, up to the file's end.
+    let xf_len = xf.len();
+    let xf = Window::new(xf, ((-base).max(0) as usize, xf_len));
+    let silence = SILENCE_RMS * SILENCE_RMS;
     let fine = |off: i64| -> Option<f64> {
-        let t = off - target.base;
-        let (i0, i1) = xf.valid(t, pf.x.len());
+        let t = off - base;
+        let (i0, i1) = xf.overlap(t, pf.x.len());
         if i1 <= i0 {
             return None;
         }
@@ -391,41 +538,18 @@ fn search(
             .sum();
         rho(num, &pf, &xf, t, min_len, silence)
     };
-    let best = raw.best.0;
-    let reach = (2 * di).max(fine_reach);
-    let mut top: Option<(i64, f64)> = None;
-    for off in (best - reach).max(lo)..=(best + reach).min(hi) {
-        if let Some(r) = fine(off) {
-            if top.is_none_or(|t| r > t.1) {
-                top = Some((off, r));
-            }
-        }
-    }
-    let mut refined = best as f64;
-    if let Some((off, r0)) = top {
-        refined = off as f64;
-        if let (Some(rl), Some(rr)) = (fine(off - 1), fine(off + 1)) {
-            let denom = rl - 2.0 * r0 + rr;
-            if denom < 0.0 {
-                refined += (0.5 * (rl - rr) / denom).clamp(-0.5, 0.5);
-            }
-        }
-    }
-
-    // Whitened: the same filter on both, so the offset is unchanged; silence scaled by the
-    // filter's gain on the probe.
-    let white = whitening_filter(p).and_then(|a| {
-        let pw = filter(&a, p);
-        let xw = filter(&a, &target.coarse);
-        let gain = pw.iter().map(|v| v * v).sum::<f64>() / p.iter().map(|v| v * v).sum::<f64>();
-        let c = coarse_curve(&pw, &xw, target.base, lo, hi, d, coarse_min, silence * gain)?;
-        let at = parabola(&c);
-        Some((c, at))
+    let points: Vec<(i64, f64)> = ((best - reach).max(lo)..=(best + reach).min(hi))
+        .filter_map(|off| Some((off, fine(off)?)))
+        .collect();
+    let refined = (0..points.len())
+        .max_by(|&i, &j| points[i].1.total_cmp(&points[j].1))
+        .map_or(plain.vertex, |i| parabola(&points, i));
+    found.raw = Some((plain, refined));
+    found.white = white.map(|w| {
+        let at = w.vertex;
+        (w, at)
     });
-    Found {
-        raw: Some((raw, refined)),
-        white,
-    }
+    found
 }
 
 /// Aligns two recordings of the same broadcast by their audio, searching as `search` says;
@@ -484,26 +608,23 @@ pub fn measure_audio(a: &[u8], b: &[u8], search_in: &Search) -> Option<Alignment
     };
     let (a_from, a_to) = need(a_in_b.is_some(), b_in_a);
     let (b_from, b_to) = need(b_in_a.is_some(), a_in_b);
-    let da = Decoded::new(a, &fa, a_from, a_to, d, &h);
-    let db = Decoded::new(b, &fb, b_from, b_to, d, &h);
     let probe_len_u = usize::try_from(probe_len).ok()?;
     let min_len_u = usize::try_from(min_len).ok()?;
+    let head = |probe: bool| if probe { probe_len_u } else { 0 };
+    let da = Decoded::new(a, &fa, a_from, a_to, d, &h, head(a_in_b.is_some()));
+    let db = Decoded::new(b, &fb, b_from, b_to, d, &h, head(b_in_a.is_some()));
     let fine_reach = (FINE_REACH_S * rate).ceil() as i64;
 
     let mut found: Vec<(i64, Found)> = Vec::new();
     if let Some((l, hh)) = b_in_a {
-        found.push((
-            1,
-            search(&db, &da, probe_len_u, l, hh, d, min_len_u, fine_reach),
-        ));
+        found.push((1, search(&db, &da, probe_len_u, l, hh, d, min_len_u, rate)));
     }
     if let Some((l, hh)) = a_in_b {
-        found.push((
-            -1,
-            search(&da, &db, probe_len_u, l, hh, d, min_len_u, fine_reach),
-        ));
+        found.push((-1, search(&da, &db, probe_len_u, l, hh, d, min_len_u, rate)));
     }
-    let decoded_frames = da.decoded_frames + db.decoded_frames;
+    let decoded_frames = da.decoded_frames
+        + db.decoded_frames
+        + found.iter().map(|(_, f)| f.decoded_frames).sum::<u64>();
     let make = |method: Method, pick: fn(&Found) -> Option<&(Curve, f64)>| -> Option<Alignment> {
         // The better peak of the two directions; on a tie the first (b's head in a).
         let (sign, (curve, at)) = found

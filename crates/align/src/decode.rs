@@ -26,32 +26,41 @@ pub(crate) const SILENCE_RMS: f64 = 1e-3;
 pub(crate) struct Pcm {
     /// Mono samples (the channels' mean), `spf` per frame.
     pub samples: Vec<f32>,
-    /// Frames run through the decoder, warm-up included.
-    pub decoded_frames: u64,
 }
 
 /// Decodes `frames[range]` of `data`. A frame the decoder refuses (not Layer III, or broken)
 /// becomes `spf` zeros, so that the timeline stays exact.
 pub(crate) fn decode(data: &[u8], frames: &[FrameRef], range: Range<usize>) -> Pcm {
+    let mut samples = Vec::new();
+    decode_each(data, frames, range, |s| samples.extend_from_slice(s));
+    Pcm { samples }
+}
+
+/// Decodes `frames[range]` of `data` frame by frame, handing `each` the mono samples of each
+/// (exactly `spf` of them: zeros for a frame the decoder refuses). Returns the frames run
+/// through the decoder, warm-up included.
+pub(crate) fn decode_each(
+    data: &[u8],
+    frames: &[FrameRef],
+    range: Range<usize>,
+    mut each: impl FnMut(&[f32]),
+) -> u64 {
     let end = range.end.min(frames.len());
     let start = range.start.min(end);
     let warm_start = start.saturating_sub(WARM_UP_FRAMES);
     let Some(first) = frames.get(warm_start) else {
-        return Pcm {
-            samples: Vec::new(),
-            decoded_frames: 0,
-        };
+        return 0;
     };
     let spf = first.samples as usize;
-    let mut samples = Vec::with_capacity((end - start) * spf);
     let mut params = CodecParameters::new();
     params
         .for_codec(CODEC_TYPE_MP3)
         .with_sample_rate(first.sample_rate);
     let mut decoder = MpaDecoder::try_new(&params, &DecoderOptions::default()).ok();
+    let mut mono = Vec::with_capacity(spf);
     for (i, f) in frames[warm_start..end].iter().enumerate() {
         let keep = warm_start + i >= start;
-        let before = samples.len();
+        mono.clear();
         if let Some(dec) = decoder.as_mut() {
             let packet = Packet::new_from_slice(0, (i * spf) as u64, spf as u64, f.bytes(data));
             if let Ok(AudioBufferRef::F32(buf)) = dec.decode(&packet) {
@@ -59,20 +68,18 @@ pub(crate) fn decode(data: &[u8], frames: &[FrameRef], range: Range<usize>) -> P
                     let channels = buf.spec().channels.count();
                     let n = buf.frames().min(spf);
                     let scale = 1.0 / channels.max(1) as f32;
-                    samples.extend(
+                    mono.extend(
                         (0..n).map(|t| (0..channels).map(|c| buf.chan(c)[t]).sum::<f32>() * scale),
                     );
                 }
             }
         }
         if keep {
-            samples.resize(before + spf, 0.0);
+            mono.resize(spf, 0.0);
+            each(&mono);
         }
     }
-    Pcm {
-        samples,
-        decoded_frames: (end - warm_start) as u64,
-    }
+    (end - warm_start) as u64
 }
 
 impl Pcm {

@@ -71,7 +71,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(12))]
 
     /// Cut, garbled or odd inputs and parameters: an answer or `None`, never a panic.
     #[test]
