@@ -2,19 +2,30 @@
 //!
 //! Where one recording begins or ends beside another, names leave up to ±0.75 s (or a
 //! connect burst) of doubt, and the planner archives both files rather than risk a hole.
-//! Reading those few files and aligning their audio (equal frames for `-c copy`, decoded
-//! audio otherwise) tells it exactly.
+//! Reading a few seconds of those files and aligning their audio (equal frames for `-c copy`,
+//! decoded audio otherwise) tells it exactly.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use selection::{Alignment, ArchiveState, SeenFile};
 use tracing::{debug, info};
 
+use crate::measure;
 use crate::settings::Settings;
 
-/// At most this many pairs are aligned in one run: they are read whole.
+/// At most this many pairs are aligned in one run.
 const MAX_PAIRS: usize = 16;
 /// Least confidence for an alignment to be trusted (see `align::Alignment::confidence`).
 const MIN_CONFIDENCE: f64 = 0.5;
+/// How far the truth may be from what names say (a connect burst, a stall), seconds.
+const TOLERANCE_S: f64 = 16.0;
+/// Seconds of the later file that are correlated, with room to spare.
+const PROBE_S: f64 = 8.0;
+/// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
+const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 
 /// Measure the alignments the planner asks for. A pair that cannot be read or aligned with
 /// confidence is left out: the planner then keeps its doubt, which costs duplicates, not
@@ -30,27 +41,206 @@ pub fn measure(
         .into_iter()
         .take(MAX_PAIRS)
     {
-        let read = |name: &str| std::fs::read(settings.folder.join(name));
-        let (Ok(a), Ok(b)) = (read(&pair.a), read(&pair.b)) else {
-            continue;
-        };
-        let search = align::Search {
-            expected_offset_s: Some(pair.offset_ms as f64 / 1000.0),
-            ..align::Search::default()
-        };
-        match align::align(&a, &b, &search) {
-            Some(found) if found.confidence >= MIN_CONFIDENCE => {
-                info!(a = %pair.a, b = %pair.b, offset_ms = found.offset_ms, by_names_ms = pair.offset_ms,
-                    confidence = found.confidence, method = ?found.method, "aligned by content");
-                out.push(Alignment {
-                    offset_ms: found.offset_ms.round() as i64,
-                    ..pair
-                });
+        match align_pair(&settings.folder, &pair) {
+            Ok(Some(offset_ms)) => {
+                info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.offset_ms, "aligned by content");
+                out.push(Alignment { offset_ms, ..pair });
             }
-            other => {
-                debug!(a = %pair.a, b = %pair.b, confidence = other.map(|f| f.confidence), "not aligned");
-            }
+            Ok(None) => debug!(a = %pair.a, b = %pair.b, "not aligned"),
+            Err(e) => debug!(a = %pair.a, b = %pair.b, "not aligned: {e}"),
         }
     }
     out
+}
+
+/// `b`'s start minus `a`'s, in ms, read from a few seconds of each file.
+fn align_pair(folder: &Path, pair: &Alignment) -> std::io::Result<Option<i64>> {
+    // Cut the earlier file around where the later one starts.
+    let (early, late, sign) = if pair.offset_ms >= 0 {
+        (&pair.a, &pair.b, 1)
+    } else {
+        (&pair.b, &pair.a, -1)
+    };
+    let expected_s = (pair.offset_ms * sign) as f64 / 1000.0;
+    let Some(a) = window(
+        &folder.join(early),
+        expected_s - TOLERANCE_S,
+        expected_s + PROBE_S + TOLERANCE_S,
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(b) = window(&folder.join(late), 0.0, PROBE_S + TOLERANCE_S)? else {
+        return Ok(None);
+    };
+    let search = align::Search {
+        expected_offset_s: Some(expected_s - a.start_ms / 1000.0),
+        tolerance_s: TOLERANCE_S,
+        ..align::Search::default()
+    };
+    Ok(align::align(&a.bytes, &b.bytes, &search)
+        .filter(|found| found.confidence >= MIN_CONFIDENCE)
+        .map(|found| ((found.offset_ms + a.start_ms - b.start_ms).round() as i64) * sign))
+}
+
+/// Bytes of a file from its first whole frame at or after `from_s` to about `to_s`, and that
+/// frame's time in the file (from its first audio frame).
+struct Window {
+    bytes: Vec<u8>,
+    start_ms: f64,
+}
+
+fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut head = Vec::new();
+    (&mut file).take(16 * 1024).read_to_end(&mut head)?;
+    let mut scanner = measure::Mp3Scanner::new();
+    scanner.feed(&head);
+    let facts = scanner.finish(head.len() as u64);
+    let Some(first) = align::frames(&head).first().copied() else {
+        return Ok(None);
+    };
+    let constant = facts.bitrate_kbps_min == facts.bitrate_kbps_max && facts.bitrate_kbps_min > 0;
+    if !constant || facts.sample_rate == 0 {
+        // No way to find a time by its byte offset: the whole file, if it is small.
+        if size > WHOLE_FILE_CAP {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        return Ok(Some(Window {
+            bytes,
+            start_ms: 0.0,
+        }));
+    }
+    // At a constant bitrate, frame k starts k × (average frame length) bytes after the first:
+    // padding keeps the average exact.
+    let frame_len = f64::from(first.samples) / 8.0 * f64::from(facts.bitrate_kbps_min) * 1000.0
+        / f64::from(first.sample_rate);
+    let frame_ms = f64::from(first.samples) * 1000.0 / f64::from(first.sample_rate);
+    let first_at = first.offset as f64;
+    let from = if from_s <= 0.0 {
+        0
+    } else {
+        (first_at + (from_s * 1000.0 / frame_ms).floor() * frame_len - 2.0 * frame_len).max(0.0)
+            as u64
+    };
+    let to = ((first_at + (to_s * 1000.0 / frame_ms).ceil() * frame_len + 2.0 * frame_len) as u64)
+        .min(size);
+    if from >= to {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity((to - from) as usize);
+    file.seek(SeekFrom::Start(from))?;
+    (&mut file).take(to - from).read_to_end(&mut bytes)?;
+    if from == 0 {
+        return Ok(Some(Window {
+            bytes,
+            start_ms: 0.0,
+        }));
+    }
+    let Some(at) = align::frames(&bytes).first().map(|f| f.offset) else {
+        return Ok(None);
+    };
+    let index = ((from as f64 + at as f64 - first_at) / frame_len).round();
+    bytes.drain(..at);
+    Ok(Some(Window {
+        bytes,
+        start_ms: index * frame_ms,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(scenario: &str) -> (std::path::PathBuf, serde_json::Value) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(scenario);
+        let manifest =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
+                .unwrap();
+        (dir, manifest)
+    }
+
+    fn start(m: &serde_json::Value, suffix: &str) -> (String, f64) {
+        let f = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"].as_str().unwrap().ends_with(suffix))
+            .unwrap();
+        (
+            f["name"].as_str().unwrap().to_string(),
+            f["broadcast_start_s"].as_f64().unwrap(),
+        )
+    }
+
+    #[test]
+    fn pairs_align_to_the_time_code_from_a_few_seconds_of_each() {
+        for (scenario, a, b) in [
+            (
+                "steady",
+                "abcde_20261126T151443.mp3",
+                "fghij_20261126T151445.mp3",
+            ),
+            (
+                "steady",
+                "fghij_20261126T151445.mp3",
+                "abcde_20261126T151443.mp3",
+            ),
+            (
+                "copy-clock",
+                "abcde_20261126T151450.mp3",
+                "fghij_20261126T151450.mp3",
+            ),
+            (
+                "sigterm",
+                "abcde_20261126T151503.mp3",
+                "klmno_20261126T151512.mp3",
+            ),
+        ] {
+            let (dir, m) = fixture(scenario);
+            let ((a, sa), (b, sb)) = (start(&m, a), start(&m, b));
+            let truth = ((sb - sa) * 1000.0).round() as i64;
+            // Names are off by up to a second, and a connect burst by 8.
+            for guess in [truth - 900, truth + 900] {
+                let pair = Alignment {
+                    a: a.clone(),
+                    b: b.clone(),
+                    offset_ms: guess,
+                };
+                let got = align_pair(&dir, &pair)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{scenario} {a} {b} not aligned"));
+                assert!(
+                    (got - truth).abs() <= 30,
+                    "{scenario} {a} {b}: {got} ms, truth {truth} ms"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_starts_on_a_frame_at_its_time() {
+        let (dir, m) = fixture("steady");
+        let (name, _) = start(&m, "abcde_20261126T151443.mp3");
+        let whole = std::fs::read(dir.join(&name)).unwrap();
+        let w = window(&dir.join(&name), 4.0, 6.0).unwrap().unwrap();
+        let frames = align::frames(&whole);
+        let k = (w.start_ms / (576.0 * 1000.0 / 22050.0)).round() as usize;
+        assert!(
+            (4000.0 - 3.0 * 26.2..=4000.0).contains(&w.start_ms),
+            "{}",
+            w.start_ms
+        );
+        assert_eq!(
+            &w.bytes[..16],
+            &whole[frames[k].offset..frames[k].offset + 16]
+        );
+        assert!(w.bytes.len() < whole.len() / 3);
+    }
 }
