@@ -8,7 +8,8 @@
 //! - [`align_copy`] for `-c copy` recorders, whose files carry the source's frames byte for
 //!   byte: equal frames give the offset in frames, exactly, without decoding.
 //! - [`align_audio`] / [`align_audio_with`] for re-encoding recorders (the article's default):
-//!   normalized cross-correlation of decoded PCM, to the sample.
+//!   normalized cross-correlation of decoded PCM (plain, or whitened for tonal content), to
+//!   the sample. See `docs/alignment.md`.
 //! - [`align`] tries the first, then the second.
 //!
 //! Pure: it takes bytes (whole files or what has been read of them) and does no I/O.
@@ -52,24 +53,25 @@ pub struct Alignment {
     /// `b`'s frame 0 is `a`'s frame `offset_frames` (exact for [`Method::Copy`]; the nearest
     /// frame for [`Method::Audio`], whose replicas' frame grids differ).
     pub offset_frames: i64,
-    /// The offset in samples (fractional for [`Method::Audio`]: refined by a parabola).
+    /// The offset in samples (fractional for audio: refined by a parabola).
     pub offset_samples: f64,
     /// The offset in milliseconds.
     pub offset_ms: f64,
     /// Frames of `a` that `b` overlaps at this offset.
     pub overlap_frames: u64,
-    /// 0..1. Copy: `1 - second_peak / peak` (exclusivity of the offset). Audio: with `m = max(1 - peak, RESIDUAL_FLOOR)`,
-    /// `(1 - m) * (1 - m / (1 - second_peak))`: high only for a strong peak that nothing
-    /// else comes near.
+    /// 0..1. Copy: `1 - second_peak / peak` (how exclusive the offset is). Audio: with
+    /// `m = max(1 - peak, RESIDUAL_FLOOR)`, `(1 - m) * (1 - m / (1 - second_peak))`: high only
+    /// for a strong peak that nothing else comes near.
     pub confidence: f64,
     /// Copy: share of the overlap whose frames are equal. Audio: normalized correlation (−1..1)
-    /// at the offset, on the coarse (≈11 kHz) signal.
+    /// at the offset, on the coarse (≈8 kHz) signal, plain or whitened as `method` says.
     pub peak: f64,
     /// The same measure at the best *other* alignment (≥ 20 ms away; 0 if none).
     pub second_peak: f64,
     /// Sample rate of both files.
     pub sample_rate: u32,
-    /// Frames run through the decoder (0 for [`Method::Copy`]): what the alignment cost.
+    /// Frames run through the decoder, warm-up included (for [`Method::Copy`], 0: its silence
+    /// check is not counted): what the alignment cost.
     pub decoded_frames: u64,
     pub method: Method,
 }
