@@ -124,7 +124,7 @@ def main():
     machine = (f"Measured {m.get('date', '?')} on {m.get('nproc', '?')} × {m.get('model', '?')}, "
                f"{m.get('mem_gib', '?')} GiB, Linux {m.get('kernel', '?')} (load average {m.get('load', 0):.1f} at the start); "
                f"job at {m.get('commit', '?')}{' with uncommitted changes in crates/' if m.get('dirty') else ''}; "
-               f"{m.get('ffprobe', '')}.")
+               f"{m.get('ffprobe', '').split(' Copyright')[0]}.")
     text = machine + "\n\n" + table
     print("\n" + text)
     with open(os.path.join(results, "results.md"), "w") as f:
