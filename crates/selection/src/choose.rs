@@ -138,6 +138,7 @@ fn sweep(
 /// Turn the sweep's picks into outcomes, adding every candidate whose coverage cannot be
 /// proven.
 fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
+    let near = ByStart::new(entries);
     // Timeline order, so the file added first does not depend on the listing's order.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| (entries[i].place.start, entries[i].name));
@@ -155,9 +156,9 @@ fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
             }
             let (lo, hi) = possible(&entries[i].place);
             outcomes[i] = if archived.covers(&entries[i].place) {
-                Outcome::Covered(overlapping(entries, chosen, lo, hi, false))
+                Outcome::Covered(near.overlapping(entries, chosen, lo, hi, false))
             } else if with_live.covers(&entries[i].place) {
-                Outcome::Waiting(overlapping(entries, chosen, lo, hi, true))
+                Outcome::Waiting(near.overlapping(entries, chosen, lo, hi, true))
             } else {
                 chosen[i] = true;
                 continue 'again;
@@ -240,17 +241,58 @@ impl Runs {
 /// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a wait
 /// depends on. A run's certain end sits inside its last file, so the file after it counts
 /// even when it starts just past `hi`.
-fn overlapping(entries: &[Entry<'_>], chosen: &[bool], lo: i64, hi: i64, live: bool) -> Vec<usize> {
-    (0..entries.len())
-        .filter(|&i| match entries[i].role {
-            Role::Live => live,
-            Role::Archived => !live,
-            Role::Candidate => !live && chosen[i],
-            Role::Gone => false,
-        })
-        .filter(|&i| {
-            let p = &entries[i].place;
-            p.start <= hi + p.early + p.late && p.end >= lo
-        })
-        .collect()
+/// Entries in order of start, to find those near a span without scanning them all.
+struct ByStart {
+    order: Vec<usize>,
+    starts: Vec<i64>,
+    /// Longest entry and largest uncertainty: how far before a span an entry may start and
+    /// still reach it.
+    reach: i64,
+}
+
+impl ByStart {
+    fn new(entries: &[Entry<'_>]) -> Self {
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| entries[i].place.start);
+        let starts = order.iter().map(|&i| entries[i].place.start).collect();
+        let reach = entries
+            .iter()
+            .map(|e| (e.place.end - e.place.start).max(e.place.early + e.place.late))
+            .max()
+            .unwrap_or(0);
+        ByStart {
+            order,
+            starts,
+            reach,
+        }
+    }
+
+    /// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a
+    /// wait depends on. A run's certain end sits inside its last file, so the file after it
+    /// counts even when it starts just past `hi`.
+    fn overlapping(
+        &self,
+        entries: &[Entry<'_>],
+        chosen: &[bool],
+        lo: i64,
+        hi: i64,
+        live: bool,
+    ) -> Vec<usize> {
+        let first = self.starts.partition_point(|&s| s < lo - self.reach);
+        let last = self.starts.partition_point(|&s| s <= hi + self.reach);
+        self.order[first..last]
+            .iter()
+            .copied()
+            .filter(|&i| match entries[i].role {
+                Role::Live => live,
+                Role::Archived => !live,
+                Role::Candidate => !live && chosen[i],
+                Role::Gone => false,
+            })
+            .filter(|&i| {
+                let p = &entries[i].place;
+                p.start <= hi + p.early + p.late && p.end >= lo
+            })
+            .collect()
+    }
 }
