@@ -21,9 +21,9 @@ const MAX_PAIRS: usize = 16;
 /// Least confidence for an alignment to be trusted (see `align::Alignment::confidence`).
 const MIN_CONFIDENCE: f64 = 0.5;
 /// How far the truth may be from what names say (a connect burst, a stall), seconds.
-const TOLERANCE_S: f64 = 16.0;
+const TOLERANCE_S: f64 = 12.0;
 /// Seconds of the later file that are correlated, with room to spare.
-const PROBE_S: f64 = 8.0;
+const PROBE_S: f64 = 6.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
 const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 

@@ -26,7 +26,7 @@ use job::store::Archive;
 /// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
-/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true).
+/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (1), DAY_MANIFESTS (true).
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {
@@ -54,8 +54,9 @@ fn main() -> ExitCode {
         }
     };
     init_logs(settings.json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the work is I/O-bound, and every extra thread costs a small pod memory
+    // (a stack and an allocator arena).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
