@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use selection::{Alignment, ArchiveState, SeenFile};
+use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
 use tracing::{debug, info};
 
 use crate::measure;
@@ -20,10 +20,8 @@ use crate::settings::Settings;
 const MAX_PAIRS: usize = 16;
 /// Least confidence for an alignment to be trusted (see `align::Alignment::confidence`).
 const MIN_CONFIDENCE: f64 = 0.5;
-/// How far the truth may be from what names say (a connect burst, a stall), seconds.
-const TOLERANCE_S: f64 = 12.0;
-/// Seconds of the later file that are correlated, with room to spare.
-const PROBE_S: f64 = 6.0;
+/// Seconds read from the start of the later file (the aligner correlates its first 3).
+const PROBE_S: f64 = 4.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
 const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 
@@ -43,8 +41,13 @@ pub fn measure(
     {
         match align_pair(&settings.folder, &pair) {
             Ok(Some(offset_ms)) => {
-                info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.offset_ms, "aligned by content");
-                out.push(Alignment { offset_ms, ..pair });
+                info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
+                    "aligned by content");
+                out.push(Alignment {
+                    a: pair.a,
+                    b: pair.b,
+                    offset_ms,
+                });
             }
             Ok(None) => debug!(a = %pair.a, b = %pair.b, "not aligned"),
             Err(e) => debug!(a = %pair.a, b = %pair.b, "not aligned: {e}"),
@@ -54,28 +57,35 @@ pub fn measure(
 }
 
 /// `b`'s start minus `a`'s, in ms, read from a few seconds of each file.
-fn align_pair(folder: &Path, pair: &Alignment) -> std::io::Result<Option<i64>> {
+fn align_pair(folder: &Path, pair: &AlignmentCandidate) -> std::io::Result<Option<i64>> {
     // Cut the earlier file around where the later one starts.
-    let (early, late, sign) = if pair.offset_ms >= 0 {
+    let (early, late, sign) = if pair.expected_offset_ms >= 0 {
         (&pair.a, &pair.b, 1)
     } else {
         (&pair.b, &pair.a, -1)
     };
-    let expected_s = (pair.offset_ms * sign) as f64 / 1000.0;
+    let expected_s = (pair.expected_offset_ms * sign) as f64 / 1000.0;
+    let tolerance_s = pair.tolerance_ms as f64 / 1000.0;
     let Some(a) = window(
         &folder.join(early),
-        expected_s - TOLERANCE_S,
-        expected_s + PROBE_S + TOLERANCE_S,
+        expected_s - tolerance_s,
+        expected_s + PROBE_S + tolerance_s,
     )?
     else {
         return Ok(None);
     };
-    let Some(b) = window(&folder.join(late), 0.0, PROBE_S + TOLERANCE_S)? else {
+    // When the later file may in truth start first, its window holds the earlier's start.
+    let Some(b) = window(
+        &folder.join(late),
+        0.0,
+        PROBE_S + (tolerance_s - expected_s).max(0.0),
+    )?
+    else {
         return Ok(None);
     };
     let search = align::Search {
         expected_offset_s: Some(expected_s - a.start_ms / 1000.0),
-        tolerance_s: TOLERANCE_S,
+        tolerance_s,
         ..align::Search::default()
     };
     Ok(align::align(&a.bytes, &b.bytes, &search)
@@ -208,10 +218,11 @@ mod tests {
             let truth = ((sb - sa) * 1000.0).round() as i64;
             // Names are off by up to a second, and a connect burst by 8.
             for guess in [truth - 900, truth + 900] {
-                let pair = Alignment {
+                let pair = AlignmentCandidate {
                     a: a.clone(),
                     b: b.clone(),
-                    offset_ms: guess,
+                    expected_offset_ms: guess,
+                    tolerance_ms: 2_500,
                 };
                 let got = align_pair(&dir, &pair)
                     .unwrap()

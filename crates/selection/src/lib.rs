@@ -182,28 +182,30 @@ pub fn plan_with(
     out
 }
 
-/// Pairs of files of different recordings whose audio overlaps by at least 2 s by their
-/// names, one of them where its recording begins or ends: aligning one pair per pair of
-/// recordings by content (and passing the result to
-/// [`plan_with`]) lets the plan tell exactly where one recording's audio continues the
-/// other's. Only files in the folder are named, with the offset names suggest.
+/// A pair of files worth aligning by content, with what their names say.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlignmentCandidate {
+    /// A file in the folder.
+    pub a: String,
+    /// A file of another recording, in the folder.
+    pub b: String,
+    /// Start of `b`'s audio minus start of `a`'s, as the names place them, ms.
+    pub expected_offset_ms: i64,
+    /// How far the truth may be from that (both placements' uncertainty, plus a second).
+    pub tolerance_ms: i64,
+}
+
+/// One pair of files per pair of recordings whose audio overlaps by at least 2 s by their
+/// names. Aligning them by content and passing the result to [`plan_with`] places the two
+/// recordings relative to each other exactly: no duplicate archived for doubt, and joins
+/// placed to the frame. Only files in the folder are named.
 pub fn alignment_candidates(
     files: &[SeenFile],
     state: &ArchiveState,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> Vec<Alignment> {
+) -> Vec<AlignmentCandidate> {
     let Prepared { segs, places, .. } = prepare(files, state, settings, now);
-    // Only where a recording begins or ends is the other's placement in doubt; inside two
-    // recordings that both go on, names are enough. This keeps reads for alignment to the
-    // files around incidents.
-    let mut last_index: HashMap<usize, usize> = HashMap::new();
-    for p in &places {
-        let e = last_index.entry(p.chain).or_insert(p.index);
-        *e = (*e).max(p.index);
-    }
-    let at_edge =
-        |i: usize| places[i].index == 0 || last_index[&places[i].chain] == places[i].index;
     let mut local: Vec<usize> = (0..segs.len())
         .filter(|&i| segs[i].role == Role::Candidate)
         .collect();
@@ -218,15 +220,12 @@ pub fn alignment_candidates(
             let (p, q) = (&places[i], &places[j]);
             let overlap = p.end.min(q.end) - p.start.max(q.start);
             let key = (p.chain.min(q.chain), p.chain.max(q.chain));
-            if p.chain != q.chain
-                && overlap >= 2_000
-                && (at_edge(i) || at_edge(j))
-                && done.insert(key)
-            {
-                out.push(Alignment {
+            if p.chain != q.chain && overlap >= 2_000 && done.insert(key) {
+                out.push(AlignmentCandidate {
                     a: segs[i].file.clone(),
                     b: segs[j].file.clone(),
-                    offset_ms: q.start - p.start,
+                    expected_offset_ms: q.start - p.start,
+                    tolerance_ms: p.early.max(p.late) + q.early.max(q.late) + 1_000,
                 });
             }
         }

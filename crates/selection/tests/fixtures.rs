@@ -126,11 +126,12 @@ fn aligned(
     };
     alignment_candidates(files, state, settings, now)
         .into_iter()
-        .filter_map(|a| {
-            let offset = start(&a.b)? - start(&a.a)?;
+        .filter_map(|c| {
+            let offset = start(&c.b)? - start(&c.a)?;
             Some(Alignment {
+                a: c.a,
+                b: c.b,
                 offset_ms: (offset * 1000.0).round() as i64,
-                ..a
             })
         })
         .collect()

@@ -295,9 +295,10 @@ impl Sim {
         let alignments: Vec<Alignment> = if align {
             alignment_candidates(files, &self.state, &self.settings, at)
                 .into_iter()
-                .map(|a| Alignment {
-                    offset_ms: truth[&a.b].audio_start - truth[&a.a].audio_start,
-                    ..a
+                .map(|c| Alignment {
+                    offset_ms: truth[&c.b].audio_start - truth[&c.a].audio_start,
+                    a: c.a,
+                    b: c.b,
                 })
                 .collect()
         } else {
