@@ -90,12 +90,21 @@ pub async fn read_state(
             .push(rows::archived(&row, settings.selection.segment_time));
     }
     state.gone = gone.iter().map(rows::gone).collect();
-    // The Node job ignored upload errors: a row of its is proof of nothing until its blob is
-    // seen. Without its blob it covers nothing, and a local file is archived again.
+    // A row is proof of nothing until its blob is seen: the Node job ignored upload errors,
+    // and a blob can be deleted by hand. Rows of the original job, and rows of files still
+    // in the folder, are checked; without its blob a row covers nothing, and a local file is
+    // archived again.
+    let local: HashSet<&str> = folder.files.iter().map(|f| f.name.as_str()).collect();
+    let to_check: Vec<String> = state
+        .segments
+        .iter()
+        .map(|s| s.file_name.clone())
+        .filter(|f| legacy.contains(f) || local.contains(f.as_str()))
+        .collect();
     let mut missing = HashSet::new();
-    for file in &legacy {
-        if !legacy_blob_present(archive, settings, file).await {
-            warn!(file = %file, "the original job's row has no blob; archiving it again");
+    for file in &to_check {
+        if !blob_present(archive, settings, &state, &legacy, file).await {
+            warn!(file = %file, "the table says archived but the blob is missing; archiving it again");
             missing.insert(file.clone());
         }
     }
@@ -120,12 +129,12 @@ pub async fn execute(
         ..Summary::default()
     };
     // Segments whose archived copy is confirmed: rows read, plus what this run completes.
-    let mut confirmed: HashSet<String> = state
-        .segments
-        .iter()
-        .filter(|s| !legacy.contains(&s.file_name))
-        .map(|s| s.file_name.clone())
-        .collect();
+    // Segments whose archived copy is confirmed in this run: uploads done now, and archived
+    // segments whose blob was seen (a row alone proves nothing: a blob can be deleted by hand
+    // or by a lifecycle rule).
+    let mut confirmed: HashSet<String> = HashSet::new();
+    let mut refuted: HashSet<String> = HashSet::new();
+    let mut deleted_days = BTreeSet::new();
     let listed: BTreeMap<&str, &selection::SeenFile> =
         folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
 
@@ -163,44 +172,19 @@ pub async fn execute(
             Err(()) => sum.errors += 1,
         }
     }
-    if settings.day_manifests && sum.archived > 0 {
-        let days: BTreeSet<_> = plan
-            .uploads
-            .iter()
-            .filter(|u| confirmed.contains(&u.file))
-            .filter_map(|u| days::day_of(&u.file, settings))
-            .collect();
-        match days::write(archive, settings, &days).await {
-            Ok(written) => {
-                for m in written {
-                    info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
-                        archived_seconds = m.archived_seconds, "day manifest written");
-                }
-            }
-            Err(e) => {
-                error!("day manifest: {e}");
-                sum.errors += 1;
-            }
-        }
-    }
 
     for d in &plan.deletions {
-        let mut missing: Vec<&String> = d
-            .covered_by
-            .iter()
-            .filter(|c| !confirmed.contains(*c))
-            .collect();
-        // The Node job's rows carry no blob name; check that the blob it wrote is there.
-        if !missing.is_empty() {
-            let mut still = Vec::new();
-            for c in missing {
-                if legacy.contains(c) && legacy_blob_present(archive, settings, c).await {
-                    confirmed.insert(c.clone());
-                } else {
-                    still.push(c);
-                }
+        let mut missing: Vec<&String> = Vec::new();
+        for c in &d.covered_by {
+            if confirmed.contains(c) {
+                continue;
             }
-            missing = still;
+            if !refuted.contains(c) && blob_present(archive, settings, state, legacy, c).await {
+                confirmed.insert(c.clone());
+            } else {
+                refuted.insert(c.clone());
+                missing.push(c);
+            }
         }
         if !missing.is_empty() {
             warn!(file = %d.file, "kept: its audio rests on {missing:?}, not confirmed in the archive");
@@ -230,6 +214,9 @@ pub async fn execute(
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 sum.deleted += 1;
+                if d.why != DeleteReason::NoAudio {
+                    deleted_days.extend(days::day_of(&d.file, settings));
+                }
                 let decision = match d.why {
                     DeleteReason::NoAudio => "deleted empty",
                     DeleteReason::Archived => "deleted archived",
@@ -239,6 +226,29 @@ pub async fn execute(
             }
             Err(e) => {
                 error!(file = %d.file, "cannot delete: {e}");
+                sum.errors += 1;
+            }
+        }
+    }
+    // Days whose segments changed: rewritten from the table, so a manifest whose write
+    // failed is repaired when the day's archived files are deleted on the next run.
+    let mut days: BTreeSet<_> = plan
+        .uploads
+        .iter()
+        .filter(|u| confirmed.contains(&u.file))
+        .filter_map(|u| days::day_of(&u.file, settings))
+        .collect();
+    days.extend(deleted_days.iter().copied());
+    if settings.day_manifests && !days.is_empty() {
+        match days::write(archive, settings, &days).await {
+            Ok(written) => {
+                for m in written {
+                    info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
+                        archived_seconds = m.archived_seconds, "day manifest written");
+                }
+            }
+            Err(e) => {
+                error!("day manifest: {e}");
                 sum.errors += 1;
             }
         }
@@ -365,14 +375,45 @@ async fn upload_one(
     Ok(confirmed.then(|| u.file.clone()))
 }
 
-async fn legacy_blob_present(archive: &dyn Archive, settings: &Settings, file: &str) -> bool {
-    let Ok(name) = selection::parse_name(file, &settings.selection, None) else {
-        return false;
+/// Whether the archived segment `file` is really in the container: its blob exists and, for
+/// our own rows, has the size the row recorded. The original job's rows name no blob: its
+/// default name is checked.
+async fn blob_present(
+    archive: &dyn Archive,
+    settings: &Settings,
+    state: &ArchiveState,
+    legacy: &HashSet<String>,
+    file: &str,
+) -> bool {
+    let row = state.segments.iter().find(|s| s.file_name == file);
+    let blob = match row.and_then(|r| r.blob_name.clone()) {
+        Some(b) if !legacy.contains(file) => b,
+        _ => {
+            let Ok(name) = selection::parse_name(file, &settings.selection, None) else {
+                return false;
+            };
+            let Ok(blob) = selection::blob_name(&settings.selection, &name, file) else {
+                return false;
+            };
+            blob
+        }
     };
-    let Ok(blob) = selection::blob_name(&settings.selection, &name, file) else {
-        return false;
-    };
-    matches!(archive.blob_info(&blob).await, Ok(Some(info)) if info.size > 0)
+    match archive.blob_info(&blob).await {
+        Ok(Some(info)) => {
+            info.size > 0
+                && row
+                    .and_then(|r| r.size)
+                    .is_none_or(|size| size == info.size)
+        }
+        Ok(None) => {
+            warn!(file, blob = %blob, "archived by the table but its blob is missing");
+            false
+        }
+        Err(e) => {
+            warn!(file, "cannot check its blob: {e}");
+            false
+        }
+    }
 }
 
 /// The file still has the size and modification time it had when it was listed.

@@ -26,7 +26,8 @@ use job::store::Archive;
 /// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
-/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (1), DAY_MANIFESTS (true).
+/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (1), DAY_MANIFESTS (true),
+/// AZURE_REQUEST_TIMEOUT_SECONDS (30).
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {
@@ -54,9 +55,11 @@ fn main() -> ExitCode {
         }
     };
     init_logs(settings.json_logs);
-    // One thread: the work is I/O-bound, and every extra thread costs a small pod memory
-    // (a stack and an allocator arena).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Two workers: hashing and counting frames of one file overlaps with sending another's
+    // blocks; more threads would only cost a small pod memory (a stack and an allocator
+    // arena each).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -85,9 +88,23 @@ fn main() -> ExitCode {
 fn init_logs(json: bool) {
     // The decoder warns about the bit reservoir of every excerpt cut for alignment; those
     // frames are warm-up and expected to be incomplete.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,symphonia_bundle_mp3=error,symphonia_core=error")
     });
+    // The Azure SDK logs whole requests at debug level, Authorization header included:
+    // whatever RUST_LOG says, those crates never log below info.
+    for quiet in [
+        "azure_core",
+        "azure_storage",
+        "azure_storage_blobs",
+        "azure_data_tables",
+        "reqwest",
+        "hyper",
+    ] {
+        if let Ok(directive) = format!("{quiet}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -108,6 +125,7 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
         // 1 MiB blocks keep a run in a small pod: about 3 blocks per file in flight.
         AzureOptions {
             block_size: 1024 * 1024,
+            request_timeout: settings.request_timeout,
             ..AzureOptions::default()
         },
     )

@@ -29,6 +29,7 @@ struct Env {
     run_deadline_seconds: Option<String>,
     upload_concurrency: Option<String>,
     day_manifests: Option<String>,
+    azure_request_timeout_seconds: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -49,6 +50,8 @@ pub struct Settings {
     pub upload_concurrency: usize,
     /// Keep `_days/YYYY-MM-DD.json` and `.m3u8` up to date in the container.
     pub day_manifests: bool,
+    /// Limit for one storage request (each is retried a few times with backoff).
+    pub request_timeout: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -207,6 +210,10 @@ impl Settings {
             run_deadline,
             upload_concurrency,
             day_manifests,
+            request_timeout: match env.azure_request_timeout_seconds {
+                Some(s) => Duration::from_secs(seconds(&s, "AZURE_REQUEST_TIMEOUT_SECONDS")?),
+                None => Duration::from_secs(30),
+            },
         })
     }
 }

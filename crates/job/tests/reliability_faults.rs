@@ -460,7 +460,6 @@ fn outage_repair_equals_uninterrupted() {
 }
 
 #[test]
-#[ignore = "bug: a day manifest whose write failed is never written again (no later run archives anything that day)"]
 fn day_manifest_write_failure_is_repaired() {
     run_cases(vec![day_manifests_fail()]);
 }

@@ -115,7 +115,6 @@ fn name_parse_seed_outcomes() {
 /// Inputs the fuzzer found that fail the checks because of a known bug, kept in
 /// `crates/job/tests/hostile/name_parse_bugs/` (they pass once it is fixed).
 #[test]
-#[ignore = "bug: selection::blob_name expands {stream}/{pod}/{file} found inside the file name (names a NAME_FORMAT with %Z accepts)"]
 fn name_parse_known_bugs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/name_parse_bugs");
     let mut failed = Vec::new();

@@ -48,7 +48,6 @@ fn no_secret_in_any_output() {
 /// (`azure_core::policies::transport`), and its `Headers` Debug redacts every header but
 /// `Authorization`, so the per-request SharedKey signature is printed.
 #[test]
-#[ignore = "bug: RUST_LOG=debug prints every request's Authorization: SharedKey signature (azure_core::policies::transport)"]
 fn no_secret_in_any_output_at_debug_and_trace() {
     no_secret_at(&["debug", "trace"]);
 }

@@ -494,10 +494,25 @@ pub fn blob_name(settings: &Settings, name: &SegmentName, file: &str) -> Result<
             settings.blob_template()
         )
     })?;
-    let blob = dated
-        .replace("{file}", file)
-        .replace("{pod}", &name.pod)
-        .replace("{stream}", &settings.stream);
+    // One pass over the template: what is put in is never read again, so a `{stream}` inside
+    // a file name stays text.
+    let mut blob = String::with_capacity(dated.len() + file.len());
+    let mut rest = dated.as_str();
+    while let Some(at) = rest.find('{') {
+        blob.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (value, token) = [
+            ("{file}", file),
+            ("{pod}", name.pod.as_str()),
+            ("{stream}", settings.stream.as_str()),
+        ]
+        .into_iter()
+        .find(|(token, _)| rest.starts_with(token))
+        .map_or(("{", "{"), |(token, value)| (value, token));
+        blob.push_str(value);
+        rest = &rest[token.len()..];
+    }
+    blob.push_str(rest);
     let bad_part = blob
         .split('/')
         .any(|p| p.is_empty() || p == "." || p == "..");

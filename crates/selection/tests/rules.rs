@@ -308,3 +308,23 @@ fn a_remembered_killed_file_keeps_the_next_recording_apart() {
         restarted.audio_start
     );
 }
+
+#[test]
+fn a_placeholder_inside_a_file_name_stays_text() {
+    let s = Settings::new(10, "hope")
+        .unwrap()
+        .with_name_format("%Y%m%dT%H%M%S%Z")
+        .unwrap()
+        .with_blob_template("{stream}/{pod}/{file}")
+        .unwrap();
+    let file = "rec-br_20261126T100000{stream}UTC.mp3";
+    if let Ok(n) = selection::parse_name(file, &s, None) {
+        let blob = selection::blob_name(&s, &n, file).unwrap();
+        assert_eq!(blob, format!("hope/rec-br/{file}"));
+    }
+    let n = selection::parse_name("a_20261126T100000UTC.mp3", &s, None).unwrap();
+    assert_eq!(
+        selection::blob_name(&s, &n, "x{pod}.mp3").unwrap(),
+        "hope/a/x{pod}.mp3"
+    );
+}
