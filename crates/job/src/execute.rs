@@ -358,7 +358,15 @@ async fn upload_one(
         row.truncated = Some(killed(&c));
         confirmed = false;
     }
-    match archive.insert_row(&row).await {
+    let recorded = if u.replaces_archived {
+        archive
+            .replace_row(&row)
+            .await
+            .map(|()| InsertOutcome::Inserted)
+    } else {
+        archive.insert_row(&row).await
+    };
+    match recorded {
         Ok(InsertOutcome::Inserted) => {}
         Ok(InsertOutcome::AlreadyExists(existing)) if existing.file_name == u.file => {}
         Ok(InsertOutcome::AlreadyExists(existing)) => {

@@ -659,7 +659,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             outcomes: &[("base1", NotLost), ("base2", Archived)],
-            bug: Some("the blob is overwritten with the local bytes but the existing row keeps the other bytes' size and MD5"),
+            bug: None,
             check: Some(|c, s| {
                 let r = row_of(c, s, "base1")?;
                 let blob = r.blob_name.as_ref().and_then(|b| s.blobs.get(b));
@@ -1116,7 +1116,7 @@ fn hostile_corpus() {
 
 /// The cases that fail because of a known bug (each says which); they pass once it is fixed.
 #[test]
-#[ignore = "bug: known failures, see each case's `bug` (rows trusted without their blob, ...)"]
+#[ignore = "known failures only (none at present: every case passes); see each case's `bug`"]
 fn hostile_known_bugs() {
     run_corpus(true);
 }

@@ -458,6 +458,27 @@ impl Archive for AzureArchive {
         }
     }
 
+    async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()> {
+        let operation = format!("replace row {} in {}", row.row_key, self.partition_label());
+        let invalid = |cause: String| StoreError {
+            operation: operation.clone(),
+            cause,
+            transient: false,
+        };
+        check_key("RowKey", &row.row_key).map_err(invalid)?;
+        let entity = row_entity(&self.partition, row).map_err(invalid)?;
+        let put = self
+            .table
+            .partition_key_client(self.partition.clone())
+            .entity_client(row.row_key.clone())
+            .insert_or_replace(entity)
+            .map_err(|e| store_error(&operation, &e))?;
+        self.within(put.into_future())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(&operation, &e))
+    }
+
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!("insert row {} into {}", row.row_key, self.partition_label());
         let invalid = |cause: String| StoreError {

@@ -144,6 +144,10 @@ pub trait Archive: Send + Sync {
     /// Insert a row into the stream's partition without overwriting.
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome>;
 
+    /// Insert a row, or replace the row with the same RowKey (a file that grew after it was
+    /// archived: the row must describe the blob's new bytes).
+    async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()>;
+
     /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
     /// RowKey order.
     async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>>;
