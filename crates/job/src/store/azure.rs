@@ -267,6 +267,17 @@ impl AzureArchive {
             .next())
     }
 
+    /// The row as a table entity, once its RowKey is known to be acceptable.
+    fn checked_entity(&self, row: &SegmentRow, operation: &str) -> StoreResult<Value> {
+        let invalid = |cause: String| StoreError {
+            operation: operation.to_owned(),
+            cause,
+            transient: false,
+        };
+        check_key("RowKey", &row.row_key).map_err(invalid)?;
+        row_entity(&self.partition, row).map_err(invalid)
+    }
+
     async fn create_lock_blob(&self) -> StoreResult<()> {
         let create = self
             .blob(LOCK_BLOB)
@@ -460,13 +471,7 @@ impl Archive for AzureArchive {
 
     async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()> {
         let operation = format!("replace row {} in {}", row.row_key, self.partition_label());
-        let invalid = |cause: String| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient: false,
-        };
-        check_key("RowKey", &row.row_key).map_err(invalid)?;
-        let entity = row_entity(&self.partition, row).map_err(invalid)?;
+        let entity = self.checked_entity(row, &operation)?;
         let put = self
             .table
             .partition_key_client(self.partition.clone())
@@ -481,13 +486,7 @@ impl Archive for AzureArchive {
 
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!("insert row {} into {}", row.row_key, self.partition_label());
-        let invalid = |cause: String| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient: false,
-        };
-        check_key("RowKey", &row.row_key).map_err(invalid)?;
-        let entity = row_entity(&self.partition, row).map_err(invalid)?;
+        let entity = self.checked_entity(row, &operation)?;
         let insert = self
             .table
             .insert::<_, Value>(entity)
