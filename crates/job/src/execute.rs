@@ -4,7 +4,8 @@
 //! leaves either nothing, a blob without a row (the next run finds it with `CreateOnly`,
 //! checks it, and writes the row), or a row with its blob (the next run sees the segment as
 //! archived). A file is deleted only after every archived segment its deletion rests on is
-//! confirmed: a row read from the table, or an upload and insert that succeeded in this run.
+//! confirmed: a row whose blob was seen in this run, or an upload and insert that succeeded in
+//! this run.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
@@ -44,7 +45,8 @@ pub struct Stores<'a> {
     pub lock: Option<&'a Lock>,
 }
 
-/// Read the archive state that matters for these files.
+/// Read the archive state that matters for these files, and the archived segments whose
+/// blob was seen while reading it (so the executor need not look again).
 pub async fn read_state(
     stores: &Stores<'_>,
     settings: &Settings,
@@ -102,15 +104,17 @@ pub async fn read_state(
         .filter(|f| legacy.contains(f) || local.contains(f.as_str()))
         .collect();
     let mut missing = HashSet::new();
-    for file in &to_check {
-        if !blob_present(archive, settings, &state, &legacy, file).await {
+    let mut verified = HashSet::new();
+    for file in to_check {
+        if blob_present(archive, settings, &state, &file).await {
+            verified.insert(file);
+        } else {
             warn!(file = %file, "the table says archived but the blob is missing; archiving it again");
-            missing.insert(file.clone());
+            missing.insert(file);
         }
     }
     state.segments.retain(|s| !missing.contains(&s.file_name));
-    legacy.retain(|f| !missing.contains(f));
-    Ok((state, legacy))
+    Ok((state, verified))
 }
 
 /// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
@@ -119,7 +123,7 @@ pub async fn execute(
     settings: &Settings,
     folder: &Folder,
     state: &ArchiveState,
-    legacy: &HashSet<String>,
+    verified: &HashSet<String>,
     plan: &Plan,
     deadline: Instant,
 ) -> Summary {
@@ -128,11 +132,10 @@ pub async fn execute(
         seen: folder.files.len(),
         ..Summary::default()
     };
-    // Segments whose archived copy is confirmed: rows read, plus what this run completes.
-    // Segments whose archived copy is confirmed in this run: uploads done now, and archived
-    // segments whose blob was seen (a row alone proves nothing: a blob can be deleted by hand
-    // or by a lifecycle rule).
-    let mut confirmed: HashSet<String> = HashSet::new();
+    // Segments whose archived copy is confirmed in this run: archived segments whose blob
+    // was seen (a row alone proves nothing: a blob can be deleted by hand or by a lifecycle
+    // rule), and uploads done now.
+    let mut confirmed: HashSet<String> = verified.clone();
     let mut refuted: HashSet<String> = HashSet::new();
     let mut deleted_days = BTreeSet::new();
     let listed: BTreeMap<&str, &selection::SeenFile> =
@@ -179,7 +182,7 @@ pub async fn execute(
             if confirmed.contains(c) {
                 continue;
             }
-            if !refuted.contains(c) && blob_present(archive, settings, state, legacy, c).await {
+            if !refuted.contains(c) && blob_present(archive, settings, state, c).await {
                 confirmed.insert(c.clone());
             } else {
                 refuted.insert(c.clone());
@@ -390,12 +393,11 @@ async fn blob_present(
     archive: &dyn Archive,
     settings: &Settings,
     state: &ArchiveState,
-    legacy: &HashSet<String>,
     file: &str,
 ) -> bool {
     let row = state.segments.iter().find(|s| s.file_name == file);
     let blob = match row.and_then(|r| r.blob_name.clone()) {
-        Some(b) if !legacy.contains(file) => b,
+        Some(b) => b,
         _ => {
             let Ok(name) = selection::parse_name(file, &settings.selection, None) else {
                 return false;

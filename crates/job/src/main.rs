@@ -164,7 +164,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let done = std::sync::atomic::AtomicBool::new(false);
     let work = async {
         let outcome = async {
-            let (state, legacy) = match execute::read_state(&stores, settings, &folder).await {
+            let (state, verified) = match execute::read_state(&stores, settings, &folder).await {
                 Ok(s) => s,
                 Err(e) if dry_run => {
                     warn!("cannot read the archive ({e}); planning as if it were empty");
@@ -179,7 +179,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
                 return Ok(());
             }
-            let sum = execute::execute(&stores, settings, &folder, &state, &legacy, &plan, deadline).await;
+            let sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, deadline).await;
             info!(
                 seen = sum.seen,
                 archived = sum.archived,
