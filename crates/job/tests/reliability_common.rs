@@ -755,25 +755,10 @@ pub fn compare_folders(what: &str, got: &[String], want: &[String], exact: bool)
     got.iter().filter(|f| !want.contains(f)).cloned().collect()
 }
 
-/// The seconds of `[lo, hi]` that `spans` leave uncovered.
-pub fn uncovered(spans: &[(f64, f64)], lo: f64, hi: f64) -> f64 {
-    let mut v = spans.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let (mut at, mut missing) = (lo, 0.0);
-    for (s, e) in v {
-        if e <= at {
-            continue;
-        }
-        if s >= hi {
-            break;
-        }
-        if s > at {
-            missing += s - at;
-        }
-        at = at.max(e);
-    }
-    missing + (hi - at).max(0.0)
-}
+// The seconds of `[lo, hi]` that spans leave uncovered: shared with the fixture tests.
+#[path = "support/fixture.rs"]
+mod fixture;
+pub use fixture::uncovered;
 
 /// Checks every file of `before` missing from `after`: it held no bytes, or a row records it
 /// and its blob holds exactly its bytes, or (with a manifest) the archived files' broadcast
