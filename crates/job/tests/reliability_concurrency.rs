@@ -135,9 +135,9 @@ fn two_jobs_at_once_archive_each_segment_once() {
         // And it ends as an uninterrupted run's.
         run_to_fixpoint(dir.path(), &conn, &stream, segment, 4);
         let got = snapshot(&conn, &stream);
-        compare_archives(&what, &got, &want, &manifest, true, String::new);
+        compare_archives(&what, &got, &want, String::new);
         let end: Vec<String> = folder_state(dir.path()).into_keys().collect();
-        compare_folders(&what, &end, &want_files, true);
+        compare_folders(&what, &end, &want_files);
     }
     gap_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(

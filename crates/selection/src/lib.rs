@@ -206,8 +206,16 @@ pub fn alignment_candidates(
     now: DateTime<Utc>,
 ) -> Vec<AlignmentCandidate> {
     let Prepared { segs, places, .. } = prepare(files, state, settings, now);
+    // Archived files still in the folder are aligned too: a run interrupted after their
+    // upload must place the rest as the uninterrupted run would have.
+    let in_folder: std::collections::HashSet<&str> =
+        files.iter().map(|f| f.name.as_str()).collect();
     let mut local: Vec<usize> = (0..segs.len())
-        .filter(|&i| segs[i].role == Role::Candidate)
+        .filter(|&i| match segs[i].role {
+            Role::Candidate => true,
+            Role::Archived => in_folder.contains(segs[i].file.as_str()),
+            _ => false,
+        })
         .collect();
     local.sort_by_key(|&i| (places[i].start, &segs[i].file));
     let mut done = std::collections::HashSet::new();

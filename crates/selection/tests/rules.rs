@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
-    plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, GoneSegment, HoldReason,
+    alignment_candidates, plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, GoneSegment, HoldReason,
     Plan, SeenFile, Settings,
 };
 
@@ -327,4 +327,33 @@ fn a_placeholder_inside_a_file_name_stays_text() {
         selection::blob_name(&s, &n, "x{pod}.mp3").unwrap(),
         "hope/a/x{pod}.mp3"
     );
+}
+
+#[test]
+fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not() {
+    // A run uploaded pod a's files and was interrupted before deleting them: the repair must
+    // align pod b against them as the interrupted run did, or it places b by names alone.
+    let archived = |pod, at| ArchivedSegment {
+        file_name: name(pod, at),
+        blob_name: None,
+        size: Some(383 * 417),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+    };
+    let state = ArchiveState {
+        segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
+        gone: vec![],
+    };
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, full(), 20),
+        file("b", 3, full(), 13),
+        file("b", 13, full(), 23),
+    ];
+    let pairs = alignment_candidates(&files, &state, &settings(), t(200));
+    let named: Vec<(&str, &str)> = pairs.iter().map(|c| (c.a.as_str(), c.b.as_str())).collect();
+    assert_eq!(named.len(), 1, "one pair per pair of recordings: {named:?}");
+    let (x, y) = named[0];
+    let pods = [&x[..1], &y[..1]];
+    assert!(pods.contains(&"a") && pods.contains(&"b"), "{named:?}");
 }
