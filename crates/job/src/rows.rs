@@ -68,6 +68,7 @@ pub fn gone_row(g: &GoneSegment, settings: &selection::Settings) -> Option<Segme
         pod: Some(name.pod),
         duration_ms: Some(g.duration.as_millis() as i64),
         truncated: Some(g.truncated),
+        audio_start_ms: g.audio_start.map(|t| t.timestamp_millis()),
         ..SegmentRow::default()
     })
 }
@@ -82,6 +83,7 @@ pub fn gone(row: &SegmentRow) -> GoneSegment {
                 .unwrap_or(0),
         ),
         truncated: row.truncated.unwrap_or(true),
+        audio_start: row.audio_start_ms.and_then(DateTime::from_timestamp_millis),
     }
 }
 
@@ -101,6 +103,7 @@ pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
         truncated: row
             .truncated
             .unwrap_or_else(|| duration.is_some_and(|d| d + Duration::from_millis(1500) < segment)),
+        audio_start: row.audio_start_ms.and_then(DateTime::from_timestamp_millis),
     }
 }
 

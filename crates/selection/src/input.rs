@@ -75,6 +75,22 @@ pub struct ArchiveState {
     /// chain of files whole, so later plans place the remaining files as this one did.
     #[serde(default)]
     pub gone: Vec<GoneSegment>,
+    /// Content alignments measured by earlier runs. Kept with the archive, they place a
+    /// recording whose aligned partner has left the folder as exactly as when both were here.
+    #[serde(default)]
+    pub alignments: Vec<Alignment>,
+}
+
+/// Two files whose audio was aligned by content: `b`'s audio starts `offset_ms` after `a`'s
+/// (negative when before). It replaces what names say about the two files' chains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alignment {
+    /// A file name (local or archived).
+    pub a: String,
+    /// Another file name, of another recording.
+    pub b: String,
+    /// Start of `b`'s audio minus start of `a`'s, in milliseconds.
+    pub offset_ms: i64,
 }
 
 /// A file deleted without being archived, remembered for the placement of its neighbours.
@@ -86,6 +102,9 @@ pub struct GoneSegment {
     pub duration: Duration,
     /// Its writer was killed while writing it (always true for an empty file).
     pub truncated: bool,
+    /// Where the plan that deleted it placed its audio ([`crate::Deletion::remember`]).
+    #[serde(default)]
+    pub audio_start: Option<DateTime<Utc>>,
 }
 
 /// One archived segment, from a table row (ours, or the original Node job's).
@@ -105,4 +124,9 @@ pub struct ArchivedSegment {
     /// file starts a new recording.
     #[serde(default)]
     pub truncated: bool,
+    /// Where the plan that archived it placed its audio ([`crate::Upload::audio_start`]);
+    /// `None` for the Node job's rows. Later plans keep its recording in the same place, so
+    /// that a join with audio archived in another run is placed in the same frame.
+    #[serde(default)]
+    pub audio_start: Option<DateTime<Utc>>,
 }

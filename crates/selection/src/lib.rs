@@ -54,7 +54,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use choose::{Entry, Outcome, Role};
-pub use input::{ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile};
+pub use input::{
+    Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile,
+};
 pub use name::{parse_name, NameError, SegmentName};
 pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
@@ -74,19 +76,9 @@ pub fn plan(
     plan_with(files, state, &[], settings, now)
 }
 
-/// Two files whose audio was aligned by content: `b`'s audio starts `offset_ms` after `a`'s
-/// (negative when before). It replaces what names say about the two files' chains.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Alignment {
-    /// A file name (local or archived).
-    pub a: String,
-    /// Another file name, of another recording.
-    pub b: String,
-    /// Start of `b`'s audio minus start of `a`'s, in milliseconds.
-    pub offset_ms: i64,
-}
-
-/// [`plan`], with content alignments measured by the caller (see [`alignment_candidates`]).
+/// [`plan`], with content alignments measured by the caller (see [`alignment_candidates`])
+/// besides those remembered in `state`. The caller keeps the new ones with the archive
+/// ([`ArchiveState::alignments`]) before it carries the plan out.
 pub fn plan_with(
     files: &[SeenFile],
     state: &ArchiveState,
@@ -100,23 +92,11 @@ pub fn plan_with(
         segs,
         mut places,
     } = prepare(files, state, settings, now);
-    let index: HashMap<&str, usize> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.file.as_str(), i))
-        .collect();
-    let mut pairs: Vec<(usize, usize, i64)> = alignments
-        .iter()
-        .filter_map(|a| {
-            Some((
-                *index.get(a.a.as_str())?,
-                *index.get(a.b.as_str())?,
-                a.offset_ms,
-            ))
-        })
-        .collect();
-    pairs.sort_unstable();
-    timeline::align(&mut places, &pairs);
+    link(
+        &segs,
+        &mut places,
+        state.alignments.iter().chain(alignments),
+    );
     let entries: Vec<Entry<'_>> = segs
         .iter()
         .zip(&places)
@@ -143,7 +123,7 @@ pub fn plan_with(
                 pod: s.pod.clone(),
                 name_time: s.name.start,
                 audio_start: at(places[i].start),
-                duration: Duration::from_millis(s.duration.max(0) as u64),
+                duration: s.exact,
                 frames: s.frames,
                 size: s.size,
                 truncated: s.truncated,
@@ -156,8 +136,9 @@ pub fn plan_with(
                 why: DeleteReason::Duplicate,
                 remember: Some(GoneSegment {
                     file_name: s.file.clone(),
-                    duration: Duration::from_millis(s.duration.max(0) as u64),
+                    duration: s.exact,
                     truncated: s.truncated,
+                    audio_start: Some(at(places[i].start)),
                 }),
             }),
             (Outcome::Waiting(on), _) => out.holds.push(Hold {
@@ -196,16 +177,21 @@ pub struct AlignmentCandidate {
 }
 
 /// One pair of files per pair of recordings whose audio overlaps by at least 2 s by their
-/// names. Aligning them by content and passing the result to [`plan_with`] places the two
-/// recordings relative to each other exactly: no duplicate archived for doubt, and joins
-/// placed to the frame. Only files in the folder are named.
+/// names and that no remembered alignment relates yet. Aligning them by content and passing
+/// the result to [`plan_with`] places the two recordings relative to each other exactly: no
+/// duplicate archived for doubt, and joins placed to the frame. Only files in the folder are
+/// named.
 pub fn alignment_candidates(
     files: &[SeenFile],
     state: &ArchiveState,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Vec<AlignmentCandidate> {
-    let Prepared { segs, places, .. } = prepare(files, state, settings, now);
+    let Prepared {
+        segs, mut places, ..
+    } = prepare(files, state, settings, now);
+    // Recordings already aligned (in an earlier run) need no new measurement.
+    link(&segs, &mut places, &state.alignments);
     // Archived files still in the folder are aligned too: a run interrupted after their
     // upload must place the rest as the uninterrupted run would have.
     let in_folder: std::collections::HashSet<&str> =
@@ -227,8 +213,8 @@ pub fn alignment_candidates(
         {
             let (p, q) = (&places[i], &places[j]);
             let overlap = p.end.min(q.end) - p.start.max(q.start);
-            let key = (p.chain.min(q.chain), p.chain.max(q.chain));
-            if p.chain != q.chain && overlap >= 2_000 && done.insert(key) {
+            let key = (p.group.min(q.group), p.group.max(q.group));
+            if p.group != q.group && overlap >= 2_000 && done.insert(key) {
                 out.push(AlignmentCandidate {
                     a: segs[i].file.clone(),
                     b: segs[j].file.clone(),
@@ -239,6 +225,33 @@ pub fn alignment_candidates(
         }
     }
     out
+}
+
+/// Place the recordings of aligned files relative to each other; alignments naming a file
+/// the plan does not know are ignored.
+fn link<'a>(
+    segs: &[Segment],
+    places: &mut [timeline::Placement],
+    alignments: impl IntoIterator<Item = &'a Alignment>,
+) {
+    let index: HashMap<&str, usize> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.file.as_str(), i))
+        .collect();
+    let mut pairs: Vec<(usize, usize, i64)> = alignments
+        .into_iter()
+        .filter_map(|a| {
+            Some((
+                *index.get(a.a.as_str())?,
+                *index.get(a.b.as_str())?,
+                a.offset_ms,
+            ))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    timeline::align(places, &pairs);
 }
 
 struct Prepared {
@@ -321,6 +334,7 @@ fn prepare(
                 file_name: f.name.clone(),
                 duration: Duration::ZERO,
                 truncated: true,
+                audio_start: None,
             };
             segs.push(Segment::gone(&gone, n.clone()));
             if idle {
@@ -405,8 +419,10 @@ fn prepare(
             pod: &s.pod,
             name_ms: s.name.start.timestamp_millis(),
             duration: s.duration,
+            duration_us: s.exact.as_micros() as i64,
             truncated: s.truncated,
             live: s.role == Role::Live,
+            recorded_ms: s.recorded,
         })
         .collect();
     let places = timeline::place(&members, segment, jitter);
@@ -419,12 +435,17 @@ struct Segment {
     pod: String,
     name: SegmentName,
     role: Role,
+    /// Milliseconds of audio.
     duration: i64,
+    /// The same to the sample: chains of a week of segments add up without drifting.
+    exact: Duration,
     truncated: bool,
     frames: u64,
     size: u64,
     replaces_archived: bool,
     blob_name: Result<String, String>,
+    /// Where an earlier plan placed its audio (archived and gone segments).
+    recorded: Option<i64>,
 }
 
 impl Segment {
@@ -441,11 +462,13 @@ impl Segment {
             name: n.clone(),
             role,
             duration: facts.map_or(0, |a| millis(a.duration())),
+            exact: facts.map_or(Duration::ZERO, |a| a.duration()),
             truncated: facts.is_some_and(|a| a.truncated()),
             frames: facts.map_or(0, |a| a.frames),
             size: f.size,
             replaces_archived: false,
             blob_name: blob_name(settings, n, &f.name),
+            recorded: None,
         }
     }
 
@@ -456,11 +479,13 @@ impl Segment {
             name: n,
             role: Role::Gone,
             duration: millis(g.duration),
+            exact: g.duration,
             truncated: g.truncated,
             frames: 0,
             size: 0,
             replaces_archived: false,
             blob_name: Ok(String::new()),
+            recorded: g.audio_start.map(|t| t.timestamp_millis()),
         }
     }
 
@@ -475,11 +500,13 @@ impl Segment {
             name: n,
             role: Role::Archived,
             duration: millis(a.duration.unwrap_or(settings.segment_time)),
+            exact: a.duration.unwrap_or(settings.segment_time),
             truncated: a.truncated,
             frames: 0,
             size: a.size.unwrap_or(0),
             replaces_archived: false,
             blob_name,
+            recorded: a.audio_start.map(|t| t.timestamp_millis()),
         }
     }
 }

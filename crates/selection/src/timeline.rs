@@ -5,6 +5,10 @@
 //! not lie is that a pod's consecutive files join with no gap: so files are grouped into
 //! chains (one ffmpeg process's output), each chain is anchored once, and every file's start
 //! is the chain's start plus the audio before it.
+//!
+//! Where an earlier plan already placed a chain (a file it archived or deleted records where
+//! its audio started), the chain stays there, as long as its names allow it: audio archived
+//! in different runs is then joined in one frame.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +33,8 @@ pub(crate) struct Placement {
     pub early: i64,
     /// The audio may start up to this much later than `start`.
     pub late: i64,
+    /// The chain is where an earlier plan placed it.
+    pub pinned: bool,
 }
 
 /// What the timeline needs to know about one segment.
@@ -38,10 +44,14 @@ pub(crate) struct Member<'a> {
     pub name_ms: i64,
     /// Milliseconds of audio counted so far.
     pub duration: i64,
+    /// The same in microseconds, which chain offsets add up.
+    pub duration_us: i64,
     /// The file ends a chain: its writer was killed.
     pub truncated: bool,
     /// The file may still grow.
     pub live: bool,
+    /// Where an earlier plan placed its audio, if it was archived or deleted.
+    pub recorded_ms: Option<i64>,
 }
 
 /// Place every member. `segment` is the configured segment time, `jitter` the name error.
@@ -138,8 +148,8 @@ fn anchor(
     let mut offsets = Vec::with_capacity(chain.len());
     let mut elapsed = 0i64;
     for &i in chain {
-        offsets.push(elapsed);
-        elapsed += members[i].duration;
+        offsets.push(elapsed.div_euclid(1000));
+        elapsed += members[i].duration_us;
     }
     // Every name after the first is within the jitter of its audio's start or later (never
     // earlier), so the smallest one places the chain best; the first name is skipped because
@@ -150,11 +160,23 @@ fn anchor(
         .skip(1)
         .map(|(&i, &off)| members[i].name_ms - off)
         .min();
-    let (start, early) = match anchored {
+    let (mut start, early) = match anchored {
         Some(s) => (s, jitter),
         None => (members[chain[0]].name_ms, jitter + MAX_BURST_MS),
     };
-    let early = early.max(doubt);
+    let (mut early, mut late) = (early.max(doubt), jitter);
+    // The first record rules: later ones were placed after it, in its frame. The span the
+    // names allow stays the same, only its centre moves; a record outside that span is not
+    // a placement the names allow (a hand-edited row, another scheme) and is ignored.
+    let recorded = chain
+        .iter()
+        .zip(&offsets)
+        .find_map(|(&i, &off)| Some(members[i].recorded_ms? - off));
+    let pinned = recorded.is_some_and(|r| (start - early..=start + late).contains(&r));
+    if let (true, Some(r)) = (pinned, recorded) {
+        (early, late) = (early - (start - r), late + (start - r));
+        start = r;
+    }
     for (index, (&i, &off)) in chain.iter().zip(&offsets).enumerate() {
         let m = &members[i];
         let s = start + off;
@@ -170,14 +192,16 @@ fn anchor(
             start: s,
             end: s + length,
             early,
-            late: jitter,
+            late,
+            pinned,
         };
     }
 }
 
 /// Place chains relative to each other where their content was aligned: `(a, b, offset)`
 /// says member `b`'s audio starts `offset` ms after member `a`'s. The chain with the less
-/// certain placement moves, and both then share one group and its uncertainty.
+/// certain placement moves (but a chain an earlier plan placed stays put when the other was
+/// not), and both then share one group and its uncertainty.
 pub(crate) fn align(placed: &mut [Placement], pairs: &[(usize, usize, i64)]) {
     for &(a, b, offset) in pairs {
         let (pa, pb) = (placed[a], placed[b]);
@@ -185,7 +209,12 @@ pub(crate) fn align(placed: &mut [Placement], pairs: &[(usize, usize, i64)]) {
             continue;
         }
         // Move the group that is placed less surely.
-        let (keep, moved, shift) = if pa.early + pa.late <= pb.early + pb.late {
+        let keep_a = match (pa.pinned, pb.pinned) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => pa.early + pa.late <= pb.early + pb.late,
+        };
+        let (keep, moved, shift) = if keep_a {
             (pa, pb.group, pa.start + offset - pb.start)
         } else {
             (pb, pa.group, pb.start - offset - pa.start)
@@ -196,6 +225,7 @@ pub(crate) fn align(placed: &mut [Placement], pairs: &[(usize, usize, i64)]) {
             p.group = keep.group;
             p.early = keep.early;
             p.late = keep.late;
+            p.pinned = keep.pinned;
         }
     }
 }
@@ -209,8 +239,10 @@ mod tests {
             pod,
             name_ms: (name_s * 1000.0) as i64,
             duration: (dur_s * 1000.0) as i64,
+            duration_us: (dur_s * 1e6) as i64,
             truncated: false,
             live: false,
+            recorded_ms: None,
         }
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
-    alignment_candidates, plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason, GoneSegment, HoldReason,
-    Plan, SeenFile, Settings,
+    alignment_candidates, plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason,
+    GoneSegment, HoldReason, Plan, SeenFile, Settings,
 };
 
 const T: &str = "2026-11-26T10:00:00Z";
@@ -223,10 +223,12 @@ fn an_archived_file_is_deleted_and_a_grown_one_replaced() {
         size: Some(size),
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
+        audio_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived(0, 383 * 417), archived(10, 100 * 417)],
         gone: vec![],
+        alignments: vec![],
     };
     let files = [file("a", 0, full(), 10), file("a", 10, full(), 20)];
     let p = run(&files, &state, 200);
@@ -249,8 +251,10 @@ fn resumes_after_days_with_the_original_jobs_rows() {
             size: None,
             duration: None,
             truncated: false,
+            audio_start: None,
         }],
         gone: vec![],
+        alignments: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
@@ -292,7 +296,9 @@ fn a_remembered_killed_file_keeps_the_next_recording_apart() {
             file_name: name("a", 10),
             duration: Duration::ZERO,
             truncated: true,
+            audio_start: None,
         }],
+        alignments: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
@@ -339,10 +345,12 @@ fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not
         size: Some(383 * 417),
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
+        audio_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
         gone: vec![],
+        alignments: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
