@@ -38,10 +38,11 @@ pub struct Summary {
 }
 
 /// Where a run reads and writes: the stream's partition, the partition of files deleted
-/// without being archived, and the lock held for the run.
+/// without being archived, the partition of content alignments, and the lock held for the run.
 pub struct Stores<'a> {
     pub archive: &'a dyn Archive,
     pub gone: &'a dyn Archive,
+    pub aligned: &'a dyn Archive,
     pub lock: Option<&'a Lock>,
 }
 
@@ -61,6 +62,7 @@ pub async fn read_state(
         .collect();
     let mut rows: Vec<SegmentRow> = Vec::new();
     let mut gone: Vec<SegmentRow> = Vec::new();
+    let mut aligned: Vec<SegmentRow> = Vec::new();
     if let (Some(&oldest), Some(&newest)) = (times.iter().min(), times.iter().max()) {
         let margin = TimeDelta::days(1);
         let (from, to) = rows::key_range(oldest - margin, newest + margin);
@@ -70,6 +72,11 @@ pub async fn read_state(
             .map_err(|e| e.to_string())?;
         gone = stores
             .gone
+            .rows_in_range(&from, &to)
+            .await
+            .map_err(|e| e.to_string())?;
+        aligned = stores
+            .aligned
             .rows_in_range(&from, &to)
             .await
             .map_err(|e| e.to_string())?;
@@ -92,6 +99,7 @@ pub async fn read_state(
             .push(rows::archived(&row, settings.selection.segment_time));
     }
     state.gone = gone.iter().map(rows::gone).collect();
+    state.alignments = aligned.iter().filter_map(rows::alignment).collect();
     // A row is proof of nothing until its blob is seen: the Node job ignored upload errors,
     // and a blob can be deleted by hand. Rows of the original job, and rows of files still
     // in the folder, are checked; without its blob a row covers nothing, and a local file is
@@ -115,6 +123,28 @@ pub async fn read_state(
     }
     state.segments.retain(|s| !missing.contains(&s.file_name));
     Ok((state, verified))
+}
+
+/// Keep the alignments measured this run with the archive, before the plan they shaped is
+/// carried out: a later run places what is left as this one did. Returns how many failed
+/// (a missing alignment makes later plans less exact, never unsafe).
+pub async fn remember_alignments(
+    stores: &Stores<'_>,
+    settings: &Settings,
+    state: &ArchiveState,
+    measured: &[selection::Alignment],
+) -> usize {
+    let mut failed = 0;
+    for al in measured.iter().filter(|al| !state.alignments.contains(al)) {
+        let Some(row) = rows::alignment_row(al, &settings.selection) else {
+            continue;
+        };
+        if let Err(e) = stores.aligned.insert_row(&row).await {
+            error!(a = %al.a, b = %al.b, "cannot keep an alignment: {e}");
+            failed += 1;
+        }
+    }
+    failed
 }
 
 /// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.

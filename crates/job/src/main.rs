@@ -138,6 +138,10 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let folder = execute::scan_folder(settings)?;
     let archive = open(settings, &settings.container)?;
     let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
+    let aligned = open(
+        settings,
+        &job::rows::alignment_partition(&settings.container),
+    )?;
     if !dry_run {
         archive.ensure_ready().await.map_err(|e| e.to_string())?;
     }
@@ -159,6 +163,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let stores = execute::Stores {
         archive: &archive,
         gone: &gone,
+        aligned: &aligned,
         lock: lock.as_ref(),
     };
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -179,7 +184,9 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
                 return Ok(());
             }
-            let sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, deadline).await;
+            let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
+            let mut sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, deadline).await;
+            sum.errors += unkept;
             info!(
                 seen = sum.seen,
                 archived = sum.archived,

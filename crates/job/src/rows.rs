@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use selection::{ArchivedSegment, GoneSegment, Upload};
+use selection::{Alignment, ArchivedSegment, GoneSegment, Upload};
 
 use crate::store::SegmentRow;
 
@@ -46,10 +46,12 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
         pod: Some(u.pod.clone()),
         audio_start_ms: Some(u.audio_start.timestamp_millis()),
         duration_ms: Some(u.duration.as_millis() as i64),
+        duration_us: Some(u.duration.as_micros() as i64),
         frames: Some(u.frames),
         size: Some(size),
         content_md5: Some(base64::engine::general_purpose::STANDARD.encode(md5)),
         truncated: Some(u.truncated),
+        ..SegmentRow::default()
     }
 }
 
@@ -67,21 +69,56 @@ pub fn gone_row(g: &GoneSegment, settings: &selection::Settings) -> Option<Segme
         file_name: g.file_name.clone(),
         pod: Some(name.pod),
         duration_ms: Some(g.duration.as_millis() as i64),
+        duration_us: Some(g.duration.as_micros() as i64),
         truncated: Some(g.truncated),
         audio_start_ms: g.audio_start.map(|t| t.timestamp_millis()),
         ..SegmentRow::default()
     })
 }
 
+/// The partition holding content alignments measured by earlier runs.
+pub fn alignment_partition(partition: &str) -> String {
+    format!("{partition}~align")
+}
+
+/// The row keeping an alignment; `None` unless both files have segment names. Its key starts
+/// with `a`'s segment key, so the alignments of a span of time are one range, like the
+/// segments.
+pub fn alignment_row(al: &Alignment, settings: &selection::Settings) -> Option<SegmentRow> {
+    let a = selection::parse_name(&al.a, settings, None).ok()?;
+    let b = selection::parse_name(&al.b, settings, None).ok()?;
+    Some(SegmentRow {
+        row_key: format!("{}~{}", row_key(a.start, &a.pod), row_key(b.start, &b.pod)),
+        file_name: al.a.clone(),
+        aligned_with: Some(al.b.clone()),
+        aligned_offset_ms: Some(al.offset_ms),
+        ..SegmentRow::default()
+    })
+}
+
+/// What an alignment row says; `None` for a row that is not one.
+pub fn alignment(row: &SegmentRow) -> Option<Alignment> {
+    Some(Alignment {
+        a: row.file_name.clone(),
+        b: row.aligned_with.clone()?,
+        offset_ms: row.aligned_offset_ms?,
+    })
+}
+
+/// A row's duration, to the microsecond where the row has it.
+fn duration(row: &SegmentRow) -> Option<Duration> {
+    match (row.duration_us, row.duration_ms) {
+        (Some(us), _) => u64::try_from(us).ok().map(Duration::from_micros),
+        (None, Some(ms)) => u64::try_from(ms).ok().map(Duration::from_millis),
+        (None, None) => None,
+    }
+}
+
 /// What a gone row says for the planner.
 pub fn gone(row: &SegmentRow) -> GoneSegment {
     GoneSegment {
         file_name: row.file_name.clone(),
-        duration: Duration::from_millis(
-            row.duration_ms
-                .and_then(|d| u64::try_from(d).ok())
-                .unwrap_or(0),
-        ),
+        duration: duration(row).unwrap_or(Duration::ZERO),
         truncated: row.truncated.unwrap_or(true),
         audio_start: row.audio_start_ms.and_then(DateTime::from_timestamp_millis),
     }
@@ -91,10 +128,7 @@ pub fn gone(row: &SegmentRow) -> GoneSegment {
 /// archived full-length segments. Rows without a `truncated` flag take a short segment as one
 /// whose writer stopped, which at worst makes the planner more careful.
 pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
-    let duration = row
-        .duration_ms
-        .and_then(|d| u64::try_from(d).ok())
-        .map(Duration::from_millis);
+    let duration = duration(row);
     ArchivedSegment {
         file_name: row.file_name.clone(),
         blob_name: row.blob_name.clone(),
@@ -122,5 +156,26 @@ mod tests {
         assert!(from <= k2 && k2 <= to && from <= k1 && k1 <= to);
         let (from, _) = key_range(t1, t1);
         assert!(k2 < from);
+    }
+
+    #[test]
+    fn an_alignment_row_is_found_with_its_first_files_segments() {
+        let settings = selection::Settings::new(600, "hope").unwrap();
+        let al = Alignment {
+            a: "pod-a_20261126T100000.mp3".into(),
+            b: "pod-b_20261126T100003.mp3".into(),
+            offset_ms: 2_345,
+        };
+        let row = alignment_row(&al, &settings).unwrap();
+        assert_eq!(alignment(&row), Some(al));
+        let t: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let (from, to) = key_range(t, t);
+        assert!(from <= row.row_key && row.row_key <= to, "{}", row.row_key);
+        assert!(row.row_key.starts_with(&row_key(t, "pod-a")));
+        let odd = Alignment {
+            a: "notes.txt".into(),
+            ..alignment(&row).unwrap()
+        };
+        assert_eq!(alignment_row(&odd, &settings), None);
     }
 }

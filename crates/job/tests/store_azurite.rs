@@ -97,6 +97,9 @@ fn row(key: &str) -> SegmentRow {
         size: Some(9_600_000_000),
         content_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
         truncated: Some(false),
+        duration_us: Some(600_030_000),
+        aligned_with: None,
+        aligned_offset_ms: None,
     }
 }
 
@@ -317,7 +320,7 @@ async fn insert_row_twice_returns_the_existing_row() {
     );
     assert_eq!(
         archive.insert_row(&first).await.unwrap(),
-        InsertOutcome::AlreadyExists(first.clone())
+        InsertOutcome::AlreadyExists(Box::new(first.clone()))
     );
     let other = SegmentRow {
         file_name: "pod-b_x.mp3".into(),
@@ -325,7 +328,7 @@ async fn insert_row_twice_returns_the_existing_row() {
     };
     assert_eq!(
         archive.insert_row(&other).await.unwrap(),
-        InsertOutcome::AlreadyExists(first.clone())
+        InsertOutcome::AlreadyExists(Box::new(first.clone()))
     );
     assert_eq!(archive.first_rows(10).await.unwrap(), vec![first]);
 
@@ -463,7 +466,7 @@ async fn quotes_in_filter_values_are_escaped() {
     // Repeat insert of a quoted key goes through the quoted lookup.
     assert_eq!(
         quoted.insert_row(&row("it's")).await.unwrap(),
-        InsertOutcome::AlreadyExists(row("it's"))
+        InsertOutcome::AlreadyExists(Box::new(row("it's")))
     );
 }
 

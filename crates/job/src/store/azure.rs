@@ -495,7 +495,7 @@ impl Archive for AzureArchive {
             Ok(_) => Ok(InsertOutcome::Inserted),
             Err(e) if matches!(status_of(&e), Some((409, Some("EntityAlreadyExists")))) => {
                 match self.row(&row.row_key).await? {
-                    Some(existing) => Ok(InsertOutcome::AlreadyExists(existing)),
+                    Some(existing) => Ok(InsertOutcome::AlreadyExists(Box::new(existing))),
                     None => Err(StoreError {
                         operation,
                         cause: "the insert found a row that then vanished".to_owned(),
@@ -846,6 +846,7 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
         ("blobName", &row.blob_name),
         ("pod", &row.pod),
         ("contentMd5", &row.content_md5),
+        ("alignedWith", &row.aligned_with),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
@@ -863,6 +864,8 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
     let numbers = [
         ("audioStartMs", row.audio_start_ms),
         ("durationMs", row.duration_ms),
+        ("durationUs", row.duration_us),
+        ("alignedOffsetMs", row.aligned_offset_ms),
         ("frames", unsigned("frames", row.frames)?),
         ("size", unsigned("size", row.size)?),
     ];
@@ -927,6 +930,9 @@ fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, String> {
         frames: unsigned("frames"),
         size: unsigned("size"),
         content_md5: string("contentMd5"),
+        duration_us: int("durationUs"),
+        aligned_with: string("alignedWith"),
+        aligned_offset_ms: int("alignedOffsetMs"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -961,6 +967,9 @@ mod tests {
             size: Some(9_600_000_000),
             content_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
             truncated: Some(true),
+            duration_us: Some(600_026_122),
+            aligned_with: Some("pod-b_20261126T101003.mp3".into()),
+            aligned_offset_ms: Some(-2_345),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

@@ -81,6 +81,12 @@ pub struct SegmentRow {
     pub content_md5: Option<String>,
     /// The recorded file ended mid-frame or with a lying header: its writer was killed.
     pub truncated: Option<bool>,
+    /// `duration_ms` to the microsecond: placements add up durations over long chains.
+    pub duration_us: Option<i64>,
+    /// In an alignment row: the other file, whose audio starts `aligned_offset_ms` after
+    /// this row's file's.
+    pub aligned_with: Option<String>,
+    pub aligned_offset_ms: Option<i64>,
 }
 
 /// The result of [`Archive::insert_row`].
@@ -89,7 +95,7 @@ pub enum InsertOutcome {
     Inserted,
     /// A row with the same RowKey exists; it is returned so the caller can tell a repeat of its
     /// own insert from a collision.
-    AlreadyExists(SegmentRow),
+    AlreadyExists(Box<SegmentRow>),
 }
 
 /// An exclusive claim on the stream, held for the length of a run.
