@@ -68,8 +68,25 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
         let mut doubt = 0;
         for &i in &ids {
             if let Some(&prev) = chain.last() {
-                match link(&members[prev], &members[i], segment, jitter) {
+                let prev_first = chain.len() == 1;
+                match link(&members[prev], &members[i], segment, jitter, prev_first) {
                     Link::Joins => {}
+                    Link::Restarted => {
+                        let first = chain.pop().unwrap_or(prev);
+                        anchor(
+                            &chain,
+                            members,
+                            chain_id,
+                            jitter,
+                            doubt,
+                            segment,
+                            &mut placed,
+                        );
+                        chain_id += 1;
+                        chain.clear();
+                        doubt = 0;
+                        chain.push(first);
+                    }
                     Link::Starts { doubt: next_doubt } => {
                         anchor(
                             &chain,
@@ -111,9 +128,13 @@ enum Link {
     /// It starts a new chain, whose audio may begin up to `doubt` ms before its names say
     /// (when it could also be the continuation of a stalled writer).
     Starts { doubt: i64 },
+    /// It continues `prev`, but `prev` began with a connect burst: a restarted writer's first
+    /// file, which took the name of the killed writer's last one (ffmpeg's `-y` overwrote it),
+    /// so nothing marked the restart. `prev` starts a new chain.
+    Restarted,
 }
 
-fn link(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64) -> Link {
+fn link(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64, prev_first: bool) -> Link {
     if prev.truncated || prev.live {
         return Link::Starts { doubt: 0 };
     }
@@ -125,7 +146,11 @@ fn link(prev: &Member<'_>, next: &Member<'_>, segment: i64, jitter: i64) -> Link
     // `next` begins a new connection, placed by its own names.
     let implied = next.name_ms - prev.duration;
     let lateness = implied - prev.name_ms;
-    if (-MAX_BURST_MS - 2 * jitter..=2 * jitter).contains(&lateness) {
+    // Only a chain's first file holds a burst: only there may its audio start well before
+    // its name.
+    if !prev_first && (-MAX_BURST_MS - 2 * jitter..-2 * jitter).contains(&lateness) {
+        Link::Restarted
+    } else if (-MAX_BURST_MS - 2 * jitter..=2 * jitter).contains(&lateness) {
         Link::Joins
     } else if lateness > 0 && lateness <= MAX_NAME_LAG_MS && prev.duration + 2 * jitter >= segment {
         Link::Starts {
@@ -312,6 +337,25 @@ mod tests {
             p[2].start, 16_000,
             "placed by the next file's name, before the burst"
         );
+    }
+
+    #[test]
+    fn a_restart_hidden_by_an_overwritten_name_starts_a_chain() {
+        // Killed at 16.6 s in its third file, restarted at 17.1 s with 3.9 s of burst: the
+        // restarted writer's first file is named like the killed one (which it overwrote)
+        // and holds audio from 13.3 s.
+        let members = [
+            m("a", 1.0, 10.0),
+            m("a", 7.0, 10.0),
+            m("a", 17.0, 10.0),
+            m("a", 23.0, 10.0),
+        ];
+        let p = place(&members, 10_000, 750);
+        assert_eq!(p[0].chain, p[1].chain);
+        assert_ne!(p[1].chain, p[2].chain);
+        assert_eq!(p[2].chain, p[3].chain);
+        assert_eq!(p[2].start, 13_000, "placed by the next file's name");
+        assert_eq!(p[0].start, -3_000);
     }
 
     #[test]
