@@ -58,7 +58,7 @@ pub use input::{
     Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile,
 };
 pub use name::{parse_name, NameError, SegmentName};
-pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Upload};
+pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
 
@@ -148,6 +148,17 @@ pub fn plan_with(
             _ => {}
         }
     }
+    for (i, s) in segs.iter().enumerate() {
+        let moved = s.recorded.is_some_and(|r| (r - places[i].start).abs() > 1);
+        if moved && matches!(s.role, Role::Archived | Role::Gone) {
+            out.restamps.push(Restamp {
+                file: s.file.clone(),
+                archived: s.role == Role::Archived,
+                audio_start: at(places[i].start),
+            });
+        }
+    }
+    out.restamps.sort_by(|a, b| a.file.cmp(&b.file));
     for &(after, before, start, end) in &cover.gaps {
         out.gaps.push(Gap {
             start: at(start),

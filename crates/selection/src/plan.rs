@@ -19,6 +19,22 @@ pub struct Plan {
     pub holds: Vec<Hold>,
     /// Spans that no replica recorded, between audio that exists.
     pub gaps: Vec<Gap>,
+    /// Archived or deleted segments this plan places elsewhere than the plan that recorded
+    /// them: a content alignment measured since then moved their recording. Recording the new
+    /// start keeps every segment of a day in one frame, so joins stay exact.
+    pub restamps: Vec<Restamp>,
+}
+
+/// A recorded audio start to correct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restamp {
+    /// The segment's file name.
+    pub file: String,
+    /// Whether it is archived (its row is in the stream's partition) or was deleted without
+    /// being archived (a gone row).
+    pub archived: bool,
+    /// Where this plan places its audio.
+    pub audio_start: DateTime<Utc>,
 }
 
 /// Archive one file.
