@@ -7,7 +7,7 @@
 //! confirmed: a row whose blob was seen in this run, or an upload and insert that succeeded in
 //! this run.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -46,13 +46,20 @@ pub struct Stores<'a> {
     pub lock: Option<&'a Lock>,
 }
 
-/// Read the archive state that matters for these files, and the archived segments whose
-/// blob was seen while reading it (so the executor need not look again).
+/// The rows the archive state was read from, by file name: what a restamp rewrites.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub archived: HashMap<String, SegmentRow>,
+    pub gone: HashMap<String, SegmentRow>,
+}
+
+/// Read the archive state that matters for these files, the archived segments whose blob was
+/// seen while reading it (so the executor need not look again), and the rows it came from.
 pub async fn read_state(
     stores: &Stores<'_>,
     settings: &Settings,
     folder: &Folder,
-) -> Result<(ArchiveState, HashSet<String>), String> {
+) -> Result<(ArchiveState, HashSet<String>, Recorded), String> {
     let archive = stores.archive;
     let times: Vec<DateTime<Utc>> = folder
         .files
@@ -86,6 +93,7 @@ pub async fn read_state(
     let first = archive.first_rows(200).await.map_err(|e| e.to_string())?;
     let mut seen = HashSet::new();
     let mut state = ArchiveState::default();
+    let mut recorded = Recorded::default();
     let mut legacy = HashSet::new();
     for row in rows.into_iter().chain(first) {
         if !seen.insert(row.row_key.clone()) {
@@ -97,8 +105,10 @@ pub async fn read_state(
         state
             .segments
             .push(rows::archived(&row, settings.selection.segment_time));
+        recorded.archived.insert(row.file_name.clone(), row);
     }
     state.gone = gone.iter().map(rows::gone).collect();
+    recorded.gone = gone.into_iter().map(|r| (r.file_name.clone(), r)).collect();
     state.alignments = aligned.iter().filter_map(rows::alignment).collect();
     // A row is proof of nothing until its blob is seen: the Node job ignored upload errors,
     // and a blob can be deleted by hand. Rows of the original job, and rows of files still
@@ -122,7 +132,57 @@ pub async fn read_state(
         }
     }
     state.segments.retain(|s| !missing.contains(&s.file_name));
-    Ok((state, verified))
+    Ok((state, verified, recorded))
+}
+
+/// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
+/// of their days. Returns how many failed: a stale start misplaces a join in a day manifest
+/// until a later run restamps it; it never affects what is deleted.
+pub async fn restamp(
+    stores: &Stores<'_>,
+    settings: &Settings,
+    recorded: &Recorded,
+    plan: &Plan,
+) -> usize {
+    if settings.dry_run {
+        return 0;
+    }
+    let mut failed = 0;
+    let mut changed_days = BTreeSet::new();
+    for r in &plan.restamps {
+        let (store, rows) = if r.archived {
+            (stores.archive, &recorded.archived)
+        } else {
+            (stores.gone, &recorded.gone)
+        };
+        let Some(row) = rows.get(&r.file) else {
+            continue;
+        };
+        let row = SegmentRow {
+            audio_start_ms: Some(r.audio_start.timestamp_millis()),
+            ..row.clone()
+        };
+        match store.replace_row(&row).await {
+            Ok(()) => {
+                info!(file = %r.file, audio_start = %r.audio_start, decision = "restamped",
+                    "placed anew by a content alignment measured since it was recorded");
+                if r.archived {
+                    changed_days.extend(days::day_of(&r.file, settings));
+                }
+            }
+            Err(e) => {
+                error!(file = %r.file, "cannot record its new audio start: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if settings.day_manifests && !changed_days.is_empty() {
+        if let Err(e) = days::write(stores.archive, settings, &changed_days).await {
+            error!("day manifest: {e}");
+            failed += 1;
+        }
+    }
+    failed
 }
 
 /// Keep the alignments measured this run with the archive, before the plan they shaped is

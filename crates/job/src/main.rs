@@ -169,7 +169,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let done = std::sync::atomic::AtomicBool::new(false);
     let work = async {
         let outcome = async {
-            let (state, verified) = match execute::read_state(&stores, settings, &folder).await {
+            let (state, verified, recorded) = match execute::read_state(&stores, settings, &folder).await {
                 Ok(s) => s,
                 Err(e) if dry_run => {
                     warn!("cannot read the archive ({e}); planning as if it were empty");
@@ -185,8 +185,9 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 return Ok(());
             }
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
+            let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
             let mut sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, deadline).await;
-            sum.errors += unkept;
+            sum.errors += unkept + unstamped;
             info!(
                 seen = sum.seen,
                 archived = sum.archived,
