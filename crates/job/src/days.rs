@@ -37,9 +37,13 @@ pub struct DaySegment {
     pub duration_s: f64,
     pub frames: Option<u64>,
     /// Where to start playing this blob so that nothing earlier segments hold is heard
-    /// twice (seconds into the blob), and where to stop (its duration).
+    /// twice (seconds into the blob), and where to stop (its duration). With a frame count,
+    /// the in-point is the frame boundary nearest the join (at most half a frame off).
     pub in_s: f64,
     pub out_s: f64,
+    /// The same as frame indexes: play frames `in_frame..out_frame`.
+    pub in_frame: Option<u64>,
+    pub out_frame: Option<u64>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -113,18 +117,22 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 .audio_start_ms
                 .and_then(DateTime::from_timestamp_millis)
                 .unwrap_or(name.start);
-            let duration_ms = r
-                .duration_ms
-                .unwrap_or(settings.selection.segment_time.as_millis() as i64);
+            let duration_us = r
+                .duration_us
+                .or(r.duration_ms.map(|ms| ms * 1000))
+                .unwrap_or(settings.selection.segment_time.as_micros() as i64);
+            let duration_s = duration_us as f64 / 1e6;
             Some(DaySegment {
                 blob,
                 file: r.file_name.clone(),
                 pod: name.pod,
                 start,
-                duration_s: duration_ms as f64 / 1000.0,
+                duration_s,
                 frames: r.frames,
                 in_s: 0.0,
-                out_s: duration_ms as f64 / 1000.0,
+                out_s: duration_s,
+                in_frame: r.frames.map(|_| 0),
+                out_frame: r.frames,
             })
         })
         .collect();
@@ -135,7 +143,14 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     for s in &mut segments {
         let end = s.start + TimeDelta::milliseconds((s.duration_s * 1000.0) as i64);
         if let Some((r, _)) = reach {
-            s.in_s = ((r - s.start).num_milliseconds() as f64 / 1000.0).clamp(0.0, s.duration_s);
+            let overlap_s = (r - s.start).num_milliseconds() as f64 / 1000.0;
+            s.in_s = overlap_s.clamp(0.0, s.duration_s);
+            if let Some(frames) = s.frames.filter(|&f| f > 0) {
+                let frame_s = s.duration_s / frames as f64;
+                let in_frame = ((s.in_s / frame_s).round() as u64).min(frames);
+                s.in_frame = Some(in_frame);
+                s.in_s = in_frame as f64 * frame_s;
+            }
         }
         match &reach {
             Some((r, pod)) if (s.start - *r).num_milliseconds() > MIN_GAP_MS => {
@@ -252,5 +267,29 @@ mod tests {
         assert_eq!((m.segments[1].in_s, m.segments[1].out_s), (2.5, 10.0));
         assert_eq!(m.archived_seconds, 17.5);
         assert!(m.gaps.is_empty());
+    }
+
+    #[test]
+    fn with_frames_the_in_point_is_the_nearest_frame_boundary() {
+        // 383 frames of 576 samples at 22050 Hz (26.12 ms): 2.5 s in is 95.7 frames.
+        let t0 = 1_795_687_200_000;
+        let mut b = row("b_20261126T100007.mp3", t0 + 7_500, 10_004);
+        b.frames = Some(383);
+        b.duration_us = Some(10_004_898);
+        let rows = [row("a_20261126T100000.mp3", t0, 10_000), b];
+        let m = build(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            &settings(),
+        );
+        let s = &m.segments[1];
+        assert_eq!((s.in_frame, s.out_frame), (Some(96), Some(383)));
+        assert!(
+            (s.in_s - 96.0 * 576.0 / 22_050.0).abs() < 1e-6,
+            "{}",
+            s.in_s
+        );
+        assert_eq!(s.duration_s, 10.004898);
+        assert_eq!(m.segments[0].in_frame, None);
     }
 }
