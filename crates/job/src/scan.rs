@@ -64,6 +64,14 @@ pub fn scan(folder: &Path, grace: Duration, now: DateTime<Utc>) -> Result<Folder
         if !name.ends_with(".mp3") {
             continue;
         }
+        if !kind.is_file() {
+            // Opening a FIFO would block; none of these holds a recording.
+            out.skipped.push((
+                name,
+                "is not a regular file (a FIFO, socket or device); left alone".into(),
+            ));
+            continue;
+        }
         out.files.push(look_at(&entry.path(), name, grace, now));
     }
     out.files.sort_by(|a, b| a.name.cmp(&b.name));

@@ -237,11 +237,12 @@ impl AzureArchive {
             .map_err(|e| store_error(operation, &e))?
         {
             for entity in &page.entities {
-                rows.push(parse_row(entity).map_err(|cause| StoreError {
-                    operation: operation.to_owned(),
-                    cause,
-                    transient: false,
-                })?);
+                // A row we cannot read names no file: skipping it only leaves that row out,
+                // while stopping would leave every recording unarchived until someone acts.
+                match parse_row(entity) {
+                    Ok(row) => rows.push(row),
+                    Err(cause) => tracing::warn!(operation, "skipping a table row: {cause}"),
+                }
             }
             if limit.is_some_and(|limit| rows.len() >= limit) {
                 break;
@@ -879,7 +880,7 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
 }
 
 /// Reads a row leniently: a property of an unexpected type is skipped with a warning, so one
-/// odd row cannot stop the job; only a row without `fileName` is an error.
+/// odd row cannot stop the job; a row without `fileName` is an error (the row is skipped).
 fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, String> {
     let row_key = match entity.get("RowKey") {
         Some(Value::String(key)) => key.clone(),
