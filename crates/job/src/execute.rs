@@ -176,13 +176,32 @@ pub async fn restamp(
             }
         }
     }
-    if settings.day_manifests && !changed_days.is_empty() {
-        if let Err(e) = days::write(stores.archive, settings, &changed_days).await {
+    failed + write_manifests(stores.archive, settings, &changed_days).await
+}
+
+/// Rewrite the manifests of `changed` days from the table (when enabled). Returns the number
+/// of failures (0 or 1).
+async fn write_manifests(
+    archive: &dyn Archive,
+    settings: &Settings,
+    changed: &BTreeSet<chrono::NaiveDate>,
+) -> usize {
+    if !settings.day_manifests || changed.is_empty() {
+        return 0;
+    }
+    match days::write(archive, settings, changed).await {
+        Ok(written) => {
+            for m in written {
+                info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
+                    archived_seconds = m.archived_seconds, "day manifest written");
+            }
+            0
+        }
+        Err(e) => {
             error!("day manifest: {e}");
-            failed += 1;
+            1
         }
     }
-    failed
 }
 
 /// Keep the alignments measured this run with the archive, before the plan they shaped is
@@ -332,20 +351,7 @@ pub async fn execute(
         .filter_map(|u| days::day_of(&u.file, settings))
         .collect();
     days.extend(deleted_days.iter().copied());
-    if settings.day_manifests && !days.is_empty() {
-        match days::write(archive, settings, &days).await {
-            Ok(written) => {
-                for m in written {
-                    info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
-                        archived_seconds = m.archived_seconds, "day manifest written");
-                }
-            }
-            Err(e) => {
-                error!("day manifest: {e}");
-                sum.errors += 1;
-            }
-        }
-    }
+    sum.errors += write_manifests(archive, settings, &days).await;
     sum
 }
 

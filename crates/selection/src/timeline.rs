@@ -62,6 +62,19 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
     }
     let mut placed = vec![Placement::default(); members.len()];
     let mut chain_id = 0;
+    let mut close = |chain: &mut Vec<usize>, doubt: i64| {
+        anchor(
+            chain,
+            members,
+            chain_id,
+            jitter,
+            doubt,
+            segment,
+            &mut placed,
+        );
+        chain_id += 1;
+        chain.clear();
+    };
     for (_, mut ids) in by_pod {
         ids.sort_by_key(|&i| (members[i].name_ms, i));
         let mut chain: Vec<usize> = Vec::new();
@@ -72,33 +85,13 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
                 match link(&members[prev], &members[i], segment, jitter, prev_first) {
                     Link::Joins => {}
                     Link::Restarted => {
-                        let first = chain.pop().unwrap_or(prev);
-                        anchor(
-                            &chain,
-                            members,
-                            chain_id,
-                            jitter,
-                            doubt,
-                            segment,
-                            &mut placed,
-                        );
-                        chain_id += 1;
-                        chain.clear();
+                        chain.pop();
+                        close(&mut chain, doubt);
                         doubt = 0;
-                        chain.push(first);
+                        chain.push(prev);
                     }
                     Link::Starts { doubt: next_doubt } => {
-                        anchor(
-                            &chain,
-                            members,
-                            chain_id,
-                            jitter,
-                            doubt,
-                            segment,
-                            &mut placed,
-                        );
-                        chain_id += 1;
-                        chain.clear();
+                        close(&mut chain, doubt);
                         doubt = next_doubt;
                     }
                 }
@@ -106,16 +99,7 @@ pub(crate) fn place(members: &[Member<'_>], segment: i64, jitter: i64) -> Vec<Pl
             chain.push(i);
         }
         if !chain.is_empty() {
-            anchor(
-                &chain,
-                members,
-                chain_id,
-                jitter,
-                doubt,
-                segment,
-                &mut placed,
-            );
-            chain_id += 1;
+            close(&mut chain, doubt);
         }
     }
     placed
