@@ -105,8 +105,11 @@ fn init_logs(json: bool) {
             filter = filter.add_directive(directive);
         }
     }
+    // Colours only on a terminal: a pod's log (kubectl logs, Container Insights) keeps
+    // escape codes as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();

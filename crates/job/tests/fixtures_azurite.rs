@@ -35,6 +35,7 @@ async fn every_scenario_archives_what_it_deletes() {
         let segment = manifest["segment_time"].as_u64().unwrap();
         let first = fixture::run_job(dir.path(), &conn, &stream, segment);
         let log = String::from_utf8_lossy(&first.stderr).to_string();
+        let mut logs = log.clone();
         assert!(first.status.success(), "{name}: first run failed:\n{log}");
         assert!(!log.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="));
 
@@ -77,6 +78,7 @@ async fn every_scenario_archives_what_it_deletes() {
             assert_eq!(Some(info.size), r.size, "{name}: {}", r.file_name);
         }
         let second = fixture::run_job(dir.path(), &conn, &stream, segment);
+        logs.push_str(&String::from_utf8_lossy(&second.stderr));
         assert!(
             second.status.success(),
             "{name}: second run failed:\n{}",
@@ -93,6 +95,7 @@ async fn every_scenario_archives_what_it_deletes() {
         for _ in 0..2 {
             let later = fixture::run_job(dir.path(), &conn, &stream, segment);
             let log = String::from_utf8_lossy(&later.stderr).to_string();
+            logs.push_str(&log);
             assert!(
                 later.status.success(),
                 "{name}: run after the end failed:\n{log}"
@@ -132,6 +135,48 @@ async fn every_scenario_archives_what_it_deletes() {
             archived_total - archived_union,
             rows.len()
         ));
+        // Each pair of recordings is aligned once: the alignment is kept in the table and
+        // read back by later runs, which neither measure it again nor lose it.
+        let measured: Vec<(String, String)> = logs
+            .lines()
+            .filter(|l| l.contains("aligned by content"))
+            .map(|l| {
+                let field = |key: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(key))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (field("a="), field("b="))
+            })
+            .collect();
+        let distinct: std::collections::BTreeSet<_> = measured.iter().cloned().collect();
+        assert_eq!(
+            distinct.len(),
+            measured.len(),
+            "{name}: a pair was aligned in more than one run: {measured:?}"
+        );
+        let kept = AzureArchive::new(
+            &target,
+            &stream,
+            "audios",
+            &job::rows::alignment_partition(&stream),
+            AzureOptions::default(),
+        )
+        .unwrap()
+        .first_rows(1000)
+        .await
+        .unwrap();
+        let kept: std::collections::BTreeSet<_> = kept
+            .iter()
+            .filter_map(job::rows::alignment)
+            .map(|al| (al.a, al.b))
+            .collect();
+        assert_eq!(kept, distinct, "{name}: alignments kept in the table");
+        report.push(format!(
+            "{name}: {} alignment(s) measured and kept",
+            distinct.len()
+        ));
         report.push(format!(
             "{name}: {} archived, {deleted} deleted, {} left",
             rows.len(),
@@ -139,5 +184,4 @@ async fn every_scenario_archives_what_it_deletes() {
         ));
     }
     println!("{}", report.join("\n"));
-    let _ = Duration::ZERO;
 }
