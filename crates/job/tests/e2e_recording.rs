@@ -22,6 +22,8 @@
 
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/spans.rs"]
+mod spans;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -42,6 +44,7 @@ use job::store::connection::StorageTarget;
 use job::store::{Archive, BlobInfo};
 use md5::{Digest, Md5};
 use serde_json::Value;
+use spans::{gaps_in, measure, merge, overlap};
 
 const STREAM: &str = "e2e-recording";
 const TABLE: &str = "audios";
@@ -823,57 +826,6 @@ fn decode_all(paths: &[PathBuf]) -> HashMap<PathBuf, Decoded> {
         }
     }
     map
-}
-
-// --- interval arithmetic on the broadcast time axis (seconds) ------------------------------
-
-fn merge(spans: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut v: Vec<(f64, f64)> = spans.iter().copied().filter(|(a, b)| b > a).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for (a, b) in v {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-fn measure(merged: &[(f64, f64)]) -> f64 {
-    merged.iter().map(|(a, b)| b - a).sum()
-}
-
-fn overlap(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
-    let mut total = 0.0;
-    for (a0, a1) in a {
-        for (b0, b1) in b {
-            total += (a1.min(*b1) - a0.max(*b0)).max(0.0);
-        }
-    }
-    total
-}
-
-/// Parts of `lo..hi` not in `merged`.
-fn gaps_in(merged: &[(f64, f64)], lo: f64, hi: f64) -> Vec<(f64, f64)> {
-    let mut out = Vec::new();
-    let mut at = lo;
-    for &(a, b) in merged {
-        if b <= at {
-            continue;
-        }
-        if a >= hi {
-            break;
-        }
-        if a > at {
-            out.push((at, a.min(hi)));
-        }
-        at = at.max(b);
-    }
-    if at < hi {
-        out.push((at, hi));
-    }
-    out
 }
 
 fn pod_of(name: &str) -> &str {

@@ -8,7 +8,6 @@ mod azurite;
 mod fixture;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
 use job::store::azure::{AzureArchive, AzureOptions};
 use job::store::connection::StorageTarget;
@@ -86,12 +85,7 @@ async fn every_scenario_archives_what_it_deletes() {
         );
         let again = archive.first_rows(1000).await.unwrap();
         assert_eq!(again.len(), rows.len(), "{name}: second run archived more");
-        // Long after: every recorder has stopped, every file is finished.
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let path = entry.unwrap().path();
-            let old = SystemTime::now() - Duration::from_secs(3600);
-            filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(old)).unwrap();
-        }
+        fixture::finish_recordings(dir.path());
         for _ in 0..2 {
             let later = fixture::run_job(dir.path(), &conn, &stream, segment);
             let log = String::from_utf8_lossy(&later.stderr).to_string();
