@@ -10,11 +10,7 @@
 mod azurite;
 #[path = "reliability_common.rs"]
 mod common;
-// `common` loads this file too, privately: its replay drops what this test reads (`live`,
-// the names' broadcast times), and the reliability harness is not ours to change.
-#[allow(clippy::duplicate_mod)]
-#[path = "support/fixture.rs"]
-mod fixture;
+use common::fixture;
 #[path = "support/spans.rs"]
 mod spans;
 #[path = "support/timecode.rs"]
@@ -108,10 +104,6 @@ struct Figures {
 }
 
 #[test]
-#[ignore = "the planner does not yet anchor joins on the audio start recorded in rows: on \
-            main dbfdd51, stall's join abcde_20261126T151534 (gone early) -> \
-            fghij_20261126T151535 skips 0.886 s of recorded audio; every other join is \
-            within 1 ms"]
 fn every_join_is_within_a_frame_and_the_archive_holds_every_recorded_second() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();

@@ -668,7 +668,7 @@ pub fn compare_folders(what: &str, got: &[String], want: &[String]) {
 
 // The seconds of `[lo, hi]` that spans leave uncovered: shared with the fixture tests.
 #[path = "support/fixture.rs"]
-mod fixture;
+pub mod fixture;
 pub use fixture::uncovered;
 
 /// Checks every file of `before` missing from `after`: it held no bytes, or a row records it

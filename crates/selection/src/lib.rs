@@ -148,9 +148,11 @@ pub fn plan_with(
             _ => {}
         }
     }
+    // Only an alignment corrects a record: a plan that places a chain by names alone (its
+    // records outside what the names allow, or read without their neighbours) leaves them.
     for (i, s) in segs.iter().enumerate() {
         let moved = s.recorded.is_some_and(|r| (r - places[i].start).abs() > 1);
-        if moved && matches!(s.role, Role::Archived | Role::Gone) {
+        if moved && places[i].moved && matches!(s.role, Role::Archived | Role::Gone) {
             out.restamps.push(Restamp {
                 file: s.file.clone(),
                 archived: s.role == Role::Archived,

@@ -35,6 +35,8 @@ pub(crate) struct Placement {
     pub late: i64,
     /// The chain is where an earlier plan placed it.
     pub pinned: bool,
+    /// A content alignment moved it from where its names, or its records, put it.
+    pub moved: bool,
 }
 
 /// What the timeline needs to know about one segment.
@@ -203,6 +205,7 @@ fn anchor(
             early,
             late,
             pinned,
+            moved: false,
         };
     }
 }
@@ -235,6 +238,7 @@ pub(crate) fn align(placed: &mut [Placement], pairs: &[(usize, usize, i64)]) {
             p.early = keep.early;
             p.late = keep.late;
             p.pinned = keep.pinned;
+            p.moved |= shift != 0;
         }
     }
 }

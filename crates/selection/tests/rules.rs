@@ -365,3 +365,24 @@ fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not
     let pods = [&x[..1], &y[..1]];
     assert!(pods.contains(&"a") && pods.contains(&"b"), "{named:?}");
 }
+
+#[test]
+fn records_are_corrected_only_by_an_alignment() {
+    // Rows whose recorded starts are 5 s from where their names allow (a row of another
+    // scheme, or read without the neighbours that placed it): the plan places them by names,
+    // but only an alignment may rewrite what a row records.
+    let archived = |pod, at| ArchivedSegment {
+        file_name: name(pod, at),
+        blob_name: None,
+        size: Some(383 * 417),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+        audio_start: Some(t(at) + TimeDelta::seconds(5)),
+    };
+    let state = ArchiveState {
+        segments: vec![archived("a", 0), archived("a", 10), archived("b", 3)],
+        gone: vec![],
+        alignments: vec![],
+    };
+    assert_eq!(run(&[], &state, 200).restamps, []);
+}
