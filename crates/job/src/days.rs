@@ -100,15 +100,46 @@ pub async fn write(
     Ok(written)
 }
 
-/// The manifest of `day` from the table's rows (ours and the original job's).
+/// The manifest of `day` from the table's rows (ours and the original job's). Rows of the
+/// neighbouring days only join: the day's first segment skips what the previous day's last
+/// one already plays.
 pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayManifest {
-    let mut segments: Vec<DaySegment> = rows
+    let mut segments = Vec::new();
+    let mut gaps = Vec::new();
+    let mut archived_ms = 0i64;
+    for j in joined(rows, settings).into_iter().filter(|j| j.day == day) {
+        segments.push(j.segment);
+        gaps.extend(j.gap_before);
+        archived_ms += j.new_ms;
+    }
+    DayManifest {
+        stream: settings.stream.clone(),
+        day: day.format("%Y-%m-%d").to_string(),
+        segments,
+        gaps,
+        archived_seconds: archived_ms as f64 / 1000.0,
+    }
+}
+
+/// One segment in time order, joined to everything before it.
+pub struct Joined {
+    /// The day its name falls on.
+    pub day: NaiveDate,
+    pub segment: DaySegment,
+    /// The span nobody recorded just before it, if any.
+    pub gap_before: Option<DayGap>,
+    /// Milliseconds of audio it adds to what the segments before it play.
+    pub new_ms: i64,
+}
+
+/// Every segment of `rows` in time order, with the in/out points that join it without repeat
+/// to the segments before it: the in-point skips what they already play (to the nearest
+/// frame boundary where the frame count is known), the out-point is the segment's end.
+pub fn joined(rows: &[SegmentRow], settings: &Settings) -> Vec<Joined> {
+    let mut segments: Vec<(NaiveDate, DaySegment)> = rows
         .iter()
         .filter_map(|r| {
             let name = selection::parse_name(&r.file_name, &settings.selection, None).ok()?;
-            if name.local.date() != day {
-                return None;
-            }
             let blob = match &r.blob_name {
                 Some(b) => b.clone(),
                 None => selection::blob_name(&settings.selection, &name, &r.file_name).ok()?,
@@ -122,7 +153,7 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 .or(r.duration_ms.map(|ms| ms * 1000))
                 .unwrap_or(settings.selection.segment_time.as_micros() as i64);
             let duration_s = duration_us as f64 / 1e6;
-            Some(DaySegment {
+            let segment = DaySegment {
                 blob,
                 file: r.file_name.clone(),
                 pod: name.pod,
@@ -133,50 +164,51 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 out_s: duration_s,
                 in_frame: r.frames.map(|_| 0),
                 out_frame: r.frames,
-            })
+            };
+            Some((name.local.date(), segment))
         })
         .collect();
-    segments.sort_by(|a, b| (a.start, &a.file).cmp(&(b.start, &b.file)));
-    let mut gaps = Vec::new();
+    segments.sort_by(|(_, a), (_, b)| (a.start, &a.file).cmp(&(b.start, &b.file)));
+    let mut out = Vec::with_capacity(segments.len());
     let mut reach: Option<(DateTime<Utc>, String)> = None;
-    let mut archived_ms = 0i64;
-    for s in &mut segments {
-        let end = s.start + TimeDelta::milliseconds((s.duration_s * 1000.0) as i64);
-        if let Some((r, _)) = reach {
-            let overlap_s = (r - s.start).num_milliseconds() as f64 / 1000.0;
-            s.in_s = overlap_s.clamp(0.0, s.duration_s);
-            if let Some(frames) = s.frames.filter(|&f| f > 0) {
-                let frame_s = s.duration_s / frames as f64;
-                let in_frame = ((s.in_s / frame_s).round() as u64).min(frames);
-                s.in_frame = Some(in_frame);
-                s.in_s = in_frame as f64 * frame_s;
-            }
-        }
-        match &reach {
+    for (day, mut s) in segments {
+        let end = s.start + TimeDelta::microseconds((s.duration_s * 1e6) as i64);
+        let mut gap_before = None;
+        let new_ms = match &reach {
             Some((r, pod)) if (s.start - *r).num_milliseconds() > MIN_GAP_MS => {
-                gaps.push(DayGap {
+                gap_before = Some(DayGap {
                     start: *r,
                     end: s.start,
                     seconds: (s.start - *r).num_milliseconds() as f64 / 1000.0,
                     after: pod.clone(),
                     before: s.pod.clone(),
                 });
-                archived_ms += (end - s.start).num_milliseconds();
+                (end - s.start).num_milliseconds()
             }
-            Some((r, _)) => archived_ms += (end - s.start.max(*r)).num_milliseconds().max(0),
-            None => archived_ms += (end - s.start).num_milliseconds(),
-        }
+            Some((r, _)) => {
+                let overlap_s = (*r - s.start).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                s.in_s = overlap_s.clamp(0.0, s.duration_s);
+                if let Some(frames) = s.frames.filter(|&f| f > 0) {
+                    let frame_s = s.duration_s / frames as f64;
+                    let in_frame = ((s.in_s / frame_s).round() as u64).min(frames);
+                    s.in_frame = Some(in_frame);
+                    s.in_s = in_frame as f64 * frame_s;
+                }
+                (end - s.start.max(*r)).num_milliseconds().max(0)
+            }
+            None => (end - s.start).num_milliseconds(),
+        };
         if reach.as_ref().is_none_or(|(r, _)| end > *r) {
             reach = Some((end, s.pod.clone()));
         }
+        out.push(Joined {
+            day,
+            segment: s,
+            gap_before,
+            new_ms,
+        });
     }
-    DayManifest {
-        stream: settings.stream.clone(),
-        day: day.format("%Y-%m-%d").to_string(),
-        segments,
-        gaps,
-        archived_seconds: archived_ms as f64 / 1000.0,
-    }
+    out
 }
 
 /// An M3U playlist of the day; blob paths are relative to the playlist's own folder.
@@ -222,7 +254,7 @@ mod tests {
             row("b_20261126T100020.mp3", t0 + 20_000, 10_000),
             row("a_20261126T100000.mp3", t0, 10_000),
             row("a_20261126T100010.mp3", t0 + 10_000, 5_000),
-            row("a_20261125T235959.mp3", t0 - 36_000_000, 10_000),
+            row("a_20261125T235959.mp3", t0 - 36_001_000, 10_000),
         ];
         let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         let m = build(&rows, day, &settings());
@@ -235,15 +267,13 @@ mod tests {
                 "b_20261126T100020.mp3"
             ]
         );
-        assert_eq!(m.gaps.len(), 1);
-        assert_eq!(
-            (
-                m.gaps[0].seconds,
-                m.gaps[0].after.as_str(),
-                m.gaps[0].before.as_str()
-            ),
-            (5.0, "a", "b")
-        );
+        // From the previous day's last segment (00:00:09) to 10:00, then between a and b.
+        let gaps: Vec<(f64, &str, &str)> = m
+            .gaps
+            .iter()
+            .map(|g| (g.seconds, g.after.as_str(), g.before.as_str()))
+            .collect();
+        assert_eq!(gaps, [(35_991.0, "a", "a"), (5.0, "a", "b")]);
         assert_eq!(m.archived_seconds, 25.0);
         assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
         let p = playlist(&m);
@@ -266,6 +296,33 @@ mod tests {
         );
         assert_eq!((m.segments[1].in_s, m.segments[1].out_s), (2.5, 10.0));
         assert_eq!(m.archived_seconds, 17.5);
+        assert!(m.gaps.is_empty());
+    }
+
+    #[test]
+    fn the_first_segment_of_a_day_joins_the_last_of_the_day_before() {
+        let midnight = 1_795_651_200_000; // 2026-11-26T00:00:00Z
+        let rows = [
+            row("a_20261125T235955.mp3", midnight - 5_000, 10_000),
+            row("b_20261125T235958.mp3", midnight - 2_000, 10_000),
+        ];
+        let m = build(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            &settings(),
+        );
+        assert_eq!(m.segments[1].in_s, 7.0);
+        let rows = [
+            row("a_20261125T235955.mp3", midnight - 5_000, 10_000),
+            row("b_20261126T000002.mp3", midnight + 2_000, 10_000),
+        ];
+        let m = build(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            &settings(),
+        );
+        assert_eq!(m.segments.len(), 1);
+        assert_eq!((m.segments[0].in_s, m.archived_seconds), (3.0, 7.0));
         assert!(m.gaps.is_empty());
     }
 

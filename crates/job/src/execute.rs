@@ -454,6 +454,7 @@ async fn upload_one(
             "frame count differs from its header; recorded as counted");
         row.frames = Some(c.frames);
         row.duration_ms = Some(c.duration().as_millis() as i64);
+        row.duration_us = Some(c.duration().as_micros() as i64);
         row.truncated = Some(killed(&c));
         confirmed = false;
     }
