@@ -5,7 +5,7 @@
 //! Written to `_days/YYYY-MM-DD.json` and `_days/YYYY-MM-DD.m3u8` for each day a run archived
 //! something in; the day is the date in the file names, like the blob folders.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -83,6 +83,7 @@ pub async fn write(
         );
         let rows = archive.rows_in_range(&from, &to).await?;
         let manifest = build(&rows, day, settings);
+        sync_points(archive, settings, &rows, &manifest).await?;
         let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         let name = format!("_days/{}", day.format("%Y-%m-%d"));
         archive
@@ -98,6 +99,36 @@ pub async fn write(
         written.push(manifest);
     }
     Ok(written)
+}
+
+/// Record in the rows and blobs of the day the in/out points that changed since they were
+/// archived (an earlier segment archived later, a restamp): usually none.
+async fn sync_points(
+    archive: &dyn Archive,
+    settings: &Settings,
+    rows: &[SegmentRow],
+    manifest: &DayManifest,
+) -> StoreResult<()> {
+    for s in &manifest.segments {
+        // The original job's rows name no blob: their blobs are left as it wrote them.
+        let Some(row) = rows
+            .iter()
+            .find(|r| r.file_name == s.file && r.blob_name.is_some())
+        else {
+            continue;
+        };
+        let updated = rows::with_points(row, s);
+        if updated == *row {
+            continue;
+        }
+        archive.replace_row(&updated).await?;
+        archive
+            .set_blob_metadata(&s.blob, &rows::blob_metadata(&updated, &settings.stream))
+            .await?;
+        tracing::info!(file = %s.file, in_frame = s.in_frame, decision = "rejoined",
+            "in/out points recorded anew: the segments before it changed");
+    }
+    Ok(())
 }
 
 /// The manifest of `day` from the table's rows (ours and the original job's). Rows of the
@@ -119,6 +150,25 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         gaps,
         archived_seconds: archived_ms as f64 / 1000.0,
     }
+}
+
+/// Where each planned upload will join the archive: computed before it is uploaded, so its
+/// row and blob carry their in/out points from the start (no request more per file).
+pub fn upload_points(
+    archived: &HashMap<String, SegmentRow>,
+    uploads: &[selection::Upload],
+    settings: &Settings,
+) -> HashMap<String, DaySegment> {
+    let mut rows = archived.clone();
+    for u in uploads {
+        rows.insert(u.file.clone(), rows::row_for(u, u.size, &[0; 16]));
+    }
+    let rows: Vec<SegmentRow> = rows.into_values().collect();
+    joined(&rows, settings)
+        .into_iter()
+        .filter(|j| uploads.iter().any(|u| u.file == j.segment.file))
+        .map(|j| (j.segment.file.clone(), j.segment))
+        .collect()
 }
 
 /// One segment in time order, joined to everything before it.

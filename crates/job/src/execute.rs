@@ -15,7 +15,7 @@ use futures::StreamExt;
 use selection::{ArchiveState, DeleteReason, Plan, Upload};
 use tracing::{error, info, warn};
 
-use crate::days;
+use crate::days::{self, DaySegment};
 use crate::measure;
 use crate::rows;
 use crate::scan::{self, Folder};
@@ -162,7 +162,17 @@ pub async fn restamp(
             audio_start_ms: Some(r.audio_start.timestamp_millis()),
             ..row.clone()
         };
-        match store.replace_row(&row).await {
+        let stamped = match store.replace_row(&row).await {
+            Ok(()) if r.archived => match &row.blob_name {
+                Some(blob) => {
+                    let meta = rows::blob_metadata(&row, &settings.stream);
+                    stores.archive.set_blob_metadata(blob, &meta).await
+                }
+                None => Ok(()),
+            },
+            other => other,
+        };
+        match stamped {
             Ok(()) => {
                 info!(file = %r.file, audio_start = %r.audio_start, decision = "restamped",
                     "placed anew by a content alignment measured since it was recorded");
@@ -226,7 +236,10 @@ pub async fn remember_alignments(
     failed
 }
 
-/// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
+/// Carry out `plan`; `joined` holds where each upload joins the archive
+/// ([`days::upload_points`]). Returns the summary; `errors > 0` means the run must exit
+/// non-zero.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     stores: &Stores<'_>,
     settings: &Settings,
@@ -234,6 +247,7 @@ pub async fn execute(
     state: &ArchiveState,
     verified: &HashSet<String>,
     plan: &Plan,
+    joined: &HashMap<String, DaySegment>,
     deadline: Instant,
 ) -> Summary {
     let archive = stores.archive;
@@ -265,6 +279,7 @@ pub async fn execute(
                 stores.archive,
                 settings,
                 u,
+                joined.get(&u.file),
                 listed.get(u.file.as_str()).copied(),
                 deadline,
             )
@@ -383,6 +398,7 @@ async fn upload_one(
     archive: &dyn Archive,
     settings: &Settings,
     u: &Upload,
+    joined: Option<&DaySegment>,
     listed: Option<&selection::SeenFile>,
     deadline: Instant,
 ) -> Result<Option<String>, ()> {
@@ -395,12 +411,14 @@ async fn upload_one(
         warn!(file = %u.file, "changed since it was measured; left for the next run");
         return Ok(None);
     }
-    let mut meta = BTreeMap::new();
-    meta.insert("stream".to_string(), settings.stream.clone());
-    meta.insert("pod".to_string(), u.pod.clone());
-    meta.insert("audiostart".to_string(), u.audio_start.to_rfc3339());
-    meta.insert("durationms".to_string(), u.duration.as_millis().to_string());
-    meta.insert("frames".to_string(), u.frames.to_string());
+    let with_points = |row: SegmentRow| match joined {
+        Some(j) => rows::with_points(&row, j),
+        None => row,
+    };
+    let meta = rows::blob_metadata(
+        &with_points(rows::row_for(u, u.size, &[0; 16])),
+        &settings.stream,
+    );
     let mode = if u.replaces_archived {
         PutMode::Overwrite
     } else {
@@ -443,7 +461,7 @@ async fn upload_one(
             return Err(());
         }
     };
-    let mut row = rows::row_for(u, size, &md5);
+    let mut row = with_points(rows::row_for(u, size, &md5));
     let mut confirmed = true;
     let killed = |c: &measure::Mp3Facts| !c.clean_end || c.header_mismatch;
     if let Some(c) = counted.filter(|c| c.frames != u.frames || killed(c) != u.truncated) {

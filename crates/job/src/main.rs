@@ -189,7 +189,8 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
             }
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
             let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
-            let mut sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, deadline).await;
+            let joined = job::days::upload_points(&recorded.archived, &plan.uploads, settings);
+            let mut sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, &joined, deadline).await;
             sum.errors += unkept + unstamped;
             info!(
                 seen = sum.seen,

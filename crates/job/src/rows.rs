@@ -5,11 +5,13 @@
 //! segment's name time, not the upload time, and the pod follows: a repeated insert of the
 //! same segment collides instead of adding a row.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use selection::{Alignment, ArchivedSegment, GoneSegment, Upload};
 
+use crate::days::DaySegment;
 use crate::store::SegmentRow;
 
 /// .NET's `DateTime.MaxValue.Ticks`: 100-ns ticks since 0001-01-01.
@@ -53,6 +55,41 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
         truncated: Some(u.truncated),
         ..SegmentRow::default()
     }
+}
+
+/// The row with the in/out points `joined` computed for it.
+pub fn with_points(row: &SegmentRow, joined: &DaySegment) -> SegmentRow {
+    SegmentRow {
+        in_frame: joined.in_frame,
+        in_ms: Some((joined.in_s * 1000.0).round() as i64),
+        out_frame: joined.out_frame,
+        out_ms: Some((joined.out_s * 1000.0).round() as i64),
+        ..row.clone()
+    }
+}
+
+/// The metadata of an archived segment's blob: what its row says, so that the blob alone
+/// tells where its audio belongs.
+pub fn blob_metadata(row: &SegmentRow, stream: &str) -> BTreeMap<String, String> {
+    let mut meta = BTreeMap::new();
+    meta.insert("stream".to_string(), stream.to_string());
+    let start = row.audio_start_ms.and_then(DateTime::from_timestamp_millis);
+    let fields = [
+        ("pod", row.pod.clone()),
+        ("audiostart", start.map(|t| t.to_rfc3339())),
+        ("durationms", row.duration_ms.map(|v| v.to_string())),
+        ("frames", row.frames.map(|v| v.to_string())),
+        ("inframe", row.in_frame.map(|v| v.to_string())),
+        ("inms", row.in_ms.map(|v| v.to_string())),
+        ("outframe", row.out_frame.map(|v| v.to_string())),
+        ("outms", row.out_ms.map(|v| v.to_string())),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            meta.insert(name.to_string(), value);
+        }
+    }
+    meta
 }
 
 /// The partition holding files deleted without being archived. `~` cannot appear in a

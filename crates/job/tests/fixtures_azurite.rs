@@ -168,8 +168,11 @@ async fn every_scenario_archives_what_it_deletes() {
             .collect();
         assert_eq!(kept, distinct, "{name}: alignments kept in the table");
         report.push(format!(
-            "{name}: {} alignment(s) measured and kept",
-            distinct.len()
+            "{name}: {} alignment(s) measured and kept; in/out points recorded anew {} time(s), \
+             restamps {}",
+            distinct.len(),
+            logs.matches("decision=\"rejoined\"").count(),
+            logs.matches("decision=\"restamped\"").count()
         ));
         report.push(format!(
             "{name}: {} archived, {deleted} deleted, {} left",

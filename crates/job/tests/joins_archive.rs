@@ -261,6 +261,16 @@ fn scenario_figures(scenario: &Path, conn: &str, stream: &str) -> Figures {
 fn download(conn: &str, stream: &str, to: &Path) -> Vec<Value> {
     common::runtime().block_on(async {
         let container = common::container_client(conn, stream);
+        let target = job::store::connection::StorageTarget::parse(conn).unwrap();
+        let rows = job::store::azure::AzureArchive::new(
+            &target,
+            stream,
+            "audios",
+            stream,
+            job::store::azure::AzureOptions::default(),
+        )
+        .unwrap();
+        let rows = job::store::Archive::first_rows(&rows, 1000).await.unwrap();
         let mut names = Vec::new();
         let mut pages = container.list_blobs().prefix("_days/").into_stream();
         while let Some(page) = pages.next().await {
@@ -284,6 +294,23 @@ fn download(conn: &str, stream: &str, to: &Path) -> Vec<Value> {
                     .await
                     .unwrap_or_else(|e| panic!("{stream}: {name} lists {blob}: {e}"));
                 std::fs::write(local(to, blob), bytes).unwrap();
+                // The blob and its row carry the manifest's in/out points.
+                let props = container.blob_client(blob).get_properties().await.unwrap();
+                let meta = props.blob.metadata.unwrap_or_default();
+                let row = rows.iter().find(|r| r.blob_name.as_deref() == Some(blob));
+                let row = row.unwrap_or_else(|| panic!("{stream}: no row for {blob}"));
+                let points = [
+                    ("inframe", seg["in_frame"].as_u64(), row.in_frame),
+                    ("outframe", seg["out_frame"].as_u64(), row.out_frame),
+                ];
+                for (key, manifest, in_row) in points {
+                    let in_meta = meta.get(key).and_then(|v| v.parse().ok());
+                    assert_eq!(
+                        (in_meta, in_row),
+                        (manifest, manifest),
+                        "{stream}: {blob}: {key} in metadata and row vs the manifest"
+                    );
+                }
             }
             days.push(day);
         }

@@ -100,6 +100,10 @@ fn row(key: &str) -> SegmentRow {
         duration_us: Some(600_030_000),
         aligned_with: None,
         aligned_offset_ms: None,
+        in_frame: Some(0),
+        in_ms: Some(0),
+        out_frame: Some(22_970),
+        out_ms: Some(600_030),
     }
 }
 

@@ -449,6 +449,24 @@ impl Archive for AzureArchive {
             .map_err(|e| store_error(format!("write {}", self.blob_label(blob_name)), &e))
     }
 
+    async fn set_blob_metadata(
+        &self,
+        blob_name: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
+        let operation = format!("set metadata of {}", self.blob_label(blob_name));
+        let metadata = to_metadata(metadata).map_err(|cause| StoreError {
+            operation: operation.clone(),
+            cause,
+            transient: false,
+        })?;
+        let set = self.blob(blob_name).set_metadata().metadata(metadata);
+        self.within(set.into_future())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(&operation, &e))
+    }
+
     async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
         match self
             .within(self.blob(blob_name).get_properties().into_future())
@@ -867,6 +885,10 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
         ("durationMs", row.duration_ms),
         ("durationUs", row.duration_us),
         ("alignedOffsetMs", row.aligned_offset_ms),
+        ("inFrame", unsigned("inFrame", row.in_frame)?),
+        ("inMs", row.in_ms),
+        ("outFrame", unsigned("outFrame", row.out_frame)?),
+        ("outMs", row.out_ms),
         ("frames", unsigned("frames", row.frames)?),
         ("size", unsigned("size", row.size)?),
     ];
@@ -934,6 +956,10 @@ fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, String> {
         duration_us: int("durationUs"),
         aligned_with: string("alignedWith"),
         aligned_offset_ms: int("alignedOffsetMs"),
+        in_frame: unsigned("inFrame"),
+        in_ms: int("inMs"),
+        out_frame: unsigned("outFrame"),
+        out_ms: int("outMs"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -971,6 +997,10 @@ mod tests {
             duration_us: Some(600_026_122),
             aligned_with: Some("pod-b_20261126T101003.mp3".into()),
             aligned_offset_ms: Some(-2_345),
+            in_frame: Some(96),
+            in_ms: Some(2_508),
+            out_frame: Some(22_970),
+            out_ms: Some(600_026),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

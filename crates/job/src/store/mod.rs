@@ -87,6 +87,12 @@ pub struct SegmentRow {
     /// this row's file's.
     pub aligned_with: Option<String>,
     pub aligned_offset_ms: Option<i64>,
+    /// Where to start and stop playing the blob so that it joins the segments before it
+    /// without repeat ([`crate::days::joined`]), as frame indexes and milliseconds.
+    pub in_frame: Option<u64>,
+    pub in_ms: Option<i64>,
+    pub out_frame: Option<u64>,
+    pub out_ms: Option<i64>,
 }
 
 /// The result of [`Archive::insert_row`].
@@ -142,6 +148,13 @@ pub trait Archive: Send + Sync {
         blob_name: &str,
         bytes: Vec<u8>,
         content_type: &str,
+    ) -> StoreResult<()>;
+
+    /// Replace a blob's metadata (its in/out points or audio start changed after upload).
+    async fn set_blob_metadata(
+        &self,
+        blob_name: &str,
+        metadata: &BTreeMap<String, String>,
     ) -> StoreResult<()>;
 
     /// Properties of a blob, or `None` when it does not exist.
