@@ -46,20 +46,22 @@ pub struct Stores<'a> {
     pub lock: Option<&'a Lock>,
 }
 
-/// The rows the archive state was read from, by file name: what a restamp rewrites.
+/// What reading the archive state learnt besides the state: the rows it came from, by file
+/// name (what restamps rewrite and joins are computed from), and the archived segments whose
+/// blob was seen (so the executor need not look again).
 #[derive(Debug, Default)]
 pub struct Recorded {
     pub archived: HashMap<String, SegmentRow>,
     pub gone: HashMap<String, SegmentRow>,
+    pub verified: HashSet<String>,
 }
 
-/// Read the archive state that matters for these files, the archived segments whose blob was
-/// seen while reading it (so the executor need not look again), and the rows it came from.
+/// Read the archive state that matters for these files.
 pub async fn read_state(
     stores: &Stores<'_>,
     settings: &Settings,
     folder: &Folder,
-) -> Result<(ArchiveState, HashSet<String>, Recorded), String> {
+) -> Result<(ArchiveState, Recorded), String> {
     let archive = stores.archive;
     let times: Vec<DateTime<Utc>> = folder
         .files
@@ -132,7 +134,8 @@ pub async fn read_state(
         }
     }
     state.segments.retain(|s| !missing.contains(&s.file_name));
-    Ok((state, verified, recorded))
+    recorded.verified = verified;
+    Ok((state, recorded))
 }
 
 /// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
@@ -236,18 +239,14 @@ pub async fn remember_alignments(
     failed
 }
 
-/// Carry out `plan`; `joined` holds where each upload joins the archive
-/// ([`days::upload_points`]). Returns the summary; `errors > 0` means the run must exit
-/// non-zero.
-#[allow(clippy::too_many_arguments)]
+/// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
 pub async fn execute(
     stores: &Stores<'_>,
     settings: &Settings,
     folder: &Folder,
     state: &ArchiveState,
-    verified: &HashSet<String>,
+    recorded: &Recorded,
     plan: &Plan,
-    joined: &HashMap<String, DaySegment>,
     deadline: Instant,
 ) -> Summary {
     let archive = stores.archive;
@@ -258,7 +257,9 @@ pub async fn execute(
     // Segments whose archived copy is confirmed in this run: archived segments whose blob
     // was seen (a row alone proves nothing: a blob can be deleted by hand or by a lifecycle
     // rule), and uploads done now.
-    let mut confirmed: HashSet<String> = verified.clone();
+    let mut confirmed: HashSet<String> = recorded.verified.clone();
+    // Where each upload joins the archive, so that its row and blob carry it from the start.
+    let joined = days::upload_points(&recorded.archived, &plan.uploads, settings);
     let mut refuted: HashSet<String> = HashSet::new();
     let mut deleted_days = BTreeSet::new();
     let listed: BTreeMap<&str, &selection::SeenFile> =

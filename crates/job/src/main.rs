@@ -172,7 +172,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let done = std::sync::atomic::AtomicBool::new(false);
     let work = async {
         let outcome = async {
-            let (state, verified, recorded) = match execute::read_state(&stores, settings, &folder).await {
+            let (state, recorded) = match execute::read_state(&stores, settings, &folder).await {
                 Ok(s) => s,
                 Err(e) if dry_run => {
                     warn!("cannot read the archive ({e}); planning as if it were empty");
@@ -189,8 +189,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
             }
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
             let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
-            let joined = job::days::upload_points(&recorded.archived, &plan.uploads, settings);
-            let mut sum = execute::execute(&stores, settings, &folder, &state, &verified, &plan, &joined, deadline).await;
+            let mut sum = execute::execute(&stores, settings, &folder, &state, &recorded, &plan, deadline).await;
             sum.errors += unkept + unstamped;
             info!(
                 seen = sum.seen,
