@@ -32,10 +32,9 @@ use azure_storage_blobs::prelude::{
 };
 use base64::Engine as _;
 use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
-use tokio::io::AsyncReadExt;
 
 use super::connection::StorageTarget;
 use super::{
@@ -167,15 +166,7 @@ impl AzureArchive {
         &self,
         call: impl Future<Output = azure_core::Result<T>>,
     ) -> azure_core::Result<T> {
-        let deadline = self.options.call_deadline();
-        tokio::time::timeout(deadline, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(azure_core::Error::message(
-                    ErrorKind::Io,
-                    format!("no answer within {} s", deadline.as_secs()),
-                ))
-            })
+        within(self.options.call_deadline(), call).await
     }
 
     fn blob(&self, name: &str) -> BlobClient {
@@ -192,30 +183,6 @@ impl AzureArchive {
             self.partition,
             self.table.table_name()
         )
-    }
-
-    async fn put_block(
-        &self,
-        blob: &BlobClient,
-        id: BlockId,
-        data: Vec<u8>,
-        md5: [u8; 16],
-    ) -> azure_core::Result<()> {
-        // The service checks the body against this transactional MD5 and rejects a mismatch.
-        let mut headers = Headers::new();
-        headers.insert(
-            CONTENT_MD5,
-            base64::engine::general_purpose::STANDARD.encode(md5),
-        );
-        let mut context = Context::new();
-        context.insert(CustomHeaders::from(headers));
-        self.within(
-            blob.put_block(id, Bytes::from(data))
-                .context(context)
-                .into_future(),
-        )
-        .await
-        .map(drop)
     }
 
     async fn query(
@@ -354,24 +321,32 @@ impl Archive for AzureArchive {
 
         let blob = self.blob(blob_name);
         let block_size = self.options.block_size;
-        let mut file = tokio::fs::File::open(path)
+        let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| fail(format!("cannot open the file: {e}"), false))?;
+        let file = Arc::new(file.into_std().await);
         let mut whole = Md5::new();
         let mut size = 0u64;
-        let mut blocks = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        let mut ids: Vec<Option<BlockId>> = Vec::new();
+        // Dropping the set (an early return) aborts the blocks still in flight.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let finished =
+            |joined: Result<azure_core::Result<(usize, BlockId)>, tokio::task::JoinError>,
+             ids: &mut Vec<Option<BlockId>>| {
+                let (index, id) = joined
+                    .map_err(|e| fail(format!("block upload task: {e}"), false))?
+                    .map_err(|e| store_error(&operation, &e))?;
+                ids[index] = Some(id);
+                Ok::<(), StoreError>(())
+            };
         loop {
-            let mut data = Vec::with_capacity(block_size);
-            (&mut file)
-                .take(block_size as u64)
-                .read_to_end(&mut data)
+            let data = read_block(&file, block_size)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
                 break;
             }
-            if blocks.len() == MAX_BLOCKS {
+            if ids.len() == MAX_BLOCKS {
                 return Err(fail(
                     format!("the file needs more than {MAX_BLOCKS} blocks of {block_size} bytes"),
                     false,
@@ -381,13 +356,16 @@ impl Archive for AzureArchive {
             inspect(&data);
             whole.update(&data);
             size += data.len() as u64;
-            let md5: [u8; 16] = Md5::digest(&data).into();
-            let id = block_id(blocks.len(), &md5);
-            blocks.push(BlobBlockType::new_uncommitted(id.clone()));
-            in_flight.push(self.put_block(&blob, id, data, md5));
+            in_flight.spawn(put_block(
+                blob.clone(),
+                ids.len(),
+                data,
+                self.options.call_deadline(),
+            ));
+            ids.push(None);
             if in_flight.len() >= self.options.upload_concurrency {
-                if let Some(Err(e)) = in_flight.next().await {
-                    return Err(store_error(&operation, &e));
+                if let Some(joined) = in_flight.join_next().await {
+                    finished(joined, &mut ids)?;
                 }
             }
             // A short read is the end of the file as it is now; a writer may still append,
@@ -396,9 +374,13 @@ impl Archive for AzureArchive {
                 break;
             }
         }
-        while let Some(result) = in_flight.next().await {
-            result.map_err(|e| store_error(&operation, &e))?;
+        while let Some(joined) = in_flight.join_next().await {
+            finished(joined, &mut ids)?;
         }
+        let blocks: Vec<_> = ids
+            .into_iter()
+            .map(|id| BlobBlockType::new_uncommitted(id.expect("every block finished")))
+            .collect();
         let md5: [u8; 16] = whole.finalize().into();
 
         let mut commit = blob
@@ -633,6 +615,62 @@ fn client_options(options: &AzureOptions) -> ClientOptions {
         .per_retry_policies_mut()
         .push(Arc::new(AttemptTimeout(options.request_timeout)));
     client_options
+}
+
+async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = azure_core::Result<T>>,
+) -> azure_core::Result<T> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(azure_core::Error::message(
+                ErrorKind::Io,
+                format!("no answer within {} s", deadline.as_secs()),
+            ))
+        })
+}
+
+/// Hashes one block and sends it. A task of its own, so hashing runs on whichever worker is
+/// free while the file's own task reads, counts frames and hashes the whole file.
+async fn put_block(
+    blob: BlobClient,
+    index: usize,
+    data: Vec<u8>,
+    deadline: Duration,
+) -> azure_core::Result<(usize, BlockId)> {
+    let md5: [u8; 16] = Md5::digest(&data).into();
+    let id = block_id(index, &md5);
+    // The service checks the body against this transactional MD5 and rejects a mismatch.
+    let mut headers = Headers::new();
+    headers.insert(
+        CONTENT_MD5,
+        base64::engine::general_purpose::STANDARD.encode(md5),
+    );
+    let mut context = Context::new();
+    context.insert(CustomHeaders::from(headers));
+    let put = blob
+        .put_block(id.clone(), Bytes::from(data))
+        .context(context)
+        .into_future();
+    within(deadline, put).await.map(|_| (index, id))
+}
+
+/// Reads up to `block_size` bytes at the file's position into a buffer of exactly that
+/// capacity. `tokio::fs::File` would copy through a second buffer of its own, a block more of
+/// memory for every file in flight.
+async fn read_block(file: &Arc<std::fs::File>, block_size: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = Arc::clone(file);
+    // Allocated here, on a worker, so its memory is reused from the workers' arenas rather
+    // than a blocking thread's.
+    let mut data = Vec::with_capacity(block_size);
+    tokio::task::spawn_blocking(move || {
+        (&*file).take(block_size as u64).read_to_end(&mut data)?;
+        Ok(data)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// The HTTP status and Azure error code of a service error.
