@@ -312,12 +312,9 @@ impl Archive for AzureArchive {
             transient,
         };
         let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
-        if mode == PutMode::CreateOnly {
-            // Saves uploading a file only to have the commit refused.
-            if let Some(info) = self.blob_info(blob_name).await? {
-                return Ok(PutOutcome::AlreadyExists(info));
-            }
-        }
+        // No look before a create-only upload: the conditional commit refuses an existing blob
+        // anyway, and a blob already there is rare (a run stopped between blob and row), while
+        // the look would cost every upload a round trip.
 
         let blob = self.blob(blob_name);
         let block_size = self.options.block_size;
