@@ -94,6 +94,7 @@ pub struct AzureArchive {
     table: TableClient,
     partition: String,
     options: AzureOptions,
+    block_budget: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -157,7 +158,17 @@ impl AzureArchive {
             table: table_client,
             partition: partition.to_owned(),
             options,
+            block_budget: None,
         })
+    }
+
+    /// Caps the blocks in flight across all uploads of this archive (each file still sends at
+    /// most `upload_concurrency`), so several files at a time cost no more memory than
+    /// `blocks × block_size`: a file waiting for its commit or row leaves the budget to the
+    /// next file instead of leaving the connection idle.
+    pub fn with_block_budget(mut self, blocks: usize) -> Self {
+        self.block_budget = Some(Arc::new(tokio::sync::Semaphore::new(blocks.max(1))));
+        self
     }
 
     /// Runs one SDK call under the overall deadline; a missed deadline counts as an I/O error
@@ -337,6 +348,15 @@ impl Archive for AzureArchive {
                 Ok::<(), StoreError>(())
             };
         loop {
+            let permit = match &self.block_budget {
+                Some(budget) => Some(
+                    Arc::clone(budget)
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| fail(format!("block budget: {e}"), false))?,
+                ),
+                None => None,
+            };
             let data = read_block(&file, block_size)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
@@ -353,12 +373,12 @@ impl Archive for AzureArchive {
             inspect(&data);
             whole.update(&data);
             size += data.len() as u64;
-            in_flight.spawn(put_block(
-                blob.clone(),
-                ids.len(),
-                data,
-                self.options.call_deadline(),
-            ));
+            let upload = put_block(blob.clone(), ids.len(), data, self.options.call_deadline());
+            in_flight.spawn(async move {
+                // Held until the block's buffer is freed with its request.
+                let _permit = permit;
+                upload.await
+            });
             ids.push(None);
             if in_flight.len() >= self.options.upload_concurrency {
                 if let Some(joined) = in_flight.join_next().await {
