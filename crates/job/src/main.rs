@@ -30,7 +30,7 @@ use job::store::Archive;
 /// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
-/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (1), DAY_MANIFESTS (true),
+/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
 /// AZURE_REQUEST_TIMEOUT_SECONDS (30).
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
