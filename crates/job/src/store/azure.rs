@@ -94,7 +94,29 @@ pub struct AzureArchive {
     table: TableClient,
     partition: String,
     options: AzureOptions,
-    block_budget: Option<Arc<tokio::sync::Semaphore>>,
+    block_budget: Option<Arc<BlockBudget>>,
+}
+
+/// Blocks in flight across all uploads of an archive, and their buffers, kept for the next
+/// blocks: freed and allocated again, 2-MiB buffers end up spread over the allocator's
+/// per-thread arenas, and the memory they leave behind there stays resident.
+struct BlockBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BlockBudget {
+    fn buffer(&self, block_size: usize) -> Vec<u8> {
+        let spare = self.spare.lock().map(|mut s| s.pop()).unwrap_or_default();
+        spare.unwrap_or_else(|| Vec::with_capacity(block_size))
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(buffer);
+        }
+    }
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -167,7 +189,10 @@ impl AzureArchive {
     /// `blocks × block_size`: a file waiting for its commit or row leaves the budget to the
     /// next file instead of leaving the connection idle.
     pub fn with_block_budget(mut self, blocks: usize) -> Self {
-        self.block_budget = Some(Arc::new(tokio::sync::Semaphore::new(blocks.max(1))));
+        self.block_budget = Some(Arc::new(BlockBudget {
+            permits: Arc::new(tokio::sync::Semaphore::new(blocks.max(1))),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }));
         self
     }
 
@@ -350,14 +375,18 @@ impl Archive for AzureArchive {
         loop {
             let permit = match &self.block_budget {
                 Some(budget) => Some(
-                    Arc::clone(budget)
+                    Arc::clone(&budget.permits)
                         .acquire_owned()
                         .await
                         .map_err(|e| fail(format!("block budget: {e}"), false))?,
                 ),
                 None => None,
             };
-            let data = read_block(&file, block_size)
+            let buffer = match &self.block_budget {
+                Some(budget) => budget.buffer(block_size),
+                None => Vec::with_capacity(block_size),
+            };
+            let data = read_block(&file, buffer, block_size)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
@@ -374,10 +403,15 @@ impl Archive for AzureArchive {
             whole.update(&data);
             size += data.len() as u64;
             let upload = put_block(blob.clone(), ids.len(), data, self.options.call_deadline());
+            let budget = self.block_budget.clone();
             in_flight.spawn(async move {
-                // Held until the block's buffer is freed with its request.
+                // Held until the block's buffer is back, or freed with its request.
                 let _permit = permit;
-                upload.await
+                let (result, buffer) = upload.await;
+                if let (Some(budget), Some(buffer)) = (budget, buffer) {
+                    budget.give_back(buffer);
+                }
+                result
             });
             ids.push(None);
             if in_flight.len() >= self.options.upload_concurrency {
@@ -649,13 +683,14 @@ async fn within<T>(
 }
 
 /// Hashes one block and sends it. A task of its own, so hashing runs on whichever worker is
-/// free while the file's own task reads, counts frames and hashes the whole file.
+/// free while the file's own task reads, counts frames and hashes the whole file. The buffer
+/// comes back unless the request still holds it.
 async fn put_block(
     blob: BlobClient,
     index: usize,
     data: Vec<u8>,
     deadline: Duration,
-) -> azure_core::Result<(usize, BlockId)> {
+) -> (azure_core::Result<(usize, BlockId)>, Option<Vec<u8>>) {
     let md5: [u8; 16] = Md5::digest(&data).into();
     let id = block_id(index, &md5);
     // The service checks the body against this transactional MD5 and rejects a mismatch.
@@ -666,22 +701,25 @@ async fn put_block(
     );
     let mut context = Context::new();
     context.insert(CustomHeaders::from(headers));
+    let body = Bytes::from(data);
     let put = blob
-        .put_block(id.clone(), Bytes::from(data))
+        .put_block(id.clone(), body.clone())
         .context(context)
         .into_future();
-    within(deadline, put).await.map(|_| (index, id))
+    let result = within(deadline, put).await.map(|_| (index, id));
+    (result, body.try_into_mut().ok().map(Vec::from))
 }
 
-/// Reads up to `block_size` bytes at the file's position into a buffer of exactly that
-/// capacity. `tokio::fs::File` would copy through a second buffer of its own, a block more of
+/// Reads up to `block_size` bytes at the file's position into `data` (empty, with room for a
+/// block). `tokio::fs::File` would copy through a second buffer of its own, a block more of
 /// memory for every file in flight.
-async fn read_block(file: &Arc<std::fs::File>, block_size: usize) -> std::io::Result<Vec<u8>> {
+async fn read_block(
+    file: &Arc<std::fs::File>,
+    mut data: Vec<u8>,
+    block_size: usize,
+) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let file = Arc::clone(file);
-    // Allocated here, on a worker, so its memory is reused from the workers' arenas rather
-    // than a blocking thread's.
-    let mut data = Vec::with_capacity(block_size);
     tokio::task::spawn_blocking(move || {
         (&*file).take(block_size as u64).read_to_end(&mut data)?;
         Ok(data)
