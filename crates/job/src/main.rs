@@ -14,6 +14,10 @@ use job::execute;
 /// The stream's lease: short, so a run killed while holding it blocks the next one for
 /// seconds only; the executor renews it every 5 s.
 const LOCK_SECONDS: u32 = 15;
+/// Upload memory is these blocks, however many files are uploaded at once: what a small pod
+/// can spare. Fewer, larger blocks cost the storage less per byte than many small ones.
+const UPLOAD_BLOCK_SIZE: usize = 2 * 1024 * 1024;
+const UPLOAD_BLOCKS: usize = 2;
 use job::settings::Settings;
 use job::store::azure::{AzureArchive, AzureOptions};
 use job::store::Archive;
@@ -26,7 +30,7 @@ use job::store::Archive;
 /// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
-/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (1), DAY_MANIFESTS (true),
+/// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
 /// AZURE_REQUEST_TIMEOUT_SECONDS (30).
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
@@ -125,13 +129,13 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
         &settings.container,
         &settings.table,
         partition,
-        // 1 MiB blocks keep a run in a small pod: about 3 blocks per file in flight.
         AzureOptions {
-            block_size: 1024 * 1024,
+            block_size: UPLOAD_BLOCK_SIZE,
             request_timeout: settings.request_timeout,
             ..AzureOptions::default()
         },
     )
+    .map(|archive| archive.with_block_budget(UPLOAD_BLOCKS))
     .map_err(|e| e.to_string())
 }
 

@@ -32,10 +32,9 @@ use azure_storage_blobs::prelude::{
 };
 use base64::Engine as _;
 use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
-use tokio::io::AsyncReadExt;
 
 use super::connection::StorageTarget;
 use super::{
@@ -95,6 +94,29 @@ pub struct AzureArchive {
     table: TableClient,
     partition: String,
     options: AzureOptions,
+    block_budget: Option<Arc<BlockBudget>>,
+}
+
+/// Blocks in flight across all uploads of an archive, and their buffers, kept for the next
+/// blocks: freed and allocated again, 2-MiB buffers end up spread over the allocator's
+/// per-thread arenas, and the memory they leave behind there stays resident.
+struct BlockBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BlockBudget {
+    fn buffer(&self, block_size: usize) -> Vec<u8> {
+        let spare = self.spare.lock().map(|mut s| s.pop()).unwrap_or_default();
+        spare.unwrap_or_else(|| Vec::with_capacity(block_size))
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(buffer);
+        }
+    }
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -158,7 +180,20 @@ impl AzureArchive {
             table: table_client,
             partition: partition.to_owned(),
             options,
+            block_budget: None,
         })
+    }
+
+    /// Caps the blocks in flight across all uploads of this archive (each file still sends at
+    /// most `upload_concurrency`), so several files at a time cost no more memory than
+    /// `blocks × block_size`: a file waiting for its commit or row leaves the budget to the
+    /// next file instead of leaving the connection idle.
+    pub fn with_block_budget(mut self, blocks: usize) -> Self {
+        self.block_budget = Some(Arc::new(BlockBudget {
+            permits: Arc::new(tokio::sync::Semaphore::new(blocks.max(1))),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }));
+        self
     }
 
     /// Runs one SDK call under the overall deadline; a missed deadline counts as an I/O error
@@ -167,15 +202,7 @@ impl AzureArchive {
         &self,
         call: impl Future<Output = azure_core::Result<T>>,
     ) -> azure_core::Result<T> {
-        let deadline = self.options.call_deadline();
-        tokio::time::timeout(deadline, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(azure_core::Error::message(
-                    ErrorKind::Io,
-                    format!("no answer within {} s", deadline.as_secs()),
-                ))
-            })
+        within(self.options.call_deadline(), call).await
     }
 
     fn blob(&self, name: &str) -> BlobClient {
@@ -192,30 +219,6 @@ impl AzureArchive {
             self.partition,
             self.table.table_name()
         )
-    }
-
-    async fn put_block(
-        &self,
-        blob: &BlobClient,
-        id: BlockId,
-        data: Vec<u8>,
-        md5: [u8; 16],
-    ) -> azure_core::Result<()> {
-        // The service checks the body against this transactional MD5 and rejects a mismatch.
-        let mut headers = Headers::new();
-        headers.insert(
-            CONTENT_MD5,
-            base64::engine::general_purpose::STANDARD.encode(md5),
-        );
-        let mut context = Context::new();
-        context.insert(CustomHeaders::from(headers));
-        self.within(
-            blob.put_block(id, Bytes::from(data))
-                .context(context)
-                .into_future(),
-        )
-        .await
-        .map(drop)
     }
 
     async fn query(
@@ -346,33 +349,51 @@ impl Archive for AzureArchive {
             transient,
         };
         let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
-        if mode == PutMode::CreateOnly {
-            // Saves uploading a file only to have the commit refused.
-            if let Some(info) = self.blob_info(blob_name).await? {
-                return Ok(PutOutcome::AlreadyExists(info));
-            }
-        }
+        // No look before a create-only upload: the conditional commit refuses an existing blob
+        // anyway, and a blob already there is rare (a run stopped between blob and row), while
+        // the look would cost every upload a round trip.
 
         let blob = self.blob(blob_name);
         let block_size = self.options.block_size;
-        let mut file = tokio::fs::File::open(path)
+        let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| fail(format!("cannot open the file: {e}"), false))?;
+        let file = Arc::new(file.into_std().await);
         let mut whole = Md5::new();
         let mut size = 0u64;
-        let mut blocks = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        let mut ids: Vec<Option<BlockId>> = Vec::new();
+        // Dropping the set (an early return) aborts the blocks still in flight.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let finished =
+            |joined: Result<azure_core::Result<(usize, BlockId)>, tokio::task::JoinError>,
+             ids: &mut Vec<Option<BlockId>>| {
+                let (index, id) = joined
+                    .map_err(|e| fail(format!("block upload task: {e}"), false))?
+                    .map_err(|e| store_error(&operation, &e))?;
+                ids[index] = Some(id);
+                Ok::<(), StoreError>(())
+            };
         loop {
-            let mut data = Vec::with_capacity(block_size);
-            (&mut file)
-                .take(block_size as u64)
-                .read_to_end(&mut data)
+            let permit = match &self.block_budget {
+                Some(budget) => Some(
+                    Arc::clone(&budget.permits)
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| fail(format!("block budget: {e}"), false))?,
+                ),
+                None => None,
+            };
+            let buffer = match &self.block_budget {
+                Some(budget) => budget.buffer(block_size),
+                None => Vec::with_capacity(block_size),
+            };
+            let data = read_block(&file, buffer, block_size)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
                 break;
             }
-            if blocks.len() == MAX_BLOCKS {
+            if ids.len() == MAX_BLOCKS {
                 return Err(fail(
                     format!("the file needs more than {MAX_BLOCKS} blocks of {block_size} bytes"),
                     false,
@@ -382,13 +403,21 @@ impl Archive for AzureArchive {
             inspect(&data);
             whole.update(&data);
             size += data.len() as u64;
-            let md5: [u8; 16] = Md5::digest(&data).into();
-            let id = block_id(blocks.len(), &md5);
-            blocks.push(BlobBlockType::new_uncommitted(id.clone()));
-            in_flight.push(self.put_block(&blob, id, data, md5));
+            let upload = put_block(blob.clone(), ids.len(), data, self.options.call_deadline());
+            let budget = self.block_budget.clone();
+            in_flight.spawn(async move {
+                // Held until the block's buffer is back, or freed with its request.
+                let _permit = permit;
+                let (result, buffer) = upload.await;
+                if let (Some(budget), Some(buffer)) = (budget, buffer) {
+                    budget.give_back(buffer);
+                }
+                result
+            });
+            ids.push(None);
             if in_flight.len() >= self.options.upload_concurrency {
-                if let Some(Err(e)) = in_flight.next().await {
-                    return Err(store_error(&operation, &e));
+                if let Some(joined) = in_flight.join_next().await {
+                    finished(joined, &mut ids)?;
                 }
             }
             // A short read is the end of the file as it is now; a writer may still append,
@@ -397,9 +426,13 @@ impl Archive for AzureArchive {
                 break;
             }
         }
-        while let Some(result) = in_flight.next().await {
-            result.map_err(|e| store_error(&operation, &e))?;
+        while let Some(joined) = in_flight.join_next().await {
+            finished(joined, &mut ids)?;
         }
+        let blocks: Vec<_> = ids
+            .into_iter()
+            .map(|id| BlobBlockType::new_uncommitted(id.expect("every block finished")))
+            .collect();
         let md5: [u8; 16] = whole.finalize().into();
 
         let mut commit = blob
@@ -652,6 +685,66 @@ fn client_options(options: &AzureOptions) -> ClientOptions {
         .per_retry_policies_mut()
         .push(Arc::new(AttemptTimeout(options.request_timeout)));
     client_options
+}
+
+async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = azure_core::Result<T>>,
+) -> azure_core::Result<T> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(azure_core::Error::message(
+                ErrorKind::Io,
+                format!("no answer within {} s", deadline.as_secs()),
+            ))
+        })
+}
+
+/// Hashes one block and sends it. A task of its own, so hashing runs on whichever worker is
+/// free while the file's own task reads, counts frames and hashes the whole file. The buffer
+/// comes back unless the request still holds it.
+async fn put_block(
+    blob: BlobClient,
+    index: usize,
+    data: Vec<u8>,
+    deadline: Duration,
+) -> (azure_core::Result<(usize, BlockId)>, Option<Vec<u8>>) {
+    let md5: [u8; 16] = Md5::digest(&data).into();
+    let id = block_id(index, &md5);
+    // The service checks the body against this transactional MD5 and rejects a mismatch.
+    let mut headers = Headers::new();
+    headers.insert(
+        CONTENT_MD5,
+        base64::engine::general_purpose::STANDARD.encode(md5),
+    );
+    let mut context = Context::new();
+    context.insert(CustomHeaders::from(headers));
+    let body = Bytes::from(data);
+    let put = blob
+        .put_block(id.clone(), body.clone())
+        .context(context)
+        .into_future();
+    let result = within(deadline, put).await.map(|_| (index, id));
+    (result, body.try_into_mut().ok().map(Vec::from))
+}
+
+/// Reads up to `block_size` bytes at the file's position into `data` (empty, with room for a
+/// block). `tokio::fs::File` would copy through a second buffer of its own, a block more of
+/// memory for every file in flight.
+async fn read_block(
+    file: &Arc<std::fs::File>,
+    mut data: Vec<u8>,
+    block_size: usize,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = Arc::clone(file);
+    tokio::task::spawn_blocking(move || {
+        (&*file).take(block_size as u64).read_to_end(&mut data)?;
+        Ok(data)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// The HTTP status and Azure error code of a service error.
