@@ -249,19 +249,12 @@ pub async fn execute(
     plan: &Plan,
     deadline: Instant,
 ) -> Summary {
-    let archive = stores.archive;
     let mut sum = Summary {
         seen: folder.files.len(),
         ..Summary::default()
     };
-    // Segments whose archived copy is confirmed in this run: archived segments whose blob
-    // was seen (a row alone proves nothing: a blob can be deleted by hand or by a lifecycle
-    // rule), and uploads done now.
-    let mut confirmed: HashSet<String> = recorded.verified.clone();
     // Where each upload joins the archive, so that its row and blob carry it from the start.
     let joined = days::upload_points(&recorded.archived, &plan.uploads, settings);
-    let mut refuted: HashSet<String> = HashSet::new();
-    let mut deleted_days = BTreeSet::new();
     let listed: BTreeMap<&str, &selection::SeenFile> =
         folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
 
@@ -274,58 +267,143 @@ pub async fn execute(
     sum.held = plan.holds.len();
     sum.gaps = plan.gaps.len();
 
-    let results: Vec<Result<Option<String>, ()>> = futures::stream::iter(&plan.uploads)
-        .map(|u| {
-            upload_one(
-                stores.archive,
-                settings,
-                u,
-                joined.get(&u.file),
-                listed.get(u.file.as_str()).copied(),
-                deadline,
-            )
-        })
-        .buffer_unordered(settings.upload_concurrency.max(1))
-        .collect()
-        .await;
-    for result in results {
-        match result {
-            Ok(Some(file)) => {
-                let size = listed.get(file.as_str()).map_or(0, |f| f.size);
-                sum.archived += 1;
-                sum.bytes += size;
-                confirmed.insert(file);
+    // Files are deleted while the uploads go on, each as soon as everything it rests on is
+    // confirmed, so a backlog's deletions do not wait for its last upload.
+    let (uploaded_tx, mut uploaded_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (joined, listed_ref) = (&joined, &listed);
+    let uploading = async move {
+        let mut part = Summary::default();
+        let mut uploads = futures::stream::iter(&plan.uploads)
+            .map(|u| {
+                upload_one(
+                    stores.archive,
+                    settings,
+                    u,
+                    joined.get(&u.file),
+                    listed_ref.get(u.file.as_str()).copied(),
+                    deadline,
+                )
+            })
+            .buffer_unordered(settings.upload_concurrency.max(1));
+        while let Some(result) = uploads.next().await {
+            match result {
+                Ok(Some(file)) => {
+                    part.archived += 1;
+                    part.bytes += listed_ref.get(file.as_str()).map_or(0, |f| f.size);
+                    // The deleter outlives the uploads: a send cannot fail.
+                    let _ = uploaded_tx.send(file);
+                }
+                Ok(None) => {}
+                Err(()) => part.errors += 1,
             }
-            Ok(None) => {}
-            Err(()) => sum.errors += 1,
+        }
+        part
+    };
+    let mut deleter = Deleter {
+        stores,
+        settings,
+        state,
+        listed: &listed,
+        // Segments whose archived copy is confirmed in this run: archived segments whose
+        // blob was seen (a row alone proves nothing: a blob can be deleted by hand or by a
+        // lifecycle rule), and uploads done now.
+        confirmed: recorded.verified.clone(),
+        refuted: HashSet::new(),
+        pending: plan.deletions.iter().collect(),
+        changed_days: BTreeSet::new(),
+        part: Summary::default(),
+    };
+    let deleting = async {
+        deleter.delete_ready().await;
+        while let Some(file) = uploaded_rx.recv().await {
+            deleter.confirmed.insert(file);
+            deleter.delete_ready().await;
+        }
+        deleter.delete_rest().await;
+    };
+    let (uploaded, ()) = futures::join!(uploading, deleting);
+    sum.archived = uploaded.archived;
+    sum.bytes = uploaded.bytes;
+    sum.deleted = deleter.part.deleted;
+    sum.errors = uploaded.errors + deleter.part.errors;
+
+    // Days whose segments changed: rewritten from the table, so a manifest whose write
+    // failed is repaired when the day's archived files are deleted on the next run.
+    let mut days: BTreeSet<_> = plan
+        .uploads
+        .iter()
+        .filter(|u| deleter.confirmed.contains(&u.file))
+        .filter_map(|u| days::day_of(&u.file, settings))
+        .collect();
+    days.extend(deleter.changed_days.iter().copied());
+    sum.errors += write_manifests(stores.archive, settings, &days).await;
+    sum
+}
+
+/// Carries out a plan's deletions, each only once every archived segment it rests on is
+/// confirmed in this run.
+struct Deleter<'a> {
+    stores: &'a Stores<'a>,
+    settings: &'a Settings,
+    state: &'a ArchiveState,
+    listed: &'a BTreeMap<&'a str, &'a selection::SeenFile>,
+    confirmed: HashSet<String>,
+    /// Segments looked for in the archive and not found there.
+    refuted: HashSet<String>,
+    pending: Vec<&'a selection::Deletion>,
+    /// Days that lost a local file whose audio is archived: their manifests are rewritten.
+    changed_days: BTreeSet<chrono::NaiveDate>,
+    part: Summary,
+}
+
+impl Deleter<'_> {
+    /// Delete what rests only on segments confirmed so far.
+    async fn delete_ready(&mut self) {
+        let (ready, waiting): (Vec<_>, Vec<_>) = self
+            .pending
+            .iter()
+            .partition(|d| d.covered_by.iter().all(|c| self.confirmed.contains(c)));
+        self.pending = waiting;
+        for d in ready {
+            self.delete(d).await;
         }
     }
 
-    for d in &plan.deletions {
-        let mut missing: Vec<&String> = Vec::new();
-        for c in &d.covered_by {
-            if confirmed.contains(c) {
-                continue;
+    /// Once the uploads are done: look up in the archive what the rest rests on.
+    async fn delete_rest(&mut self) {
+        for d in std::mem::take(&mut self.pending) {
+            let mut missing: Vec<&String> = Vec::new();
+            for c in &d.covered_by {
+                if self.confirmed.contains(c) {
+                    continue;
+                }
+                if !self.refuted.contains(c)
+                    && blob_present(self.stores.archive, self.settings, self.state, c).await
+                {
+                    self.confirmed.insert(c.clone());
+                } else {
+                    self.refuted.insert(c.clone());
+                    missing.push(c);
+                }
             }
-            if !refuted.contains(c) && blob_present(archive, settings, state, c).await {
-                confirmed.insert(c.clone());
+            if missing.is_empty() {
+                self.delete(d).await;
             } else {
-                refuted.insert(c.clone());
-                missing.push(c);
+                warn!(file = %d.file, "kept: its audio rests on {missing:?}, not confirmed in the archive");
             }
         }
-        if !missing.is_empty() {
-            warn!(file = %d.file, "kept: its audio rests on {missing:?}, not confirmed in the archive");
-            continue;
-        }
+    }
+
+    async fn delete(&mut self, d: &selection::Deletion) {
+        let settings = self.settings;
         let path = settings.folder.join(&d.file);
-        if !unchanged(&path, listed.get(d.file.as_str()).copied()) {
+        if !unchanged(&path, self.listed.get(d.file.as_str()).copied()) {
             warn!(file = %d.file, "changed since it was planned; kept");
-            continue;
+            return;
         }
         if settings.dry_run {
             info!(file = %d.file, decision = "would delete", "{d}");
-            continue;
+            return;
         }
         // Remembered before it goes, so later plans still place its neighbours the same way.
         if let Some(row) = d
@@ -333,17 +411,17 @@ pub async fn execute(
             .as_ref()
             .and_then(|g| rows::gone_row(g, &settings.selection))
         {
-            if let Err(e) = stores.gone.insert_row(&row).await {
+            if let Err(e) = self.stores.gone.insert_row(&row).await {
                 error!(file = %d.file, "kept: cannot record it before deleting: {e}");
-                sum.errors += 1;
-                continue;
+                self.part.errors += 1;
+                return;
             }
         }
         match std::fs::remove_file(&path) {
             Ok(()) => {
-                sum.deleted += 1;
+                self.part.deleted += 1;
                 if d.why != DeleteReason::NoAudio {
-                    deleted_days.extend(days::day_of(&d.file, settings));
+                    self.changed_days.extend(days::day_of(&d.file, settings));
                 }
                 let decision = match d.why {
                     DeleteReason::NoAudio => "deleted empty",
@@ -354,21 +432,10 @@ pub async fn execute(
             }
             Err(e) => {
                 error!(file = %d.file, "cannot delete: {e}");
-                sum.errors += 1;
+                self.part.errors += 1;
             }
         }
     }
-    // Days whose segments changed: rewritten from the table, so a manifest whose write
-    // failed is repaired when the day's archived files are deleted on the next run.
-    let mut days: BTreeSet<_> = plan
-        .uploads
-        .iter()
-        .filter(|u| confirmed.contains(&u.file))
-        .filter_map(|u| days::day_of(&u.file, settings))
-        .collect();
-    days.extend(deleted_days.iter().copied());
-    sum.errors += write_manifests(archive, settings, &days).await;
-    sum
 }
 
 /// Renew the run's lease every [`LOCK_RENEW_EVERY`] until `done`; `true` when it was lost.
