@@ -54,6 +54,8 @@ pub struct DayGap {
     /// The pod whose audio ends where the gap starts, and the one whose audio resumes.
     pub after: String,
     pub before: String,
+    /// Every pod the day's archive holds audio from: none of them recorded this span.
+    pub pods_down: Vec<String>,
 }
 
 /// The day a file's name falls on, as the blob folders count days.
@@ -138,10 +140,18 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     let mut segments = Vec::new();
     let mut gaps = Vec::new();
     let mut archived_ms = 0i64;
+    let mut pods = BTreeSet::new();
     for j in joined(rows, settings).into_iter().filter(|j| j.day == day) {
+        pods.insert(j.segment.pod.clone());
+        if let Some(gap) = &j.gap_before {
+            pods.insert(gap.after.clone());
+        }
         segments.push(j.segment);
         gaps.extend(j.gap_before);
         archived_ms += j.new_ms;
+    }
+    for gap in &mut gaps {
+        gap.pods_down = pods.iter().cloned().collect();
     }
     DayManifest {
         stream: settings.stream.clone(),
@@ -232,6 +242,7 @@ pub fn joined(rows: &[SegmentRow], settings: &Settings) -> Vec<Joined> {
                     seconds: (s.start - *r).num_milliseconds() as f64 / 1000.0,
                     after: pod.clone(),
                     before: s.pod.clone(),
+                    pods_down: Vec::new(),
                 });
                 (end - s.start).num_milliseconds()
             }
@@ -324,6 +335,8 @@ mod tests {
             .map(|g| (g.seconds, g.after.as_str(), g.before.as_str()))
             .collect();
         assert_eq!(gaps, [(35_991.0, "a", "a"), (5.0, "a", "b")]);
+        // Both pods recorded that day, and neither in either gap.
+        assert!(m.gaps.iter().all(|g| g.pods_down == ["a", "b"]));
         assert_eq!(m.archived_seconds, 25.0);
         assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
         let p = playlist(&m);
