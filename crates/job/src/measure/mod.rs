@@ -23,7 +23,8 @@ mod frame;
 mod scan;
 mod tags;
 
-pub use frame::{Layer, MpegVersion, XingInfo};
+pub use frame::XingInfo;
+pub use mp3frame::{Layer, MpegVersion};
 pub use scan::Mp3Scanner;
 
 /// What a scan found. All byte counts are of the scanned stream:

@@ -14,7 +14,7 @@ const TINY: [u8; 4] = [0xFF, 0xE3, 0x18, 0xC4];
 const CBR128_48K: [u8; 4] = [0xFF, 0xFB, 0x94, 0x64];
 
 fn frame(h: [u8; 4]) -> Vec<u8> {
-    let len = frame::FrameHeader::parse(&h).unwrap().len as usize;
+    let len = mp3frame::FrameHeader::parse(&h).unwrap().len as usize;
     let mut f = vec![0x55; len];
     f[..4].copy_from_slice(&h);
     f
