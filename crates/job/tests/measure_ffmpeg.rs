@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use job::measure::{scan_file, Layer, Mp3Facts, MpegVersion};
 
+#[path = "support/probe.rs"]
+mod probe;
+use probe::{ffprobe_packets, symphonia_packets};
+
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-nostdin"])
@@ -40,40 +44,6 @@ fn sine(dir: &Path, name: &str, seconds: u32, opts: &[&str]) -> PathBuf {
     args.push(path.to_str().unwrap());
     ffmpeg(&args);
     path
-}
-
-/// `ffprobe -count_packets`, or `None` where ffprobe finds no audio stream.
-fn ffprobe_packets(path: &Path) -> Option<u64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "a:0"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe on PATH");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-/// The packets symphonia's MP3 reader yields, opened through its probe as a player would
-/// (which also skips ID3v2 tags), or `None` where it does not open the file.
-fn symphonia_packets(path: &Path) -> Option<u64> {
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::probe::Hint;
-    let file = fs::File::open(path).unwrap();
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let probed = symphonia::default::get_probe()
-        .format(
-            Hint::new().with_extension("mp3"),
-            mss,
-            &Default::default(),
-            &Default::default(),
-        )
-        .ok()?;
-    let mut reader = probed.format;
-    let mut n = 0;
-    while reader.next_packet().is_ok() {
-        n += 1;
-    }
-    Some(n)
 }
 
 /// Our facts, ffprobe's and symphonia's counts, printed.

@@ -3,9 +3,12 @@
 //! that ffprobe also reports a frame cut short at the end as a packet.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use job::measure::scan_file;
+
+#[path = "support/probe.rs"]
+mod probe;
+use probe::{ffprobe_packets, symphonia_packets};
 
 fn mp3s(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -16,37 +19,6 @@ fn mp3s(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-fn ffprobe_packets(path: &Path) -> Option<u64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "a:0"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe on PATH");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-fn symphonia_packets(path: &Path) -> Option<u64> {
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::probe::Hint;
-    let file = std::fs::File::open(path).unwrap();
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let probed = symphonia::default::get_probe()
-        .format(
-            Hint::new().with_extension("mp3"),
-            mss,
-            &Default::default(),
-            &Default::default(),
-        )
-        .ok()?;
-    let mut reader = probed.format;
-    let mut n = 0;
-    while reader.next_packet().is_ok() {
-        n += 1;
-    }
-    Some(n)
 }
 
 #[test]

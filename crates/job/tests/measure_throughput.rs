@@ -3,11 +3,14 @@
 //! `cargo test --release -p job --test measure_throughput -- --ignored --nocapture`.
 //! `MEASURE_BENCH_FILE=path` measures that file instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use job::measure::scan_file;
+
+#[path = "support/probe.rs"]
+mod probe;
 
 /// The best of `runs` timings: the least disturbed by whatever else the machine does.
 fn best(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -19,16 +22,6 @@ fn best(runs: usize, mut f: impl FnMut()) -> Duration {
         })
         .min()
         .unwrap()
-}
-
-fn ffprobe_count(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "a:0"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe on PATH");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 #[test]
@@ -55,14 +48,15 @@ fn scan_file_is_20x_faster_than_ffprobe() {
     let facts = scan_file(&path).unwrap(); // also brings the file into the page cache
     assert_eq!(
         facts.frames,
-        ffprobe_count(&path) - u64::from(!facts.clean_end)
+        probe::ffprobe_packets(&path).expect("ffprobe counts the file")
+            - u64::from(!facts.clean_end)
     );
 
     let ours = best(30, || {
         scan_file(&path).unwrap();
     });
     let theirs = best(5, || {
-        ffprobe_count(&path);
+        probe::ffprobe_packets(&path);
     });
     let ratio = theirs.as_secs_f64() / ours.as_secs_f64();
     eprintln!(
