@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
-use tracing::{debug, info};
+use tracing::{info, warn};
 
 use crate::measure;
 use crate::settings::Settings;
@@ -40,8 +40,9 @@ pub fn measure(
         .take(MAX_PAIRS)
     {
         match align_pair(&settings.folder, &pair) {
-            Ok(Some(offset_ms)) => {
+            Ok(Some((found, offset_ms))) if found.confidence >= MIN_CONFIDENCE => {
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
+                    method = ?found.method, confidence = (found.confidence * 100.0).round() / 100.0, decision = "aligned",
                     "aligned by content");
                 out.push(Alignment {
                     a: pair.a,
@@ -49,15 +50,25 @@ pub fn measure(
                     offset_ms,
                 });
             }
-            Ok(None) => debug!(a = %pair.a, b = %pair.b, "not aligned"),
-            Err(e) => debug!(a = %pair.a, b = %pair.b, "not aligned: {e}"),
+            Ok(Some((found, offset_ms))) => {
+                info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
+                    method = ?found.method, confidence = (found.confidence * 100.0).round() / 100.0, decision = "not aligned",
+                    "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names");
+            }
+            Ok(None) => info!(a = %pair.a, b = %pair.b, decision = "not aligned",
+                "no common audio found (silence, another source, or too little overlap): placed by names"),
+            Err(e) => warn!(a = %pair.a, b = %pair.b, decision = "not aligned",
+                "cannot read for alignment ({e}): placed by names"),
         }
     }
     out
 }
 
-/// `b`'s start minus `a`'s, in ms, read from a few seconds of each file.
-fn align_pair(folder: &Path, pair: &AlignmentCandidate) -> std::io::Result<Option<i64>> {
+/// What the aligner found from a few seconds of each file, with `b`'s start minus `a`'s in ms.
+fn align_pair(
+    folder: &Path,
+    pair: &AlignmentCandidate,
+) -> std::io::Result<Option<(align::Alignment, i64)>> {
     // Cut the earlier file around where the later one starts.
     let (early, late, sign) = if pair.expected_offset_ms >= 0 {
         (&pair.a, &pair.b, 1)
@@ -88,9 +99,10 @@ fn align_pair(folder: &Path, pair: &AlignmentCandidate) -> std::io::Result<Optio
         tolerance_s,
         ..align::Search::default()
     };
-    Ok(align::align(&a.bytes, &b.bytes, &search)
-        .filter(|found| found.confidence >= MIN_CONFIDENCE)
-        .map(|found| ((found.offset_ms + a.start_ms - b.start_ms).round() as i64) * sign))
+    Ok(align::align(&a.bytes, &b.bytes, &search).map(|found| {
+        let offset_ms = ((found.offset_ms + a.start_ms - b.start_ms).round() as i64) * sign;
+        (found, offset_ms)
+    }))
 }
 
 /// Bytes of a file from its first whole frame at or after `from_s` to about `to_s`, and that
@@ -224,9 +236,14 @@ mod tests {
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
                 };
-                let got = align_pair(&dir, &pair)
+                let (found, got) = align_pair(&dir, &pair)
                     .unwrap()
                     .unwrap_or_else(|| panic!("{scenario} {a} {b} not aligned"));
+                assert!(
+                    found.confidence >= MIN_CONFIDENCE,
+                    "{scenario} {a} {b}: confidence {}",
+                    found.confidence
+                );
                 assert!(
                     (got - truth).abs() <= 30,
                     "{scenario} {a} {b}: {got} ms, truth {truth} ms"
