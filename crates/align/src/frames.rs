@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use mp3frame::{FrameHeader, Layer, HEADER_LEN};
+use mp3frame::FrameHeader;
 
 /// One MPEG audio frame of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,10 +38,9 @@ impl FrameRef {
 
 /// Whether `frame` (starting with header `h`) is a Xing/Info or VBRI tag frame.
 fn is_tag_frame(h: &FrameHeader, frame: &[u8]) -> bool {
-    if h.layer != Layer::Layer3 {
+    let Some(at) = h.xing_tag_offset() else {
         return false;
-    }
-    let at = HEADER_LEN + h.side_info_len();
+    };
     matches!(frame.get(at..at + 4), Some(b"Xing" | b"Info")) || frame.get(36..40) == Some(b"VBRI")
 }
 

@@ -155,14 +155,20 @@ impl FrameHeader {
             && self.channels == next.channels
     }
 
-    /// Bytes of Layer III side information, which a Xing/Info tag follows.
-    pub fn side_info_len(&self) -> usize {
-        match (self.version, self.channels) {
+    /// Where in this frame a Xing/Info tag would start: right after the Layer III side
+    /// information, without the optional CRC, as ffmpeg looks for it. `None` for Layers I
+    /// and II, which carry no such tag.
+    pub fn xing_tag_offset(&self) -> Option<usize> {
+        if self.layer != Layer::Layer3 {
+            return None;
+        }
+        let side_info = match (self.version, self.channels) {
             (MpegVersion::Mpeg1, 1) => 17,
             (MpegVersion::Mpeg1, _) => 32,
             (_, 1) => 9,
             (_, _) => 17,
-        }
+        };
+        Some(HEADER_LEN + side_info)
     }
 }
 

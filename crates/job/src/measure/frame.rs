@@ -1,7 +1,7 @@
 //! The Xing/Info/VBRI header frame that encoders put first; frame headers themselves are
 //! [`mp3frame`]'s.
 
-use mp3frame::{FrameHeader, Layer, HEADER_LEN};
+use mp3frame::FrameHeader;
 use serde::Serialize;
 
 /// What a Xing/Info (LAME) or VBRI header frame claims about the stream.
@@ -27,15 +27,12 @@ pub(crate) const VBR_PREFIX_LEN: usize = 36 + 120 + 24;
 /// beyond it come out `None`). Like ffmpeg, the Xing tag is looked for right after the side
 /// information, without the optional CRC.
 pub(crate) fn parse_vbr_header(hdr: &FrameHeader, frame: &[u8]) -> Option<XingInfo> {
-    if hdr.layer != Layer::Layer3 {
-        return None;
-    }
+    let tag = hdr.xing_tag_offset()?;
     let frame = &frame[..frame.len().min(hdr.len as usize)];
     let be32 = |at: usize| -> Option<u32> {
         let b = frame.get(at..at + 4)?;
         Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let tag = HEADER_LEN + hdr.side_info_len();
     match frame.get(tag..tag + 4) {
         Some(id @ (b"Xing" | b"Info")) => {
             let flags = be32(tag + 4)?;
