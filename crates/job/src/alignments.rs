@@ -40,20 +40,21 @@ pub fn measure(
         .take(MAX_PAIRS)
     {
         match align_pair(&settings.folder, &pair) {
-            Ok(Some((found, offset_ms))) if found.confidence >= MIN_CONFIDENCE => {
+            Ok(Some((found, offset_ms))) => {
+                let confidence = (found.confidence * 100.0).round() / 100.0;
+                if found.confidence < MIN_CONFIDENCE {
+                    info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
+                        method = ?found.method, confidence, decision = "not aligned",
+                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names");
+                    continue;
+                }
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
-                    method = ?found.method, confidence = (found.confidence * 100.0).round() / 100.0, decision = "aligned",
-                    "aligned by content");
+                    method = ?found.method, confidence, decision = "aligned", "aligned by content");
                 out.push(Alignment {
                     a: pair.a,
                     b: pair.b,
                     offset_ms,
                 });
-            }
-            Ok(Some((found, offset_ms))) => {
-                info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
-                    method = ?found.method, confidence = (found.confidence * 100.0).round() / 100.0, decision = "not aligned",
-                    "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names");
             }
             Ok(None) => info!(a = %pair.a, b = %pair.b, decision = "not aligned",
                 "no common audio found (silence, another source, or too little overlap): placed by names"),

@@ -54,7 +54,9 @@ pub struct DayGap {
     /// The pod whose audio ends where the gap starts, and the one whose audio resumes.
     pub after: String,
     pub before: String,
-    /// Every pod the day's archive holds audio from: none of them recorded this span.
+    /// The pods down during the gap: every pod the day's manifest holds audio from, and the
+    /// pod the gap follows (which may be the previous day's). None of them recorded this span.
+    /// Filled in by [`build`], which sees the whole day; empty in [`joined`]'s gaps.
     pub pods_down: Vec<String>,
 }
 
