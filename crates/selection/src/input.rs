@@ -79,6 +79,61 @@ pub struct ArchiveState {
     /// recording whose aligned partner has left the folder as exactly as when both were here.
     #[serde(default)]
     pub alignments: Vec<Alignment>,
+    /// Files earlier runs saw while they could still have been growing ([`crate::Plan::sightings`]).
+    /// A file that has not changed since a sighting made at least `finish_grace` earlier by
+    /// the node's own clock is finished, whatever that clock's offset from the share's.
+    #[serde(default)]
+    pub sightings: Vec<Sighting>,
+}
+
+/// A file as a run saw it while it could still have been growing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// The file name.
+    pub file_name: String,
+    /// Its size as listed then.
+    pub size: u64,
+    /// Its modification time as listed then (the share's clock).
+    pub modified: DateTime<Utc>,
+    /// The node's clock in the first run that saw the file with this size and modification
+    /// time. Only differences of the node's clock with itself are taken from it, so a node
+    /// clock that is off by a constant measures the time since correctly.
+    pub since: DateTime<Utc>,
+}
+
+/// The clocks a plan is made with, each read once per run.
+///
+/// Modification times come from the share's clock, `node` from the clock of the node the job
+/// runs on. No decision rests on either clock alone: a file counts as idle only when both say
+/// it has not changed for `finish_grace`, or when the node's clock says so of a
+/// [`Sighting`] (which needs no agreement between the clocks). A node clock that runs ahead
+/// therefore never makes a file still being written look finished, and one that runs behind
+/// only delays.
+///
+/// A plain time converts into a `Now` whose two clocks agree:
+///
+/// ```
+/// # use chrono::{DateTime, Utc};
+/// let t: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+/// assert_eq!(selection::Now::from(t).share, Some(t));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Now {
+    /// The node's clock.
+    pub node: DateTime<Utc>,
+    /// The share's clock at the same moment (the modification time the share gives a file
+    /// created then), when it could be read. Without it, the newest modification time among
+    /// the stream's files stands in: the share's clock is at least that.
+    pub share: Option<DateTime<Utc>>,
+}
+
+impl From<DateTime<Utc>> for Now {
+    fn from(t: DateTime<Utc>) -> Self {
+        Now {
+            node: t,
+            share: Some(t),
+        }
+    }
 }
 
 /// Two files whose audio was aligned by content: `b`'s audio starts `offset_ms` after `a`'s

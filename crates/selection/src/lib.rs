@@ -55,23 +55,26 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use choose::{Entry, Outcome, Role};
 pub use input::{
-    Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile,
+    Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, Now, SeenFile,
+    Sighting,
 };
 pub use name::{parse_name, NameError, SegmentName};
 pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
 
-/// How far in the future a name may be (clock skew between pods and the job) before the
+/// How far in the future a name may be (clock skew between pods and the share) before the
 /// file is left alone as suspicious.
 const FUTURE_SLACK: TimeDelta = TimeDelta::seconds(60);
 
 /// Decide what to do with the stream folder. Pure: the same input gives the same plan.
+///
+/// `now` is a time (both clocks read it) or a [`Now`] with the node's and the share's clocks.
 pub fn plan(
     files: &[SeenFile],
     state: &ArchiveState,
     settings: &Settings,
-    now: DateTime<Utc>,
+    now: impl Into<Now>,
 ) -> Plan {
     plan_with(files, state, &[], settings, now)
 }
@@ -84,14 +87,14 @@ pub fn plan_with(
     state: &ArchiveState,
     alignments: &[Alignment],
     settings: &Settings,
-    now: DateTime<Utc>,
+    now: impl Into<Now>,
 ) -> Plan {
     let jitter = millis(settings.name_jitter).max(1);
     let Prepared {
         mut out,
         segs,
         mut places,
-    } = prepare(files, state, settings, now);
+    } = prepare(files, state, settings, now.into());
     link(
         &segs,
         &mut places,
@@ -173,6 +176,8 @@ pub fn plan_with(
         .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
     out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
     out.holds.sort_by(|a, b| a.file.cmp(&b.file));
+    out.sightings
+        .sort_by(|a, b| a.file_name.cmp(&b.file_name));
     out
 }
 
@@ -198,11 +203,11 @@ pub fn alignment_candidates(
     files: &[SeenFile],
     state: &ArchiveState,
     settings: &Settings,
-    now: DateTime<Utc>,
+    now: impl Into<Now>,
 ) -> Vec<AlignmentCandidate> {
     let Prepared {
         segs, mut places, ..
-    } = prepare(files, state, settings, now);
+    } = prepare(files, state, settings, now.into());
     // Recordings already aligned (in an earlier run) need no new measurement.
     link(&segs, &mut places, &state.alignments);
     // Archived files still in the folder are aligned too: a run interrupted after their
@@ -273,26 +278,32 @@ struct Prepared {
     places: Vec<timeline::Placement>,
 }
 
-fn prepare(
-    files: &[SeenFile],
-    state: &ArchiveState,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Prepared {
+fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: Now) -> Prepared {
     let mut out = Plan::default();
     let segment = millis(settings.segment_time);
     let jitter = millis(settings.name_jitter).max(1);
     let grace = TimeDelta::from_std(settings.finish_grace).unwrap_or(TimeDelta::MAX);
 
     // Names first: everything else hangs on them.
-    let mut local = Vec::new();
+    let mut named = Vec::new();
     for f in files {
         match parse_name(&f.name, settings, Some(f.modified)) {
-            Ok(n) if n.start > now + FUTURE_SLACK => {
-                out.holds.push(hold(f, HoldReason::FutureName))
-            }
-            Ok(n) => local.push((f, n)),
+            Ok(n) => named.push((f, n)),
             Err(e) => out.holds.push(hold(f, HoldReason::UnknownName(e.expected))),
+        }
+    }
+    // The share's clock is at least the newest modification time it gave a recording.
+    let share_now = now
+        .share
+        .or_else(|| named.iter().map(|(f, _)| f.modified).max());
+    // A node clock that runs behind must not make every name look as if it were in the future.
+    let latest = share_now.map_or(now.node, |s| s.max(now.node));
+    let mut local = Vec::new();
+    for (f, n) in named {
+        if n.start > latest + FUTURE_SLACK {
+            out.holds.push(hold(f, HoldReason::FutureName));
+        } else {
+            local.push((f, n));
         }
     }
     let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
@@ -300,6 +311,35 @@ fn prepare(
         let t = newest.entry(n.pod.as_str()).or_insert(n.start);
         *t = (*t).max(n.start);
     }
+    let sightings: HashMap<&str, &Sighting> = state
+        .sightings
+        .iter()
+        .map(|s| (s.file_name.as_str(), s))
+        .collect();
+    // Idle: unchanged for the grace by both clocks, or since a sighting by the node's clock
+    // alone. Neither rests on the node's clock agreeing with the share's.
+    let idle = |f: &SeenFile| -> (bool, Option<Sighting>) {
+        let by_clocks = now.node - f.modified >= grace
+            && share_now.is_some_and(|share| share - f.modified >= grace);
+        let since = sightings
+            .get(f.name.as_str())
+            .filter(|s| s.size == f.size && s.modified == f.modified)
+            // A node clock that went back since starts the count again.
+            .map(|s| s.since)
+            .filter(|&since| since <= now.node)
+            .unwrap_or(now.node);
+        if by_clocks {
+            return (true, None);
+        }
+        // Kept while it counts: the file stays idle in the next run too.
+        let sighting = Sighting {
+            file_name: f.name.clone(),
+            size: f.size,
+            modified: f.modified,
+            since,
+        };
+        (now.node - since >= grace, Some(sighting))
+    };
     let archived: HashMap<&str, &ArchivedSegment> = state
         .segments
         .iter()
@@ -309,8 +349,13 @@ fn prepare(
     let mut segs: Vec<Segment> = Vec::new();
     let mut replaced: Vec<&str> = Vec::new();
     for (f, n) in &local {
-        let idle = now - f.modified >= grace;
-        let finished = idle || newest[n.pod.as_str()] > n.start;
+        let (idle, sighting) = idle(f);
+        let newer = newest[n.pod.as_str()] > n.start;
+        // Idleness decides only for a pod's newest file and for empty files.
+        if !newer || f.size == 0 {
+            out.sightings.extend(sighting);
+        }
+        let finished = idle || newer;
         let in_archive = archived.get(f.name.as_str());
         if !finished {
             out.holds.push(hold(f, HoldReason::StillRecording));

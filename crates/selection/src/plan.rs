@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::GoneSegment;
+use crate::{GoneSegment, Sighting};
 
 /// What to do with one stream folder, in the order to do it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -23,6 +23,10 @@ pub struct Plan {
     /// them: a content alignment measured since then moved their recording. Recording the new
     /// start keeps every segment of a day in one frame, so joins stay exact.
     pub restamps: Vec<Restamp>,
+    /// The folder's files not yet known to be idle, as this run saw them. Kept with the
+    /// archive in place of [`crate::ArchiveState::sightings`], they let a later run see that a
+    /// file has stopped changing without comparing the node's clock with the share's.
+    pub sightings: Vec<Sighting>,
 }
 
 /// A recorded audio start to correct.

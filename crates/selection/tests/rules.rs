@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
     alignment_candidates, plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason,
-    GoneSegment, HoldReason, Plan, SeenFile, Settings,
+    GoneSegment, HoldReason, Now, Plan, SeenFile, Settings,
 };
 
 const T: &str = "2026-11-26T10:00:00Z";
@@ -229,6 +229,7 @@ fn an_archived_file_is_deleted_and_a_grown_one_replaced() {
         segments: vec![archived(0, 383 * 417), archived(10, 100 * 417)],
         gone: vec![],
         alignments: vec![],
+        sightings: vec![],
     };
     let files = [file("a", 0, full(), 10), file("a", 10, full(), 20)];
     let p = run(&files, &state, 200);
@@ -255,6 +256,7 @@ fn resumes_after_days_with_the_original_jobs_rows() {
         }],
         gone: vec![],
         alignments: vec![],
+        sightings: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
@@ -299,6 +301,7 @@ fn a_remembered_killed_file_keeps_the_next_recording_apart() {
             audio_start: None,
         }],
         alignments: vec![],
+        sightings: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
@@ -351,6 +354,7 @@ fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not
         segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
         gone: vec![],
         alignments: vec![],
+        sightings: vec![],
     };
     let files = [
         file("a", 0, full(), 10),
@@ -383,6 +387,86 @@ fn records_are_corrected_only_by_an_alignment() {
         segments: vec![archived("a", 0), archived("a", 10), archived("b", 3)],
         gone: vec![],
         alignments: vec![],
+        sightings: vec![],
     };
     assert_eq!(run(&[], &state, 200).restamps, []);
+}
+
+/// The clocks of a run whose node is `skew_s` ahead of the share (negative: behind), at share
+/// time `now`; `share` says whether the share's clock was read.
+fn skewed(now: i64, skew_s: i64, share: bool) -> Now {
+    Now {
+        node: t(now + skew_s),
+        share: share.then(|| t(now)),
+    }
+}
+
+#[test]
+fn a_node_clock_an_hour_ahead_does_not_finish_a_file_being_written() {
+    // pod a's second file was written 5 s ago by the share's clock, an hour and 5 s ago by the
+    // node's; its empty first file (a writer killed early) was created 15 s ago.
+    let files = [file("a", 0, killed(0), 1), file("a", 10, killed(200), 15)];
+    for share in [true, false] {
+        let p = plan(&files, &ArchiveState::default(), &settings(), skewed(20, 3600, share));
+        assert!(p.uploads.is_empty(), "share clock read: {share}");
+        assert_eq!(held(&p, &name("a", 10)), Some(&HoldReason::StillRecording));
+        // Finished (a newer file exists) but not surely empty yet: Azure Files may lag.
+        assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
+        assert!(p.deletions.is_empty());
+    }
+}
+
+#[test]
+fn a_file_unchanged_since_a_sighting_is_finished_whatever_the_clocks_say() {
+    // The pod stopped at 15 s. The node's clock is an hour behind the share's, so by the
+    // node's clock the file was written in the future.
+    let files = [file("a", 0, full(), 10), file("a", 10, killed(200), 15)];
+    let first = plan(&files, &ArchiveState::default(), &settings(), skewed(300, -3600, true));
+    // Not in the future for the share: pod a's first file is archived at once.
+    assert_eq!(uploads(&first), [name("a", 0)]);
+    assert_eq!(held(&first, &name("a", 10)), Some(&HoldReason::StillRecording));
+    assert_eq!(first.sightings.len(), 1);
+    let state = ArchiveState {
+        sightings: first.sightings.clone(),
+        ..ArchiveState::default()
+    };
+    // Seen unchanged 60 s later by the node's clock (grace 120 s): still waiting.
+    let soon = plan(&files, &state, &settings(), skewed(360, -3600, true));
+    assert_eq!(held(&soon, &name("a", 10)), Some(&HoldReason::StillRecording));
+    assert_eq!(soon.sightings, first.sightings, "the first sighting is kept");
+    // 300 s later: finished.
+    let later = plan(&files, &state, &settings(), skewed(600, -3600, true));
+    assert!(uploads(&later).contains(&name("a", 10).as_str()));
+    // A file that changed since starts the count again.
+    let mut grown = files.clone();
+    grown[1].size += 417;
+    let p = plan(&grown, &state, &settings(), skewed(600, -3600, true));
+    assert_eq!(held(&p, &name("a", 10)), Some(&HoldReason::StillRecording));
+    assert_eq!(p.sightings[0].since, t(600 - 3600));
+}
+
+#[test]
+fn without_the_share_clock_the_newest_write_stands_in_for_it() {
+    // pod b still writes (modified at 298 s); pod a stopped at 15 s. The node's clock is an hour
+    // ahead. The share's clock is not read: pod b's write shows it is at least 298 s.
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, killed(200), 15),
+        file("b", 290, killed(100), 298),
+    ];
+    let p = plan(&files, &ArchiveState::default(), &settings(), skewed(300, 3600, false));
+    assert!(uploads(&p).contains(&name("a", 10).as_str()), "{p:?}");
+    assert_eq!(held(&p, &name("b", 290)), Some(&HoldReason::StillRecording));
+}
+
+#[test]
+fn names_are_in_the_future_only_for_both_clocks() {
+    let files = [file("a", 0, full(), 10), file("a", 10, full(), 20)];
+    // An hour behind: not in the future for the share.
+    let p = plan(&files, &ArchiveState::default(), &settings(), skewed(30, -3600, true));
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    // A name ten minutes ahead of both clocks is.
+    let ahead = [file("a", 600, full(), 20)];
+    let p = plan(&ahead, &ArchiveState::default(), &settings(), skewed(30, 0, true));
+    assert_eq!(held(&p, &name("a", 600)), Some(&HoldReason::FutureName));
 }
