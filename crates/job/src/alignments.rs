@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
 use tracing::{info, warn};
 
@@ -32,7 +31,7 @@ pub fn measure(
     files: &[SeenFile],
     state: &ArchiveState,
     settings: &Settings,
-    now: DateTime<Utc>,
+    now: selection::Now,
 ) -> Vec<Alignment> {
     let mut out = Vec::new();
     for pair in selection::alignment_candidates(files, state, &settings.selection, now)

@@ -43,6 +43,8 @@ pub struct Stores<'a> {
     pub archive: &'a dyn Archive,
     pub gone: &'a dyn Archive,
     pub aligned: &'a dyn Archive,
+    /// The partition holding the sightings row ([`rows::sightings_row`]).
+    pub seen: &'a dyn Archive,
     pub lock: Option<&'a Lock>,
 }
 
@@ -112,6 +114,17 @@ pub async fn read_state(
     state.gone = gone.iter().map(rows::gone).collect();
     recorded.gone = gone.into_iter().map(|r| (r.file_name.clone(), r)).collect();
     state.alignments = aligned.iter().filter_map(rows::alignment).collect();
+    let sightings = stores
+        .seen
+        .rows_in_range(rows::SIGHTINGS_KEY, rows::SIGHTINGS_KEY)
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in &sightings {
+        match rows::sightings(row) {
+            Ok(s) => state.sightings = s,
+            Err(e) => warn!("{e}; files wait for the clocks to agree that they are idle"),
+        }
+    }
     // A row is proof of nothing until its blob is seen: the Node job ignored upload errors,
     // and a blob can be deleted by hand. Rows of the original job, and rows of files still
     // in the folder, are checked; without its blob a row covers nothing, and a local file is
@@ -212,6 +225,31 @@ async fn write_manifests(
         }
         Err(e) => {
             error!("day manifest: {e}");
+            1
+        }
+    }
+}
+
+/// Keep the plan's sightings in place of the stored ones, when they changed. Returns how
+/// many writes failed: without them a later run waits for the clocks, which only delays.
+pub async fn remember_sightings(stores: &Stores<'_>, state: &ArchiveState, plan: &Plan) -> usize {
+    if plan.sightings == state.sightings {
+        return 0;
+    }
+    if plan.sightings.len() > rows::MAX_SIGHTINGS {
+        warn!(
+            sightings = plan.sightings.len(),
+            "more files than can be remembered await idleness; the rest wait for the clocks"
+        );
+    }
+    match stores
+        .seen
+        .replace_row(&rows::sightings_row(&plan.sightings))
+        .await
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            warn!("cannot keep the files seen this run: {e}");
             1
         }
     }
@@ -634,12 +672,8 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
 }
 
 /// Scan the folder (kept here so `main` stays a thin shell).
-pub fn scan_folder(settings: &Settings) -> Result<Folder, String> {
-    let folder = scan::scan(
-        &settings.folder,
-        settings.selection.finish_grace,
-        chrono::Utc::now(),
-    )?;
+pub fn scan_folder(settings: &Settings, now: selection::Now) -> Result<Folder, String> {
+    let folder = scan::scan(&settings.folder, settings.selection.finish_grace, now)?;
     for (name, why) in &folder.skipped {
         warn!(file = %name, decision = "skipped", "{why}");
     }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alignments;
+pub mod clock;
 pub mod days;
 pub mod execute;
 pub mod measure;

@@ -142,12 +142,22 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
 async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let started = Instant::now();
     let deadline = execute::deadline(settings);
-    let folder = execute::scan_folder(settings)?;
+    // One reading of the clocks for the whole run: the scan, the alignments and the plan see
+    // the same `now`.
+    let now = job::clock::read(&settings.folder);
+    let folder = execute::scan_folder(settings, now)?;
+    let skew_limit =
+        chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
+    let clock_skew = job::clock::skew(&now, &folder.files, skew_limit);
     let archive = open(settings, &settings.container)?;
     let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
     let aligned = open(
         settings,
         &job::rows::alignment_partition(&settings.container),
+    )?;
+    let seen = open(
+        settings,
+        &job::rows::sightings_partition(&settings.container),
     )?;
     if !dry_run {
         archive.ensure_ready().await.map_err(|e| e.to_string())?;
@@ -171,6 +181,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         archive: &archive,
         gone: &gone,
         aligned: &aligned,
+        seen: &seen,
         lock: lock.as_ref(),
     };
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -184,7 +195,6 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 }
                 Err(e) => return Err(e),
             };
-            let now = chrono::Utc::now();
             let alignments = job::alignments::measure(&folder.files, &state, settings, now);
             let plan = selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
             if dry_run {
@@ -192,6 +202,8 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 return Ok(());
             }
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
+            // Not an error: without them a later run only waits for the clocks to agree.
+            let _ = execute::remember_sightings(&stores, &state, &plan).await;
             let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
             let mut sum = execute::execute(&stores, settings, &folder, &state, &recorded, &plan, deadline).await;
             sum.errors += unkept + unstamped;
@@ -203,6 +215,7 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
                 held = sum.held,
                 gaps = sum.gaps,
                 errors = sum.errors,
+                clock_skew_seconds = clock_skew,
                 seconds = started.elapsed().as_secs_f64(),
                 "run summary"
             );

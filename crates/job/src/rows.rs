@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use selection::{Alignment, ArchivedSegment, GoneSegment, Upload};
+use selection::{Alignment, ArchivedSegment, GoneSegment, Sighting, Upload};
 
 use crate::days::DaySegment;
 use crate::store::SegmentRow;
@@ -116,6 +116,41 @@ pub fn gone_row(g: &GoneSegment, settings: &selection::Settings) -> Option<Segme
 /// The partition holding content alignments measured by earlier runs.
 pub fn alignment_partition(partition: &str) -> String {
     format!("{partition}~align")
+}
+
+/// The partition holding the stream's sightings row, beside the stream's own.
+pub fn sightings_partition(partition: &str) -> String {
+    format!("{partition}~seen")
+}
+
+/// The RowKey of the one row that keeps a stream's sightings.
+pub const SIGHTINGS_KEY: &str = "sightings";
+
+/// At most this many sightings are kept (a table property holds 32 K characters). Normally
+/// there are a few: each pod's newest file and empty files not yet idle. Dropping some only
+/// delays those files.
+pub const MAX_SIGHTINGS: usize = 200;
+
+/// The row keeping the files not yet known to be idle ([`selection::Plan::sightings`]): one
+/// row rewritten per run costs one request, where a row per file would cost several.
+pub fn sightings_row(sightings: &[Sighting]) -> SegmentRow {
+    let kept = &sightings[..sightings.len().min(MAX_SIGHTINGS)];
+    SegmentRow {
+        row_key: SIGHTINGS_KEY.to_owned(),
+        sightings: Some(serde_json::to_string(kept).unwrap_or_else(|_| "[]".to_owned())),
+        ..SegmentRow::default()
+    }
+}
+
+/// The sightings a row keeps; an unreadable value keeps none (files wait for the clocks).
+pub fn sightings(row: &SegmentRow) -> Result<Vec<Sighting>, String> {
+    let json = row.sightings.as_deref().unwrap_or("[]");
+    serde_json::from_str(json).map_err(|e| {
+        format!(
+            "the sightings row holds {} characters that are not a JSON list of sightings: {e}",
+            json.len()
+        )
+    })
 }
 
 /// The row keeping an alignment; `None` unless both files have segment names. Its key starts

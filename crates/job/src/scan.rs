@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use selection::{Audio, AudioFacts, SeenFile};
+use selection::{Audio, AudioFacts, Now, SeenFile};
 
 use crate::measure;
 
@@ -19,7 +19,11 @@ pub struct Folder {
 
 /// List and measure the folder. Only plain files directly in it are considered: symlinks
 /// are never followed (they could point outside the folder) and subfolders are left alone.
-pub fn scan(folder: &Path, grace: Duration, now: DateTime<Utc>) -> Result<Folder, String> {
+///
+/// `now` holds the run's clocks: a file is counted frame by frame once either clock says it is
+/// idle (counting a file that is still growing costs a read, never audio; waiting for both
+/// clocks would leave killed files unmeasured while a node's clock runs behind).
+pub fn scan(folder: &Path, grace: Duration, now: Now) -> Result<Folder, String> {
     let meta = fs::metadata(folder).map_err(|e| {
         format!(
             "FOLDER {}: {e} (expected the stream's recording folder)",
@@ -35,6 +39,7 @@ pub fn scan(folder: &Path, grace: Duration, now: DateTime<Utc>) -> Result<Folder
         files: Vec::new(),
         skipped: Vec::new(),
     };
+    let mut recordings = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
@@ -72,14 +77,37 @@ pub fn scan(folder: &Path, grace: Duration, now: DateTime<Utc>) -> Result<Folder
             ));
             continue;
         }
-        out.files.push(look_at(&entry.path(), name, grace, now));
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path);
+        recordings.push((path, name, meta));
+    }
+    // Without the share's clock, the newest modification time stands in for it.
+    let share = now.share.or_else(|| {
+        recordings
+            .iter()
+            .filter_map(|(_, _, meta)| meta.as_ref().ok()?.modified().ok())
+            .map(DateTime::<Utc>::from)
+            .max()
+    });
+    let idle = |modified: DateTime<Utc>| {
+        chrono::TimeDelta::from_std(grace).is_ok_and(|g| {
+            now.node - modified >= g || share.is_some_and(|share| share - modified >= g)
+        })
+    };
+    for (path, name, meta) in recordings {
+        out.files.push(look_at(&path, name, meta, idle));
     }
     out.files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-fn look_at(path: &Path, name: String, grace: Duration, now: DateTime<Utc>) -> SeenFile {
-    let meta = match fs::symlink_metadata(path) {
+fn look_at(
+    path: &Path,
+    name: String,
+    meta: std::io::Result<fs::Metadata>,
+    idle: impl Fn(DateTime<Utc>) -> bool,
+) -> SeenFile {
+    let meta = match meta {
         Ok(m) => m,
         Err(e) => {
             return SeenFile {
@@ -95,8 +123,7 @@ fn look_at(path: &Path, name: String, grace: Duration, now: DateTime<Utc>) -> Se
         .map(DateTime::<Utc>::from)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let size = meta.len();
-    let idle = chrono::TimeDelta::from_std(grace).is_ok_and(|g| now - modified >= g);
-    let audio = match measure_file(path, size, idle) {
+    let audio = match measure_file(path, size, idle(modified)) {
         Ok(audio) => audio,
         Err(e) => Audio::Unreadable(e.to_string()),
     };

@@ -30,6 +30,7 @@ struct Env {
     upload_concurrency: Option<String>,
     day_manifests: Option<String>,
     azure_request_timeout_seconds: Option<String>,
+    clock_skew_warning_seconds: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -53,6 +54,8 @@ pub struct Settings {
     pub day_manifests: bool,
     /// Limit for one storage request (each is retried a few times with backoff).
     pub request_timeout: Duration,
+    /// Warn when the node's clock and the share's disagree by more than this.
+    pub clock_skew_warning: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -214,6 +217,10 @@ impl Settings {
             request_timeout: match env.azure_request_timeout_seconds {
                 Some(s) => Duration::from_secs(seconds(&s, "AZURE_REQUEST_TIMEOUT_SECONDS")?),
                 None => Duration::from_secs(30),
+            },
+            clock_skew_warning: match env.clock_skew_warning_seconds {
+                Some(s) => Duration::from_secs(seconds(&s, "CLOCK_SKEW_WARNING_SECONDS")?),
+                None => Duration::from_secs(60),
             },
         })
     }

@@ -104,6 +104,7 @@ fn row(key: &str) -> SegmentRow {
         in_ms: Some(0),
         out_frame: Some(22_970),
         out_ms: Some(600_030),
+        sightings: None,
     }
 }
 

@@ -176,8 +176,7 @@ pub fn plan_with(
         .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
     out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
     out.holds.sort_by(|a, b| a.file.cmp(&b.file));
-    out.sightings
-        .sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    out.sightings.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     out
 }
 

@@ -407,7 +407,12 @@ fn a_node_clock_an_hour_ahead_does_not_finish_a_file_being_written() {
     // node's; its empty first file (a writer killed early) was created 15 s ago.
     let files = [file("a", 0, killed(0), 1), file("a", 10, killed(200), 15)];
     for share in [true, false] {
-        let p = plan(&files, &ArchiveState::default(), &settings(), skewed(20, 3600, share));
+        let p = plan(
+            &files,
+            &ArchiveState::default(),
+            &settings(),
+            skewed(20, 3600, share),
+        );
         assert!(p.uploads.is_empty(), "share clock read: {share}");
         assert_eq!(held(&p, &name("a", 10)), Some(&HoldReason::StillRecording));
         // Finished (a newer file exists) but not surely empty yet: Azure Files may lag.
@@ -421,10 +426,18 @@ fn a_file_unchanged_since_a_sighting_is_finished_whatever_the_clocks_say() {
     // The pod stopped at 15 s. The node's clock is an hour behind the share's, so by the
     // node's clock the file was written in the future.
     let files = [file("a", 0, full(), 10), file("a", 10, killed(200), 15)];
-    let first = plan(&files, &ArchiveState::default(), &settings(), skewed(300, -3600, true));
+    let first = plan(
+        &files,
+        &ArchiveState::default(),
+        &settings(),
+        skewed(300, -3600, true),
+    );
     // Not in the future for the share: pod a's first file is archived at once.
     assert_eq!(uploads(&first), [name("a", 0)]);
-    assert_eq!(held(&first, &name("a", 10)), Some(&HoldReason::StillRecording));
+    assert_eq!(
+        held(&first, &name("a", 10)),
+        Some(&HoldReason::StillRecording)
+    );
     assert_eq!(first.sightings.len(), 1);
     let state = ArchiveState {
         sightings: first.sightings.clone(),
@@ -432,8 +445,14 @@ fn a_file_unchanged_since_a_sighting_is_finished_whatever_the_clocks_say() {
     };
     // Seen unchanged 60 s later by the node's clock (grace 120 s): still waiting.
     let soon = plan(&files, &state, &settings(), skewed(360, -3600, true));
-    assert_eq!(held(&soon, &name("a", 10)), Some(&HoldReason::StillRecording));
-    assert_eq!(soon.sightings, first.sightings, "the first sighting is kept");
+    assert_eq!(
+        held(&soon, &name("a", 10)),
+        Some(&HoldReason::StillRecording)
+    );
+    assert_eq!(
+        soon.sightings, first.sightings,
+        "the first sighting is kept"
+    );
     // 300 s later: finished.
     let later = plan(&files, &state, &settings(), skewed(600, -3600, true));
     assert!(uploads(&later).contains(&name("a", 10).as_str()));
@@ -454,7 +473,12 @@ fn without_the_share_clock_the_newest_write_stands_in_for_it() {
         file("a", 10, killed(200), 15),
         file("b", 290, killed(100), 298),
     ];
-    let p = plan(&files, &ArchiveState::default(), &settings(), skewed(300, 3600, false));
+    let p = plan(
+        &files,
+        &ArchiveState::default(),
+        &settings(),
+        skewed(300, 3600, false),
+    );
     assert!(uploads(&p).contains(&name("a", 10).as_str()), "{p:?}");
     assert_eq!(held(&p, &name("b", 290)), Some(&HoldReason::StillRecording));
 }
@@ -463,10 +487,20 @@ fn without_the_share_clock_the_newest_write_stands_in_for_it() {
 fn names_are_in_the_future_only_for_both_clocks() {
     let files = [file("a", 0, full(), 10), file("a", 10, full(), 20)];
     // An hour behind: not in the future for the share.
-    let p = plan(&files, &ArchiveState::default(), &settings(), skewed(30, -3600, true));
+    let p = plan(
+        &files,
+        &ArchiveState::default(),
+        &settings(),
+        skewed(30, -3600, true),
+    );
     assert_eq!(uploads(&p), [name("a", 0)]);
     // A name ten minutes ahead of both clocks is.
     let ahead = [file("a", 600, full(), 20)];
-    let p = plan(&ahead, &ArchiveState::default(), &settings(), skewed(30, 0, true));
+    let p = plan(
+        &ahead,
+        &ArchiveState::default(),
+        &settings(),
+        skewed(30, 0, true),
+    );
     assert_eq!(held(&p, &name("a", 600)), Some(&HoldReason::FutureName));
 }

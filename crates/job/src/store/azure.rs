@@ -959,6 +959,7 @@ fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
         ("pod", &row.pod),
         ("contentMd5", &row.content_md5),
         ("alignedWith", &row.aligned_with),
+        ("sightings", &row.sightings),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
@@ -1048,6 +1049,7 @@ fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, String> {
         content_md5: string("contentMd5"),
         duration_us: int("durationUs"),
         aligned_with: string("alignedWith"),
+        sightings: string("sightings"),
         aligned_offset_ms: int("alignedOffsetMs"),
         in_frame: unsigned("inFrame"),
         in_ms: int("inMs"),
@@ -1094,6 +1096,7 @@ mod tests {
             in_ms: Some(2_508),
             out_frame: Some(22_970),
             out_ms: Some(600_026),
+            sightings: Some("[]".into()),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

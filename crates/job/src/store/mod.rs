@@ -93,6 +93,9 @@ pub struct SegmentRow {
     pub in_ms: Option<i64>,
     pub out_frame: Option<u64>,
     pub out_ms: Option<i64>,
+    /// In the sightings row: the files not yet known to be idle, as JSON
+    /// ([`crate::rows::sightings_row`]).
+    pub sightings: Option<String>,
 }
 
 /// The result of [`Archive::insert_row`].
