@@ -79,6 +79,12 @@ pub fn skew(now: &Now, files: &[SeenFile], limit: TimeDelta) -> Option<f64> {
                     seconds(skew.abs()),
                     if skew > TimeDelta::zero() { "ahead of" } else { "behind" },
                 );
+                if skew.abs() > TimeDelta::minutes(15) {
+                    warn!(
+                        "Azure Storage refuses requests signed more than 15 minutes off its \
+                        clock: fix the node's time (NTP) for the job to reach the archive"
+                    );
+                }
             }
             Some(seconds(skew))
         }

@@ -17,8 +17,13 @@
 //! job logs, `report.txt`) is kept and its path printed when the test fails, or always with
 //! `E2E_KEEP=1`.
 //!
-//! Needs ffmpeg, ffprobe, icecast2 and python3 (Debian: `apt-get install -y ffmpeg icecast2`)
-//! and Azurite (`npm ci`). Takes about two and a half minutes of wall time.
+//! The same recording runs again with the job's clock off (issue 19): under `faketime`, five
+//! minutes ahead of the recorders' and the share's, then an hour behind. Nothing may be
+//! deleted early and everything must still be archived.
+//!
+//! Needs ffmpeg, ffprobe, icecast2, python3 and faketime (Debian: `apt-get install -y ffmpeg
+//! icecast2 faketime`) and Azurite (`npm ci`). Each test takes about two and a half minutes of
+//! wall time.
 
 #[path = "support/azurite.rs"]
 mod azurite;
@@ -526,6 +531,7 @@ fn archive_state(
 #[allow(clippy::too_many_arguments)]
 fn run_job(
     bin: &Path,
+    job_clock: Option<&str>,
     index: usize,
     clock: Clock,
     folder: &Path,
@@ -538,7 +544,15 @@ fn run_job(
     let log_path = logs.join(format!("run-{index:03}.log"));
     let log = fs::File::create(&log_path).expect("job log");
     let start = clock.now();
-    let mut child = Command::new(bin)
+    let mut command = match job_clock {
+        Some(offset) => {
+            let mut c = Command::new("faketime");
+            c.args(["-f", offset]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .env_clear()
         .env("FOLDER", folder)
         .env("STREAM_NAME", STREAM)
@@ -846,7 +860,26 @@ struct FileFacts {
 
 #[test]
 fn live_recording_with_a_replaced_replica_is_archived_without_early_deletions() {
-    for tool in ["ffmpeg", "ffprobe", "icecast2", "python3"] {
+    live_recording(None);
+}
+
+/// A node clock that runs ahead made files still being written look idle (issue 19).
+#[test]
+fn with_the_jobs_clock_five_minutes_ahead_nothing_is_deleted_early() {
+    live_recording(Some("+5m"));
+}
+
+/// A node clock that runs behind made every name look as if it were in the future.
+#[test]
+fn with_the_jobs_clock_an_hour_behind_everything_is_still_archived() {
+    live_recording(Some("-1h"));
+}
+
+/// The scenario, with the job's clock moved by `job_clock` (a `faketime` offset) if given.
+fn live_recording(job_clock: Option<&str>) {
+    let mut tools = vec!["ffmpeg", "ffprobe", "icecast2", "python3"];
+    tools.extend(job_clock.map(|_| "faketime"));
+    for tool in tools {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -870,7 +903,7 @@ fn live_recording_with_a_replaced_replica_is_archived_without_early_deletions() 
     for d in [&folder, &saved, &logs] {
         fs::create_dir_all(d).unwrap();
     }
-    let outcome = std::panic::catch_unwind(|| scenario(&work, &folder, &saved, &logs));
+    let outcome = std::panic::catch_unwind(|| scenario(&work, &folder, &saved, &logs, job_clock));
     let keep = std::env::var_os("E2E_KEEP").is_some();
     match outcome {
         Ok(left) => {
@@ -889,7 +922,13 @@ fn live_recording_with_a_replaced_replica_is_archived_without_early_deletions() 
 }
 
 /// Runs the recording and the job, then checks; returns the report (also in report.txt).
-fn scenario(work: &Path, folder: &Path, saved: &Path, logs: &Path) -> String {
+fn scenario(
+    work: &Path,
+    folder: &Path,
+    saved: &Path,
+    logs: &Path,
+    job_clock: Option<&str>,
+) -> String {
     let bin = job_binary(work);
     let clock = Clock(Instant::now());
     let port = free_port();
@@ -900,6 +939,9 @@ fn scenario(work: &Path, folder: &Path, saved: &Path, logs: &Path) -> String {
     let mut source = start_source(port, mount, logs);
     let t0 = clock.now(); // the scenario's times count from here
     events.push((t0, "source client started".into()));
+    if let Some(offset) = job_clock {
+        events.push((t0, format!("the job runs under faketime -f {offset}")));
+    }
     let up_deadline = Instant::now() + Duration::from_secs(15);
     while !mount_up(port, mount) {
         assert!(
@@ -1005,6 +1047,7 @@ fn scenario(work: &Path, folder: &Path, saved: &Path, logs: &Path) -> String {
         if now >= next_job {
             let mut run = run_job(
                 &bin,
+                job_clock,
                 runs.len() + 1,
                 clock,
                 folder,
