@@ -5,7 +5,6 @@
 pub mod alignments;
 pub mod days;
 pub mod execute;
-pub mod measure;
 pub mod rows;
 pub mod scan;
 pub mod settings;
