@@ -67,8 +67,38 @@
 //! middle of a stream (two files joined) counts as audio, as ffprobe and ffmpeg's decoder have
 //! it (symphonia drops it).
 //!
+//! # Where we differ from `mp3-duration`, and why ours is right
+//!
+//! The `mp3-duration` crate (0.1.10) is the test oracle: `tests/mp3_duration.rs` runs both on
+//! every recorded fixture and on thousands of generated streams, and the `mp3_oracle` fuzz
+//! target on whatever the fuzzer generates. Its answer must follow from ours exactly, by
+//! these differences and no others:
+//!
+//! - **Header claims.** It returns the Xing/Info frame count as soon as it reads one, so a
+//!   killed ffmpeg's placeholder measures 0 s over minutes of audio, and a file whose header was
+//!   patched wrongly measures what the patch says. We count the frames that are there: a plan
+//!   that deletes the other replica's copy must rest on audio that exists.
+//! - **A header frame without a count** (Xing flags without the frames bit) is one more audio
+//!   frame to it; it carries no audio, so not to us.
+//! - **A frame cut short at the end** makes it fail (`UnexpectedEOF`, with the duration up to
+//!   that frame); a cut of 1 to 3 bytes, too short for a header, it ignores. We count the whole
+//!   frames and report the rest as [`Mp3Facts::trailing_bytes`] with `clean_end` false: the
+//!   duration is what can be played, and the cut is what marks a killed writer.
+//! - **Anything but zeros, ID3v2, ID3v1 and APE-with-header tags** between frames (junk, a
+//!   false sync word before the audio, an APE tag known only by its footer) stops it with
+//!   `UnexpectedFrame`. We resync past it and count the audio that follows. Conversely it
+//!   takes any sync word for a frame, where we want the next frame where it ends (or the end
+//!   of the file): a lone "frame" between junk is as likely a sync word in the junk.
+//! - **Layer I frames** it sizes as Layer II/III ones (384 ÷ 8 × bitrate ÷ rate bytes, 1-byte
+//!   padding) instead of in 4-byte slots, so it loses them after the first; we size them as
+//!   the standard does.
+//! - **Rounding.** It adds up each frame's duration truncated to the nanosecond (26,122,448 ns
+//!   for 1152 samples at 44.1 kHz, 0.98 ns short each), drifting 22 µs short over a 600 s
+//!   segment; [`Mp3Facts::duration`] computes frames × samples ÷ rate once, to the microsecond,
+//!   so segments add up across a day.
+//!
 //! A stream whose sample rate changes midway (no recorder does that) is timed at its first
-//! frame's rate.
+//! frame's rate here; `mp3-duration` times each frame at its own.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
