@@ -70,14 +70,15 @@
 //! # Where we differ from `mp3-duration`, and why ours is right
 //!
 //! The `mp3-duration` crate (0.1.10) is the test oracle: `tests/mp3_duration.rs` runs both on
-//! every recorded fixture and on thousands of generated streams, and the `mp3_oracle` fuzz
-//! target on whatever the fuzzer generates. Its answer must follow from ours exactly, by
+//! every recorded fixture, on small real recordings cut at every byte and on thousands of
+//! generated streams, and the `mp3_oracle` fuzz target on whatever the fuzzer generates. Its answer must follow from ours exactly, by
 //! these differences and no others:
 //!
 //! - **Header claims.** It returns the Xing/Info frame count as soon as it reads one, so a
-//!   killed ffmpeg's placeholder measures 0 s over minutes of audio, and a file whose header was
-//!   patched wrongly measures what the patch says. We count the frames that are there: a plan
-//!   that deletes the other replica's copy must rest on audio that exists.
+//!   killed ffmpeg's placeholder measures 0 s over minutes of audio, a finished file cut short
+//!   (a copy in progress) measures its whole length, and a file whose header was patched
+//!   wrongly measures what the patch says. We count the frames that are there: a plan that
+//!   deletes the other replica's copy must rest on audio that exists.
 //! - **A header frame without a count** (Xing flags without the frames bit) is one more audio
 //!   frame to it; it carries no audio, so not to us.
 //! - **A frame cut short at the end** makes it fail (`UnexpectedEOF`, with the duration up to

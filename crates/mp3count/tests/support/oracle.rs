@@ -56,21 +56,47 @@ pub fn walked(n: u64, f: &Mp3Facts) -> Duration {
     Duration::from_nanos(n * per_frame_ns)
 }
 
-/// What it reports for a stream of whole frames and the tags it knows, as recorders write
-/// them, given our facts of that stream:
+/// What it reports for `bytes`, a stream of whole frames and the tags it knows, as recorders
+/// write them (cut anywhere after its first frame), given our facts `f` of it:
 /// - a header with a frame count: that count, whatever the frames say;
 /// - a header without one: its frame as one more audio frame;
-/// - a frame cut short at the end: `UnexpectedEOF` after the whole ones, unless the cut is
-///   too short to hold a header (1 to 3 bytes), which it ignores.
-pub fn expected(f: &Mp3Facts) -> Theirs {
+/// - a frame (or tag) cut short at the end: `UnexpectedEOF` after the whole frames, unless
+///   the cut is too short to hold a header (1 to 3 bytes), which it ignores.
+pub fn expected(f: &Mp3Facts, bytes: &[u8]) -> Theirs {
     if let Some(n) = f.header.and_then(|h| h.frames) {
         return Theirs::Measured(claimed(u64::from(n), f));
     }
     let n = f.frames + u64::from(f.header.is_some());
-    if f.clean_end || f.trailing_bytes < 4 {
+    let tail = &bytes[bytes.len() - f.trailing_bytes as usize..];
+    if past_whole_tags(tail).len() < 4 {
         Theirs::Measured(walked(n, f))
     } else {
         Theirs::CutShort(walked(n, f))
+    }
+}
+
+/// What is left of `tail` after the whole ID3v1, ID3v2 and APE (with header) tags at its start:
+/// where its reading of the end resumes.
+fn past_whole_tags(mut tail: &[u8]) -> &[u8] {
+    loop {
+        let len = match tail {
+            [b'T', b'A', b'G', ..] => 128,
+            [b'I', b'D', b'3', _, _, flags, size @ ..] if size.len() >= 4 => {
+                let body = size[..4]
+                    .iter()
+                    .fold(0, |acc, &b| acc << 7 | usize::from(b));
+                10 + body + if flags & 0x10 != 0 { 10 } else { 0 }
+            }
+            [b'A', b'P', b'E', b'T', b'A', b'G', b'E', b'X', rest @ ..] if rest.len() >= 8 => {
+                let size = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+                32 + size as usize
+            }
+            _ => return tail,
+        };
+        if len > tail.len() {
+            return tail;
+        }
+        tail = &tail[len..];
     }
 }
 
@@ -228,7 +254,7 @@ impl Recipe {
 
     /// What `mp3-duration` reports for this stream, given our facts of it: [`expected`], and
     /// where junk comes first, it stops there.
-    pub fn expected(&self, f: &Mp3Facts) -> Theirs {
+    pub fn expected(&self, f: &Mp3Facts, bytes: &[u8]) -> Theirs {
         let header_frame = u64::from(self.header == Header::Uncounted);
         if self.junk_before {
             return Theirs::Stopped(Duration::ZERO);
@@ -239,7 +265,7 @@ impl Recipe {
         if let (None, Tail::ApeFooterOnly(_)) = (f.header.and_then(|h| h.frames), self.tail) {
             return Theirs::Stopped(walked(header_frame + f.frames, f));
         }
-        expected(f)
+        expected(f, bytes)
     }
 }
 
@@ -256,7 +282,7 @@ pub fn check_recipe(choices: &[u8]) {
     );
     assert_eq!(
         theirs(&bytes),
-        recipe.expected(&ours),
+        recipe.expected(&ours, &bytes),
         "{recipe:?}\n{ours:?}"
     );
 }
