@@ -2,7 +2,7 @@
 //! `crates/job/tests/measure_corpus.rs`, which runs it over the seed corpus as a plain test
 //! so it also runs where no nightly toolchain is.
 
-use job::measure::{Mp3Facts, Mp3Scanner};
+use mp3count::{Mp3Facts, Mp3Scanner};
 
 /// Scans `data` whole, in chunk sizes drawn from its own bytes (so the fuzzer steers the
 /// split too) and, when short, byte by byte: the facts must not depend on the split, and

@@ -1,4 +1,4 @@
-//! Frame counting (`job::measure::scan_file`) against `ffprobe -count_packets` on the same
+//! Frame counting (`mp3count::scan_file`) against `ffprobe -count_packets` on the same
 //! page-cached files, side by side, in MB/s (issue 5 target: at least 20× faster).
 //!
 //! ```sh
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use job::measure::scan_file;
+use mp3count::scan_file;
 
 const OUR_ROUNDS: usize = 10;
 const FFPROBE_ROUNDS: usize = 3;

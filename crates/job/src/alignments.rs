@@ -12,7 +12,6 @@ use std::path::Path;
 use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
 use tracing::{info, warn};
 
-use crate::measure;
 use crate::settings::Settings;
 
 /// At most this many pairs are aligned in one run.
@@ -117,7 +116,7 @@ fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>
     let size = file.metadata()?.len();
     let mut head = Vec::new();
     (&mut file).take(16 * 1024).read_to_end(&mut head)?;
-    let mut scanner = measure::Mp3Scanner::new();
+    let mut scanner = mp3count::Mp3Scanner::new();
     scanner.feed(&head);
     let facts = scanner.finish(head.len() as u64);
     let Some(first) = align::frames(&head).first().copied() else {

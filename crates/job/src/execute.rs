@@ -16,7 +16,6 @@ use selection::{ArchiveState, DeleteReason, Plan, Upload};
 use tracing::{error, info, warn};
 
 use crate::days::{self, DaySegment};
-use crate::measure;
 use crate::rows;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
@@ -532,7 +531,7 @@ async fn upload_one(
     };
     // Frames are counted in the same pass as the upload: the plan may rest on a header that
     // only claimed them.
-    let mut scanner = measure::Mp3Scanner::new();
+    let mut scanner = mp3count::Mp3Scanner::new();
     let put = archive
         .put_file_inspected(&u.blob_name, &path, &meta, mode, &mut |chunk| {
             scanner.feed(chunk)
@@ -569,7 +568,7 @@ async fn upload_one(
     };
     let mut row = with_points(rows::row_for(u, size, &md5));
     let mut confirmed = true;
-    let killed = |c: &measure::Mp3Facts| !c.clean_end || c.header_mismatch;
+    let killed = |c: &mp3count::Mp3Facts| !c.clean_end || c.header_mismatch;
     if let Some(c) = counted.filter(|c| c.frames != u.frames || killed(c) != u.truncated) {
         // The header lied in a way its size did not show. The row records what was counted,
         // and nothing is deleted on the strength of this upload until the next run plans

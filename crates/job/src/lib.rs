@@ -6,7 +6,6 @@ pub mod alignments;
 pub mod clock;
 pub mod days;
 pub mod execute;
-pub mod measure;
 pub mod rows;
 pub mod scan;
 pub mod settings;

@@ -8,8 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use selection::{Audio, AudioFacts, Now, SeenFile};
 
-use crate::measure;
-
 /// What the folder holds, plus what was skipped and why.
 pub struct Folder {
     pub files: Vec<SeenFile>,
@@ -156,11 +154,11 @@ fn measure_file(path: &Path, size: u64, idle: bool) -> std::io::Result<Audio> {
     fs::File::open(path)?
         .take(PEEK_BYTES as u64)
         .read_to_end(&mut head)?;
-    let mut scanner = measure::Mp3Scanner::new();
+    let mut scanner = mp3count::Mp3Scanner::new();
     scanner.feed(&head);
     let peeked = scanner.finish(head.len() as u64);
     if head.len() as u64 >= size {
-        return Ok(Audio::Measured(facts(&peeked)));
+        return Ok(Audio::Measured(peeked.audio_facts()));
     }
     if let Some(trusted) = trusted_header(&peeked, size) {
         return Ok(Audio::Measured(trusted));
@@ -168,13 +166,13 @@ fn measure_file(path: &Path, size: u64, idle: bool) -> std::io::Result<Audio> {
     if !idle {
         return Ok(Audio::NotMeasured);
     }
-    Ok(Audio::Measured(facts(&measure::scan_file(path)?)))
+    Ok(Audio::Measured(mp3count::scan_file(path)?.audio_facts()))
 }
 
 /// The header's claims, when they can be trusted without counting: a CBR Info header whose
 /// frame count is not a placeholder, whose byte count ends exactly at the end of the file,
 /// and whose frames at the stream's bitrate fill those bytes.
-fn trusted_header(peeked: &measure::Mp3Facts, size: u64) -> Option<AudioFacts> {
+fn trusted_header(peeked: &mp3count::Mp3Facts, size: u64) -> Option<AudioFacts> {
     let header = peeked.header.as_ref()?;
     let frames = u64::from(header.frames.filter(|&f| f > 0)?);
     let bytes = u64::from(header.bytes?);
@@ -202,17 +200,6 @@ fn trusted_header(peeked: &measure::Mp3Facts, size: u64) -> Option<AudioFacts> {
         clean_end: true,
         header_frames: Some(frames),
     })
-}
-
-/// The planner's view of a scan.
-pub fn facts(f: &measure::Mp3Facts) -> AudioFacts {
-    AudioFacts {
-        frames: f.frames,
-        sample_rate: f.sample_rate,
-        samples_per_frame: f.samples_per_frame,
-        clean_end: f.clean_end,
-        header_frames: f.header.as_ref().and_then(|h| h.frames).map(u64::from),
-    }
 }
 
 #[cfg(test)]
@@ -243,7 +230,7 @@ mod tests {
         let Audio::Measured(a) = measured(&bytes, false) else {
             panic!("not measured")
         };
-        let counted = measure::scan_reader(&bytes[..]).unwrap();
+        let counted = mp3count::scan_reader(&bytes[..]).unwrap();
         assert_eq!(a.frames, counted.frames);
         assert!(!a.truncated());
     }
@@ -269,6 +256,6 @@ mod tests {
             panic!("not measured")
         };
         assert!(a.truncated());
-        assert!(a.frames < measure::scan_reader(&bytes[..]).unwrap().frames);
+        assert!(a.frames < mp3count::scan_reader(&bytes[..]).unwrap().frames);
     }
 }

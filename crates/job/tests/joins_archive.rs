@@ -391,7 +391,7 @@ fn the_time_code_decoder_matches_the_manifests() {
             // Where the recorder finalised the file, its LAME tag's delay is a second witness
             // of priming (576: a fresh encoder; 0: a continued one).
             let path = scenario.join(name);
-            let tag = job::measure::scan_file(&path).unwrap().header;
+            let tag = mp3count::scan_file(&path).unwrap().header;
             let finalised = f["xing_frames"] == f["frames"];
             let primed = match tag.and_then(|t| t.encoder_delay) {
                 Some(576) if finalised => Some(true),

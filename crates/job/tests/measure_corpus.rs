@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use job::measure::scan_file;
+use mp3count::scan_file;
 
 #[path = "../../../fuzz/src/lib.rs"]
 mod split_check;

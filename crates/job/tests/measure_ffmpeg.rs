@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use job::measure::{scan_file, Layer, Mp3Facts, MpegVersion};
+use mp3count::{scan_file, Layer, Mp3Facts, MpegVersion};
 
 #[path = "support/probe.rs"]
 mod probe;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use job::measure::scan_file;
+use mp3count::scan_file;
 
 #[path = "support/probe.rs"]
 mod probe;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use job::measure::scan_file;
+use mp3count::scan_file;
 
 #[path = "support/probe.rs"]
 mod probe;

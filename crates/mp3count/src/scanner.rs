@@ -12,9 +12,9 @@
 //! - *sync*: inside a trusted frame; at its end the frame is whole and counted, and a
 //!   compatible header there continues the chain. Anything else drops back to search.
 
-use super::frame::{parse_vbr_header, XingInfo, VBR_PREFIX_LEN};
-use super::tags::{ape_mark, id3v2_len, APE_HEADER_LEN, ID3V1_LEN, ID3V2_HEADER_LEN};
-use super::Mp3Facts;
+use crate::tags::{ape_mark, id3v2_len, APE_HEADER_LEN, ID3V1_LEN, ID3V2_HEADER_LEN};
+use crate::xing::{parse_vbr_header, XingInfo, VBR_PREFIX_LEN};
+use crate::Mp3Facts;
 use mp3frame::{FrameHeader, HEADER_LEN};
 
 /// The most lookahead any decision needs: the first frame's Xing and LAME fields.
@@ -88,6 +88,7 @@ impl Default for Mp3Scanner {
 }
 
 impl Mp3Scanner {
+    /// A scanner at the start of a stream.
     pub fn new() -> Self {
         Mp3Scanner {
             fed: 0,

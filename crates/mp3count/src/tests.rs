@@ -1,83 +1,13 @@
-//! Unit tests on streams built byte by byte; the tests against real ffmpeg output are in
-//! `tests/measure_ffmpeg.rs`.
+//! Unit tests on streams built byte by byte (builders in `tests/support/streams.rs`); the tests
+//! against real ffmpeg output are in `crates/job/tests/measure_ffmpeg.rs`, against the
+//! `mp3-duration` crate in `tests/mp3_duration.rs`.
 
 use super::*;
 use proptest::prelude::*;
 
-/// MPEG-1 Layer III 128 kbps 44.1 kHz joint stereo: 417 bytes, 418 with padding.
-const CBR128: [u8; 4] = [0xFF, 0xFB, 0x90, 0x64];
-/// MPEG-1 Layer III 192 kbps 44.1 kHz joint stereo: 626 bytes.
-const VBR192: [u8; 4] = [0xFF, 0xFB, 0xB0, 0x64];
-/// MPEG-2.5 Layer III 8 kbps 8 kHz mono: 72 bytes.
-const TINY: [u8; 4] = [0xFF, 0xE3, 0x18, 0xC4];
-/// MPEG-1 Layer III 128 kbps 48 kHz: same version and layer as CBR128, other sample rate.
-const CBR128_48K: [u8; 4] = [0xFF, 0xFB, 0x94, 0x64];
-
-fn frame(h: [u8; 4]) -> Vec<u8> {
-    let len = mp3frame::FrameHeader::parse(&h).unwrap().len as usize;
-    let mut f = vec![0x55; len];
-    f[..4].copy_from_slice(&h);
-    f
-}
-
-fn frames(h: [u8; 4], n: usize) -> Vec<u8> {
-    (0..n).flat_map(|_| frame(h)).collect()
-}
-
-/// A first frame carrying a Xing/Info tag and a LAME extension, as ffmpeg writes it.
-fn xing(id: &[u8; 4], count: u32) -> Vec<u8> {
-    let mut f = vec![0u8; 417];
-    f[..4].copy_from_slice(&CBR128);
-    f[36..40].copy_from_slice(id);
-    f[40..44].copy_from_slice(&0xFu32.to_be_bytes());
-    f[44..48].copy_from_slice(&count.to_be_bytes());
-    let lame = 36 + 8 + 4 + 4 + 100 + 4;
-    f[lame..lame + 9].copy_from_slice(b"Lavc59.37");
-    f[lame + 21..lame + 24].copy_from_slice(&[0x24, 0x02, 0xF4]);
-    f
-}
-
-fn id3v2(body: usize, footer: bool) -> Vec<u8> {
-    let mut t = b"ID3\x04\x00".to_vec();
-    t.push(if footer { 0x10 } else { 0 });
-    t.extend((0..4).rev().map(|i| ((body >> (7 * i)) & 0x7F) as u8));
-    t.resize(10 + body, b'x');
-    if footer {
-        t.extend(b"3DI\x04\x00\x10");
-        t.extend(&t[6..10].to_vec());
-    }
-    t
-}
-
-fn ape(items: usize, with_header: bool) -> Vec<u8> {
-    let mark = |flags: u32| {
-        let mut b = b"APETAGEX".to_vec();
-        b.extend(2000u32.to_le_bytes());
-        b.extend((items as u32 + 32).to_le_bytes());
-        b.extend(1u32.to_le_bytes());
-        b.extend(flags.to_le_bytes());
-        b.extend([0; 8]);
-        b
-    };
-    let has_header = if with_header { 1 << 31 } else { 0 };
-    let mut t = Vec::new();
-    if with_header {
-        t.extend(mark(has_header | 1 << 29));
-    }
-    t.extend(vec![b'i'; items]);
-    t.extend(mark(has_header));
-    t
-}
-
-fn id3v1() -> Vec<u8> {
-    let mut t = b"TAG".to_vec();
-    t.resize(128, b' ');
-    t
-}
-
-fn cat(parts: &[&[u8]]) -> Vec<u8> {
-    parts.concat()
-}
+#[path = "../tests/support/streams.rs"]
+mod streams;
+use streams::*;
 
 fn scan(bytes: &[u8]) -> Mp3Facts {
     let mut s = Mp3Scanner::new();
@@ -362,4 +292,25 @@ proptest! {
         prop_assert_eq!(&whole, &scan_split(&bytes, &sizes));
         prop_assert!(whole.trailing_bytes <= bytes.len() as u64);
     }
+}
+
+#[test]
+fn audio_facts_carry_the_count_and_the_header_claim() {
+    let mut killed = cat(&[&xing(b"Xing", 0), &frames(CBR128, 10)]);
+    killed.extend(&frame(CBR128)[..200]);
+    let a = check(&killed).audio_facts();
+    assert_eq!(
+        a,
+        selection::AudioFacts {
+            frames: 10,
+            sample_rate: 44_100,
+            samples_per_frame: 1152,
+            clean_end: false,
+            header_frames: Some(0),
+        }
+    );
+    assert!(a.truncated());
+    let f = check(&cat(&[&xing(b"Info", 10), &frames(CBR128, 10)]));
+    assert!(!f.audio_facts().truncated());
+    assert_eq!(f.audio_facts().duration(), f.duration());
 }
