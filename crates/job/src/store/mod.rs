@@ -10,7 +10,13 @@ use std::path::Path;
 use async_trait::async_trait;
 
 pub mod azure;
+pub mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod connection;
+pub mod faulty;
+pub mod memory;
+pub mod rules;
 
 /// A storage failure, already stripped of secrets: safe to log as is.
 #[derive(Debug)]
@@ -166,6 +172,10 @@ pub trait Archive: Send + Sync {
     /// Insert a row, or replace the row with the same RowKey (a file that grew after it was
     /// archived: the row must describe the blob's new bytes).
     async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()>;
+
+    /// Delete the row with this RowKey from the stream's partition. Idempotent: a row that is
+    /// not there is already deleted, so a retried or repeated delete is `Ok`.
+    async fn delete_row(&self, row_key: &str) -> StoreResult<()>;
 
     /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
     /// RowKey order.

@@ -8,6 +8,7 @@ use md5::{Digest, Md5};
 
 use super::errors::{status_of, store_error};
 use super::AzureArchive;
+use crate::store::rules::check_metadata;
 use crate::store::{BlobInfo, StoreError, StoreResult};
 
 impl AzureArchive {
@@ -70,39 +71,10 @@ impl AzureArchive {
 }
 
 pub(super) fn to_metadata(metadata: &BTreeMap<String, String>) -> Result<Metadata, String> {
+    check_metadata(metadata)?;
     let mut out = Metadata::new();
     for (name, value) in metadata {
-        // HTTP lowercases header names, so only lowercase names read back unchanged.
-        let valid_name = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid_name {
-            return Err(format!(
-                "metadata name {name:?} is invalid (expected lowercase letters, digits and _, not starting with a digit)"
-            ));
-        }
-        if !value.chars().all(|c| (' '..='~').contains(&c)) {
-            return Err(format!(
-                "metadata {name} has a value that is not printable ASCII"
-            ));
-        }
         out.insert(name.clone(), value.clone());
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_names_must_read_back_unchanged() {
-        let ok = BTreeMap::from([("audio_start_ms".to_owned(), "123".to_owned())]);
-        assert!(to_metadata(&ok).is_ok());
-        let upper = BTreeMap::from([("audioStart".to_owned(), "1".to_owned())]);
-        assert!(to_metadata(&upper).is_err());
-        let non_ascii = BTreeMap::from([("pod".to_owned(), "é".to_owned())]);
-        assert!(to_metadata(&non_ascii).is_err());
-    }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::errors::{status_of, store_error};
 use super::{AzureArchive, LOCK_BLOB};
+use crate::store::rules::check_lock_ttl;
 use crate::store::{Lock, StoreError, StoreResult};
 
 impl AzureArchive {
@@ -41,10 +42,10 @@ impl AzureArchive {
 
     pub(super) async fn acquire(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
         let operation = format!("take lock {}", self.blob_label(LOCK_BLOB));
-        if !(15..=60).contains(&ttl_seconds) {
+        if let Err(cause) = check_lock_ttl(ttl_seconds) {
             return Err(StoreError {
                 operation,
-                cause: format!("lease duration {ttl_seconds} s is outside 15..=60 s"),
+                cause,
                 transient: false,
             });
         }

@@ -7,9 +7,10 @@
 //!   each attempt gets [`AttemptTimeout`] and each call an overall deadline (which also covers
 //!   reading response bodies, outside the pipeline).
 //!
-//! One file per concern: [`upload`] (block upload and its memory budget), [`blob`] (small
-//! blobs, metadata, properties), [`table`] and [`entity`] (rows), [`lease`] (the lock) and
-//! [`errors`] (error mapping and secret redaction). This file wires them to the trait.
+//! One file per concern: `upload` (block upload and its memory budget), `blob` (small blobs,
+//! metadata, properties), `table` and `entity` (rows), `lease` (the lock) and `errors` (error
+//! mapping and secret redaction). This file holds the configuration and the request pipeline,
+//! and wires the concerns to the trait.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -27,12 +28,12 @@ use azure_storage::{CloudLocation, StorageCredentials};
 use azure_storage_blobs::prelude::{BlobClient, ClientBuilder, ContainerClient};
 
 use super::connection::StorageTarget;
+use super::rules::check_key;
 use super::{
     Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
     StoreResult,
 };
 use errors::{already_exists, store_error};
-use table::check_key;
 use upload::{BlockBudget, MAX_BLOCK_SIZE};
 
 mod blob;
@@ -240,6 +241,10 @@ impl Archive for AzureArchive {
 
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         self.insert(row).await
+    }
+
+    async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
+        self.delete(row_key).await
     }
 
     async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
