@@ -15,6 +15,7 @@ pub mod clock;
 pub mod conformance;
 pub mod connection;
 pub mod faulty;
+pub mod local;
 pub mod memory;
 pub mod rules;
 
@@ -70,8 +71,10 @@ pub enum PutOutcome {
 /// One archived segment as recorded in the table.
 ///
 /// Rows written by the original Node.js job carry only `file_name`; every other field is
-/// `None` for them.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `None` for them. The serde form (camelCase names, as the table's properties) is the
+/// local archive's table file.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct SegmentRow {
     pub row_key: String,
     /// Property `fileName`, the one the Node job reads.
