@@ -113,12 +113,16 @@ pub async fn overwrite_replaces_bytes_and_metadata(archive: &dyn Archive, scratc
     assert_eq!(info.metadata, meta(&[("grew", "1")]));
 }
 
-/// `put_small` writes from memory and replaces the previous version.
+/// `put_small` writes from memory and replaces the previous version, metadata included.
 pub async fn put_small_replaces_the_blob(archive: &dyn Archive) {
     let name = "_days/2026-11-26.json";
     let content = "application/json";
     archive
         .put_small(name, b"{\"v\":1}".to_vec(), content)
+        .await
+        .unwrap();
+    archive
+        .set_blob_metadata(name, &meta(&[("stale", "1")]))
         .await
         .unwrap();
     let newer = b"{\"v\":2,\"more\":true}".to_vec();
@@ -129,6 +133,7 @@ pub async fn put_small_replaces_the_blob(archive: &dyn Archive) {
     let info = archive.blob_info(name).await.unwrap().unwrap();
     assert_eq!(info.size, newer.len() as u64);
     assert_eq!(info.md5, Some(md5(&newer)));
+    assert!(info.metadata.is_empty(), "{:?}", info.metadata);
 }
 
 /// `set_blob_metadata` replaces the whole map; a blob that does not exist, or a name that

@@ -17,7 +17,7 @@ use md5::{Digest, Md5};
 use super::blob::to_metadata;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
-use crate::store::{Archive, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
 
 pub(super) const MAX_BLOCKS: usize = 50_000;
 pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;
@@ -179,7 +179,7 @@ impl AzureArchive {
                         Some((409, Some("BlobAlreadyExists")) | (412, _))
                     ) =>
             {
-                match self.blob_info(blob_name).await? {
+                match self.properties(blob_name).await? {
                     Some(info) => Ok(PutOutcome::AlreadyExists(info)),
                     None => Err(fail(
                         "the commit found a blob that then vanished".to_owned(),
