@@ -14,6 +14,8 @@ pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod connection;
+#[cfg(any(test, feature = "conformance"))]
+pub mod differential;
 pub mod faulty;
 pub mod local;
 pub mod memory;

@@ -57,3 +57,35 @@ async fn blobs_without_properties_and_bad_names() {
     }
     assert!(LocalArchive::new(dir.path(), "..").is_err());
 }
+
+mod differential {
+    use proptest::prelude::*;
+
+    use crate::store::differential::{compare, Call};
+    use crate::store::local::LocalArchive;
+    use crate::store::memory::InMemoryArchive;
+    use crate::store::Archive;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any sequence of calls gets the same answers from the local and in-memory archives.
+        #[test]
+        fn the_local_archive_answers_as_the_in_memory_one(
+            bytes in proptest::collection::vec(any::<(u8, u8, u8)>(), 1..40)
+        ) {
+            let calls: Vec<Call> =
+                bytes.iter().map(|&(c, a, b)| Call::from_bytes(c, a, b)).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let local = LocalArchive::new(dir.path(), "hope").unwrap();
+            let memory = InMemoryArchive::new("hope");
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    local.ensure_ready().await.unwrap();
+                    compare(&memory, &local, &calls).await;
+                });
+        }
+    }
+}
