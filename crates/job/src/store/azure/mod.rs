@@ -1,10 +1,11 @@
 //! Azure implementation of [`super::Archive`] on the 0.21 SDK crates.
 //!
-//! Two SDK gaps shape this file:
+//! Two SDK gaps shape this module:
 //! - `PutBlockBuilder::hash` is accepted but never sent, so each block's Content-MD5 goes in
-//!   through [`CustomHeaders`] in the request context (applied before the request is signed).
+//!   through [`CustomHeaders`](azure_core::CustomHeaders) in the request context (applied
+//!   before the request is signed; see `upload.rs`).
 //! - The SDK retries I/O errors and 408/429/5xx with backoff but has no client-side timeout, so
-//!   each attempt gets [`AttemptTimeout`] and each call an overall deadline (which also covers
+//!   each attempt gets `AttemptTimeout` and each call an overall deadline (which also covers
 //!   reading response bodies, outside the pipeline).
 //!
 //! One file per concern: `upload` (block upload and its memory budget), `blob` (small blobs,
