@@ -7,6 +7,7 @@ pub mod clock;
 pub mod days;
 pub mod execute;
 pub mod rows;
+pub mod run;
 pub mod scan;
 pub mod settings;
 pub mod store;

@@ -4,16 +4,10 @@
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use tracing::{error, info, warn};
+use tracing::error;
 
-use job::execute;
-
-/// The stream's lease: short, so a run killed while holding it blocks the next one for
-/// seconds only; the executor renews it every 5 s.
-const LOCK_SECONDS: u32 = 15;
 /// Upload memory is these blocks, however many files are uploaded at once: what a small pod
 /// can spare. Fewer, larger blocks cost the storage less per byte than many small ones.
 const UPLOAD_BLOCK_SIZE: usize = 2 * 1024 * 1024;
@@ -140,15 +134,6 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
 }
 
 async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
-    let started = Instant::now();
-    let deadline = execute::deadline(settings);
-    // One reading of the clocks for the whole run: the scan, the alignments and the plan see
-    // the same `now`.
-    let now = job::clock::read(&settings.folder);
-    let folder = execute::scan_folder(settings, now)?;
-    let skew_limit =
-        chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
-    let clock_skew = job::clock::skew(&now, &folder.files, skew_limit);
     let archive = open(settings, &settings.container)?;
     let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
     let aligned = open(
@@ -159,86 +144,13 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         settings,
         &job::rows::sightings_partition(&settings.container),
     )?;
-    if !dry_run {
-        archive.ensure_ready().await.map_err(|e| e.to_string())?;
-    }
-    let lock = if dry_run {
-        None
-    } else {
-        match archive
-            .try_lock(LOCK_SECONDS)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Some(l) => Some(l),
-            None => {
-                warn!("another run holds the stream's lock; nothing to do");
-                return Ok(());
-            }
-        }
-    };
-    let stores = execute::Stores {
+    let parts = job::run::Partitions {
         archive: &archive,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
-        lock: lock.as_ref(),
     };
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let work = async {
-        let outcome = async {
-            let (state, recorded) = match execute::read_state(&stores, settings, &folder).await {
-                Ok(s) => s,
-                Err(e) if dry_run => {
-                    warn!("cannot read the archive ({e}); planning as if it were empty");
-                    Default::default()
-                }
-                Err(e) => return Err(e),
-            };
-            let alignments = job::alignments::measure(&folder.files, &state, settings, now);
-            let plan = selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
-            if dry_run {
-                println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
-                return Ok(());
-            }
-            let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
-            // Not an error: without them a later run only waits for the clocks to agree.
-            let _ = execute::remember_sightings(&stores, &state, &plan).await;
-            let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
-            let mut sum = execute::execute(&stores, settings, &folder, &state, &recorded, &plan, deadline).await;
-            sum.errors += unkept + unstamped;
-            info!(
-                seen = sum.seen,
-                archived = sum.archived,
-                bytes = sum.bytes,
-                deleted = sum.deleted,
-                held = sum.held,
-                gaps = sum.gaps,
-                errors = sum.errors,
-                clock_skew_seconds = clock_skew,
-                seconds = started.elapsed().as_secs_f64(),
-                "run summary"
-            );
-            if sum.errors > 0 {
-                return Err(format!("{} operations failed; nothing that depends on them was deleted, the next run repairs", sum.errors));
-            }
-            Ok(())
-        }
-        .await;
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        outcome
-    };
-    let (outcome, lock_lost) = tokio::join!(work, execute::keep_lock(&stores, &done));
-    let outcome = match outcome {
-        Ok(()) if lock_lost => Err("the stream's lock was lost during the run".to_string()),
-        other => other,
-    };
-    if let Some(lock) = lock {
-        if let Err(e) = archive.release_lock(&lock).await {
-            warn!("cannot release the lock (it expires by itself): {e}");
-        }
-    }
-    outcome
+    job::run::run(&parts, settings, dry_run).await
 }
 
 async fn ls(settings: &Settings) -> Result<(), String> {

@@ -10,7 +10,16 @@ use std::path::Path;
 use async_trait::async_trait;
 
 pub mod azure;
+pub mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod connection;
+#[cfg(any(test, feature = "conformance"))]
+pub mod differential;
+pub mod faulty;
+pub mod local;
+pub mod memory;
+pub mod rules;
 
 /// A storage failure, already stripped of secrets: safe to log as is.
 #[derive(Debug)]
@@ -64,8 +73,10 @@ pub enum PutOutcome {
 /// One archived segment as recorded in the table.
 ///
 /// Rows written by the original Node.js job carry only `file_name`; every other field is
-/// `None` for them.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `None` for them. The serde form (camelCase names, as the table's properties) is the
+/// local archive's table file.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct SegmentRow {
     pub row_key: String,
     /// Property `fileName`, the one the Node job reads.
@@ -169,6 +180,10 @@ pub trait Archive: Send + Sync {
     /// Insert a row, or replace the row with the same RowKey (a file that grew after it was
     /// archived: the row must describe the blob's new bytes).
     async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()>;
+
+    /// Delete the row with this RowKey from the stream's partition. Idempotent: a row that is
+    /// not there is already deleted, so a retried or repeated delete is `Ok`.
+    async fn delete_row(&self, row_key: &str) -> StoreResult<()>;
 
     /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
     /// RowKey order.

@@ -1,0 +1,137 @@
+//! One run of the job, as a library function: the binary calls it with Azure partitions, the
+//! `archive_to_dir` example with local ones, and an embedding tool with its own [`Archive`].
+//!
+//! The order is the run's: read the clocks once → scan the folder → take the stream's lock →
+//! read what the archive says → align → plan → keep alignments and sightings → restamp →
+//! carry the plan out (blob → row → gone row → delete) → summary.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::execute::{self, Stores};
+use crate::settings::Settings;
+use crate::store::Archive;
+
+/// The stream's lease: short, so a run killed while holding it blocks the next one for
+/// seconds only; the executor renews it every 5 s.
+pub const LOCK_SECONDS: u32 = 15;
+
+/// The table partitions a run reads and writes, besides the stream's blobs in `archive`.
+pub struct Partitions<'a> {
+    /// The stream's container and its rows (partition `<stream>`, the Node job's).
+    pub archive: &'a dyn Archive,
+    /// Files deleted as duplicates (`<stream>~gone`).
+    pub gone: &'a dyn Archive,
+    /// Content alignments (`<stream>~align`).
+    pub aligned: &'a dyn Archive,
+    /// The sightings row (`<stream>~seen`).
+    pub seen: &'a dyn Archive,
+}
+
+/// Run once over `settings.folder`. `dry_run` plans and prints the plan as JSON, changing
+/// nothing. A second run at the same time finds the lock taken and returns `Ok` without work.
+pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = execute::deadline(settings);
+    // One reading of the clocks for the whole run: the scan, the alignments and the plan see
+    // the same `now`.
+    let now = crate::clock::read(&settings.folder);
+    let folder = execute::scan_folder(settings, now)?;
+    let skew_limit =
+        chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
+    let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);
+    let archive = parts.archive;
+    if !dry_run {
+        archive.ensure_ready().await.map_err(|e| e.to_string())?;
+    }
+    let lock = if dry_run {
+        None
+    } else {
+        match archive
+            .try_lock(LOCK_SECONDS)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(l) => Some(l),
+            None => {
+                warn!("another run holds the stream's lock; nothing to do");
+                return Ok(());
+            }
+        }
+    };
+    let stores = Stores {
+        archive,
+        gone: parts.gone,
+        aligned: parts.aligned,
+        seen: parts.seen,
+        lock: lock.as_ref(),
+    };
+    let done = AtomicBool::new(false);
+    let work = async {
+        let outcome = async {
+            let (state, recorded) = match execute::read_state(&stores, settings, &folder).await {
+                Ok(s) => s,
+                Err(e) if dry_run => {
+                    warn!("cannot read the archive ({e}); planning as if it were empty");
+                    Default::default()
+                }
+                Err(e) => return Err(e),
+            };
+            let alignments = crate::alignments::measure(&folder.files, &state, settings, now);
+            let plan =
+                selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
+            if dry_run {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?
+                );
+                return Ok(());
+            }
+            let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
+            // Not an error: without them a later run only waits for the clocks to agree.
+            let _ = execute::remember_sightings(&stores, &state, &plan).await;
+            let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
+            let mut sum = execute::execute(
+                &stores, settings, &folder, &state, &recorded, &plan, deadline,
+            )
+            .await;
+            sum.errors += unkept + unstamped;
+            info!(
+                seen = sum.seen,
+                archived = sum.archived,
+                bytes = sum.bytes,
+                deleted = sum.deleted,
+                held = sum.held,
+                gaps = sum.gaps,
+                errors = sum.errors,
+                clock_skew_seconds = clock_skew,
+                seconds = started.elapsed().as_secs_f64(),
+                "run summary"
+            );
+            if sum.errors > 0 {
+                return Err(format!(
+                    "{} operations failed; nothing that depends on them was deleted, the next \
+                     run repairs",
+                    sum.errors
+                ));
+            }
+            Ok(())
+        }
+        .await;
+        done.store(true, Ordering::Relaxed);
+        outcome
+    };
+    let (outcome, lock_lost) = tokio::join!(work, execute::keep_lock(&stores, &done));
+    let outcome = match outcome {
+        Ok(()) if lock_lost => Err("the stream's lock was lost during the run".to_string()),
+        other => other,
+    };
+    if let Some(lock) = lock {
+        if let Err(e) = archive.release_lock(&lock).await {
+            warn!("cannot release the lock (it expires by itself): {e}");
+        }
+    }
+    outcome
+}

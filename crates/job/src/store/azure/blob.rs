@@ -1,0 +1,80 @@
+//! Small blobs from memory, blob metadata and blob properties.
+
+use std::collections::BTreeMap;
+
+use azure_core::request_options::Metadata;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use super::errors::{status_of, store_error};
+use super::AzureArchive;
+use crate::store::rules::check_metadata;
+use crate::store::{BlobInfo, StoreError, StoreResult};
+
+impl AzureArchive {
+    pub(super) async fn write_small(
+        &self,
+        blob_name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<()> {
+        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        let put = self
+            .blob(blob_name)
+            .put_block_blob(Bytes::from(bytes))
+            .content_type(content_type.to_owned())
+            .hash(md5);
+        self.within(put.into_future())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(format!("write {}", self.blob_label(blob_name)), &e))
+    }
+
+    pub(super) async fn write_metadata(
+        &self,
+        blob_name: &str,
+        metadata: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
+        let operation = format!("set metadata of {}", self.blob_label(blob_name));
+        let metadata = to_metadata(metadata).map_err(|cause| StoreError {
+            operation: operation.clone(),
+            cause,
+            transient: false,
+        })?;
+        let set = self.blob(blob_name).set_metadata().metadata(metadata);
+        self.within(set.into_future())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(&operation, &e))
+    }
+
+    pub(super) async fn properties(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
+        match self
+            .within(self.blob(blob_name).get_properties().into_future())
+            .await
+        {
+            Ok(response) => {
+                let blob = response.blob;
+                Ok(Some(BlobInfo {
+                    size: blob.properties.content_length,
+                    md5: blob.properties.content_md5.map(|md5| *md5.as_slice()),
+                    metadata: blob.metadata.unwrap_or_default().into_iter().collect(),
+                }))
+            }
+            Err(e) if matches!(status_of(&e), Some((404, _))) => Ok(None),
+            Err(e) => Err(store_error(
+                format!("read properties of {}", self.blob_label(blob_name)),
+                &e,
+            )),
+        }
+    }
+}
+
+pub(super) fn to_metadata(metadata: &BTreeMap<String, String>) -> Result<Metadata, String> {
+    check_metadata(metadata)?;
+    let mut out = Metadata::new();
+    for (name, value) in metadata {
+        out.insert(name.clone(), value.clone());
+    }
+    Ok(out)
+}

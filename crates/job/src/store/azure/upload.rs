@@ -1,0 +1,265 @@
+//! Streaming a file into a block blob: blocks read, hashed and sent with bounded memory,
+//! then committed in one conditional Put Block List.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::headers::{Headers, CONTENT_MD5};
+use azure_core::request_options::IfMatchCondition;
+use azure_core::{Context, CustomHeaders};
+use azure_storage_blobs::prelude::{BlobBlockType, BlobClient, BlobContentMD5, BlockId, BlockList};
+use base64::Engine as _;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use super::blob::to_metadata;
+use super::errors::{status_of, store_error};
+use super::{within, AzureArchive};
+use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
+
+pub(super) const MAX_BLOCKS: usize = 50_000;
+pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;
+
+/// Blocks in flight across all uploads of an archive, and their buffers, kept for the next
+/// blocks: freed and allocated again, 2-MiB buffers end up spread over the allocator's
+/// per-thread arenas, and the memory they leave behind there stays resident.
+pub(super) struct BlockBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BlockBudget {
+    pub(super) fn buffer(&self, block_size: usize) -> Vec<u8> {
+        let spare = self.spare.lock().map(|mut s| s.pop()).unwrap_or_default();
+        spare.unwrap_or_else(|| Vec::with_capacity(block_size))
+    }
+
+    pub(super) fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(buffer);
+        }
+    }
+}
+
+impl AzureArchive {
+    /// Caps the blocks in flight across all uploads of this archive (each file still sends at
+    /// most `upload_concurrency`), so several files at a time cost no more memory than
+    /// `blocks × block_size`: a file waiting for its commit or row leaves the budget to the
+    /// next file instead of leaving the connection idle.
+    pub fn with_block_budget(mut self, blocks: usize) -> Self {
+        self.block_budget = Some(Arc::new(BlockBudget {
+            permits: Arc::new(tokio::sync::Semaphore::new(blocks.max(1))),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }));
+        self
+    }
+
+    pub(super) async fn upload(
+        &self,
+        blob_name: &str,
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        let operation = format!(
+            "upload {} to {}",
+            path.display(),
+            self.blob_label(blob_name)
+        );
+        let fail = |cause: String, transient: bool| StoreError {
+            operation: operation.clone(),
+            cause,
+            transient,
+        };
+        let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
+        // No look before a create-only upload: the conditional commit refuses an existing blob
+        // anyway, and a blob already there is rare (a run stopped between blob and row), while
+        // the look would cost every upload a round trip.
+
+        let blob = self.blob(blob_name);
+        let block_size = self.options.block_size;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| fail(format!("cannot open the file: {e}"), false))?;
+        let file = Arc::new(file.into_std().await);
+        let mut whole = Md5::new();
+        let mut size = 0u64;
+        let mut ids: Vec<Option<BlockId>> = Vec::new();
+        // Dropping the set (an early return) aborts the blocks still in flight.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let finished =
+            |joined: Result<azure_core::Result<(usize, BlockId)>, tokio::task::JoinError>,
+             ids: &mut Vec<Option<BlockId>>| {
+                let (index, id) = joined
+                    .map_err(|e| fail(format!("block upload task: {e}"), false))?
+                    .map_err(|e| store_error(&operation, &e))?;
+                ids[index] = Some(id);
+                Ok::<(), StoreError>(())
+            };
+        loop {
+            let permit = match &self.block_budget {
+                Some(budget) => Some(
+                    Arc::clone(&budget.permits)
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| fail(format!("block budget: {e}"), false))?,
+                ),
+                None => None,
+            };
+            let buffer = match &self.block_budget {
+                Some(budget) => budget.buffer(block_size),
+                None => Vec::with_capacity(block_size),
+            };
+            let data = read_block(&file, buffer, block_size)
+                .await
+                .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
+            if data.is_empty() {
+                break;
+            }
+            if ids.len() == MAX_BLOCKS {
+                return Err(fail(
+                    format!("the file needs more than {MAX_BLOCKS} blocks of {block_size} bytes"),
+                    false,
+                ));
+            }
+            let short = data.len() < block_size;
+            inspect(&data);
+            whole.update(&data);
+            size += data.len() as u64;
+            let upload = put_block(blob.clone(), ids.len(), data, self.options.call_deadline());
+            let budget = self.block_budget.clone();
+            in_flight.spawn(async move {
+                // Held until the block's buffer is back, or freed with its request.
+                let _permit = permit;
+                let (result, buffer) = upload.await;
+                if let (Some(budget), Some(buffer)) = (budget, buffer) {
+                    budget.give_back(buffer);
+                }
+                result
+            });
+            ids.push(None);
+            if in_flight.len() >= self.options.upload_concurrency {
+                if let Some(joined) = in_flight.join_next().await {
+                    finished(joined, &mut ids)?;
+                }
+            }
+            // A short read is the end of the file as it is now; a writer may still append,
+            // but the blob must hold exactly what was hashed.
+            if short {
+                break;
+            }
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            finished(joined, &mut ids)?;
+        }
+        let blocks: Vec<_> = ids
+            .into_iter()
+            .map(|id| BlobBlockType::new_uncommitted(id.expect("every block finished")))
+            .collect();
+        let md5: [u8; 16] = whole.finalize().into();
+
+        let mut commit = blob
+            .put_block_list(BlockList { blocks })
+            .content_type("audio/mpeg")
+            .content_md5(BlobContentMD5(md5))
+            .metadata(metadata);
+        if mode == PutMode::CreateOnly {
+            commit = commit.if_match(IfMatchCondition::NotMatch("*".to_owned()));
+        }
+        match self.within(commit.into_future()).await {
+            Ok(_) => Ok(PutOutcome::Written { size, md5 }),
+            Err(e)
+                if mode == PutMode::CreateOnly
+                    && matches!(
+                        status_of(&e),
+                        Some((409, Some("BlobAlreadyExists")) | (412, _))
+                    ) =>
+            {
+                match self.properties(blob_name).await? {
+                    Some(info) => Ok(PutOutcome::AlreadyExists(info)),
+                    None => Err(fail(
+                        "the commit found a blob that then vanished".to_owned(),
+                        true,
+                    )),
+                }
+            }
+            Err(e) => Err(store_error(&operation, &e)),
+        }
+    }
+}
+
+/// Hashes one block and sends it. A task of its own, so hashing runs on whichever worker is
+/// free while the file's own task reads, counts frames and hashes the whole file. The buffer
+/// comes back unless the request still holds it.
+pub(super) async fn put_block(
+    blob: BlobClient,
+    index: usize,
+    data: Vec<u8>,
+    deadline: Duration,
+) -> (azure_core::Result<(usize, BlockId)>, Option<Vec<u8>>) {
+    let md5: [u8; 16] = Md5::digest(&data).into();
+    let id = block_id(index, &md5);
+    // The service checks the body against this transactional MD5 and rejects a mismatch.
+    let mut headers = Headers::new();
+    headers.insert(
+        CONTENT_MD5,
+        base64::engine::general_purpose::STANDARD.encode(md5),
+    );
+    let mut context = Context::new();
+    context.insert(CustomHeaders::from(headers));
+    let body = Bytes::from(data);
+    let put = blob
+        .put_block(id.clone(), body.clone())
+        .context(context)
+        .into_future();
+    let result = within(deadline, put).await.map(|_| (index, id));
+    (result, body.try_into_mut().ok().map(Vec::from))
+}
+
+/// Reads up to `block_size` bytes at the file's position into `data` (empty, with room for a
+/// block). `tokio::fs::File` would copy through a second buffer of its own, a block more of
+/// memory for every file in flight.
+pub(super) async fn read_block(
+    file: &Arc<std::fs::File>,
+    mut data: Vec<u8>,
+    block_size: usize,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = Arc::clone(file);
+    tokio::task::spawn_blocking(move || {
+        (&*file).take(block_size as u64).read_to_end(&mut data)?;
+        Ok(data)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Same for every upload of the same bytes at the same position, so a retried or repeated
+/// upload replaces its own uncommitted blocks; the content hash keeps a concurrent upload of
+/// different bytes from mixing its blocks into ours. Every id has the same length, as the
+/// service requires.
+pub(super) fn block_id(index: usize, md5: &[u8; 16]) -> BlockId {
+    let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
+    BlockId::new(Bytes::from(format!("{index:08}-{hex}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_ids_are_deterministic_and_equal_length() {
+        let a = block_id(0, &[0; 16]);
+        assert_eq!(a, block_id(0, &[0; 16]));
+        assert_ne!(a, block_id(1, &[0; 16]));
+        assert_ne!(a, block_id(0, &[1; 16]));
+        assert_eq!(
+            a.as_ref().len(),
+            block_id(49_999, &[255; 16]).as_ref().len()
+        );
+    }
+}
