@@ -39,13 +39,34 @@ enum Command {
     Run,
     /// Print what a run would do, as JSON, and change nothing.
     Plan,
-    /// List the segments recorded in the table for the stream, newest first.
-    Ls,
+    /// List the archived segments of the stream (all, a day's, or a range's), oldest first.
+    /// Needs only STREAM_NAME and the storage settings (TIME_ZONE for local times).
+    Ls(LsArgs),
+}
+
+#[derive(clap::Args)]
+struct LsArgs {
+    /// A local calendar day in TIME_ZONE, YYYY-MM-DD.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    day: Option<String>,
+    /// Start of a range: RFC 3339, or a local time in TIME_ZONE (2026-11-26T14:32:00).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// End of the range (exclusive), as --from.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// One JSON array instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
+    let settings = match &cli.command {
+        Some(Command::Ls(_)) => Settings::archive_only_from_env(),
+        _ => Settings::from_env(),
+    };
+    let settings = match settings {
         Ok(s) => s,
         Err(e) => {
             eprintln!("segment-selector: {e}");
@@ -71,7 +92,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => run(&settings, settings.dry_run).await,
             Command::Plan => run(&settings, true).await,
-            Command::Ls => ls(&settings).await,
+            Command::Ls(args) => ls(&settings, &args).await,
         }
     });
     match result {
@@ -153,17 +174,42 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     job::run::run(&parts, settings, dry_run).await
 }
 
-async fn ls(settings: &Settings) -> Result<(), String> {
+async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
+    use job::query;
+    let zone = settings.selection.time_zone;
+    let range = match (&args.day, &args.from, &args.to) {
+        (Some(day), _, _) => Some(query::day_span(day, zone)?),
+        (None, Some(from), Some(to)) => {
+            let (from, to) = (query::parse_time(from, zone)?, query::parse_time(to, zone)?);
+            if to <= from {
+                return Err(format!("--to {to} is not after --from {from}"));
+            }
+            Some((from, to))
+        }
+        _ => None,
+    };
     let archive = open(settings, &settings.container)?;
-    let rows = archive.first_rows(1000).await.map_err(|e| e.to_string())?;
-    for r in rows {
+    let listed = query::list(&archive, settings, range).await?;
+    if listed.is_empty()
+        && archive
+            .first_rows(1)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        return Err(format!(
+            "stream {:?}: nothing archived (no rows in partition {:?} of table {:?}); check \
+             STREAM_NAME and TABLE_NAME",
+            settings.stream, settings.container, settings.table
+        ));
+    }
+    if args.json {
         println!(
-            "{}\t{}\t{}",
-            r.blob_name.as_deref().unwrap_or("(original job)"),
-            r.duration_ms
-                .map_or("-".into(), |d| format!("{:.3} s", d as f64 / 1000.0)),
-            r.file_name
+            "{}",
+            serde_json::to_string_pretty(&listed).map_err(|e| e.to_string())?
         );
+    } else {
+        print!("{}", query::table(&listed));
     }
     Ok(())
 }

@@ -258,6 +258,27 @@ fn valid_container(name: &str) -> bool {
         && !name.contains("--")
 }
 
+impl Settings {
+    /// Settings for commands that only read the archive (`ls`): FOLDER and FILE_DURATION
+    /// may be missing (a placeholder folder and the article's 600 s stand in for them).
+    pub fn archive_only_from_env() -> Result<Self, SettingsError> {
+        Self::archive_only_from_vars(std::env::vars())
+    }
+
+    /// [`Settings::archive_only_from_env`] from `(name, value)` pairs.
+    pub fn archive_only_from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (name, stand_in) in [("FOLDER", "."), ("FILE_DURATION", "600")] {
+            if !vars.iter().any(|(k, v)| k == name && !v.trim().is_empty()) {
+                vars.push((name.to_owned(), stand_in.to_owned()));
+            }
+        }
+        Self::from_vars(vars)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
