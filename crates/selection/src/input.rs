@@ -154,6 +154,7 @@ pub struct GoneSegment {
     /// The deleted file's name.
     pub file_name: String,
     /// Length of its counted frames (zero for an empty file).
+    #[serde(with = "crate::seconds")]
     pub duration: Duration,
     /// Its writer was killed while writing it (always true for an empty file).
     pub truncated: bool,
@@ -174,6 +175,7 @@ pub struct ArchivedSegment {
     pub size: Option<u64>,
     /// Duration of the archived audio; `None` for the Node job's rows, which only archived
     /// full-length segments.
+    #[serde(with = "crate::seconds::option")]
     pub duration: Option<Duration>,
     /// Its writer was killed while writing it ([`AudioFacts::truncated`]): the pod's next
     /// file starts a new recording.

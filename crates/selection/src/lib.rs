@@ -45,6 +45,7 @@ mod coverage;
 mod input;
 mod name;
 mod plan;
+mod seconds;
 mod settings;
 mod timeline;
 

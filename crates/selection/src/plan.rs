@@ -56,6 +56,7 @@ pub struct Upload {
     /// connect, which begins with the server's burst of older audio).
     pub audio_start: DateTime<Utc>,
     /// Length of its counted frames.
+    #[serde(serialize_with = "crate::seconds::serialize")]
     pub duration: Duration,
     /// Counted frames.
     pub frames: u64,
