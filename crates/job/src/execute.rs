@@ -109,6 +109,20 @@ pub async fn read_state(
             .push(rows::archived(&row, settings.selection.segment_time));
         recorded.archived.insert(row.file_name.clone(), row);
     }
+    // The Node job's rows record no resolved name time: it is inferred from their upload times
+    // (in their keys) and their neighbours.
+    let node = rows::node_name_starts(
+        recorded
+            .archived
+            .values()
+            .filter(|r| legacy.contains(&r.file_name)),
+        &settings.selection,
+    );
+    for s in &mut state.segments {
+        if let Some(&t) = node.get(&s.file_name) {
+            s.name_start = Some(t);
+        }
+    }
     state.gone = gone.iter().map(rows::gone).collect();
     recorded.gone = gone.into_iter().map(|r| (r.file_name.clone(), r)).collect();
     state.alignments = aligned.iter().filter_map(rows::alignment).collect();

@@ -57,7 +57,7 @@ use choose::{Entry, Outcome, Role};
 pub use input::{
     Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, SeenFile,
 };
-pub use name::{parse_name, NameError, SegmentName};
+pub use name::{parse_name, parse_name_near, NameError, SegmentName};
 pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
@@ -139,6 +139,7 @@ pub fn plan_with(
                     duration: s.exact,
                     truncated: s.truncated,
                     audio_start: Some(at(places[i].start)),
+                    name_start: Some(s.name.start),
                 }),
             }),
             (Outcome::Waiting(on), _) => out.holds.push(Hold {
@@ -348,6 +349,7 @@ fn prepare(
                 duration: Duration::ZERO,
                 truncated: true,
                 audio_start: None,
+                name_start: Some(n.start),
             };
             segs.push(Segment::gone(&gone, n.clone()));
             if idle {
@@ -396,7 +398,7 @@ fn prepare(
             continue;
         }
         // Rows that are not segment names of this stream (foreign rows) say nothing here.
-        if let Ok(n) = parse_name(&a.file_name, settings, None) {
+        if let Ok(n) = recorded_name(&a.file_name, settings, a.name_start, a.audio_start) {
             segs.push(Segment::archived(a, n, settings));
         }
     }
@@ -408,7 +410,7 @@ fn prepare(
         .filter_map(|g| {
             Some(Segment::gone(
                 g,
-                parse_name(&g.file_name, settings, None).ok()?,
+                recorded_name(&g.file_name, settings, g.name_start, g.audio_start).ok()?,
             ))
         })
         .collect();
@@ -440,6 +442,23 @@ fn prepare(
         .collect();
     let places = timeline::place(&members, segment, jitter);
     Prepared { out, segs, places }
+}
+
+/// The name of a segment an earlier run recorded (archived or gone), meaning the instant that
+/// run resolved: the name start it recorded, else the nearest to the audio start it placed
+/// (within seconds of the name, while the two readings of a repeated hour are an hour apart).
+/// Only a record with neither is read as the earlier instant. Never re-guessed from the
+/// folder: the file may be gone, and the same plan must come out in every run.
+fn recorded_name(
+    file: &str,
+    settings: &Settings,
+    name_start: Option<DateTime<Utc>>,
+    audio_start: Option<DateTime<Utc>>,
+) -> Result<SegmentName, name::NameError> {
+    match name_start.or(audio_start) {
+        Some(t) => parse_name_near(file, settings, t),
+        None => parse_name(file, settings, None),
+    }
 }
 
 /// A segment the cover works with: a local file or an archived one.

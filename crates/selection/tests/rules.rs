@@ -224,6 +224,7 @@ fn an_archived_file_is_deleted_and_a_grown_one_replaced() {
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: None,
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived(0, 383 * 417), archived(10, 100 * 417)],
@@ -252,6 +253,7 @@ fn resumes_after_days_with_the_original_jobs_rows() {
             duration: None,
             truncated: false,
             audio_start: None,
+            name_start: None,
         }],
         gone: vec![],
         alignments: vec![],
@@ -297,6 +299,7 @@ fn a_remembered_killed_file_keeps_the_next_recording_apart() {
             duration: Duration::ZERO,
             truncated: true,
             audio_start: None,
+            name_start: None,
         }],
         alignments: vec![],
     };
@@ -346,6 +349,7 @@ fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: None,
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
@@ -378,6 +382,7 @@ fn records_are_corrected_only_by_an_alignment() {
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: Some(t(at) + TimeDelta::seconds(5)),
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("b", 3)],
