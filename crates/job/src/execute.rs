@@ -273,7 +273,13 @@ pub async fn execute(
         folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
 
     for hold in &plan.holds {
-        info!(file = %hold.file, decision = "hold", "{}", hold.why);
+        // A reused name waits for an operator; every other hold resolves itself or is logged
+        // where it arose.
+        if matches!(hold.why, selection::HoldReason::NameReused(_)) {
+            warn!(file = %hold.file, decision = "hold", "{}", hold.why);
+        } else {
+            info!(file = %hold.file, decision = "hold", "{}", hold.why);
+        }
     }
     for gap in &plan.gaps {
         warn!(decision = "gap", "{gap}");

@@ -286,12 +286,16 @@ fn prepare(
     let grace = TimeDelta::from_std(settings.finish_grace).unwrap_or(TimeDelta::MAX);
 
     // Names first: everything else hangs on them.
+    let reused = archived_name_starts(state, settings);
     let mut local = Vec::new();
     for f in files {
         match parse_name(&f.name, settings, Some(f.modified)) {
             Ok(n) if n.start > now + FUTURE_SLACK => {
                 out.holds.push(hold(f, HoldReason::FutureName))
             }
+            Ok(n) if reused.get(f.name.as_str()).is_some_and(|&t| t != n.start) => out
+                .holds
+                .push(hold(f, HoldReason::NameReused(reused[f.name.as_str()]))),
             Ok(n) => local.push((f, n)),
             Err(e) => out.holds.push(hold(f, HoldReason::UnknownName(e.expected))),
         }
@@ -459,6 +463,24 @@ fn recorded_name(
         Some(t) => parse_name_near(file, settings, t),
         None => parse_name(file, settings, None),
     }
+}
+
+/// The instants archived segments' names mean, where their rows say it (name or audio
+/// start). A recorder on local time names the hour repeated by a fall-back as it named the
+/// hour before, so a folder file may carry an archived segment's name and other audio.
+fn archived_name_starts<'a>(
+    state: &'a ArchiveState,
+    settings: &Settings,
+) -> HashMap<&'a str, DateTime<Utc>> {
+    state
+        .segments
+        .iter()
+        .filter(|a| a.name_start.or(a.audio_start).is_some())
+        .filter_map(|a| {
+            let n = recorded_name(&a.file_name, settings, a.name_start, a.audio_start).ok()?;
+            Some((a.file_name.as_str(), n.start))
+        })
+        .collect()
 }
 
 /// A segment the cover works with: a local file or an archived one.

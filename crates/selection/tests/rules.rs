@@ -391,3 +391,81 @@ fn records_are_corrected_only_by_an_alignment() {
     };
     assert_eq!(run(&[], &state, 200).restamps, []);
 }
+
+/// Europe/Madrid, 2026-10-25: 02:00-03:00 local happens at 00:00 UTC (CEST) and again at
+/// 01:00 UTC (CET).
+fn madrid() -> Settings {
+    let mut s = settings();
+    s.time_zone = "Europe/Madrid".parse().unwrap();
+    s
+}
+
+fn utc(at: &str) -> DateTime<Utc> {
+    at.parse().unwrap()
+}
+
+fn archived_at(file: &str, name_start: &str) -> ArchivedSegment {
+    ArchivedSegment {
+        file_name: file.into(),
+        blob_name: Some(format!("25-10-2026/{file}")),
+        size: Some(383 * 417),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+        audio_start: Some(utc(name_start)),
+        name_start: Some(utc(name_start)),
+    }
+}
+
+fn seen(name: &str, modified: &str) -> SeenFile {
+    SeenFile {
+        name: name.into(),
+        size: 383 * 417,
+        modified: utc(modified),
+        audio: full(),
+    }
+}
+
+#[test]
+fn an_archived_row_in_the_repeated_hour_means_the_instant_it_was_archived_at() {
+    // pod-a's 02:30:00 was archived as the second 02:30 (01:30 UTC); its next file, still in
+    // the folder, joins it. Read without its recorded start, the row would sit an hour early
+    // and leave a gap before the next file.
+    let state = ArchiveState {
+        segments: vec![archived_at("a_20261025T023000.mp3", "2026-10-25T01:30:00Z")],
+        ..ArchiveState::default()
+    };
+    let files = [
+        seen("a_20261025T023010.mp3", "2026-10-25T01:30:20Z"),
+        seen("a_20261025T023020.mp3", "2026-10-25T01:30:30Z"),
+    ];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T01:35:00Z"));
+    assert!(p.gaps.is_empty(), "{:#?}", p.gaps);
+    assert_eq!(p.uploads.len(), 2, "{p:#?}");
+}
+
+#[test]
+fn a_name_repeated_after_the_clocks_went_back_is_not_the_archived_segment() {
+    // The first 02:30:00 (00:30 UTC) is archived; an hour later the recorder writes a file of
+    // the same name. Same name and size, other audio: it is neither deleted as archived nor
+    // archived over the first.
+    let state = ArchiveState {
+        segments: vec![archived_at("a_20261025T023000.mp3", "2026-10-25T00:30:00Z")],
+        ..ArchiveState::default()
+    };
+    let files = [
+        seen("a_20261025T023000.mp3", "2026-10-25T01:30:10Z"),
+        seen("a_20261025T023010.mp3", "2026-10-25T01:30:20Z"),
+    ];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T01:35:00Z"));
+    assert_eq!(
+        held(&p, "a_20261025T023000.mp3"),
+        Some(&HoldReason::NameReused(utc("2026-10-25T00:30:00Z")))
+    );
+    assert!(p.deletions.is_empty(), "{:#?}", p.deletions);
+    assert!(p.uploads.iter().all(|u| u.file != "a_20261025T023000.mp3"));
+    // The first 02:30:00 itself, still in the folder, is deleted as archived as usual.
+    let files = [seen("a_20261025T023000.mp3", "2026-10-25T00:30:10Z")];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T00:35:00Z"));
+    assert_eq!(p.deletions.len(), 1, "{p:#?}");
+    assert_eq!(p.deletions[0].why, DeleteReason::Archived);
+}
