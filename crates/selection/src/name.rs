@@ -132,8 +132,18 @@ fn parse(
             expected_shape()
         )));
     }
-    let local = NaiveDateTime::parse_from_str(stamp, settings.name_format())
-        .map_err(|_| fail(expected_shape()))?;
+    let format = settings.name_format();
+    if format.contains("%z") || format.contains("%:z") {
+        // A name with its UTC offset (ffmpeg's strftime `%z`) means one instant, also in a
+        // repeated hour, and two files of one hour named twice get different names.
+        let t = DateTime::parse_from_str(stamp, format).map_err(|_| fail(expected_shape()))?;
+        return Ok(SegmentName {
+            pod: pod.into(),
+            local: t.naive_local(),
+            start: t.with_timezone(&Utc),
+        });
+    }
+    let local = NaiveDateTime::parse_from_str(stamp, format).map_err(|_| fail(expected_shape()))?;
     let start = match settings.time_zone.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(a, b) => {
@@ -277,6 +287,22 @@ mod tests {
             "2000-01-01T00:00:00Z".parse().unwrap(),
         );
         assert_eq!(n.unwrap().start.to_rfc3339(), "2026-11-01T08:30:00+00:00");
+    }
+
+    #[test]
+    fn a_name_with_its_offset_means_one_instant() {
+        let mut s = settings().with_name_format("%Y%m%dT%H%M%S%z").unwrap();
+        s.time_zone = Tz::Europe__Madrid;
+        for (name, want) in [
+            ("p_20261025T023000+0200.mp3", "2026-10-25T00:30:00+00:00"),
+            ("p_20261025T023000+0100.mp3", "2026-10-25T01:30:00+00:00"),
+        ] {
+            // Whatever the modification time says.
+            let n = parse_name(name, &s, Some("2026-10-25T01:31:00Z".parse().unwrap())).unwrap();
+            assert_eq!(n.start.to_rfc3339(), want, "{name}");
+            assert_eq!(n.local.to_string(), "2026-10-25 02:30:00");
+        }
+        assert!(parse_name("p_20261025T023000.mp3", &s, None).is_err());
     }
 
     #[test]

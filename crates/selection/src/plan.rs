@@ -170,8 +170,8 @@ impl fmt::Display for HoldReason {
                 f,
                 "its name also names the segment archived from {} (the clocks went back and \
                  the recorder named this hour again); not the same audio, so neither archived \
-                 under that name nor deleted; left for an operator (rename it with its UTC \
-                 offset to archive it)",
+                 under that name nor deleted; left for an operator (recorders that add %z, \
+                 the UTC offset, to their file names and NAME_FORMAT never name an hour twice)",
                 at.format("%Y-%m-%dT%H:%M:%SZ")
             ),
         }
