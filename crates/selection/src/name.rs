@@ -5,7 +5,9 @@ use std::fmt;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 
-use crate::Settings;
+use std::collections::HashMap;
+
+use crate::{ArchiveState, Settings};
 
 /// How far a name may be after its file's modification time (clock skew, rounding).
 const MTIME_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -162,6 +164,41 @@ fn parse(
         local,
         start,
     })
+}
+
+/// The name of a segment an earlier run recorded (archived or gone), meaning the instant that
+/// run resolved: the name start it recorded, else the nearest to the audio start it placed
+/// (within seconds of the name, while the two readings of a repeated hour are an hour apart).
+/// Only a record with neither is read as the earlier instant. Never re-guessed from the
+/// folder: the file may be gone, and the same plan must come out in every run.
+pub(crate) fn recorded_name(
+    file: &str,
+    settings: &Settings,
+    name_start: Option<DateTime<Utc>>,
+    audio_start: Option<DateTime<Utc>>,
+) -> Result<SegmentName, NameError> {
+    match name_start.or(audio_start) {
+        Some(t) => parse_name_near(file, settings, t),
+        None => parse_name(file, settings, None),
+    }
+}
+
+/// The instants archived segments' names mean, where their rows say it (name or audio
+/// start). A recorder on local time names the hour repeated by a fall-back as it named the
+/// hour before, so a folder file may carry an archived segment's name and other audio.
+pub(crate) fn archived_name_starts<'a>(
+    state: &'a ArchiveState,
+    settings: &Settings,
+) -> HashMap<&'a str, DateTime<Utc>> {
+    state
+        .segments
+        .iter()
+        .filter(|a| a.name_start.or(a.audio_start).is_some())
+        .filter_map(|a| {
+            let n = recorded_name(&a.file_name, settings, a.name_start, a.audio_start).ok()?;
+            Some((a.file_name.as_str(), n.start))
+        })
+        .collect()
 }
 
 fn valid_pod_char(c: char) -> bool {
