@@ -469,3 +469,22 @@ fn a_name_repeated_after_the_clocks_went_back_is_not_the_archived_segment() {
     assert_eq!(p.deletions.len(), 1, "{p:#?}");
     assert_eq!(p.deletions[0].why, DeleteReason::Archived);
 }
+
+#[test]
+fn a_name_in_the_hour_skipped_in_spring_is_held_with_the_reason() {
+    // 2026-03-29 02:00-03:00 does not exist in Madrid: no recorder writes such a name, so
+    // it is left alone and the reason says why.
+    let files = [seen("a_20260329T023000.mp3", "2026-03-29T01:30:10Z")];
+    let p = plan(
+        &files,
+        &ArchiveState::default(),
+        &madrid(),
+        utc("2026-03-29T02:00:00Z"),
+    );
+    assert!(p.uploads.is_empty() && p.deletions.is_empty(), "{p:#?}");
+    let why = held(&p, "a_20260329T023000.mp3").unwrap().to_string();
+    assert!(
+        why.contains("does not exist in Europe/Madrid (skipped by a clock change)"),
+        "{why}"
+    );
+}
