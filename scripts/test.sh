@@ -8,6 +8,9 @@ need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 # The end-to-end test records from a real Icecast2 server on 127.0.0.1.
 command -v icecast2 >/dev/null || need_apt+=(icecast2)
+# The fall-back replay (fixtures_dst) runs the job at the replayed moment; the fault tests
+# speed its clock up.
+command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -198,6 +198,9 @@ pub struct Joined {
 /// to the segments before it: the in-point skips what they already play (to the nearest
 /// frame boundary where the frame count is known), the out-point is the segment's end.
 pub fn joined(rows: &[SegmentRow], settings: &Settings) -> Vec<Joined> {
+    // The Node job's rows record no start; in an hour repeated by a fall-back their names are
+    // placed as the planner places them.
+    let node = rows::node_name_starts(rows, &settings.selection);
     let mut segments: Vec<(NaiveDate, DaySegment)> = rows
         .iter()
         .filter_map(|r| {
@@ -209,6 +212,7 @@ pub fn joined(rows: &[SegmentRow], settings: &Settings) -> Vec<Joined> {
             let start = r
                 .audio_start_ms
                 .and_then(DateTime::from_timestamp_millis)
+                .or_else(|| node.get(&r.file_name).copied())
                 .unwrap_or(name.start);
             let duration_us = r
                 .duration_us
@@ -308,6 +312,55 @@ mod tests {
             duration_ms: Some(duration_ms),
             ..SegmentRow::default()
         }
+    }
+
+    #[test]
+    fn node_rows_in_the_repeated_hour_are_played_in_recording_order() {
+        let settings = Settings::from_vars([
+            ("FOLDER".to_string(), "/x".to_string()),
+            ("STREAM_NAME".into(), "hope".into()),
+            ("FILE_DURATION".into(), "600".into()),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING".into(),
+                "UseDevelopmentStorage=true".into(),
+            ),
+            ("TIME_ZONE".into(), "Europe/Madrid".into()),
+        ])
+        .unwrap();
+        // The Node job's rows, keyed by upload time (2 minutes after each file ended): 02:50
+        // CEST is 00:50 UTC, the next file 02:00 CET is 01:00 UTC.
+        let node = |file: &str, upload: &str| {
+            let upload: DateTime<Utc> = upload.parse().unwrap();
+            let key = rows::row_key(upload, "x");
+            SegmentRow {
+                row_key: key[..19].to_string(),
+                file_name: file.into(),
+                ..SegmentRow::default()
+            }
+        };
+        let rows = [
+            node("a_20261025T020000.mp3", "2026-10-25T01:12:00Z"),
+            node("a_20261025T025000.mp3", "2026-10-25T01:02:00Z"),
+        ];
+        let joined = joined(&rows, &settings);
+        let order: Vec<(&str, String)> = joined
+            .iter()
+            .map(|j| (j.segment.file.as_str(), j.segment.start.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (
+                    "a_20261025T025000.mp3",
+                    "2026-10-25T00:50:00+00:00".to_string()
+                ),
+                (
+                    "a_20261025T020000.mp3",
+                    "2026-10-25T01:00:00+00:00".to_string()
+                ),
+            ]
+        );
+        assert!(joined.iter().all(|j| j.gap_before.is_none()));
     }
 
     #[test]

@@ -110,6 +110,20 @@ pub async fn read_state(
             .push(rows::archived(&row, settings.selection.segment_time));
         recorded.archived.insert(row.file_name.clone(), row);
     }
+    // The Node job's rows record no resolved name time: it is inferred from their upload times
+    // (in their keys) and their neighbours.
+    let node = rows::node_name_starts(
+        recorded
+            .archived
+            .values()
+            .filter(|r| legacy.contains(&r.file_name)),
+        &settings.selection,
+    );
+    for s in &mut state.segments {
+        if let Some(&t) = node.get(&s.file_name) {
+            s.name_start = Some(t);
+        }
+    }
     state.gone = gone.iter().map(rows::gone).collect();
     recorded.gone = gone.into_iter().map(|r| (r.file_name.clone(), r)).collect();
     state.alignments = aligned.iter().filter_map(rows::alignment).collect();
@@ -296,7 +310,13 @@ pub async fn execute(
         folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
 
     for hold in &plan.holds {
-        info!(file = %hold.file, decision = "hold", "{}", hold.why);
+        // A reused name waits for an operator; every other hold resolves itself or is logged
+        // where it arose.
+        if matches!(hold.why, selection::HoldReason::NameReused(_)) {
+            warn!(file = %hold.file, decision = "hold", "{}", hold.why);
+        } else {
+            info!(file = %hold.file, decision = "hold", "{}", hold.why);
+        }
     }
     for gap in &plan.gaps {
         warn!(decision = "gap", "{gap}");

@@ -4,8 +4,12 @@
 //! sorts first (the Node job reads the first row as its reference), but the time is the
 //! segment's name time, not the upload time, and the pod follows: a repeated insert of the
 //! same segment collides instead of adding a row.
+//!
+//! The RowKey's time is the instant the name was resolved to when the row was written, so it
+//! also says which of the two instants a name in the hour repeated by a daylight-saving
+//! fall-back means ([`key_time`]); rows read back mean what they meant when written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +32,26 @@ fn inverted(t: DateTime<Utc>) -> i64 {
 /// The RowKey of a segment.
 pub fn row_key(name_time: DateTime<Utc>, pod: &str) -> String {
     format!("{:019}_{pod}", inverted(name_time))
+}
+
+/// The instant a RowKey's leading 19 digits stand for: for our rows the name time the
+/// segment was resolved to when its row was written, for the Node job's rows the upload time.
+/// `None` for a key that is not one of ours or the Node job's.
+pub fn key_time(row_key: &str) -> Option<DateTime<Utc>> {
+    let digits = row_key.get(..19)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let since_epoch = MAX_TICKS.checked_sub(digits.parse::<i64>().ok()?)? - TICKS_AT_UNIX_EPOCH;
+    DateTime::from_timestamp(
+        since_epoch.div_euclid(10_000_000),
+        (since_epoch.rem_euclid(10_000_000) * 100) as u32,
+    )
+}
+
+/// A row this job wrote: its key is an inverted name time and the pod.
+fn ours(row: &SegmentRow) -> bool {
+    row.row_key.len() > 20 && row.row_key.as_bytes()[19] == b'_'
 }
 
 /// The RowKey range holding every segment named between `oldest` and `newest`.
@@ -100,7 +124,13 @@ pub fn gone_partition(partition: &str) -> String {
 
 /// The row remembering a deleted file; `None` when its name is not a segment name.
 pub fn gone_row(g: &GoneSegment, settings: &selection::Settings) -> Option<SegmentRow> {
-    let name = selection::parse_name(&g.file_name, settings, None).ok()?;
+    // The key says the instant the plan resolved the name to (its file's modification time
+    // told it), so that the row means the same instant when read back.
+    let name = match g.name_start.or(g.audio_start) {
+        Some(t) => selection::parse_name_near(&g.file_name, settings, t),
+        None => selection::parse_name(&g.file_name, settings, None),
+    }
+    .ok()?;
     Some(SegmentRow {
         row_key: row_key(name.start, &name.pod),
         file_name: g.file_name.clone(),
@@ -186,19 +216,28 @@ fn duration(row: &SegmentRow) -> Option<Duration> {
     }
 }
 
-/// What a gone row says for the planner.
+/// What a gone row says for the planner. Its key's time is the instant its name was resolved
+/// to, except in rows written before names were resolved for their keys (always the earlier
+/// instant of a repeated hour): a key an hour or more away from the recorded audio start is
+/// such a one, and the audio start decides.
 pub fn gone(row: &SegmentRow) -> GoneSegment {
+    let audio_start = row.audio_start_ms.and_then(DateTime::from_timestamp_millis);
+    let name_start = key_time(&row.row_key).filter(|k| {
+        ours(row) && audio_start.is_none_or(|a| (*k - a).abs() < chrono::TimeDelta::minutes(30))
+    });
     GoneSegment {
         file_name: row.file_name.clone(),
         duration: duration(row).unwrap_or(Duration::ZERO),
         truncated: row.truncated.unwrap_or(true),
-        audio_start: row.audio_start_ms.and_then(DateTime::from_timestamp_millis),
+        audio_start,
+        name_start,
     }
 }
 
 /// What a row says for the planner. Rows without a duration are the Node job's, which only
 /// archived full-length segments. Rows without a `truncated` flag take a short segment as one
-/// whose writer stopped, which at worst makes the planner more careful.
+/// whose writer stopped, which at worst makes the planner more careful. The instant the name
+/// means is our key's ([`key_time`]); for the Node job's rows see [`node_name_starts`].
 pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
     let duration = duration(row);
     ArchivedSegment {
@@ -210,7 +249,63 @@ pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
             .truncated
             .unwrap_or_else(|| duration.is_some_and(|d| d + Duration::from_millis(1500) < segment)),
         audio_start: row.audio_start_ms.and_then(DateTime::from_timestamp_millis),
+        name_start: key_time(&row.row_key).filter(|_| ours(row)),
     }
+}
+
+/// The instants the names of the Node job's rows mean, for the names that mean two (the hour
+/// a daylight-saving fall-back repeats). Its rows record no start, but their key is the
+/// upload time, and the Node job uploaded each file after it was recorded, in name order and
+/// with a lag that changes slowly (its reference is the newest upload; it runs every few
+/// minutes). So the rule: of the two instants, those not after the upload; of those, the one
+/// whose lag (upload minus name) is nearest the lag of the nearest-uploaded row whose name
+/// means one instant (its neighbour); without such a neighbour, the latest (the Node job
+/// keeping up). The blob's creation time is the same upload time (the Node job inserted the
+/// row right after the upload), so it says nothing more.
+pub fn node_name_starts<'a>(
+    rows: impl IntoIterator<Item = &'a SegmentRow>,
+    settings: &selection::Settings,
+) -> HashMap<String, DateTime<Utc>> {
+    /// Upload time, earlier instant, later instant (the same unless repeated), file.
+    type Read<'f> = (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, &'f str);
+    let mut read: Vec<Read<'a>> = rows
+        .into_iter()
+        .filter(|r| !ours(r) && r.blob_name.is_none())
+        .filter_map(|r| {
+            let upload = key_time(&r.row_key)?;
+            let name = &r.file_name;
+            let a = selection::parse_name(name, settings, None).ok()?.start;
+            let b = selection::parse_name_near(name, settings, DateTime::<Utc>::MAX_UTC)
+                .ok()?
+                .start;
+            Some((upload, a, b, name.as_str()))
+        })
+        .collect();
+    read.sort();
+    let lags: Vec<(DateTime<Utc>, chrono::TimeDelta)> = read
+        .iter()
+        .filter(|(_, a, b, _)| a == b)
+        .map(|&(upload, a, _, _)| (upload, upload - a))
+        .collect();
+    let mut out = HashMap::new();
+    for &(upload, a, b, file) in read.iter().filter(|(_, a, b, _)| a != b) {
+        let lag = lags
+            .iter()
+            .min_by_key(|(u, _)| (*u - upload).abs())
+            .map_or(chrono::TimeDelta::zero(), |(_, lag)| *lag);
+        let before: Vec<DateTime<Utc>> = [a, b].into_iter().filter(|c| *c <= upload).collect();
+        let candidates = if before.is_empty() {
+            vec![a, b]
+        } else {
+            before
+        };
+        let pick = candidates
+            .into_iter()
+            .min_by_key(|c| ((upload - *c) - lag).abs())
+            .unwrap_or(a);
+        out.insert(file.to_string(), pick);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -228,6 +323,120 @@ mod tests {
         assert!(from <= k2 && k2 <= to && from <= k1 && k1 <= to);
         let (from, _) = key_range(t1, t1);
         assert!(k2 < from);
+    }
+
+    fn madrid() -> selection::Settings {
+        let mut s = selection::Settings::new(600, "hope").unwrap();
+        s.time_zone = "Europe/Madrid".parse().unwrap();
+        s
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_key_gives_back_its_time() {
+        let at = t("2026-10-25T01:30:07.123Z");
+        assert_eq!(key_time(&row_key(at, "pod-a")), Some(at));
+        assert_eq!(key_time("notdigits_pod"), None);
+        assert_eq!(key_time("12"), None);
+    }
+
+    #[test]
+    fn rows_in_the_repeated_hour_mean_the_instant_they_were_written_for() {
+        let s = madrid();
+        // 02:30 happens twice in Madrid on 2026-10-25: 00:30 UTC and 01:30 UTC.
+        let file = "pod-a_20261025T023000.mp3";
+        let later = t("2026-10-25T01:30:00Z");
+        let u = Upload {
+            file: file.into(),
+            blob_name: "25-10-2026/pod-a_20261025T023000.mp3".into(),
+            pod: "pod-a".into(),
+            name_time: later,
+            audio_start: later + chrono::TimeDelta::milliseconds(400),
+            duration: Duration::from_secs(600),
+            frames: 22_968,
+            size: 9_600_000,
+            truncated: false,
+            replaces_archived: false,
+            reason: String::new(),
+        };
+        let row = row_for(&u, u.size, &[0; 16]);
+        assert_eq!(
+            archived(&row, Duration::from_secs(600)).name_start,
+            Some(later)
+        );
+        // A gone row, keyed by the instant the plan resolved, reads back as that instant.
+        let g = GoneSegment {
+            file_name: file.into(),
+            duration: Duration::ZERO,
+            truncated: true,
+            audio_start: None,
+            name_start: Some(later),
+        };
+        let row = gone_row(&g, &s).unwrap();
+        assert_eq!(key_time(&row.row_key), Some(later));
+        assert_eq!(gone(&row).name_start, Some(later));
+        // A gone row written before keys were resolved (the earlier instant) is overruled by
+        // its recorded audio start.
+        let old = SegmentRow {
+            row_key: row_key(t("2026-10-25T00:30:00Z"), "pod-a"),
+            audio_start_ms: Some(later.timestamp_millis() - 300),
+            ..row
+        };
+        let read = gone(&old);
+        assert_eq!(read.name_start, None);
+        assert_eq!(
+            read.audio_start.map(|a| a.timestamp_millis()),
+            old.audio_start_ms
+        );
+    }
+
+    #[test]
+    fn node_rows_in_the_repeated_hour_follow_their_upload_times_and_neighbours() {
+        let s = madrid();
+        let node = |file: &str, upload: &str| SegmentRow {
+            row_key: format!("{:019}", inverted(t(upload))),
+            file_name: file.into(),
+            ..SegmentRow::default()
+        };
+        let rows = [
+            // Neighbours that mean one instant, uploaded 12 minutes after their names.
+            node("pod-a_20261025T014000.mp3", "2026-10-24T23:52:00Z"),
+            node("pod-a_20261025T031000.mp3", "2026-10-25T02:22:00Z"),
+            // Uploaded 12 minutes after the first 02:20 (00:20 UTC).
+            node("pod-a_20261025T022000.mp3", "2026-10-25T00:32:00Z"),
+            // Uploaded 12 minutes after the second 02:50 (01:50 UTC).
+            node("pod-a_20261025T025000.mp3", "2026-10-25T02:02:00Z"),
+        ];
+        let starts = node_name_starts(&rows, &s);
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        assert_eq!(
+            starts["pod-a_20261025T022000.mp3"],
+            t("2026-10-25T00:20:00Z")
+        );
+        assert_eq!(
+            starts["pod-a_20261025T025000.mp3"],
+            t("2026-10-25T01:50:00Z")
+        );
+        // A Node job running 70 minutes behind: the lag of the neighbours decides, not the
+        // latest instant before the upload.
+        let behind = [
+            node("pod-a_20261025T014000.mp3", "2026-10-25T00:50:00Z"),
+            node("pod-a_20261025T022000.mp3", "2026-10-25T01:30:00Z"),
+        ];
+        let starts = node_name_starts(&behind, &s);
+        assert_eq!(
+            starts["pod-a_20261025T022000.mp3"],
+            t("2026-10-25T00:20:00Z")
+        );
+        // Alone, the latest instant not after the upload.
+        let alone = [node("pod-a_20261025T022000.mp3", "2026-10-25T01:30:00Z")];
+        assert_eq!(
+            node_name_starts(&alone, &s)["pod-a_20261025T022000.mp3"],
+            t("2026-10-25T01:20:00Z")
+        );
     }
 
     #[test]

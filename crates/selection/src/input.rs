@@ -161,6 +161,12 @@ pub struct GoneSegment {
     /// Where the plan that deleted it placed its audio ([`crate::Deletion::remember`]).
     #[serde(default)]
     pub audio_start: Option<DateTime<Utc>>,
+    /// The instant its name means, as the plan that deleted it resolved it: a name in the hour
+    /// a daylight-saving fall-back repeats means two instants, and later plans must take the
+    /// same one. `None` for records that predate it; then `audio_start` decides, and without
+    /// either the earlier instant is taken.
+    #[serde(default)]
+    pub name_start: Option<DateTime<Utc>>,
 }
 
 /// One archived segment, from a table row (ours, or the original Node job's).
@@ -186,4 +192,11 @@ pub struct ArchivedSegment {
     /// that a join with audio archived in another run is placed in the same frame.
     #[serde(default)]
     pub audio_start: Option<DateTime<Utc>>,
+    /// The instant its name means, as the run that archived it resolved it ([`crate::Upload::name_time`];
+    /// for the Node job's rows, what their upload time and neighbours say). A name in the
+    /// hour a daylight-saving fall-back repeats means two instants; this picks the one the
+    /// folder's file meant. `None`: `audio_start` decides, and without either the earlier
+    /// instant is taken.
+    #[serde(default)]
+    pub name_start: Option<DateTime<Utc>>,
 }

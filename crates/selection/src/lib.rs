@@ -59,7 +59,8 @@ pub use input::{
     Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, Now, SeenFile,
     Sighting,
 };
-pub use name::{parse_name, NameError, SegmentName};
+use name::{archived_name_starts, recorded_name};
+pub use name::{parse_name, parse_name_near, NameError, SegmentName};
 pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
@@ -143,6 +144,7 @@ pub fn plan_with(
                     duration: s.exact,
                     truncated: s.truncated,
                     audio_start: Some(at(places[i].start)),
+                    name_start: Some(s.name.start),
                 }),
             }),
             (Outcome::Waiting(on), _) => out.holds.push(Hold {
@@ -285,6 +287,7 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
     let grace = TimeDelta::from_std(settings.finish_grace).unwrap_or(TimeDelta::MAX);
 
     // Names first: everything else hangs on them.
+    let reused = archived_name_starts(state, settings);
     let mut named = Vec::new();
     for f in files {
         match parse_name(&f.name, settings, Some(f.modified)) {
@@ -302,6 +305,8 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
     for (f, n) in named {
         if n.start > latest + FUTURE_SLACK {
             out.holds.push(hold(f, HoldReason::FutureName));
+        } else if let Some(&first) = reused.get(f.name.as_str()).filter(|&&t| t != n.start) {
+            out.holds.push(hold(f, HoldReason::NameReused(first)));
         } else {
             local.push((f, n));
         }
@@ -393,6 +398,7 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
                 duration: Duration::ZERO,
                 truncated: true,
                 audio_start: None,
+                name_start: Some(n.start),
             };
             segs.push(Segment::gone(&gone, n.clone()));
             if idle {
@@ -441,7 +447,7 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
             continue;
         }
         // Rows that are not segment names of this stream (foreign rows) say nothing here.
-        if let Ok(n) = parse_name(&a.file_name, settings, None) {
+        if let Ok(n) = recorded_name(&a.file_name, settings, a.name_start, a.audio_start) {
             segs.push(Segment::archived(a, n, settings));
         }
     }
@@ -453,7 +459,7 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
         .filter_map(|g| {
             Some(Segment::gone(
                 g,
-                parse_name(&g.file_name, settings, None).ok()?,
+                recorded_name(&g.file_name, settings, g.name_start, g.audio_start).ok()?,
             ))
         })
         .collect();

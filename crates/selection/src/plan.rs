@@ -125,6 +125,12 @@ pub enum HoldReason {
     NotMeasured,
     /// The blob name built for it is not acceptable.
     BadBlobName(String),
+    /// Its name is also the name of an archived segment that means another instant: a
+    /// recorder on local time names the hour repeated by a daylight-saving fall-back as it
+    /// named the hour before. The archive keys segments by file name, so it is not archived
+    /// under that name (and never taken for the archived one and deleted); left for an
+    /// operator. The time is the archived segment's name start.
+    NameReused(DateTime<Utc>),
 }
 
 /// A span of the stream's timeline that no replica recorded.
@@ -165,6 +171,14 @@ impl fmt::Display for HoldReason {
             }
             HoldReason::NotMeasured => f.write_str("finished but not measured"),
             HoldReason::BadBlobName(why) => write!(f, "cannot be named in the archive: {why}"),
+            HoldReason::NameReused(at) => write!(
+                f,
+                "its name also names the segment archived from {} (the clocks went back and \
+                 the recorder named this hour again); not the same audio, so neither archived \
+                 under that name nor deleted; left for an operator (recorders that add %z, \
+                 the UTC offset, to their file names and NAME_FORMAT never name an hour twice)",
+                at.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
         }
     }
 }

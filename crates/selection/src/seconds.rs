@@ -64,6 +64,7 @@ mod tests {
             duration: std::time::Duration::from_micros(600_026_122),
             truncated: false,
             audio_start: None,
+            name_start: None,
         };
         let json = serde_json::to_value(&g).unwrap();
         assert_eq!(json["duration"], 600.026122);

@@ -86,6 +86,7 @@ impl Run {
                 duration: Some(u.duration),
                 truncated: u.truncated,
                 audio_start: Some(u.audio_start),
+                name_start: Some(u.name_time),
             });
             self.archived.extend(span(by_name(&u.file)));
             if let Some((start, end)) = span(by_name(&u.file)) {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::DateTime;
+use chrono_tz::Tz;
 use proptest::prelude::*;
 use selection::{
     alignment_candidates, plan, plan_with, Alignment, ArchiveState, ArchivedSegment, Audio,
@@ -46,6 +47,8 @@ struct Scenario {
     runs: Vec<Run>,
     ticks: Vec<i64>,
     zero_byte_limit_ms: i64,
+    /// The recorders' (and the job's `TIME_ZONE`) zone: names are its wall clock.
+    zone: Tz,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -107,6 +110,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 runs,
                 ticks,
                 zero_byte_limit_ms: segment_ms / 4,
+                zone: Tz::UTC,
             }
         })
 }
@@ -148,7 +152,11 @@ fn files_of(s: &Scenario, stop: i64) -> Vec<TrueFile> {
             };
             let name_ms = (created + 500).div_euclid(1000) * 1000;
             let name_time = DateTime::from_timestamp_millis(name_ms).unwrap();
-            let name = format!("{}_{}.mp3", run.pod, name_time.format("%Y%m%dT%H%M%S"));
+            let name = format!(
+                "{}_{}.mp3",
+                run.pod,
+                name_time.with_timezone(&s.zone).format("%Y%m%dT%H%M%S")
+            );
             out.push(TrueFile {
                 name,
                 pod: run.pod.clone(),
@@ -253,6 +261,7 @@ impl Sim {
     fn new(s: &Scenario) -> Self {
         let mut settings = Settings::new((s.segment_ms / 1000) as u64, "hope").unwrap();
         settings.finish_grace = Duration::from_secs(30);
+        settings.time_zone = s.zone;
         Sim {
             settings,
             state: ArchiveState::default(),
@@ -354,6 +363,7 @@ impl Sim {
                 duration: Some(u.duration),
                 truncated: u.truncated,
                 audio_start: Some(u.audio_start),
+                name_start: Some(u.name_time),
             });
             let t = &truth[&u.file];
             self.archived_truth
@@ -456,37 +466,148 @@ proptest! {
     /// The same input gives the same plan whatever the order of the listing.
     #[test]
     fn plan_is_deterministic(s in scenario(), pick in 0usize..1000, seed in any::<u64>()) {
-        let now = s.ticks[pick % s.ticks.len()];
-        let at = DateTime::from_timestamp_millis(now).unwrap();
-        let mut sim = Sim::new(&s);
-        let (files, truth, live) = sim.folder(&s, now);
-        let p = plan(&files, &sim.state, &sim.settings, at);
-        let mut shuffled = files.clone();
-        let mut x = seed | 1;
-        for i in (1..shuffled.len()).rev() {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
-        }
-        prop_assert_eq!(&p, &plan(&shuffled, &sim.state, &sim.settings, at));
-        prop_assert_eq!(&p, &plan(&files, &sim.state, &sim.settings, at));
-        sim.apply(&p, &files, &truth, &live)?;
+        deterministic(&s, pick, seed)?;
     }
 
     /// Planning again after carrying a plan out (archived files recorded, deleted files
     /// remembered as gone) archives nothing more.
     #[test]
     fn plan_is_idempotent(s in scenario(), pick in 0usize..1000) {
-        let now = s.ticks[pick % s.ticks.len()];
-        let at = DateTime::from_timestamp_millis(now).unwrap();
-        let mut sim = Sim::new(&s);
-        let (files, truth, live) = sim.folder(&s, now);
-        let p = plan(&files, &sim.state, &sim.settings, at);
-        sim.apply(&p, &files, &truth, &live)?;
-        let (files, _, _) = sim.folder(&s, now);
-        let again = plan(&files, &sim.state, &sim.settings, at);
-        prop_assert!(again.uploads.is_empty(), "second plan uploads {:?}", again.uploads.iter().map(|u| &u.file).collect::<Vec<_>>());
-        prop_assert!(again.restamps.is_empty(), "second plan restamps {:?}", again.restamps);
+        idempotent(&s, pick)?;
     }
+
+    /// Names on a wall clock with daylight saving (Europe/Madrid, America/New_York), the
+    /// timeline across a spring or autumn change: nothing is lost, and no more is archived
+    /// twice than when the same timeline is named in UTC.
+    #[test]
+    fn across_clock_changes_nothing_is_lost_or_archived_twice_more(
+        s in across_a_change(), align in any::<bool>()
+    ) {
+        let local = never_loses_audio(&s, align)?;
+        let utc = never_loses_audio(&Scenario { zone: Tz::UTC, ..s.clone() }, align)?;
+        prop_assert!(local <= utc, "{local} ms archived twice named in {}, {utc} ms in UTC", s.zone);
+    }
+
+    /// Across clock changes too, the plan does not depend on the listing's order, and a
+    /// second plan uploads and restamps nothing (the archived rows and gone rows read back
+    /// mean the instants the folder's files meant).
+    #[test]
+    fn across_clock_changes_plans_are_deterministic_and_idempotent(
+        s in across_a_change(), pick in 0usize..1000, seed in any::<u64>()
+    ) {
+        deterministic(&s, pick, seed)?;
+        idempotent(&s, pick)?;
+    }
+}
+
+fn deterministic(s: &Scenario, pick: usize, seed: u64) -> Result<(), TestCaseError> {
+    let now = s.ticks[pick % s.ticks.len()];
+    let at = DateTime::from_timestamp_millis(now).unwrap();
+    let mut sim = Sim::new(s);
+    let (files, truth, live) = sim.folder(s, now);
+    let p = plan(&files, &sim.state, &sim.settings, at);
+    let mut shuffled = files.clone();
+    let mut x = seed | 1;
+    for i in (1..shuffled.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    prop_assert_eq!(&p, &plan(&shuffled, &sim.state, &sim.settings, at));
+    prop_assert_eq!(&p, &plan(&files, &sim.state, &sim.settings, at));
+    sim.apply(&p, &files, &truth, &live)?;
+    Ok(())
+}
+
+fn idempotent(s: &Scenario, pick: usize) -> Result<(), TestCaseError> {
+    let now = s.ticks[pick % s.ticks.len()];
+    let at = DateTime::from_timestamp_millis(now).unwrap();
+    let mut sim = Sim::new(s);
+    let (files, truth, live) = sim.folder(s, now);
+    let p = plan(&files, &sim.state, &sim.settings, at);
+    sim.apply(&p, &files, &truth, &live)?;
+    let (files, _, _) = sim.folder(s, now);
+    let again = plan(&files, &sim.state, &sim.settings, at);
+    prop_assert!(
+        again.uploads.is_empty(),
+        "second plan uploads {:?}",
+        again.uploads.iter().map(|u| &u.file).collect::<Vec<_>>()
+    );
+    prop_assert!(
+        again.restamps.is_empty(),
+        "second plan restamps {:?}",
+        again.restamps
+    );
+    Ok(())
+}
+
+/// The clock changes of 2026: the zone and the UTC instant its clocks jump.
+const CHANGES: [(Tz, &str); 4] = [
+    (Tz::Europe__Madrid, "2026-03-29T01:00:00Z"),
+    (Tz::Europe__Madrid, "2026-10-25T01:00:00Z"),
+    (Tz::America__New_York, "2026-03-08T07:00:00Z"),
+    (Tz::America__New_York, "2026-11-01T06:00:00Z"),
+];
+
+/// A [`scenario`] moved so that one of [`CHANGES`] falls somewhere in its first eight
+/// segments, and named in that zone.
+fn across_a_change() -> impl Strategy<Value = Scenario> {
+    (scenario(), 0..CHANGES.len(), 0i64..1000).prop_map(|(mut s, change, at_pm)| {
+        let (zone, at) = CHANGES[change];
+        let at = at
+            .parse::<DateTime<chrono::Utc>>()
+            .unwrap()
+            .timestamp_millis();
+        let delta = at - (T0 + at_pm * s.segment_ms * 8 / 1000);
+        for r in &mut s.runs {
+            r.connect += delta;
+            r.end = r.end.map(|e| e + delta);
+        }
+        s.ticks.iter_mut().for_each(|t| *t += delta);
+        s.zone = zone;
+        s
+    })
+}
+
+/// Run the scenarios of a fixed seed named in their zone and in UTC, and print how much each
+/// archived twice: the figures behind [`across_clock_changes_nothing_is_lost_or_archived_twice_more`].
+#[test]
+fn across_clock_changes_figures() {
+    use proptest::strategy::ValueTree;
+    let cases: usize = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = across_a_change();
+    let (mut local, mut utc, mut differ) = (0i64, 0i64, 0usize);
+    for _ in 0..cases {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        let l = never_loses_audio(&s, false).unwrap();
+        let u = never_loses_audio(
+            &Scenario {
+                zone: Tz::UTC,
+                ..s.clone()
+            },
+            false,
+        )
+        .unwrap();
+        assert!(
+            l <= u,
+            "{l} ms archived twice named in {}, {u} ms in UTC",
+            s.zone
+        );
+        local += l;
+        utc += u;
+        differ += usize::from(l != u);
+    }
+    println!(
+        "{cases} timelines across a clock change: archived twice {:.1} s named in local time, \
+         {:.1} s named in UTC; {differ} timelines differ",
+        local as f64 / 1000.0,
+        utc as f64 / 1000.0
+    );
 }
 
 fn stopped_end(s: &Scenario, f: &TrueFile) -> i64 {
@@ -499,11 +620,12 @@ fn stopped_end(s: &Scenario, f: &TrueFile) -> i64 {
         .max(f.audio_start)
 }
 
-fn never_loses_audio(s: &Scenario, align: bool) -> Result<(), TestCaseError> {
+/// Returns the milliseconds archived twice (archived audio beyond its union).
+fn never_loses_audio(s: &Scenario, align: bool) -> Result<i64, TestCaseError> {
     run_cronjob(s, Sim::new(s), align)
 }
 
-fn run_cronjob(s: &Scenario, mut sim: Sim, align: bool) -> Result<(), TestCaseError> {
+fn run_cronjob(s: &Scenario, mut sim: Sim, align: bool) -> Result<i64, TestCaseError> {
     let s = s.clone();
     let mut ever: BTreeMap<String, TrueFile> = BTreeMap::new();
     for &now in &s.ticks {
@@ -559,5 +681,8 @@ fn run_cronjob(s: &Scenario, mut sim: Sim, align: bool) -> Result<(), TestCaseEr
             }
         }
     }
-    Ok(())
+    let lo = archived.iter().map(|a| a.0).min().unwrap_or(0);
+    let hi = archived.iter().map(|a| a.1).max().unwrap_or(0);
+    let total: i64 = archived.iter().map(|(s, e)| e - s).sum();
+    Ok(total - ((hi - lo) - uncovered(&archived, lo, hi)))
 }

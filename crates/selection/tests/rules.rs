@@ -224,6 +224,7 @@ fn an_archived_file_is_deleted_and_a_grown_one_replaced() {
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: None,
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived(0, 383 * 417), archived(10, 100 * 417)],
@@ -253,6 +254,7 @@ fn resumes_after_days_with_the_original_jobs_rows() {
             duration: None,
             truncated: false,
             audio_start: None,
+            name_start: None,
         }],
         gone: vec![],
         alignments: vec![],
@@ -299,6 +301,7 @@ fn a_remembered_killed_file_keeps_the_next_recording_apart() {
             duration: Duration::ZERO,
             truncated: true,
             audio_start: None,
+            name_start: None,
         }],
         alignments: vec![],
         sightings: vec![],
@@ -349,6 +352,7 @@ fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: None,
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
@@ -382,6 +386,7 @@ fn records_are_corrected_only_by_an_alignment() {
         duration: Some(Duration::from_millis(10_004)),
         truncated: false,
         audio_start: Some(t(at) + TimeDelta::seconds(5)),
+        name_start: None,
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("b", 3)],
@@ -503,4 +508,101 @@ fn names_are_in_the_future_only_for_both_clocks() {
         skewed(30, 0, true),
     );
     assert_eq!(held(&p, &name("a", 600)), Some(&HoldReason::FutureName));
+}
+
+/// Europe/Madrid, 2026-10-25: 02:00-03:00 local happens at 00:00 UTC (CEST) and again at
+/// 01:00 UTC (CET).
+fn madrid() -> Settings {
+    let mut s = settings();
+    s.time_zone = "Europe/Madrid".parse().unwrap();
+    s
+}
+
+fn utc(at: &str) -> DateTime<Utc> {
+    at.parse().unwrap()
+}
+
+fn archived_at(file: &str, name_start: &str) -> ArchivedSegment {
+    ArchivedSegment {
+        file_name: file.into(),
+        blob_name: Some(format!("25-10-2026/{file}")),
+        size: Some(383 * 417),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+        audio_start: Some(utc(name_start)),
+        name_start: Some(utc(name_start)),
+    }
+}
+
+fn seen(name: &str, modified: &str) -> SeenFile {
+    SeenFile {
+        name: name.into(),
+        size: 383 * 417,
+        modified: utc(modified),
+        audio: full(),
+    }
+}
+
+#[test]
+fn an_archived_row_in_the_repeated_hour_means_the_instant_it_was_archived_at() {
+    // pod-a's 02:30:00 was archived as the second 02:30 (01:30 UTC); its next file, still in
+    // the folder, joins it. Read without its recorded start, the row would sit an hour early
+    // and leave a gap before the next file.
+    let state = ArchiveState {
+        segments: vec![archived_at("a_20261025T023000.mp3", "2026-10-25T01:30:00Z")],
+        ..ArchiveState::default()
+    };
+    let files = [
+        seen("a_20261025T023010.mp3", "2026-10-25T01:30:20Z"),
+        seen("a_20261025T023020.mp3", "2026-10-25T01:30:30Z"),
+    ];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T01:35:00Z"));
+    assert!(p.gaps.is_empty(), "{:#?}", p.gaps);
+    assert_eq!(p.uploads.len(), 2, "{p:#?}");
+}
+
+#[test]
+fn a_name_repeated_after_the_clocks_went_back_is_not_the_archived_segment() {
+    // The first 02:30:00 (00:30 UTC) is archived; an hour later the recorder writes a file of
+    // the same name. Same name and size, other audio: it is neither deleted as archived nor
+    // archived over the first.
+    let state = ArchiveState {
+        segments: vec![archived_at("a_20261025T023000.mp3", "2026-10-25T00:30:00Z")],
+        ..ArchiveState::default()
+    };
+    let files = [
+        seen("a_20261025T023000.mp3", "2026-10-25T01:30:10Z"),
+        seen("a_20261025T023010.mp3", "2026-10-25T01:30:20Z"),
+    ];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T01:35:00Z"));
+    assert_eq!(
+        held(&p, "a_20261025T023000.mp3"),
+        Some(&HoldReason::NameReused(utc("2026-10-25T00:30:00Z")))
+    );
+    assert!(p.deletions.is_empty(), "{:#?}", p.deletions);
+    assert!(p.uploads.iter().all(|u| u.file != "a_20261025T023000.mp3"));
+    // The first 02:30:00 itself, still in the folder, is deleted as archived as usual.
+    let files = [seen("a_20261025T023000.mp3", "2026-10-25T00:30:10Z")];
+    let p = plan(&files, &state, &madrid(), utc("2026-10-25T00:35:00Z"));
+    assert_eq!(p.deletions.len(), 1, "{p:#?}");
+    assert_eq!(p.deletions[0].why, DeleteReason::Archived);
+}
+
+#[test]
+fn a_name_in_the_hour_skipped_in_spring_is_held_with_the_reason() {
+    // 2026-03-29 02:00-03:00 does not exist in Madrid: no recorder writes such a name, so
+    // it is left alone and the reason says why.
+    let files = [seen("a_20260329T023000.mp3", "2026-03-29T01:30:10Z")];
+    let p = plan(
+        &files,
+        &ArchiveState::default(),
+        &madrid(),
+        utc("2026-03-29T02:00:00Z"),
+    );
+    assert!(p.uploads.is_empty() && p.deletions.is_empty(), "{p:#?}");
+    let why = held(&p, "a_20260329T023000.mp3").unwrap().to_string();
+    assert!(
+        why.contains("does not exist in Europe/Madrid (skipped by a clock change)"),
+        "{why}"
+    );
 }
