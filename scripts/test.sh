@@ -11,6 +11,9 @@ command -v icecast2 >/dev/null || need_apt+=(icecast2)
 # The fall-back replay (fixtures_dst) runs the job at the replayed moment; the fault tests
 # speed its clock up.
 command -v faketime >/dev/null || need_apt+=(faketime)
+# The day playlists are played by GStreamer's HLS demuxer (hls_playback).
+command -v gst-launch-1.0 >/dev/null ||
+  need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
