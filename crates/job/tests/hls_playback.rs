@@ -10,10 +10,8 @@
 #[path = "support/azurite.rs"]
 mod azurite;
 #[path = "reliability_common.rs"]
-#[allow(dead_code)]
 mod common;
-#[path = "support/fixture.rs"]
-mod fixture;
+use common::fixture;
 
 use std::process::Command;
 
