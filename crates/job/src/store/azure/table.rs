@@ -28,11 +28,14 @@ impl AzureArchive {
         // The pageable follows the NextPartitionKey/NextRowKey continuation headers.
         let mut pages = query.into_stream::<Map<String, Value>>();
         let mut rows = Vec::new();
-        while let Some(page) = self
-            .within(async { pages.next().await.transpose() })
-            .await
-            .map_err(|e| store_error(operation, &e))?
-        {
+        loop {
+            let page = match self.within(async { pages.next().await.transpose() }).await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                // A table not created yet (an account the job never ran on) holds no rows.
+                Err(e) if matches!(status_of(&e), Some((404, Some("TableNotFound")))) => break,
+                Err(e) => return Err(store_error(operation, &e)),
+            };
             for entity in &page.entities {
                 // A row we cannot read names no file: skipping it only leaves that row out,
                 // while stopping would leave every recording unarchived until someone acts.
