@@ -37,6 +37,33 @@
 //! assert_eq!(p.uploads[0].blob_name, "26-11-2026/pod-a_20261126T100000.mp3");
 //! assert!(p.holds.iter().any(|h| h.file == "pod-b_20261126T100013.mp3"));
 //! ```
+//!
+//! # Carrying out a plan
+//!
+//! A plan is only safe if it is carried out in this order; the job's executor
+//! (`crates/job/src/execute.rs`) is one implementation, and any other must keep to it:
+//!
+//! 1. **Read the state first.** Fill [`ArchiveState`] from what the archive says: segments
+//!    (rows) whose blob is known to exist, gone segments, kept alignments and sightings. A row
+//!    whose blob cannot be found must be left out: it proves nothing, and the file is
+//!    archived again.
+//! 2. **Keep what shaped the plan.** Store the alignments passed to [`plan_with`] and the
+//!    plan's [`Plan::sightings`] (in place of the old ones) with the archive, and apply
+//!    [`Plan::restamps`], before anything below. A failure here delays; it deletes nothing.
+//! 3. **Upload, then record.** For each [`Upload`], write the blob without overwriting
+//!    (unless `replaces_archived`), then its record. A blob already there counts only if it
+//!    holds the same bytes (size and MD5). A crash between the two leaves a blob that the next
+//!    run finds and records.
+//! 4. **Delete last, and only on confirmed ground.** A [`Deletion`] may be carried out only
+//!    once every file in its `covered_by` is *confirmed in this run*: its record was read in
+//!    step 1 with its blob seen, or it was uploaded and recorded in step 3. Write its
+//!    `remember` as a gone segment before the file goes. If any upload or record it rests on
+//!    failed or was not reached, skip the deletion: the next plan repairs it.
+//! 5. **Holds are left alone** ([`Plan::holds`]); [`Plan::gaps`] are for reporting.
+//!
+//! Deletions may run beside the uploads, each as soon as what it rests on is confirmed.
+//! Calling [`plan`] again after carrying a plan out (with the state read again) uploads and
+//! restamps nothing more: a crash at any step is repaired by the next run.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
