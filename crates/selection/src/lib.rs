@@ -497,7 +497,7 @@ fn prepare(files: &[SeenFile], state: &ArchiveState, settings: &Settings, now: N
             if s.role != Role::Archived {
                 out.holds.push(Hold {
                     file: s.file.clone(),
-                    why: HoldReason::BadBlobName(why.clone()),
+                    why: HoldReason::BadBlobName(why.to_string()),
                 });
             }
             false
@@ -534,7 +534,7 @@ struct Segment {
     frames: u64,
     size: u64,
     replaces_archived: bool,
-    blob_name: Result<String, String>,
+    blob_name: Result<String, BlobNameError>,
     /// Where an earlier plan placed its audio (archived and gone segments).
     recorded: Option<i64>,
 }
@@ -602,6 +602,19 @@ impl Segment {
     }
 }
 
+/// Why [`blob_name`] cannot name a segment's blob: the text says what was built and what is
+/// expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobNameError(pub String);
+
+impl std::fmt::Display for BlobNameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BlobNameError {}
+
 /// The blob name for a segment: the template's date fields come from the name as written,
 /// as the original job did.
 ///
@@ -611,14 +624,18 @@ impl Segment {
 /// assert_eq!(selection::blob_name(&s, &n, "p_20261126T132143.mp3").unwrap(),
 ///            "26-11-2026/p_20261126T132143.mp3");
 /// ```
-pub fn blob_name(settings: &Settings, name: &SegmentName, file: &str) -> Result<String, String> {
+pub fn blob_name(
+    settings: &Settings,
+    name: &SegmentName,
+    file: &str,
+) -> Result<String, BlobNameError> {
     use std::fmt::Write;
     let mut dated = String::new();
     write!(dated, "{}", name.local.format(settings.blob_template())).map_err(|_| {
-        format!(
+        BlobNameError(format!(
             "blob template {:?} cannot be formatted",
             settings.blob_template()
-        )
+        ))
     })?;
     // One pass over the template: what is put in is never read again, so a `{stream}` inside
     // a file name stays text.
@@ -643,10 +660,10 @@ pub fn blob_name(settings: &Settings, name: &SegmentName, file: &str) -> Result<
         .split('/')
         .any(|p| p.is_empty() || p == "." || p == "..");
     if blob.len() > 1024 || bad_part || blob.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(format!(
+        return Err(BlobNameError(format!(
             "{blob:?} is not a valid blob name (1..=1024 characters, no empty, '.' or '..' parts, \
              no control characters or backslashes)"
-        ));
+        )));
     }
     Ok(blob)
 }
