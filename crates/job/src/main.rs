@@ -102,6 +102,7 @@ fn init_logs(json: bool) {
         "azure_storage",
         "azure_storage_blobs",
         "azure_data_tables",
+        "azure_identity",
         "reqwest",
         "hyper",
     ] {

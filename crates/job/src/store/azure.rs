@@ -26,7 +26,7 @@ use azure_core::{
 };
 use azure_data_tables::clients::{TableClient, TableServiceClientBuilder};
 use azure_data_tables::prelude::{Filter, Top};
-use azure_storage::{CloudLocation, StorageCredentials};
+use azure_storage::CloudLocation;
 use azure_storage_blobs::prelude::{
     BlobBlockType, BlobClient, BlobContentMD5, BlockId, BlockList, ClientBuilder, ContainerClient,
 };
@@ -159,9 +159,11 @@ impl AzureArchive {
             return Err(invalid("upload_concurrency must be at least 1".into()));
         }
 
-        let credentials =
-            StorageCredentials::access_key(target.account.clone(), target.key.expose().to_owned());
-        let client_options = client_options(&options);
+        let (credentials, transport) = super::identity::credentials(target).map_err(invalid)?;
+        let mut client_options = client_options(&options);
+        if let Some(transport) = transport {
+            client_options = client_options.transport(transport);
+        }
         let location = |uri: &str| CloudLocation::Custom {
             account: target.account.clone(),
             uri: uri.to_owned(),
