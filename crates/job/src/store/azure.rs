@@ -159,11 +159,9 @@ impl AzureArchive {
             return Err(invalid("upload_concurrency must be at least 1".into()));
         }
 
-        let (credentials, transport) = super::identity::credentials(target).map_err(invalid)?;
-        let mut client_options = client_options(&options);
-        if let Some(transport) = transport {
-            client_options = client_options.transport(transport);
-        }
+        let auth = super::identity::SdkAuth::new(target).map_err(invalid)?;
+        let client_options = auth.client_options(client_options(&options));
+        let credentials = auth.credentials;
         let location = |uri: &str| CloudLocation::Custom {
             account: target.account.clone(),
             uri: uri.to_owned(),

@@ -11,15 +11,13 @@
 //! keeps going. Errors name the variable, file or authority that failed, never a token.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use azure_core::auth::{AccessToken, TokenCredential};
 use azure_core::error::ErrorKind;
-use azure_core::{HttpClient, TransportOptions, Url};
-use azure_identity::{
-    federated_credentials_flow, TokenCredentialOptions, VirtualMachineManagedIdentityCredential,
-};
+use azure_core::{headers, ClientOptions, HttpClient, Method, Request, TransportOptions, Url};
+use azure_identity::{TokenCredentialOptions, VirtualMachineManagedIdentityCredential};
 use azure_storage::StorageCredentials;
 use time::OffsetDateTime;
 
@@ -84,23 +82,72 @@ impl EntraId {
     }
 }
 
-/// The SDK's credentials for `target` and, with extra CA roots, the transport that trusts
-/// them (token requests go through the same client). Errors name the setting at fault.
-pub fn credentials(
-    target: &StorageTarget,
-) -> Result<(StorageCredentials, Option<TransportOptions>), String> {
-    let client = transport::http_client(target.ca_file.as_deref())?;
-    let credentials = match &target.credential {
-        Credential::AccountKey(key) => {
-            StorageCredentials::access_key(target.account.clone(), key.expose().to_owned())
+/// What the SDK clients of one archive need for `target`: credentials, and the transport and
+/// policies that go with them.
+pub struct SdkAuth {
+    pub credentials: StorageCredentials,
+    transport: Option<TransportOptions>,
+    entra_id: bool,
+}
+
+impl SdkAuth {
+    /// Errors name the setting at fault (`SSL_CERT_FILE`, `AZURE_FEDERATED_TOKEN_FILE`).
+    pub fn new(target: &StorageTarget) -> Result<SdkAuth, String> {
+        let client = transport::http_client(target.ca_file.as_deref())?;
+        let (credentials, entra_id) = match &target.credential {
+            Credential::AccountKey(key) => (
+                StorageCredentials::access_key(target.account.clone(), key.expose().to_owned()),
+                false,
+            ),
+            Credential::EntraId(entra) => {
+                check(entra)?;
+                let http = client.clone().unwrap_or_else(azure_core::new_http_client);
+                let credential = shared(entra, target.ca_file.as_deref(), http);
+                (StorageCredentials::token_credential(credential), true)
+            }
+        };
+        Ok(SdkAuth {
+            credentials,
+            transport: client.map(transport::transport),
+            entra_id,
+        })
+    }
+
+    /// `options` with the transport (extra CA roots) and, with Entra ID, the policy that logs
+    /// why storage refused a token.
+    pub fn client_options(&self, mut options: ClientOptions) -> ClientOptions {
+        if let Some(transport) = &self.transport {
+            options = options.transport(transport.clone());
         }
-        Credential::EntraId(entra) => {
-            check(entra)?;
-            let http = client.clone().unwrap_or_else(azure_core::new_http_client);
-            StorageCredentials::token_credential(entra.credential(http))
+        if self.entra_id {
+            options
+                .per_retry_policies_mut()
+                .push(Arc::new(super::refusal::ExplainRefusal));
         }
-    };
-    Ok((credentials, client.map(transport::transport)))
+        options
+    }
+}
+
+/// One credential per identity for the whole process: the job opens an archive per table
+/// partition, and they should share one token (and its exchange) rather than fetch one each.
+fn shared(
+    entra: &EntraId,
+    ca_file: Option<&std::path::Path>,
+    http: Arc<dyn HttpClient>,
+) -> Arc<dyn TokenCredential> {
+    type Shared = Vec<(EntraId, Option<PathBuf>, Arc<dyn TokenCredential>)>;
+    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
+    let mut shared = SHARED
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = ca_file.map(|p| p.to_owned());
+    if let Some((_, _, credential)) = shared.iter().find(|(e, c, _)| e == entra && *c == key) {
+        return credential.clone();
+    }
+    let credential = entra.credential(http);
+    shared.push((entra.clone(), key, credential.clone()));
+    credential
 }
 
 /// Reads the federated token file; the error names the variable and the file.
@@ -168,25 +215,66 @@ impl std::fmt::Debug for WorkloadIdentity {
 }
 
 impl WorkloadIdentity {
+    /// The client-credentials request with a federated assertion, as Entra ID documents it
+    /// (and azure_identity sends it), done here so that a refusal reports Entra ID's own error
+    /// code and description. Returns the access token and its lifetime in seconds.
+    async fn post(&self, assertion: &str, scopes: &[&str]) -> Result<(String, u64), String> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", &scopes.join(" "))
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", assertion)
+            .append_pair("grant_type", "client_credentials")
+            .finish();
+        let url = self
+            .authority_host
+            .join(&format!("/{}/oauth2/v2.0/token", self.tenant_id))
+            .map_err(|e| format!("AZURE_TENANT_ID cannot be part of a URL ({e})"))?;
+        let mut request = Request::new(url, Method::Post);
+        request.insert_header(headers::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        request.set_body(body);
+        let response = self
+            .http
+            .execute_request(&request)
+            .await
+            .map_err(|e| format!("no answer ({e})"))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("HTTP {status}, and its body could not be read ({e})"))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if !status.is_success() {
+            let code = json["error"].as_str().unwrap_or("(no error code)");
+            // Entra ID appends trace and correlation ids on further lines.
+            let description = json["error_description"]
+                .as_str()
+                .and_then(|d| d.lines().next())
+                .unwrap_or("(no description)");
+            let description: String = description.chars().take(300).collect();
+            return Err(format!("HTTP {} {code}: {description}", u16::from(status)));
+        }
+        let token = json["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or("the answer has no access_token")?;
+        // A number from Entra ID; some endpoints send it as a string.
+        let expires_in = json["expires_in"]
+            .as_u64()
+            .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
+            .ok_or("the answer has no expires_in")?;
+        Ok((token.to_owned(), expires_in))
+    }
+
     async fn exchange(&self, scopes: &[&str]) -> azure_core::Result<Cached> {
         let assertion = read_token_file(&self.token_file)
             .map_err(|m| azure_core::Error::message(ErrorKind::Credential, m))?;
         let started = Instant::now();
-        let response = federated_credentials_flow::perform(
-            self.http.clone(),
-            &self.client_id,
-            &assertion,
-            scopes,
-            &self.tenant_id,
-            &self.authority_host,
-        )
-        .await
-        .map_err(|e| {
-            // The error's text is the status and Entra ID's error code and description (no
-            // token); the first line is enough to act on.
-            let cause = e.to_string();
-            let cause = cause.lines().next().unwrap_or_default();
-            let cause: String = cause.chars().take(300).collect();
+        let (token, expires_in) = self.post(&assertion, scopes).await.map_err(|cause| {
             azure_core::Error::message(
                 ErrorKind::Credential,
                 format!(
@@ -199,17 +287,14 @@ impl WorkloadIdentity {
                 ),
             )
         })?;
-        let lifetime = Duration::from_secs(response.expires_in);
+        let lifetime = Duration::from_secs(expires_in);
         tracing::debug!(
             client_id = %self.client_id,
-            expires_in_seconds = response.expires_in,
+            expires_in_seconds = expires_in,
             "obtained a storage token from Entra ID"
         );
         Ok(Cached {
-            token: AccessToken::new(
-                response.access_token().clone(),
-                OffsetDateTime::now_utc() + lifetime,
-            ),
+            token: AccessToken::new(token, OffsetDateTime::now_utc() + lifetime),
             obtained: started,
             lifetime,
         })

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 pub mod azure;
 pub mod connection;
 pub mod identity;
+pub mod refusal;
 pub mod transport;
 
 /// A storage failure, already stripped of secrets: safe to log as is.
