@@ -145,6 +145,10 @@ fn shared(
     if let Some((_, _, credential)) = shared.iter().find(|(e, c, _)| e == entra && *c == key) {
         return credential.clone();
     }
+    tracing::info!(
+        identity = %entra.describe(),
+        "storage requests are authorised with Microsoft Entra ID"
+    );
     let credential = entra.credential(http);
     shared.push((entra.clone(), key, credential.clone()));
     credential
