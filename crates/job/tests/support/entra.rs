@@ -371,3 +371,64 @@ pub fn service_account_token(marker: &str) -> String {
         b64(&format!("service-account-signature-{marker}"))
     )
 }
+
+/// A TCP relay to `127.0.0.1:upstream` that holds every chunk of the answers for `delay`:
+/// TLS passes through untouched, and each request takes at least `delay`, so a run of N
+/// sequential requests lasts at least N × `delay`. Stops accepting on drop.
+pub struct SlowRelay {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowRelay {
+    pub fn start(upstream: u16, delay: Duration) -> SlowRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sp = stop.clone();
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pipe(c2, s2, Duration::ZERO));
+                std::thread::spawn(move || pipe(server, client, delay));
+            }
+        });
+        SlowRelay { port, stop }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for SlowRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                std::thread::sleep(delay);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
