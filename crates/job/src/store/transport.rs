@@ -72,6 +72,18 @@ mod tests {
         assert!(http_client(None).unwrap().is_none());
     }
 
+    /// distroless images set `SSL_CERT_FILE` to the system bundle: all of it must load, or
+    /// every run in such an image would fail.
+    #[test]
+    fn the_system_bundle_loads() {
+        let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if !bundle.exists() {
+            eprintln!("no {} here; nothing to check", bundle.display());
+            return;
+        }
+        assert!(http_client(Some(bundle)).unwrap().is_some());
+    }
+
     #[test]
     fn errors_name_the_setting_and_the_file() {
         let dir = tempfile::tempdir().unwrap();
