@@ -166,31 +166,63 @@ check_helm_lint() {
   done
 }
 
-# Two releases, two streams: render both and require disjoint resource names.
+# Three releases, three streams: render them and require disjoint resource names. stream-a
+# and stream-b use the connection string, stream-c Workload Identity (no Secret, no key).
 check_helm_template() {
   mkdir -p "$WORK/rendered"
-  HELM template stream-a "$CHART" --namespace "$CHART_NAMESPACE" \
-    -f "$CHART/ci/stream-a-values.yaml" >"$WORK/rendered/stream-a.yaml"
-  HELM template stream-b "$CHART" --namespace "$CHART_NAMESPACE" \
-    -f "$CHART/ci/stream-b-values.yaml" >"$WORK/rendered/stream-b.yaml"
-  "$VENV/python" - "$WORK/rendered/stream-a.yaml" "$WORK/rendered/stream-b.yaml" <<'PY'
-import sys, yaml
-names = []
+  local release
+  for release in stream-a stream-b stream-c; do
+    HELM template "$release" "$CHART" --namespace "$CHART_NAMESPACE" \
+      -f "$CHART/ci/$release-values.yaml" >"$WORK/rendered/$release.yaml"
+  done
+  "$VENV/python" - "$WORK/rendered/stream-a.yaml" "$WORK/rendered/stream-b.yaml" "$WORK/rendered/stream-c.yaml" <<'PY'
+import itertools, sys, yaml
+names, docs_of = [], []
 for path in sys.argv[1:]:
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    docs_of.append(docs)
     names.append({(d["kind"], d["metadata"]["name"]) for d in docs})
     kinds = sorted({d["kind"] for d in docs})
     print(f"{path}: {len(docs)} resources: {', '.join(kinds)}")
     for d in docs:
         if d["kind"] == "CronJob" and len(d["metadata"]["name"]) > 52:
             sys.exit(f"CronJob name longer than 52 characters: {d['metadata']['name']}")
-shared = names[0] & names[1]
-if shared:
-    sys.exit(f"both releases render these resources: {sorted(shared)}")
+for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
+    if a & b:
+        sys.exit(f"releases {i} and {j} both render these resources: {sorted(a & b)}")
 for kind in ("ConfigMap", "PersistentVolumeClaim", "Deployment", "CronJob"):
     if not any(k == kind for k, _ in names[0]):
         sys.exit(f"stream-a renders no {kind}")
-print("no resource name is shared by the two releases")
+print("no resource name is shared by the releases")
+
+def cronjob(docs):
+    return next(d for d in docs if d["kind"] == "CronJob")
+
+# Connection string mode: the Secret, no ServiceAccount, no Workload Identity label.
+a = docs_of[0]
+if not any(d["kind"] == "Secret" for d in a) or any(d["kind"] == "ServiceAccount" for d in a):
+    sys.exit("stream-a (connectionString) must render a Secret and no ServiceAccount")
+pod = cronjob(a)["spec"]["jobTemplate"]["spec"]["template"]
+if "azure.workload.identity/use" in pod["metadata"]["labels"] or "serviceAccountName" in pod["spec"]:
+    sys.exit("stream-a (connectionString) must not use Workload Identity")
+# Workload Identity mode: no Secret and no connection string anywhere; a ServiceAccount with
+# the client id; the pod labelled for the webhook and running as that account.
+c = docs_of[2]
+text = open(sys.argv[3]).read()
+if any(d["kind"] == "Secret" for d in c) or "AZURE_STORAGE_CONNECTION_STRING" in text or "secretKeyRef" in text:
+    sys.exit("stream-c (workloadIdentity) renders a Secret or a connection string")
+sas = [d for d in c if d["kind"] == "ServiceAccount"]
+if len(sas) != 1 or not sas[0]["metadata"].get("annotations", {}).get("azure.workload.identity/client-id"):
+    sys.exit("stream-c must render one ServiceAccount annotated azure.workload.identity/client-id")
+pod = cronjob(c)["spec"]["jobTemplate"]["spec"]["template"]
+if pod["metadata"]["labels"].get("azure.workload.identity/use") != "true":
+    sys.exit('stream-c: the archiver pod lacks the label azure.workload.identity/use: "true"')
+if pod["spec"].get("serviceAccountName") != sas[0]["metadata"]["name"]:
+    sys.exit("stream-c: the archiver does not run as its ServiceAccount")
+env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+if not env.get("AZURE_STORAGE_ACCOUNT"):
+    sys.exit("stream-c: the archiver has no AZURE_STORAGE_ACCOUNT")
+print("stream-a: Secret, no identity; stream-c: ServiceAccount, webhook label, no Secret, no connection string")
 PY
 }
 
@@ -211,7 +243,7 @@ data:
 {{ tpl (.Files.Get "NOTES.txt") . | indent 4 }}
 TPL
   local release
-  for release in stream-a stream-b; do
+  for release in stream-a stream-b stream-c; do
     echo "== NOTES of $release"
     HELM template "$release" "$copy" --namespace "$CHART_NAMESPACE" -f "$CHART/ci/$release-values.yaml" \
       --show-only templates/zz-notes.yaml >"$WORK/notes.yaml"
@@ -246,6 +278,14 @@ check_helm_rejects() {
   expect_failure "fileFormat" -f "$a" --set fileFormat=%Y_%m
   expect_failure "cronImage is required" -f "$a" --set cronImage=
   expect_failure "additional" -f "$a" --set streamUrl=http://typo
+  local c="$CHART/ci/stream-c-values.yaml"
+  expect_failure "storageAuth" -f "$a" --set storageAuth=key
+  expect_failure "clientId" -f "$c" --set workloadIdentity.clientId=
+  expect_failure "clientId" -f "$c" --set workloadIdentity.clientId=not-a-guid
+  expect_failure "storageAccount" -f "$c" --set workloadIdentity.storageAccount=
+  expect_failure "storageConnectionString" -f "$c" --set storageConnectionString=AccountName=x
+  expect_failure "existingSecret" -f "$c" --set existingSecret=recordings-storage
+  expect_failure "both or neither" -f "$c" --set workloadIdentity.blobEndpoint=https://x.blob.core.windows.net
   [[ $ok == 1 ]]
 }
 
@@ -265,7 +305,7 @@ kube_validate() {
 }
 
 check_kubernetes_validate() {
-  local files=(manifests/*.yaml "$WORK/rendered/stream-a.yaml" "$WORK/rendered/stream-b.yaml")
+  local files=(manifests/*.yaml manifests/workload-identity/*.yaml "$WORK"/rendered/stream-*.yaml)
   # Canary: the validator must reject the article's batch/v1beta1 CronJob.
   sed 's#^apiVersion: batch/v1$#apiVersion: batch/v1beta1#' manifests/cronjob.yaml >"$WORK/canary.yaml"
   if kube_validate 1.30.0 "$WORK/canary.yaml" >/dev/null; then
@@ -285,7 +325,8 @@ checkov_run() {
 
 check_checkov_manifests() { checkov_run --framework kubernetes -d manifests; }
 check_checkov_chart() {
-  checkov_run --framework kubernetes -f "$WORK/rendered/stream-a.yaml" -f "$WORK/rendered/stream-b.yaml"
+  checkov_run --framework kubernetes -f "$WORK/rendered/stream-a.yaml" -f "$WORK/rendered/stream-b.yaml" \
+    -f "$WORK/rendered/stream-c.yaml"
 }
 check_checkov_terraform() { checkov_run --framework terraform -d terraform; }
 check_checkov_dockerfile() { checkov_run --framework dockerfile -f Dockerfile; }
@@ -385,7 +426,9 @@ res = blocks["resource"]
 for r in ["random_pet.service", "azurerm_resource_group.rg", "azurerm_log_analytics_workspace.logs",
           "azurerm_log_analytics_solution.container_insights", "azurerm_container_registry.acr",
           "azurerm_kubernetes_cluster.aks", "azurerm_role_assignment.aks_acr_pull",
-          "azurerm_storage_account.recordings"]:
+          "azurerm_storage_account.recordings", "azurerm_user_assigned_identity.archiver",
+          "azurerm_federated_identity_credential.archiver", "azurerm_role_assignment.archiver_blobs",
+          "azurerm_role_assignment.archiver_tables", "azurerm_storage_management_policy.archive"]:
     need(r in res, f"missing resource {r}")
 if not errors:
     acr = res["azurerm_container_registry.acr"]
@@ -397,14 +440,37 @@ if not errors:
     role = res["azurerm_role_assignment.aks_acr_pull"]
     need(role.get("role_definition_name") == "AcrPull" and "kubelet_identity" in str(role.get("principal_id")),
          "AcrPull must go to the kubelet identity")
+    need(aks.get("oidc_issuer_enabled") is True and aks.get("workload_identity_enabled") is True,
+         "AKS needs oidc_issuer_enabled and workload_identity_enabled (Workload Identity)")
+    # Least privilege: data roles only, on the archive account only.
+    for name, role in [("archiver_blobs", "Storage Blob Data Contributor"),
+                       ("archiver_tables", "Storage Table Data Contributor")]:
+        ra = res[f"azurerm_role_assignment.{name}"]
+        need(ra.get("role_definition_name") == role, f"{name} must grant {role}")
+        need(str(ra.get("scope")) == "${azurerm_storage_account.recordings.id}",
+             f"{name} must be scoped to the archive account, is {ra.get('scope')!r}")
+        need("azurerm_user_assigned_identity.archiver" in str(ra.get("principal_id")),
+             f"{name} must go to the archiver identity")
+    fed = res["azurerm_federated_identity_credential.archiver"]
+    need("system:serviceaccount:" in str(fed.get("subject")) and "-archiver" in str(fed.get("subject")),
+         "the federated credential must name the release's <release>-archiver service account")
+    need("oidc_issuer_url" in str(fed.get("issuer")), "the federated credential must trust the cluster's OIDC issuer")
+    need(fed.get("audience") == ["api://AzureADTokenExchange"], "federated credential audience must be api://AzureADTokenExchange")
+    policy = str(res["azurerm_storage_management_policy.archive"])
+    for want in ["var.archive_cool_after_days", "var.archive_delete_after_days", "tier_to_cool", "delete_after"]:
+        need(want in policy, f"the lifecycle policy must use {want}")
+    need(blocks["variable"].get("archive_shared_key_enabled", {}).get("default") is False,
+         "archive_shared_key_enabled must default to false (Entra ID only)")
     st = res["azurerm_storage_account.recordings"]
+    need(str(st.get("shared_access_key_enabled")) == "${var.archive_shared_key_enabled}",
+         "the archive's shared_access_key_enabled must follow var.archive_shared_key_enabled")
     for key, want in [("account_tier", "Standard"), ("account_replication_type", "LRS"),
                       ("min_tls_version", "TLS1_2"), ("allow_nested_items_to_be_public", False),
                       ("https_traffic_only_enabled", True)]:
         need(st.get(key) == want, f"storage account: {key} must be {want!r}, is {st.get(key)!r}")
 for name, body in blocks["variable"].items():
     need(body.get("description"), f"variable {name} has no description")
-for name in ["service_name", "acr_name", "storage_account_connectionstring"]:
+for name in ["service_name", "acr_name", "storage_account_connectionstring", "archiver_client_id", "storage_account_name"]:
     need(name in blocks["output"], f"missing output {name}")
 need(blocks["output"].get("storage_account_connectionstring", {}).get("sensitive") is True,
      "storage_account_connectionstring must be sensitive")
@@ -435,7 +501,7 @@ check_binary() {
   # Every variable the CronJobs set must be one the binary documents (TZ is libc's;
   # FFMPEG_PATH is set for the drop-in contract, which lets the job ignore it).
   local name
-  for name in $("$VENV/python" - manifests/cronjob.yaml "$WORK"/rendered/*.yaml <<'PY'
+  for name in $("$VENV/python" - manifests/cronjob.yaml manifests/workload-identity/cronjob.yaml "$WORK"/rendered/*.yaml <<'PY'
 import sys, yaml
 names = set()
 for path in sys.argv[1:]:
@@ -472,8 +538,8 @@ if [[ $FAILED == 1 ]]; then
   exit 1
 fi
 
-run_check "helm lint --strict (2 value sets)" check_helm_lint
-run_check "helm template: 2 releases, distinct names" check_helm_template
+run_check "helm lint --strict (3 value sets)" check_helm_lint
+run_check "helm template: 3 releases, both auth modes" check_helm_template
 run_check "helm template rejects invalid values" check_helm_rejects
 run_check "helm NOTES.txt renders" check_helm_notes
 run_check "kubernetes-validate ${K8S_VERSIONS[0]%.0}..${K8S_VERSIONS[-1]%.0} (strict)" check_kubernetes_validate

@@ -1,6 +1,11 @@
 # The article's infrastructure on azurerm 4.x: a resource group named by random_pet, Log
-# Analytics with Container Insights, ACR, AKS (managed identity, monitoring agent), AcrPull
-# for the kubelet identity and the storage account that receives the recordings.
+# Analytics with Container Insights, ACR, AKS (managed identity, monitoring agent, OIDC issuer
+# and Workload Identity), AcrPull for the kubelet identity and the storage account that
+# receives the recordings (the archive; Entra ID only by default: identity.tf).
+#
+# The recorders' Azure Files share is not here: the chart's StorageClass lets the CSI driver
+# provision it in a storage account of its own in the cluster's node resource group, with
+# keys, because SMB mounts need them. Nothing else lives in that account.
 
 resource "random_pet" "service" {
   prefix = var.name_prefix
@@ -71,7 +76,7 @@ resource "azurerm_kubernetes_cluster" "aks" {
   #checkov:skip=CKV_AZURE_117:a disk encryption set needs a Key Vault and customer-managed key, out of scope; platform-managed encryption applies
   #checkov:skip=CKV_AZURE_141:disabling local accounts needs Entra ID integration and RBAC groups, out of scope for the proof of concept
   #checkov:skip=CKV_AZURE_170:the paid SLA tier is a cost decision; Free is enough for a proof of concept
-  #checkov:skip=CKV_AZURE_172:the Key Vault secrets provider is not used (the connection string is a Kubernetes Secret)
+  #checkov:skip=CKV_AZURE_172:the Key Vault secrets provider is not used (Workload Identity needs no secret; the key mode keeps its connection string in a Kubernetes Secret)
   #checkov:skip=CKV_AZURE_226:ephemeral OS disks need a VM size whose cache holds the OS disk; not true for every node_vm_size
   #checkov:skip=CKV_AZURE_227:encryption at host needs the EncryptionAtHost feature registered on the subscription
   #checkov:skip=CKV_AZURE_232:one node pool runs system and workload pods in this proof of concept
@@ -81,6 +86,11 @@ resource "azurerm_kubernetes_cluster" "aks" {
   dns_prefix          = local.service_name
   kubernetes_version  = var.kubernetes_version
   tags                = var.tags
+
+  # Workload Identity: the cluster issues OIDC tokens to service accounts, which Entra ID
+  # accepts through the federated credential in identity.tf.
+  oidc_issuer_enabled       = true
+  workload_identity_enabled = true
 
   automatic_upgrade_channel         = "patch"
   node_os_upgrade_channel           = "NodeImage"
@@ -133,7 +143,9 @@ resource "azurerm_role_assignment" "aks_acr_pull" {
   skip_service_principal_aad_check = true
 }
 
-# The archive: blob container <stream>, table `audios` (both created by the job).
+# The archive: blob container <stream>, table `audios` (both created by the job). Only the
+# archiver's identity writes here (identity.tf); with archive_shared_key_enabled = false (the
+# default) the account key cannot be used at all.
 resource "azurerm_storage_account" "recordings" {
   #checkov:skip=CKV_AZURE_33:queues are not used; queue logging would record nothing
   #checkov:skip=CKV_AZURE_35:the job reaches the account from AKS over the public endpoint; restricting it needs VNet integration, out of scope
@@ -141,7 +153,6 @@ resource "azurerm_storage_account" "recordings" {
   #checkov:skip=CKV_AZURE_206:LRS is the article's choice for a proof of concept; use GRS/ZRS for production archives
   #checkov:skip=CKV2_AZURE_1:customer-managed keys need a Key Vault, out of scope; Microsoft-managed encryption applies
   #checkov:skip=CKV2_AZURE_33:private endpoints need VNet integration, out of scope
-  #checkov:skip=CKV2_AZURE_40:the job's drop-in contract is a connection string with the account key
   name                     = "st${local.compact_name}${local.suffix}"
   resource_group_name      = azurerm_resource_group.rg.name
   location                 = azurerm_resource_group.rg.location
@@ -150,8 +161,10 @@ resource "azurerm_storage_account" "recordings" {
   account_kind             = "StorageV2"
   tags                     = var.tags
 
-  # The job authenticates with the account key in its connection string.
-  shared_access_key_enabled         = true
+  # The job authenticates with Entra ID (Workload Identity). true only for the connection
+  # string mode (docs/deployment.md, "Migrating from the account key").
+  shared_access_key_enabled         = var.archive_shared_key_enabled
+  default_to_oauth_authentication   = true
   min_tls_version                   = "TLS1_2"
   https_traffic_only_enabled        = true
   allow_nested_items_to_be_public   = false

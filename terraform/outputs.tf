@@ -19,7 +19,22 @@ output "storage_account_name" {
 }
 
 output "storage_account_connectionstring" {
-  description = "Connection string of the recordings storage account (AZURE_STORAGE_CONNECTION_STRING of the CronJob)."
-  value       = azurerm_storage_account.recordings.primary_connection_string
+  description = "Connection string of the archive (AZURE_STORAGE_CONNECTION_STRING of the CronJob in the key mode); null unless archive_shared_key_enabled."
+  value       = var.archive_shared_key_enabled ? azurerm_storage_account.recordings.primary_connection_string : null
   sensitive   = true
+}
+
+output "archiver_client_id" {
+  description = "Client id of the archiver's managed identity: the chart's workloadIdentity.clientId (the ServiceAccount annotation azure.workload.identity/client-id)."
+  value       = azurerm_user_assigned_identity.archiver.client_id
+}
+
+output "tenant_id" {
+  description = "Entra ID tenant of the archiver's identity (the webhook injects it as AZURE_TENANT_ID)."
+  value       = azurerm_user_assigned_identity.archiver.tenant_id
+}
+
+output "oidc_issuer_url" {
+  description = "OIDC issuer of the cluster, trusted by the federated credentials."
+  value       = azurerm_kubernetes_cluster.aks.oidc_issuer_url
 }

@@ -62,6 +62,57 @@ variable "blob_soft_delete_days" {
   default     = 14
 }
 
+variable "archive_shared_key_enabled" {
+  description = "Allow the archive's account key (the connection string mode). false: Entra ID only, the archiver authenticates with Workload Identity."
+  type        = bool
+  default     = false
+}
+
+variable "archiver_namespace" {
+  description = "Kubernetes namespace of the chart releases whose archivers may use the identity."
+  type        = string
+  default     = "streams"
+}
+
+variable "archiver_releases" {
+  description = "Helm release names (one per stream) whose CronJob service account <release>-archiver is federated with the archiver identity (at most 20)."
+  type        = list(string)
+  default     = ["hope", "inspire"]
+
+  validation {
+    condition     = length(var.archiver_releases) <= 20
+    error_message = "A managed identity takes at most 20 federated credentials."
+  }
+}
+
+variable "archive_streams" {
+  description = "Stream names (lowercased: the blob containers) whose audio the lifecycle policy moves to cool and deletes."
+  type        = list(string)
+  default     = ["hope", "inspire"]
+}
+
+variable "archive_cool_after_days" {
+  description = "Days after upload when archived audio moves to the cool tier (N). Day manifests (_days/) stay hot."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.archive_cool_after_days >= 1
+    error_message = "archive_cool_after_days must be at least 1."
+  }
+}
+
+variable "archive_delete_after_days" {
+  description = "Days after upload when archived audio is deleted (M, more than archive_cool_after_days). Day manifests (_days/) and table rows stay."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.archive_delete_after_days >= 2
+    error_message = "archive_delete_after_days must be at least 2."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)

@@ -20,6 +20,9 @@ terraform {
 provider "azurerm" {
   features {}
 
+  # The archive account may refuse the account key: reach its data plane with Entra ID.
+  storage_use_azuread = true
+
   # null: taken from ARM_SUBSCRIPTION_ID (required since azurerm 4.0).
   subscription_id = var.subscription_id
 }

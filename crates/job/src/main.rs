@@ -21,7 +21,11 @@ use job::store::Archive;
 /// archived.
 ///
 /// Environment: FOLDER, STREAM_NAME, FILE_DURATION (seconds), AZURE_STORAGE_CONNECTION_STRING
-/// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=). Optional:
+/// (account key, UseDevelopmentStorage=true, or BlobEndpoint=/TableEndpoint=), or instead
+/// AZURE_STORAGE_ACCOUNT for Entra ID (with AZURE_STORAGE_BLOB_ENDPOINT and
+/// AZURE_STORAGE_TABLE_ENDPOINT, else the public ones): Workload Identity from AZURE_TENANT_ID,
+/// AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE (AZURE_AUTHORITY_HOST), else a managed
+/// identity. SSL_CERT_FILE: extra CA roots (PEM). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
 /// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
@@ -117,6 +121,7 @@ fn init_logs(json: bool) {
         "azure_storage",
         "azure_storage_blobs",
         "azure_data_tables",
+        "azure_identity",
         "reqwest",
         "hyper",
     ] {

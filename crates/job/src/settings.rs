@@ -3,6 +3,11 @@
 //! The drop-in contract is the original CronJob's: `FOLDER`, `STREAM_NAME`, `FILE_DURATION`,
 //! `AZURE_STORAGE_CONNECTION_STRING` (and `FFMPEG_PATH`, accepted and unused). Everything
 //! else is optional, with defaults that reproduce the original archive layout.
+//!
+//! Instead of the connection string, `AZURE_STORAGE_ACCOUNT` (optionally with
+//! `AZURE_STORAGE_BLOB_ENDPOINT` and `AZURE_STORAGE_TABLE_ENDPOINT`) selects Microsoft Entra ID:
+//! Workload Identity when its variables are injected, a managed identity otherwise (see
+//! [`crate::store::identity`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,11 +15,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod storage;
+
 use crate::store::connection::StorageTarget;
+use storage::{set, storage_target};
 
 /// The raw environment, as envy reads it.
 #[derive(Deserialize)]
-struct Env {
+pub(crate) struct Env {
     folder: Option<String>,
     stream_name: Option<String>,
     file_duration: Option<String>,
@@ -31,6 +39,14 @@ struct Env {
     day_manifests: Option<String>,
     azure_request_timeout_seconds: Option<String>,
     clock_skew_warning_seconds: Option<String>,
+    azure_storage_account: Option<String>,
+    azure_storage_blob_endpoint: Option<String>,
+    azure_storage_table_endpoint: Option<String>,
+    azure_tenant_id: Option<String>,
+    azure_client_id: Option<String>,
+    azure_federated_token_file: Option<String>,
+    azure_authority_host: Option<String>,
+    ssl_cert_file: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -96,6 +112,9 @@ impl Settings {
         let env: Env = envy::from_iter(vars)
             .map_err(|e| SettingsError(format!("cannot read the environment: {e}")))?;
         let err = |m: String| SettingsError(m);
+        // Read before the fields below move out; its errors still come in this order.
+        let storage = storage_target(&env);
+        let ca_file = set(env.ssl_cert_file.clone()).map(PathBuf::from);
         let folder = required(
             env.folder,
             "FOLDER",
@@ -117,13 +136,8 @@ impl Settings {
         let segment: u64 = duration.trim().parse().ok().filter(|&s| s > 0).ok_or_else(|| {
             err(format!("FILE_DURATION {duration:?} is not a positive whole number of seconds (e.g. 600)"))
         })?;
-        let conn = required(
-            env.azure_storage_connection_string,
-            "AZURE_STORAGE_CONNECTION_STRING",
-            "an Azure Storage connection string",
-        )?;
-        let storage = StorageTarget::parse(&conn)
-            .map_err(|e| err(format!("AZURE_STORAGE_CONNECTION_STRING: {e}")))?;
+        let mut storage = storage?;
+        storage.ca_file = ca_file;
         let mut sel = selection::Settings::new(segment, &stream)
             .map_err(|e| err(format!("FILE_DURATION: {e}")))?;
         if let Some(f) = env.name_format {
@@ -280,12 +294,13 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const KEY: &str = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWstYW55d2hlcmUtMDEyMzQ1Njc4OQ==";
+    pub(super) const KEY: &str =
+        "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWstYW55d2hlcmUtMDEyMzQ1Njc4OQ==";
 
-    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let conn = format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net");
         let mut v = vec![
             ("FOLDER".to_string(), "/ffmpeg/chunks/Hope".to_string()),

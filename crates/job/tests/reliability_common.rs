@@ -541,8 +541,10 @@ pub fn snapshot(conn: &str, stream: &str) -> Snapshot {
 async fn raw_rows(conn: &str, partition: &str) -> Vec<SegmentRow> {
     use azure_data_tables::prelude::Filter;
     let target = StorageTarget::parse(conn).unwrap();
-    let credentials =
-        StorageCredentials::access_key(target.account.clone(), target.key.expose().to_owned());
+    let credentials = StorageCredentials::access_key(
+        target.account.clone(),
+        target.key().expect("an account key").expose().to_owned(),
+    );
     let table = azure_data_tables::clients::TableServiceClientBuilder::with_location(
         azure_storage::CloudLocation::Custom {
             account: target.account.clone(),
@@ -583,8 +585,10 @@ pub fn container_client(
 ) -> azure_storage_blobs::prelude::ContainerClient {
     use azure_storage::CloudLocation;
     let target = StorageTarget::parse(conn).unwrap();
-    let credentials =
-        StorageCredentials::access_key(target.account.clone(), target.key.expose().to_owned());
+    let credentials = StorageCredentials::access_key(
+        target.account.clone(),
+        target.key().expect("an account key").expose().to_owned(),
+    );
     azure_storage_blobs::prelude::ClientBuilder::with_location(
         CloudLocation::Custom {
             account: target.account.clone(),

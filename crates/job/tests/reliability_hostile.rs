@@ -747,7 +747,7 @@ fn insert_raw(c: &Ctx, mut entity: Value) {
         let target = job::store::connection::StorageTarget::parse(&c.conn).unwrap();
         let credentials = azure_storage::StorageCredentials::access_key(
             target.account.clone(),
-            target.key.expose().to_owned(),
+            target.key().expect("an account key").expose().to_owned(),
         );
         let tables = azure_data_tables::clients::TableServiceClientBuilder::with_location(
             azure_storage::CloudLocation::Custom {

@@ -52,12 +52,31 @@ app.kubernetes.io/part-of: ffmpeg-recorder
 {{- if .Values.existingSecret -}}{{ .Values.existingSecretKey }}{{- else -}}AZURE_STORAGE_CONNECTION_STRING{{- end -}}
 {{- end -}}
 
+{{/* Whether the archiver uses Workload Identity (else the connection string). */}}
+{{- define "ffmpeg.workloadIdentity" -}}
+{{- if eq .Values.storageAuth "workloadIdentity" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The archiver's ServiceAccount (workloadIdentity mode): the federated credential's subject is system:serviceaccount:<namespace>:<this>. */}}
+{{- define "ffmpeg.serviceAccountName" -}}{{ include "ffmpeg.fullname" . }}-archiver{{- end -}}
+
 {{/* Values every workload needs; fails early with the flag to pass. */}}
 {{- define "ffmpeg.validate" -}}
 {{- $_ := required "streamName is required (--set streamName=NAME)" .Values.streamName -}}
 {{- $_ := required "streamURL is required (--set streamURL=https://...)" .Values.streamURL -}}
 {{- $_ := required "cronImage is required (--set cronImage=ACR_NAME.azurecr.io/segment-selector:TAG)" .Values.cronImage -}}
+{{- if include "ffmpeg.workloadIdentity" . -}}
+{{- if or .Values.storageConnectionString .Values.existingSecret -}}
+{{- fail "storageAuth=workloadIdentity uses no connection string: unset storageConnectionString and existingSecret" -}}
+{{- end -}}
+{{- $_ := required "workloadIdentity.clientId is required with storageAuth=workloadIdentity (terraform output archiver_client_id)" .Values.workloadIdentity.clientId -}}
+{{- $_ := required "workloadIdentity.storageAccount is required with storageAuth=workloadIdentity (terraform output storage_account_name)" .Values.workloadIdentity.storageAccount -}}
+{{- if ne (empty .Values.workloadIdentity.blobEndpoint) (empty .Values.workloadIdentity.tableEndpoint) -}}
+{{- fail "workloadIdentity.blobEndpoint and workloadIdentity.tableEndpoint: set both or neither" -}}
+{{- end -}}
+{{- else -}}
 {{- $_ := include "ffmpeg.secretName" . -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Checkov findings that do not apply, with the reason (annotations on workloads). */}}

@@ -3,8 +3,12 @@
 //! Error messages name the missing or malformed setting and what is expected, and never repeat
 //! any value from the string: endpoints may carry a SAS query and segments may be pieces of a key.
 
+use std::path::PathBuf;
+
 use azure_core::Url;
 use base64::Engine as _;
+
+use super::identity::EntraId;
 
 /// The well-known Azurite / storage emulator account (public, documented by Microsoft).
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -41,15 +45,26 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// How requests to the archive are authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Shared key, from a connection string.
+    AccountKey(Secret),
+    /// Microsoft Entra ID tokens (Workload Identity or a managed identity).
+    EntraId(EntraId),
+}
+
 /// Where the archive lives and how to sign requests to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageTarget {
     pub account: String,
-    pub key: Secret,
+    pub credential: Credential,
     /// Base URL of the blob service, without a trailing `/`.
     pub blob_endpoint: String,
     /// Base URL of the table service, without a trailing `/`.
     pub table_endpoint: String,
+    /// Extra CA roots to trust (`SSL_CERT_FILE`), beside the public ones.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why a connection string was rejected. The message never contains a value from the string.
@@ -69,6 +84,59 @@ fn fail<T>(message: impl Into<String>) -> Result<T, ConnectionStringError> {
 }
 
 impl StorageTarget {
+    /// The account key, when requests are signed with one.
+    pub fn key(&self) -> Option<&Secret> {
+        match &self.credential {
+            Credential::AccountKey(key) => Some(key),
+            Credential::EntraId(_) => None,
+        }
+    }
+
+    /// An account reached with Entra ID tokens: `https://<account>.blob.core.windows.net` and
+    /// `.table.` unless both endpoints are given. Bearer tokens travel only over HTTPS, so
+    /// endpoints must be `https`. `names` are the settings' names, for error messages: account,
+    /// blob endpoint, table endpoint.
+    pub fn entra_id(
+        account: &str,
+        endpoints: Option<(&str, &str)>,
+        entra: EntraId,
+        names: [&str; 3],
+    ) -> Result<Self, ConnectionStringError> {
+        let [account_name, blob_name, table_name] = names;
+        if account.is_empty()
+            || account.len() > 24
+            || !account
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            // Azurite's devstoreaccount1 fits; a pasted connection string does not.
+            return fail(format!(
+                "{account_name} is not a storage account name (expected 1-24 lowercase letters and digits)"
+            ));
+        }
+        let (blob, table) = match endpoints {
+            Some((blob, table)) => (endpoint(blob_name, blob)?, endpoint(table_name, table)?),
+            None => (
+                format!("https://{account}.blob.core.windows.net"),
+                format!("https://{account}.table.core.windows.net"),
+            ),
+        };
+        for (name, url) in [(blob_name, &blob), (table_name, &table)] {
+            if !url.starts_with("https://") {
+                return fail(format!(
+                    "{name} must be an https URL with Entra ID (bearer tokens are only sent over TLS)"
+                ));
+            }
+        }
+        Ok(StorageTarget {
+            account: account.to_owned(),
+            credential: Credential::EntraId(entra),
+            blob_endpoint: blob,
+            table_endpoint: table,
+            ca_file: None,
+        })
+    }
+
     /// Parses an account-key, `UseDevelopmentStorage=true` or explicit-endpoint connection
     /// string. SAS-only strings are rejected: leases and table writes need the account key here.
     pub fn parse(connection_string: &str) -> Result<Self, ConnectionStringError> {
@@ -144,9 +212,10 @@ impl StorageTarget {
 
         Ok(StorageTarget {
             account: account.to_owned(),
-            key: Secret::new(key),
+            credential: Credential::AccountKey(Secret::new(key)),
             blob_endpoint,
             table_endpoint,
+            ca_file: None,
         })
     }
 }
@@ -225,9 +294,10 @@ fn development_storage(proxy: Option<&str>) -> Result<StorageTarget, ConnectionS
     };
     Ok(StorageTarget {
         account: DEV_ACCOUNT.to_owned(),
-        key: Secret::new(DEV_ACCOUNT_KEY),
+        credential: Credential::AccountKey(Secret::new(DEV_ACCOUNT_KEY)),
         blob_endpoint: service(DEV_BLOB_PORT)?,
         table_endpoint: service(DEV_TABLE_PORT)?,
+        ca_file: None,
     })
 }
 
@@ -249,7 +319,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(t.account, "myacct");
-        assert_eq!(t.key.expose(), FAKE_KEY);
+        assert_eq!(t.key().unwrap().expose(), FAKE_KEY);
         assert_eq!(t.blob_endpoint, "https://myacct.blob.core.windows.net");
         assert_eq!(t.table_endpoint, "https://myacct.table.core.windows.net");
     }
@@ -269,7 +339,7 @@ mod tests {
     fn development_storage_maps_to_azurite() {
         let t = parse("UseDevelopmentStorage=true").unwrap();
         assert_eq!(t.account, DEV_ACCOUNT);
-        assert_eq!(t.key.expose(), DEV_ACCOUNT_KEY);
+        assert_eq!(t.key().unwrap().expose(), DEV_ACCOUNT_KEY);
         assert_eq!(t.blob_endpoint, "http://127.0.0.1:10000/devstoreaccount1");
         assert_eq!(t.table_endpoint, "http://127.0.0.1:10002/devstoreaccount1");
 
@@ -295,7 +365,7 @@ mod tests {
     #[test]
     fn keys_are_case_insensitive_and_padding_survives() {
         let t = parse(&format!("accountname=x;accountkey={FAKE_KEY}")).unwrap();
-        assert_eq!(t.key.expose(), FAKE_KEY);
+        assert_eq!(t.key().unwrap().expose(), FAKE_KEY);
     }
 
     fn error_of(s: &str) -> String {
@@ -353,7 +423,7 @@ mod tests {
     #[test]
     fn secret_never_prints() {
         let t = parse(&format!("AccountName=x;AccountKey={FAKE_KEY}")).unwrap();
-        assert_eq!(format!("{}", t.key), "***");
+        assert_eq!(format!("{}", t.key().unwrap()), "***");
         let debug = format!("{t:?}");
         assert!(!debug.contains(FAKE_KEY), "{debug}");
         assert!(debug.contains("***"));

@@ -17,9 +17,12 @@ pub mod connection;
 #[cfg(any(test, feature = "conformance"))]
 pub mod differential;
 pub mod faulty;
+pub mod identity;
 pub mod local;
 pub mod memory;
+pub mod refusal;
 pub mod rules;
+pub mod transport;
 
 /// A storage failure, already stripped of secrets: safe to log as is.
 #[derive(Debug)]

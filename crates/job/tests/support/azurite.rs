@@ -25,11 +25,23 @@ pub struct Azurite {
     table_port: u16,
     child: Option<Child>,
     launches: u32,
+    /// `--oauth basic` over HTTPS with this certificate and key, when set.
+    oauth_tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Azurite {
     /// Starts Azurite on free loopback ports and waits until both services accept connections.
     pub fn start() -> Azurite {
+        Self::start_with(None)
+    }
+
+    /// Starts Azurite over HTTPS (`--cert`, `--key`) checking bearer tokens (`--oauth basic`:
+    /// issuer, audience and lifetime, not the signature). The account key works too.
+    pub fn start_https_oauth(cert: &Path, key: &Path) -> Azurite {
+        Self::start_with(Some((cert.to_owned(), key.to_owned())))
+    }
+
+    fn start_with(oauth_tls: Option<(PathBuf, PathBuf)>) -> Azurite {
         let mut azurite = Azurite {
             dir: tempfile::Builder::new()
                 .prefix("azurite-")
@@ -39,6 +51,7 @@ impl Azurite {
             table_port: 0,
             child: None,
             launches: 0,
+            oauth_tls,
         };
         azurite.launch();
         azurite
@@ -46,10 +59,34 @@ impl Azurite {
 
     /// `BlobEndpoint=...;TableEndpoint=...;AccountName=devstoreaccount1;AccountKey=...`.
     pub fn connection_string(&self) -> String {
+        let scheme = self.scheme();
         format!(
-            "DefaultEndpointsProtocol=http;BlobEndpoint=http://127.0.0.1:{}/{ACCOUNT};\
-             TableEndpoint=http://127.0.0.1:{}/{ACCOUNT};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY}",
+            "DefaultEndpointsProtocol={scheme};BlobEndpoint={scheme}://127.0.0.1:{}/{ACCOUNT};\
+             TableEndpoint={scheme}://127.0.0.1:{}/{ACCOUNT};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY}",
             self.blob_port, self.table_port
+        )
+    }
+
+    /// `https` with [`Azurite::start_https_oauth`], `http` otherwise.
+    pub fn scheme(&self) -> &'static str {
+        if self.oauth_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The blob service's base URL, e.g. `https://127.0.0.1:P/devstoreaccount1`.
+    pub fn blob_endpoint(&self) -> String {
+        format!("{}://127.0.0.1:{}/{ACCOUNT}", self.scheme(), self.blob_port)
+    }
+
+    /// The table service's base URL.
+    pub fn table_endpoint(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}/{ACCOUNT}",
+            self.scheme(),
+            self.table_port
         )
     }
 
@@ -99,7 +136,16 @@ impl Azurite {
         let log = File::create(&log_path).expect("create Azurite's log file");
         // Port 0 the first time lets the kernel pick free ports without a race; the log says
         // which. Restarts reuse them so the connection string stays valid.
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if let Some((cert, key)) = &self.oauth_tls {
+            command
+                .arg("--cert")
+                .arg(cert)
+                .arg("--key")
+                .arg(key)
+                .args(["--oauth", "basic"]);
+        }
+        let mut child = command
             .args([
                 "--blobHost",
                 "127.0.0.1",

@@ -25,7 +25,7 @@ use azure_core::{
     ClientOptions, Context, ExponentialRetryOptions, Policy, PolicyResult, Request, RetryOptions,
 };
 use azure_data_tables::clients::{TableClient, TableServiceClientBuilder};
-use azure_storage::{CloudLocation, StorageCredentials};
+use azure_storage::CloudLocation;
 use azure_storage_blobs::prelude::{BlobClient, ClientBuilder, ContainerClient};
 
 use super::connection::StorageTarget;
@@ -134,9 +134,9 @@ impl AzureArchive {
             return Err(invalid("upload_concurrency must be at least 1".into()));
         }
 
-        let credentials =
-            StorageCredentials::access_key(target.account.clone(), target.key.expose().to_owned());
-        let client_options = client_options(&options);
+        let auth = crate::store::identity::SdkAuth::new(target).map_err(invalid)?;
+        let client_options = auth.client_options(client_options(&options));
+        let credentials = auth.credentials;
         let location = |uri: &str| CloudLocation::Custom {
             account: target.account.clone(),
             uri: uri.to_owned(),
