@@ -3,8 +3,8 @@
 //! in-memory archive (`job::store::differential`). The in-memory and local-directory archives
 //! run the same suite in `cargo test --lib`. Needs `npm ci` at the repository root.
 
-#[path = "support/azurite.rs"]
-mod azurite;
+mod support;
+use support::azurite;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -25,10 +25,8 @@
 //! icecast2 faketime`) and Azurite (`npm ci`). Each test takes about two and a half minutes of
 //! wall time.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "support/spans.rs"]
-mod spans;
+mod support;
+use support::{azurite, spans};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;

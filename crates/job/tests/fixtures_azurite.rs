@@ -2,10 +2,8 @@
 //! real Azurite: whatever it deletes is covered by what it archived (checked with the time
 //! code decoded from the recordings), and a second run archives nothing more.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "support/fixture.rs"]
-mod fixture;
+mod support;
+use support::{azurite, fixture};
 
 use std::path::PathBuf;
 

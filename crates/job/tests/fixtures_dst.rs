@@ -8,10 +8,9 @@
 //! same gaps (no false ones) and the same number of blobs; blob folders and day manifests
 //! use the local date of the names.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common};
+
 use common::fixture;
 
 use std::collections::{BTreeMap, BTreeSet};

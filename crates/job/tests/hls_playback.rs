@@ -7,10 +7,9 @@
 //! The blobs are played whole: the playlist's length is the sum of its segments, which is more
 //! than the archived seconds by what the segments repeat before their in-points.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common};
+
 use common::fixture;
 
 use std::process::Command;

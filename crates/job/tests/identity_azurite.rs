@@ -10,12 +10,8 @@
 //!   the run with an error naming the problem, and nothing is deleted.
 //! - No token, no service-account token and no key appears in any output at `RUST_LOG=trace`.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
-#[path = "support/entra.rs"]
-mod entra;
+mod support;
+use support::{azurite, common, entra};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

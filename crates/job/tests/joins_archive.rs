@@ -6,15 +6,10 @@
 //! length as close as names can tell), and together the segments must hold every second any
 //! replica finished recording. `the_time_code_decoder_matches_the_manifests` checks the tools.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common, spans, timecode};
+
 use common::fixture;
-#[path = "support/spans.rs"]
-mod spans;
-#[path = "support/timecode.rs"]
-mod timecode;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

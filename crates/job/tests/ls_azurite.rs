@@ -3,8 +3,8 @@
 //! and a clear error for a stream that has nothing archived. Only STREAM_NAME and the
 //! storage settings are given: `ls` needs no FOLDER or FILE_DURATION.
 
-#[path = "support/azurite.rs"]
-mod azurite;
+mod support;
+use support::azurite;
 
 use std::process::Command;
 

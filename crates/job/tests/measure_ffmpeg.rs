@@ -11,6 +11,9 @@
 //! Everywhere else (CBR, VBR, MPEG-2, MPEG-2.5, no Xing, huge ID3v2, a placeholder header from
 //! a patch or a real SIGKILL, empty) all three count the same.
 
+mod support;
+use support::probe;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,8 +21,6 @@ use std::time::{Duration, Instant};
 
 use mp3count::{scan_file, Layer, Mp3Facts, MpegVersion};
 
-#[path = "support/probe.rs"]
-mod probe;
 use probe::{ffprobe_packets, symphonia_packets};
 
 fn ffmpeg(args: &[&str]) {

@@ -2,12 +2,13 @@
 //! command, see fixtures/README.md), against ffprobe and symphonia: the same counts, except
 //! that ffprobe also reports a frame cut short at the end as a packet.
 
+mod support;
+use support::probe;
+
 use std::path::{Path, PathBuf};
 
 use mp3count::scan_file;
 
-#[path = "support/probe.rs"]
-mod probe;
 use probe::{ffprobe_packets, symphonia_packets};
 
 fn mp3s(dir: &Path, out: &mut Vec<PathBuf>) {

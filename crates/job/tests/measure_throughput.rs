@@ -3,14 +3,14 @@
 //! `cargo test --release -p job --test measure_throughput -- --ignored --nocapture`.
 //! `MEASURE_BENCH_FILE=path` measures that file instead.
 
+mod support;
+use support::probe;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mp3count::scan_file;
-
-#[path = "support/probe.rs"]
-mod probe;
 
 /// The best of `runs` timings: the least disturbed by whatever else the machine does.
 fn best(runs: usize, mut f: impl FnMut()) -> Duration {

@@ -5,10 +5,8 @@
 //!
 //! Needs `faketime` (Debian: `apt-get install -y faketime`) and Azurite (`npm ci`).
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "support/fixture.rs"]
-mod fixture;
+mod support;
+use support::{azurite, fixture};
 
 use std::path::Path;
 use std::process::Command;

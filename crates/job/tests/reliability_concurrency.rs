@@ -7,10 +7,8 @@
 //! file names unique, one blob per row, no blob without a row); nothing is deleted unarchived;
 //! and the archive and the local files end as an uninterrupted run's. `RACE_ROUNDS` (default 8).
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};

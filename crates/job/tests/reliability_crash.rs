@@ -11,10 +11,8 @@
 //! (default `source-restart`, the one with the most uploads and deletions); the `#[ignore]`d
 //! variant does `CRASH_RUNS_LONG` (default 120).
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

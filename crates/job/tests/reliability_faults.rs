@@ -13,12 +13,8 @@
 //! `faketime`, so its 30-s request timeout passes in 1.5 s; the `#[ignore]`d tests run them on
 //! the real clock. `FAULT_CASES=name,name` picks cases.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
-#[path = "support/faultproxy.rs"]
-mod faultproxy;
+mod support;
+use support::{azurite, common, faultproxy};
 
 use std::sync::Arc;
 use std::time::Duration;

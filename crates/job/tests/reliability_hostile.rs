@@ -13,10 +13,8 @@
 //!
 //! `HOSTILE_CASES=name,name` picks cases.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
+mod support;
+use support::{azurite, common};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;

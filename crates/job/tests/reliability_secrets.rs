@@ -9,12 +9,8 @@
 //! - Blob names from hostile pod names and blob templates, through `segment-selector plan`:
 //!   no empty, `.` or `..` part, no leading `/`, no backslash.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "reliability_common.rs"]
-mod common;
-#[path = "support/faultproxy.rs"]
-mod faultproxy;
+mod support;
+use support::{azurite, common, faultproxy};
 
 use std::path::Path;
 use std::time::Duration;

@@ -3,10 +3,8 @@
 //! the folder (it crashed before deleting them). The job must not archive them again, must
 //! delete them only once their blob is seen, and must archive the rest.
 
-#[path = "support/azurite.rs"]
-mod azurite;
-#[path = "support/fixture.rs"]
-mod fixture;
+mod support;
+use support::{azurite, fixture};
 
 use std::collections::BTreeSet;
 

@@ -1,8 +1,8 @@
 //! `AzureArchive` against a real Azurite: every `Archive` method, plus failure behaviour.
 //! Needs `npm ci` at the repository root.
 
-#[path = "support/azurite.rs"]
-mod azurite;
+mod support;
+use support::azurite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! every local file that disappeared had its audio archived.
 //!
 //! The other `reliability_*.rs` files include it with
-//! `#[path = "reliability_common.rs"] mod common;`; built on its own it holds no tests.
-#![allow(dead_code)]
+//! `mod support; use support::common;`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -671,8 +670,7 @@ pub fn compare_folders(what: &str, got: &[String], want: &[String]) {
 }
 
 // The seconds of `[lo, hi]` that spans leave uncovered: shared with the fixture tests.
-#[path = "support/fixture.rs"]
-pub mod fixture;
+pub use super::fixture;
 pub use fixture::uncovered;
 
 /// Checks every file of `before` missing from `after`: it held no bytes, or a row records it

@@ -1,0 +1,12 @@
+//! Code the integration tests share, one module per concern (`tests/README.md`). Every test
+//! file takes it with `mod support;` and uses what it needs; nothing is copied between them.
+#![allow(dead_code)]
+
+pub mod azurite;
+pub mod common;
+pub mod entra;
+pub mod faultproxy;
+pub mod fixture;
+pub mod probe;
+pub mod spans;
+pub mod timecode;
