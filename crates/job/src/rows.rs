@@ -71,7 +71,8 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
         blob_name: Some(u.blob_name.clone()),
         pod: Some(u.pod.clone()),
         audio_start_ms: Some(u.audio_start.timestamp_millis()),
-        duration_ms: Some(u.duration.as_millis() as i64),
+        // Rounded, as the in/out points are (`durationUs` is exact).
+        duration_ms: Some(((u.duration.as_micros() + 500) / 1000) as i64),
         duration_us: Some(u.duration.as_micros() as i64),
         frames: Some(u.frames),
         size: Some(size),
