@@ -26,6 +26,8 @@ use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
 #[cfg(test)]
+mod crash;
+#[cfg(test)]
 mod properties;
 mod protocol;
 pub mod record;
