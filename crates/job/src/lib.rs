@@ -6,6 +6,7 @@ pub mod alignments;
 pub mod clock;
 pub mod days;
 pub mod execute;
+pub mod joins;
 pub mod rows;
 pub mod run;
 pub mod scan;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
-use crate::days::DaySegment;
+use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
 
 /// What the executor needs besides the plan: all of it read before the run's first write.
@@ -21,7 +21,7 @@ pub struct Setup<'a> {
     /// Archived segments whose row was read this run and whose blob was seen.
     pub verified: HashSet<String>,
     /// Where each upload joins the archive ([`crate::days::upload_points`]).
-    pub joined: HashMap<String, DaySegment>,
+    pub joined: HashMap<String, Points>,
     /// Uploads (blob and row) at once.
     pub concurrency: usize,
     /// No upload starts after it.
