@@ -4,6 +4,8 @@
 
 pub mod alignments;
 pub mod clock;
+#[cfg(test)]
+mod crash_tests;
 pub mod days;
 pub mod execute;
 pub mod joins;

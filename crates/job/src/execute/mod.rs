@@ -26,8 +26,6 @@ use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
 #[cfg(test)]
-mod crash;
-#[cfg(test)]
 mod properties;
 mod protocol;
 pub mod record;
@@ -281,7 +279,7 @@ impl Shell<'_> {
     }
 }
 
-/// Renew the run's lease every [`LOCK_RENEW_EVERY`] until `done`; `true` when it was lost.
+/// Renew the run's lease every 5 s (`LOCK_RENEW_EVERY`) until `done`; `true` when it was lost.
 /// Losing it is not a safety problem (uploads are create-only and rows collide), but it is
 /// reported.
 pub async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool) -> bool {

@@ -9,7 +9,7 @@
 //!   more than two uploads and one deletion at once. At the end: every deletion whose
 //!   segments were all confirmed and whose own steps succeeded happened (a failure blocks
 //!   nothing else), and the totals add up.
-//! - `crash_at_any_step_converges` (in `crash.rs`): folders planned by `selection::plan`.
+//! - A crash at any step, then further runs: `crate::crash_tests`, end to end in memory.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
