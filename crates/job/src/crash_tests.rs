@@ -3,7 +3,8 @@
 //! ([`crate::run::run`]) over copies of the repository's recorded fixtures, an
 //! [`InMemoryArchive`], and a wrapper that stops the run dead at its nth storage call: the
 //! call either never reaches the archive or takes effect with its answer lost, and nothing
-//! of the run happens after it, as under SIGKILL.
+//! of the run happens after it, as under SIGKILL. And a failed storage call (the
+//! [`FaultyArchive`]) fails its run without deleting what rests on it, and later runs repair.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::run::{run, Partitions};
 use crate::settings::Settings;
+use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
 use crate::store::memory::{InMemoryArchive, Snapshot};
 use crate::store::{
     Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
@@ -277,6 +279,98 @@ fn a_crash_at_every_storage_call_converges() {
             "{fixture}: {calls} storage calls, {} crashes repaired",
             calls * 2
         );
+    }
+}
+
+/// One run whose `nth` call of `operation` fails, in the stream's partition or (`gone`) the
+/// gone rows'. Returns what the run returned.
+fn run_faulty(
+    archive: &InMemoryArchive,
+    settings: &Settings,
+    fault: (bool, Operation, u64, Fault),
+) -> Result<(), String> {
+    let (on_gone, operation, nth, when) = fault;
+    let main = FaultyArchive::new(archive.partition("hope"));
+    let gone = FaultyArchive::new(archive.partition(&crate::rows::gone_partition("hope")));
+    let target = if on_gone { &gone } else { &main };
+    target.fail(operation, Calls::Nth(nth), when);
+    let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
+    let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+    let parts = Partitions {
+        archive: &main,
+        gone: &gone,
+        aligned: &aligned,
+        seen: &seen,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let outcome = runtime.block_on(run(&parts, settings, false));
+    archive.advance_clock(Duration::from_secs(16));
+    outcome
+}
+
+/// The files the stream's rows name whose blob is in the archive.
+fn archived_files(snapshot: &Snapshot) -> BTreeSet<String> {
+    snapshot
+        .partitions
+        .get("hope")
+        .into_iter()
+        .flat_map(|rows| rows.values())
+        .filter(|r| {
+            r.blob_name
+                .as_ref()
+                .is_some_and(|b| snapshot.blobs.contains_key(b))
+        })
+        .map(|r| r.file_name.clone())
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("FAULT_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// One failed call of the first run over `steady`: the run fails, every file the
+    /// uninterrupted archive holds is archived or still in the folder after it, and two more
+    /// runs leave the uninterrupted archive.
+    #[test]
+    fn a_failed_call_deletes_nothing_resting_on_it_and_later_runs_repair(
+        which in 0usize..6,
+        nth in 1u64..8,
+        after: bool,
+    ) {
+        let (reference, _) = STEADY.get_or_init(|| reference("steady"));
+        let (on_gone, operation) = [
+            (false, Operation::PutFile),
+            (false, Operation::InsertRow),
+            (false, Operation::BlobInfo),
+            (false, Operation::PutSmall),
+            (false, Operation::SetBlobMetadata),
+            (true, Operation::InsertRow),
+        ][which];
+        let when = if after { Fault::After } else { Fault::Before };
+        let dir = folder("steady");
+        let settings = settings(dir.path());
+        let archive = InMemoryArchive::new("hope");
+        let result = run_faulty(&archive, &settings, (on_gone, operation, nth, when));
+        let kept = files(dir.path());
+        let archived = archived_files(&archive.snapshot());
+        for file in archived_files(&reference.0) {
+            proptest::prop_assert!(
+                archived.contains(&file) || kept.contains(&file),
+                "{file} deleted before it was archived ({operation:?} call {nth} failed, {when:?}; run: {result:?})"
+            );
+        }
+        for _ in 0..2 {
+            run_once(&archive, &settings, 0, false);
+        }
+        let repaired = (archive.snapshot(), files(dir.path()));
+        let (left, right) = diff(&repaired, reference);
+        proptest::prop_assert!(repaired == *reference, "after {operation:?} call {nth} failed ({when:?}):\n{left:#?}\nwhere uninterrupted runs leave\n{right:#?}");
     }
 }
 
