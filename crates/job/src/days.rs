@@ -9,15 +9,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+
+use crate::joins::{joins, Join, Placed, Points};
 use serde::Serialize;
 
 use crate::rows;
 use crate::settings::Settings;
 use crate::store::{Archive, SegmentRow, StoreResult};
-
-/// Neighbouring segments further apart than this leave a gap worth reporting (names place
-/// audio within ±0.75 s).
-const MIN_GAP_MS: i64 = 1_500;
 
 #[derive(Debug, Serialize)]
 pub struct DayManifest {
@@ -56,7 +54,7 @@ pub struct DayGap {
     pub before: String,
     /// The pods down during the gap: every pod the day's manifest holds audio from, and the
     /// pod the gap follows (which may be the previous day's). None of them recorded this span.
-    /// Filled in by [`build`], which sees the whole day; empty in [`joined`]'s gaps.
+    /// Filled in by [`build`], which sees the whole day.
     pub pods_down: Vec<String>,
 }
 
@@ -121,7 +119,7 @@ async fn sync_points(
         else {
             continue;
         };
-        let updated = rows::with_points(row, s);
+        let updated = rows::with_points(row, &s.points());
         if updated == *row {
             continue;
         }
@@ -143,13 +141,25 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     let mut gaps = Vec::new();
     let mut archived_ms = 0i64;
     let mut pods = BTreeSet::new();
-    for j in joined(rows, settings).into_iter().filter(|j| j.day == day) {
-        pods.insert(j.segment.pod.clone());
+    let node = rows::node_name_starts(rows, &settings.selection);
+    let placed = rows
+        .iter()
+        .filter_map(|r| placed_row(r, settings, &node))
+        .collect();
+    for j in joins(placed).into_iter().filter(|j| j.placed.day == day) {
+        pods.insert(j.placed.pod.clone());
         if let Some(gap) = &j.gap_before {
             pods.insert(gap.after.clone());
+            gaps.push(DayGap {
+                start: gap.start,
+                end: gap.end,
+                seconds: (gap.end - gap.start).num_milliseconds() as f64 / 1000.0,
+                after: gap.after.clone(),
+                before: gap.before.clone(),
+                pods_down: Vec::new(),
+            });
         }
-        segments.push(j.segment);
-        gaps.extend(j.gap_before);
+        segments.push(day_segment(&j));
         archived_ms += j.new_ms;
     }
     for gap in &mut gaps {
@@ -170,112 +180,102 @@ pub fn upload_points(
     archived: &HashMap<String, SegmentRow>,
     uploads: &[selection::Upload],
     settings: &Settings,
-) -> HashMap<String, DaySegment> {
-    let mut rows = archived.clone();
+) -> HashMap<String, Points> {
+    // By file: an upload that replaces an archived copy takes its place.
+    let node = rows::node_name_starts(archived.values(), &settings.selection);
+    let mut placed: HashMap<&str, Placed> = archived
+        .iter()
+        .filter_map(|(file, r)| Some((file.as_str(), placed_row(r, settings, &node)?)))
+        .collect();
     for u in uploads {
-        rows.insert(u.file.clone(), rows::row_for(u, u.size, &[0; 16]));
+        placed.remove(u.file.as_str());
+        if let Some(p) = placed_upload(u, settings) {
+            placed.insert(u.file.as_str(), p);
+        }
     }
-    let rows: Vec<SegmentRow> = rows.into_values().collect();
-    joined(&rows, settings)
+    joins(placed.into_values().collect())
         .into_iter()
-        .filter(|j| uploads.iter().any(|u| u.file == j.segment.file))
-        .map(|j| (j.segment.file.clone(), j.segment))
+        .filter(|j| uploads.iter().any(|u| u.file == j.placed.file))
+        .map(|j| (j.placed.file, j.points))
         .collect()
 }
 
-/// One segment in time order, joined to everything before it.
-pub struct Joined {
-    /// The day its name falls on.
-    pub day: NaiveDate,
-    pub segment: DaySegment,
-    /// The span nobody recorded just before it, if any.
-    pub gap_before: Option<DayGap>,
-    /// Milliseconds of audio it adds to what the segments before it play.
-    pub new_ms: i64,
+/// A table row (ours or the original job's) on the timeline; `None` when its file name is not
+/// a segment name or no blob can be named for it.
+///
+/// `node` places the original job's rows, which record no start: in an hour repeated by a
+/// fall-back their names are placed as the planner places them ([`rows::node_name_starts`]).
+fn placed_row(
+    r: &SegmentRow,
+    settings: &Settings,
+    node: &HashMap<String, DateTime<Utc>>,
+) -> Option<Placed> {
+    let name = selection::parse_name(&r.file_name, &settings.selection, None).ok()?;
+    let blob = match &r.blob_name {
+        Some(b) => b.clone(),
+        None => selection::blob_name(&settings.selection, &name, &r.file_name).ok()?,
+    };
+    Some(Placed {
+        file: r.file_name.clone(),
+        blob,
+        day: name.local.date(),
+        start: r
+            .audio_start_ms
+            .and_then(DateTime::from_timestamp_millis)
+            .or_else(|| node.get(&r.file_name).copied())
+            .unwrap_or(name.start),
+        duration_us: r
+            .duration_us
+            .or(r.duration_ms.map(|ms| ms * 1000))
+            .unwrap_or(settings.selection.segment_time.as_micros() as i64),
+        frames: r.frames,
+        pod: name.pod,
+    })
 }
 
-/// Every segment of `rows` in time order, with the in/out points that join it without repeat
-/// to the segments before it: the in-point skips what they already play (to the nearest
-/// frame boundary where the frame count is known), the out-point is the segment's end.
-pub fn joined(rows: &[SegmentRow], settings: &Settings) -> Vec<Joined> {
-    // The Node job's rows record no start; in an hour repeated by a fall-back their names are
-    // placed as the planner places them.
-    let node = rows::node_name_starts(rows, &settings.selection);
-    let mut segments: Vec<(NaiveDate, DaySegment)> = rows
-        .iter()
-        .filter_map(|r| {
-            let name = selection::parse_name(&r.file_name, &settings.selection, None).ok()?;
-            let blob = match &r.blob_name {
-                Some(b) => b.clone(),
-                None => selection::blob_name(&settings.selection, &name, &r.file_name).ok()?,
-            };
-            let start = r
-                .audio_start_ms
-                .and_then(DateTime::from_timestamp_millis)
-                .or_else(|| node.get(&r.file_name).copied())
-                .unwrap_or(name.start);
-            let duration_us = r
-                .duration_us
-                .or(r.duration_ms.map(|ms| ms * 1000))
-                .unwrap_or(settings.selection.segment_time.as_micros() as i64);
-            let duration_s = duration_us as f64 / 1e6;
-            let segment = DaySegment {
-                blob,
-                file: r.file_name.clone(),
-                pod: name.pod,
-                start,
-                duration_s,
-                frames: r.frames,
-                in_s: 0.0,
-                out_s: duration_s,
-                in_frame: r.frames.map(|_| 0),
-                out_frame: r.frames,
-            };
-            Some((name.local.date(), segment))
-        })
-        .collect();
-    segments.sort_by(|(_, a), (_, b)| (a.start, &a.file).cmp(&(b.start, &b.file)));
-    let mut out = Vec::with_capacity(segments.len());
-    let mut reach: Option<(DateTime<Utc>, String)> = None;
-    for (day, mut s) in segments {
-        let end = s.start + TimeDelta::microseconds((s.duration_s * 1e6) as i64);
-        let mut gap_before = None;
-        let new_ms = match &reach {
-            Some((r, pod)) if (s.start - *r).num_milliseconds() > MIN_GAP_MS => {
-                gap_before = Some(DayGap {
-                    start: *r,
-                    end: s.start,
-                    seconds: (s.start - *r).num_milliseconds() as f64 / 1000.0,
-                    after: pod.clone(),
-                    before: s.pod.clone(),
-                    pods_down: Vec::new(),
-                });
-                (end - s.start).num_milliseconds()
-            }
-            Some((r, _)) => {
-                let overlap_s = (*r - s.start).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                s.in_s = overlap_s.clamp(0.0, s.duration_s);
-                if let Some(frames) = s.frames.filter(|&f| f > 0) {
-                    let frame_s = s.duration_s / frames as f64;
-                    let in_frame = ((s.in_s / frame_s).round() as u64).min(frames);
-                    s.in_frame = Some(in_frame);
-                    s.in_s = in_frame as f64 * frame_s;
-                }
-                (end - s.start.max(*r)).num_milliseconds().max(0)
-            }
-            None => (end - s.start).num_milliseconds(),
-        };
-        if reach.as_ref().is_none_or(|(r, _)| end > *r) {
-            reach = Some((end, s.pod.clone()));
-        }
-        out.push(Joined {
-            day,
-            segment: s,
-            gap_before,
-            new_ms,
-        });
+/// A planned upload on the timeline, placed as its row will record it (its audio start to
+/// the millisecond).
+fn placed_upload(u: &selection::Upload, settings: &Settings) -> Option<Placed> {
+    let name = selection::parse_name(&u.file, &settings.selection, None).ok()?;
+    Some(Placed {
+        file: u.file.clone(),
+        blob: u.blob_name.clone(),
+        day: name.local.date(),
+        start: DateTime::from_timestamp_millis(u.audio_start.timestamp_millis())
+            .unwrap_or(name.start),
+        duration_us: u.duration.as_micros() as i64,
+        frames: Some(u.frames),
+        pod: name.pod,
+    })
+}
+
+/// A joined segment as the day manifest lists it.
+fn day_segment(j: &Join) -> DaySegment {
+    let p = &j.placed;
+    DaySegment {
+        blob: p.blob.clone(),
+        file: p.file.clone(),
+        pod: p.pod.clone(),
+        start: p.start,
+        duration_s: p.duration_us as f64 / 1e6,
+        frames: p.frames,
+        in_s: j.points.in_s,
+        out_s: j.points.out_s,
+        in_frame: j.points.in_frame,
+        out_frame: j.points.out_frame,
     }
-    out
+}
+
+impl DaySegment {
+    /// Where the manifest plays this segment.
+    pub fn points(&self) -> Points {
+        Points {
+            in_s: self.in_s,
+            out_s: self.out_s,
+            in_frame: self.in_frame,
+            out_frame: self.out_frame,
+        }
+    }
 }
 
 /// The day as an HLS VOD playlist (RFC 8216); blob paths are relative to the playlist's own
@@ -369,10 +369,15 @@ mod tests {
             node("a_20261025T020000.mp3", "2026-10-25T01:12:00Z"),
             node("a_20261025T025000.mp3", "2026-10-25T01:02:00Z"),
         ];
-        let joined = joined(&rows, &settings);
-        let order: Vec<(&str, String)> = joined
+        let m = build(
+            &rows,
+            NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(),
+            &settings,
+        );
+        let order: Vec<(&str, String)> = m
+            .segments
             .iter()
-            .map(|j| (j.segment.file.as_str(), j.segment.start.to_rfc3339()))
+            .map(|s| (s.file.as_str(), s.start.to_rfc3339()))
             .collect();
         assert_eq!(
             order,
@@ -387,7 +392,7 @@ mod tests {
                 ),
             ]
         );
-        assert!(joined.iter().all(|j| j.gap_before.is_none()));
+        assert!(m.gaps.is_empty(), "{:?}", m.gaps);
     }
 
     #[test]
@@ -501,5 +506,37 @@ mod tests {
         );
         assert_eq!(s.duration_s, 10.004898);
         assert_eq!(m.segments[0].in_frame, None);
+    }
+
+    #[test]
+    fn an_upload_joins_the_archived_rows_before_it_and_replaces_its_own() {
+        let t0 = 1_795_687_200_000;
+        let s = selection::Settings::new(10, "hope").unwrap();
+        let file = "b_20261126T100007.mp3";
+        let name = selection::parse_name(file, &s, None).unwrap();
+        let upload = selection::Upload {
+            file: file.into(),
+            blob_name: format!("26-11-2026/{file}"),
+            pod: "b".into(),
+            name_time: name.start,
+            audio_start: DateTime::from_timestamp_millis(t0 + 7_500).unwrap(),
+            duration: std::time::Duration::from_millis(10_000),
+            frames: 0,
+            size: 1,
+            truncated: false,
+            replaces_archived: true,
+            reason: String::new(),
+        };
+        let archived: HashMap<String, SegmentRow> = [
+            row("a_20261126T100000.mp3", t0, 10_000),
+            // The shorter copy the upload replaces: it joins nothing.
+            row(file, t0 + 1_000, 1_000),
+        ]
+        .into_iter()
+        .map(|r| (r.file_name.clone(), r))
+        .collect();
+        let points = upload_points(&archived, &[upload], &settings());
+        assert_eq!(points.len(), 1);
+        assert_eq!((points[file].in_s, points[file].out_s), (2.5, 10.0));
     }
 }

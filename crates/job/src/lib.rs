@@ -4,8 +4,11 @@
 
 pub mod alignments;
 pub mod clock;
+#[cfg(test)]
+mod crash_tests;
 pub mod days;
 pub mod execute;
+pub mod joins;
 pub mod query;
 pub mod rows;
 pub mod run;

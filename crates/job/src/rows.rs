@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use selection::{Alignment, ArchivedSegment, GoneSegment, Sighting, Upload};
 
-use crate::days::DaySegment;
+use crate::joins::Points;
 use crate::store::SegmentRow;
 
 /// .NET's `DateTime.MaxValue.Ticks`: 100-ns ticks since 0001-01-01.
@@ -82,8 +82,8 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
     }
 }
 
-/// The row with the in/out points `joined` computed for it.
-pub fn with_points(row: &SegmentRow, joined: &DaySegment) -> SegmentRow {
+/// The row with the in/out points [`crate::joins::joins`] computed for it.
+pub fn with_points(row: &SegmentRow, joined: &Points) -> SegmentRow {
     SegmentRow {
         in_frame: joined.in_frame,
         in_ms: Some((joined.in_s * 1000.0).round() as i64),

@@ -102,7 +102,7 @@ pub struct SegmentRow {
     pub aligned_with: Option<String>,
     pub aligned_offset_ms: Option<i64>,
     /// Where to start and stop playing the blob so that it joins the segments before it
-    /// without repeat ([`crate::days::joined`]), as frame indexes and milliseconds.
+    /// without repeat ([`crate::joins::joins`]), as frame indexes and milliseconds.
     pub in_frame: Option<u64>,
     pub in_ms: Option<i64>,
     pub out_frame: Option<u64>,

@@ -1,0 +1,478 @@
+//! The executor's rules as a deterministic state machine: no I/O, no clock, no tasks.
+//!
+//! [`Executor`] holds what carrying out a [`Plan`] must respect, and nothing else:
+//!
+//! - **The crash-safe order.** A file's blob is uploaded, then its row written; a duplicate's
+//!   *gone* row is written, then the file deleted. A run killed between two steps leaves a
+//!   state the next run repairs: a blob without a row (found create-only, checked by size and
+//!   MD5, recorded), or a gone row for a file still there (planned again).
+//! - **What counts as confirmed.** An archived segment whose row was read this run with its
+//!   blob seen (`verified`), a planned upload whose blob and row were both written now with
+//!   the frames the plan counted on, or an archived segment looked up now and found (a
+//!   Node-job row only ever through its blob: [`lookup_target`]). A segment the plan uploads
+//!   is confirmed by that upload alone: an older copy, a blob left without a row, or a blob a
+//!   failed row write left behind proves nothing about this run's bytes.
+//! - **Which deletion rests on what.** [`selection::Deletion::covered_by`]: a file goes only
+//!   once every segment named there is confirmed.
+//! - **What a failure blocks.** A failed, timed-out or deferred upload or row blocks every
+//!   deletion resting on it, and nothing else: other uploads and deletions go on.
+//!
+//! # Call order
+//!
+//! Like quinn-proto's `Connection`, the executor is driven from outside:
+//!
+//! 1. [`Executor::new`] with the plan and what reading the archive learnt ([`Setup`]).
+//! 2. Call [`Executor::poll_operation`] with the current [`Instant`] until it returns `None`,
+//!    starting each [`Operation`] it returns (they may run at the same time).
+//! 3. When an operation ends, feed its outcome with [`Executor::handle`] (one [`Event`] per
+//!    operation, in any order), then go back to 2.
+//! 4. When nothing is running and `poll_operation` returns `None`, [`Executor::is_done`] is
+//!    true and [`Executor::outcome`] holds the totals.
+//!
+//! At most `concurrency` uploads (blob and row) run at once, one deletion (gone row, then the
+//! file) and one lookup. The deadline is checked when an upload would start: later uploads
+//! are left for the next run, and deletions resting on them are kept.
+//!
+//! Decisions are logged here with `tracing`, as quinn-proto does: the shell only performs.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use job::execute::core::{Event, Executor, Operation, Setup};
+//!
+//! // A plan with nothing but an empty file to delete.
+//! let plan = selection::Plan {
+//!     deletions: vec![selection::Deletion {
+//!         file: "pod-a_20261126T100000.mp3".into(),
+//!         covered_by: vec![],
+//!         why: selection::DeleteReason::NoAudio,
+//!         remember: None,
+//!     }],
+//!     ..Default::default()
+//! };
+//! let settings = selection::Settings::new(600, "hope").unwrap();
+//! let state = selection::ArchiveState::default();
+//! let now = Instant::now();
+//! let mut ex = Executor::new(&plan, Setup::new(&settings, &state, "hope", now + Duration::from_secs(60)));
+//! assert_eq!(ex.poll_operation(now), Some(Operation::DeleteFile { deletion: 0 }));
+//! assert_eq!(ex.poll_operation(now), None, "one deletion at a time");
+//! ex.handle(Event::Deleted { deletion: 0 });
+//! assert!(ex.poll_operation(now).is_none() && ex.is_done());
+//! assert_eq!(ex.outcome().deleted, 1);
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use selection::{DeleteReason, Deletion, Plan, Upload};
+use tracing::{error, info, warn};
+
+use super::protocol::{blob_proves, lookup_target};
+pub use super::protocol::{Counted, Event, Operation, Outcome, Setup, Step};
+use crate::rows;
+use crate::store::{PutMode, SegmentRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UploadState {
+    Queued,
+    Uploading,
+    /// The row is being written; `confirms`: the counted frames are the planned ones.
+    Writing {
+        confirms: bool,
+    },
+    /// Settled: `true` when confirmed.
+    Done(bool),
+}
+
+/// Where a deletion's segments stand.
+enum Resolution {
+    /// All confirmed.
+    Ready,
+    /// Some cannot be confirmed in this run any more.
+    Missing(Vec<String>),
+    /// One is still being archived.
+    Wait,
+    /// One must be looked up first.
+    LookUp { file: String, blob: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeletionState {
+    Pending,
+    WritingGone,
+    GoneWritten,
+    Deleting,
+    Done,
+}
+
+/// The executor's state for one plan; see the [module docs](self) for the call order.
+pub struct Executor<'a> {
+    plan: &'a Plan,
+    setup: Setup<'a>,
+    uploads: Vec<UploadState>,
+    by_file: HashMap<&'a str, usize>,
+    deletions: Vec<DeletionState>,
+    refuted: HashSet<String>,
+    looking_up: Option<String>,
+    /// Rows to write, for uploads whose blob is in place.
+    queued_rows: Vec<(usize, SegmentRow)>,
+    outcome: Outcome,
+}
+
+impl<'a> Executor<'a> {
+    /// Ready to carry out `plan`; nothing is confirmed but `setup.verified`.
+    pub fn new(plan: &'a Plan, setup: Setup<'a>) -> Self {
+        let mut outcome = Outcome::default();
+        // A planned upload is confirmed by this run's upload only, even if an older copy
+        // of it was verified.
+        let by_file: HashMap<&str, usize> = plan
+            .uploads
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.file.as_str(), i))
+            .collect();
+        outcome.confirmed = setup
+            .verified
+            .iter()
+            .filter(|f| !by_file.contains_key(f.as_str()))
+            .cloned()
+            .collect();
+        Executor {
+            plan,
+            uploads: vec![UploadState::Queued; plan.uploads.len()],
+            by_file,
+            deletions: vec![DeletionState::Pending; plan.deletions.len()],
+            refuted: HashSet::new(),
+            looking_up: None,
+            queued_rows: Vec::new(),
+            outcome,
+            setup,
+        }
+    }
+
+    /// The next operation to start, or `None` until an event arrives (or for good, once
+    /// [`Executor::is_done`]). `now` is compared with the deadline.
+    pub fn poll_operation(&mut self, now: Instant) -> Option<Operation> {
+        if let Some((i, row)) = self.queued_rows.pop() {
+            let replace = self.plan.uploads[i].replaces_archived;
+            return Some(Operation::WriteRow {
+                upload: i,
+                row,
+                replace,
+            });
+        }
+        if let Some(op) = self.next_deletion(false) {
+            return Some(op);
+        }
+        let running = self
+            .uploads
+            .iter()
+            .filter(|s| matches!(s, UploadState::Uploading | UploadState::Writing { .. }))
+            .count();
+        if running < self.setup.concurrency.max(1) {
+            while let Some(i) = self.uploads.iter().position(|s| *s == UploadState::Queued) {
+                let u = &self.plan.uploads[i];
+                if now > self.setup.deadline {
+                    warn!(file = %u.file, "run deadline reached; left for the next run");
+                    self.uploads[i] = UploadState::Done(false);
+                    continue;
+                }
+                self.uploads[i] = UploadState::Uploading;
+                let planned = self.row(u, u.size, &[0; 16]);
+                return Some(Operation::Upload {
+                    upload: i,
+                    metadata: rows::blob_metadata(&planned, self.setup.stream),
+                    mode: if u.replaces_archived {
+                        PutMode::Overwrite
+                    } else {
+                        PutMode::CreateOnly
+                    },
+                });
+            }
+        }
+        if self
+            .uploads
+            .iter()
+            .all(|s| matches!(s, UploadState::Done(_)))
+        {
+            return self.next_deletion(true);
+        }
+        None
+    }
+
+    /// Nothing runs and nothing is left to start.
+    pub fn is_done(&self) -> bool {
+        self.uploads
+            .iter()
+            .all(|s| matches!(s, UploadState::Done(_)))
+            && self.queued_rows.is_empty()
+            && self.deletions.iter().all(|s| *s == DeletionState::Done)
+            && self.looking_up.is_none()
+    }
+
+    /// The totals so far.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Take in the outcome of an operation [`Executor::poll_operation`] returned.
+    pub fn handle(&mut self, event: Event) {
+        match event {
+            Event::Uploaded {
+                upload,
+                size,
+                md5,
+                counted,
+            } => self.uploaded(upload, size, md5, Some(counted)),
+            Event::BlobExists {
+                upload,
+                size,
+                md5,
+                local_md5,
+            } => {
+                let u = &self.plan.uploads[upload];
+                if size != u.size || md5.is_some_and(|m| m != local_md5) {
+                    error!(file = %u.file, blob = %u.blob_name,
+                        "a different blob already has its name ({size} bytes); left alone");
+                    self.fail_upload(upload);
+                } else {
+                    // An earlier run uploaded it and stopped before writing the row.
+                    self.uploaded(upload, size, local_md5, None);
+                }
+            }
+            Event::RowWritten { upload } => self.row_written(upload),
+            Event::RowExists { upload, row } => {
+                let u = &self.plan.uploads[upload];
+                if row.file_name == u.file {
+                    self.row_written(upload);
+                } else {
+                    error!(file = %u.file, row_key = %row.row_key, other = %row.file_name,
+                        "RowKey taken by another file");
+                    self.fail_upload(upload);
+                }
+            }
+            Event::Found { file, blob } => {
+                self.looking_up = None;
+                let expected = self.archived_size(&file);
+                match blob {
+                    Some(info) if blob_proves(expected, &info) => {
+                        self.outcome.confirmed.insert(file);
+                    }
+                    Some(_) => {
+                        self.refuted.insert(file);
+                    }
+                    None => {
+                        warn!(file, "archived by the table but its blob is missing");
+                        self.refuted.insert(file);
+                    }
+                }
+            }
+            // The file may go now: `next_deletion` starts it.
+            Event::GoneWritten { deletion } => {
+                self.deletions[deletion] = DeletionState::GoneWritten
+            }
+            Event::Deleted { deletion } => {
+                let d = &self.plan.deletions[deletion];
+                self.deletions[deletion] = DeletionState::Done;
+                self.outcome.deleted += 1;
+                if d.why != DeleteReason::NoAudio {
+                    self.outcome.deleted_audio.push(d.file.clone());
+                }
+                let decision = match d.why {
+                    DeleteReason::NoAudio => "deleted empty",
+                    DeleteReason::Archived => "deleted archived",
+                    DeleteReason::Duplicate => "deleted duplicate",
+                };
+                info!(file = %d.file, decision, "{d}");
+            }
+            Event::Skipped { deletion } => self.deletions[deletion] = DeletionState::Done,
+            Event::Changed { step } => match step {
+                Step::Upload(i) | Step::Row(i) => {
+                    warn!(file = %self.plan.uploads[i].file,
+                        "changed since it was measured; left for the next run");
+                    self.uploads[i] = UploadState::Done(false);
+                }
+                Step::Gone(i) | Step::Delete(i) => {
+                    warn!(file = %self.plan.deletions[i].file, "changed since it was planned; kept");
+                    self.deletions[i] = DeletionState::Done;
+                }
+                Step::LookUp(file) => self.handle(Event::Found { file, blob: None }),
+            },
+            Event::Failed { step, error } => match step {
+                Step::Upload(i) | Step::Row(i) => {
+                    error!(file = %self.plan.uploads[i].file, "{error}");
+                    self.fail_upload(i);
+                }
+                Step::LookUp(file) => {
+                    warn!(file, "cannot check its blob: {error}");
+                    self.looking_up = None;
+                    self.refuted.insert(file);
+                }
+                Step::Gone(i) => {
+                    error!(file = %self.plan.deletions[i].file,
+                        "kept: cannot record it before deleting: {error}");
+                    self.outcome.errors += 1;
+                    self.deletions[i] = DeletionState::Done;
+                }
+                Step::Delete(i) => {
+                    error!(file = %self.plan.deletions[i].file, "cannot delete: {error}");
+                    self.outcome.errors += 1;
+                    self.deletions[i] = DeletionState::Done;
+                }
+            },
+        }
+    }
+}
+
+impl<'a> Executor<'a> {
+    /// The row recording upload `u` with these bytes, joined to the archive.
+    fn row(&self, u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
+        let row = rows::row_for(u, size, md5);
+        match self.setup.joined.get(&u.file) {
+            Some(j) => rows::with_points(&row, j),
+            None => row,
+        }
+    }
+
+    fn uploaded(&mut self, i: usize, size: u64, md5: [u8; 16], counted: Option<Counted>) {
+        let u = &self.plan.uploads[i];
+        if size != u.size {
+            error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
+            self.fail_upload(i);
+            return;
+        }
+        let mut row = self.row(u, size, &md5);
+        let mut confirms = true;
+        if let Some(c) = counted.filter(|c| c.frames != u.frames || c.truncated != u.truncated) {
+            // The header lied in a way its size did not show. The row records what was
+            // counted, and nothing is deleted on the strength of this upload until the next
+            // run plans with the counted facts.
+            warn!(file = %u.file, planned = u.frames, counted = c.frames,
+                "frame count differs from its header; recorded as counted");
+            row.frames = Some(c.frames);
+            row.duration_ms = Some(c.duration.as_millis() as i64);
+            row.duration_us = Some(c.duration.as_micros() as i64);
+            row.truncated = Some(c.truncated);
+            confirms = false;
+        }
+        self.uploads[i] = UploadState::Writing { confirms };
+        self.queued_rows.push((i, row));
+    }
+
+    fn row_written(&mut self, i: usize) {
+        let u = &self.plan.uploads[i];
+        let UploadState::Writing { confirms } = self.uploads[i] else {
+            return;
+        };
+        info!(file = %u.file, blob = %u.blob_name, bytes = u.size, decision = "archived", "{}", u.reason);
+        self.uploads[i] = UploadState::Done(confirms);
+        if confirms {
+            self.outcome.archived += 1;
+            self.outcome.bytes += u.size;
+            self.outcome.confirmed.insert(u.file.clone());
+        }
+    }
+
+    fn fail_upload(&mut self, i: usize) {
+        self.outcome.errors += 1;
+        self.uploads[i] = UploadState::Done(false);
+    }
+
+    /// The size the archive's row records for `file`, if any.
+    fn archived_size(&self, file: &str) -> Option<u64> {
+        self.setup
+            .state
+            .segments
+            .iter()
+            .find(|s| s.file_name == file)
+            .and_then(|s| s.size)
+    }
+
+    /// Where a deletion's segments stand. Once `settled` (no upload left to run),
+    /// unconfirmed segments that no upload of this plan names are looked up, one at a time.
+    fn resolve(&mut self, d: &Deletion, settled: bool) -> Resolution {
+        let mut missing = Vec::new();
+        for c in &d.covered_by {
+            if self.outcome.confirmed.contains(c) {
+                continue;
+            }
+            if !settled {
+                return Resolution::Wait;
+            }
+            if self.refuted.contains(c) || self.by_file.contains_key(c.as_str()) {
+                missing.push(c.clone());
+                continue;
+            }
+            match lookup_target(self.setup.state, self.setup.settings, c) {
+                Some(blob) => {
+                    return Resolution::LookUp {
+                        file: c.clone(),
+                        blob,
+                    }
+                }
+                None => {
+                    self.refuted.insert(c.clone());
+                    missing.push(c.clone());
+                }
+            }
+        }
+        if missing.is_empty() {
+            Resolution::Ready
+        } else {
+            Resolution::Missing(missing)
+        }
+    }
+
+    /// The next step of the one deletion under way, or the first deletion that may start.
+    fn next_deletion(&mut self, settled: bool) -> Option<Operation> {
+        if let Some(i) = self
+            .deletions
+            .iter()
+            .position(|s| *s == DeletionState::GoneWritten)
+        {
+            self.deletions[i] = DeletionState::Deleting;
+            return Some(Operation::DeleteFile { deletion: i });
+        }
+        let busy =
+            |s: &DeletionState| matches!(s, DeletionState::WritingGone | DeletionState::Deleting);
+        if self.deletions.iter().any(busy) || self.looking_up.is_some() {
+            return None;
+        }
+        let plan = self.plan;
+        for (i, d) in plan.deletions.iter().enumerate() {
+            if self.deletions[i] != DeletionState::Pending {
+                continue;
+            }
+            match self.resolve(d, settled) {
+                Resolution::Wait => continue,
+                Resolution::LookUp { file, blob } => {
+                    self.looking_up = Some(file.clone());
+                    return Some(Operation::LookUp { file, blob });
+                }
+                Resolution::Missing(missing) => {
+                    warn!(file = %d.file,
+                        "kept: its audio rests on {missing:?}, not confirmed in the archive");
+                    self.deletions[i] = DeletionState::Done;
+                }
+                Resolution::Ready => {
+                    // Remembered before it goes, so later plans still place its neighbours
+                    // the same way.
+                    let gone = d
+                        .remember
+                        .as_ref()
+                        .and_then(|g| rows::gone_row(g, self.setup.settings));
+                    return Some(match gone {
+                        Some(row) => {
+                            self.deletions[i] = DeletionState::WritingGone;
+                            Operation::WriteGone { deletion: i, row }
+                        }
+                        None => {
+                            self.deletions[i] = DeletionState::Deleting;
+                            Operation::DeleteFile { deletion: i }
+                        }
+                    });
+                }
+            }
+        }
+        None
+    }
+}

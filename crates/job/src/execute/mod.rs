@@ -1,0 +1,345 @@
+//! Carrying a plan out: the pure rules in [`core`], the I/O here.
+//!
+//! Upload the blob, then insert its row, then delete local copies. A run killed at any point
+//! leaves either nothing, a blob without a row (the next run finds it with `CreateOnly`,
+//! checks it, and writes the row), or a row with its blob (the next run sees the segment as
+//! archived). A file is deleted only after every archived segment its deletion rests on is
+//! confirmed: a row whose blob was seen in this run, or an upload and insert that succeeded in
+//! this run. [`core::Executor`] decides all of that; [`execute`] only performs the operations
+//! it asks for (uploads in parallel, deletions beside them) and feeds back their outcomes.
+//!
+//! The other steps of a run live beside it: [`state`] reads what the archive says,
+//! [`record`] keeps alignments, sightings and moved audio starts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use selection::{ArchiveState, Plan};
+use tracing::{error, info, warn};
+
+use crate::days;
+use crate::scan::{self, Folder};
+use crate::settings::Settings;
+use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
+
+pub mod core;
+#[cfg(test)]
+mod properties;
+mod protocol;
+pub mod record;
+pub mod state;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use protocol::{blob_proves, lookup_target, Counted, Event, Operation, Outcome, Setup, Step};
+pub use record::{remember_alignments, remember_sightings, restamp};
+pub use state::read_state;
+
+/// How often a run renews its 15-s lease on the stream's lock.
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// Totals for the run summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub seen: usize,
+    pub archived: usize,
+    pub bytes: u64,
+    pub deleted: usize,
+    pub held: usize,
+    pub gaps: usize,
+    pub errors: usize,
+}
+
+/// Where a run reads and writes: the stream's partition, the partition of files deleted
+/// without being archived, the partition of content alignments, and the lock held for the run.
+pub struct Stores<'a> {
+    pub archive: &'a dyn Archive,
+    pub gone: &'a dyn Archive,
+    pub aligned: &'a dyn Archive,
+    /// The partition holding the sightings row ([`crate::rows::sightings_row`]).
+    pub seen: &'a dyn Archive,
+    pub lock: Option<&'a Lock>,
+}
+
+/// What reading the archive state learnt besides the state: the rows it came from, by file
+/// name (what restamps rewrite and joins are computed from), and the archived segments whose
+/// blob was seen (so the executor need not look again).
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub archived: HashMap<String, SegmentRow>,
+    pub gone: HashMap<String, SegmentRow>,
+    pub verified: HashSet<String>,
+}
+
+/// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
+pub async fn execute(
+    stores: &Stores<'_>,
+    settings: &Settings,
+    folder: &Folder,
+    state: &ArchiveState,
+    recorded: &Recorded,
+    plan: &Plan,
+    deadline: Instant,
+) -> Summary {
+    for hold in &plan.holds {
+        // A reused name waits for an operator; every other hold resolves itself or is logged
+        // where it arose.
+        if matches!(hold.why, selection::HoldReason::NameReused(_)) {
+            warn!(file = %hold.file, decision = "hold", "{}", hold.why);
+        } else {
+            info!(file = %hold.file, decision = "hold", "{}", hold.why);
+        }
+    }
+    for gap in &plan.gaps {
+        warn!(decision = "gap", "{gap}");
+    }
+    let listed: BTreeMap<&str, &selection::SeenFile> =
+        folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
+    let setup = Setup {
+        verified: recorded.verified.clone(),
+        // Where each upload joins the archive, so that its row and blob carry it from the
+        // start.
+        joined: days::upload_points(&recorded.archived, &plan.uploads, settings),
+        concurrency: settings.upload_concurrency,
+        ..Setup::new(&settings.selection, state, &settings.stream, deadline)
+    };
+    let mut core = core::Executor::new(plan, setup);
+    let shell = Shell {
+        stores,
+        settings,
+        plan,
+        listed: &listed,
+    };
+    // Every operation the core asks for runs at once with the others (at most
+    // `upload_concurrency` uploads, one deletion and one lookup, as the core allows), so a
+    // backlog's deletions do not wait for its last upload.
+    let mut running = FuturesUnordered::new();
+    loop {
+        while let Some(op) = core.poll_operation(Instant::now()) {
+            running.push(shell.perform(op));
+        }
+        match running.next().await {
+            Some(event) => core.handle(event),
+            None => break,
+        }
+    }
+    let done = core.outcome();
+    let mut sum = Summary {
+        seen: folder.files.len(),
+        archived: done.archived,
+        bytes: done.bytes,
+        deleted: done.deleted,
+        held: plan.holds.len(),
+        gaps: plan.gaps.len(),
+        errors: done.errors,
+    };
+    // Days whose segments changed: rewritten from the table, so a manifest whose write
+    // failed is repaired when the day's archived files are deleted on the next run.
+    let mut days: BTreeSet<_> = plan
+        .uploads
+        .iter()
+        .filter(|u| done.confirmed.contains(&u.file))
+        .filter_map(|u| days::day_of(&u.file, settings))
+        .collect();
+    days.extend(
+        done.deleted_audio
+            .iter()
+            .filter_map(|f| days::day_of(f, settings)),
+    );
+    sum.errors += record::write_manifests(stores.archive, settings, &days).await;
+    sum
+}
+
+/// What the shell needs to perform an [`Operation`].
+struct Shell<'a> {
+    stores: &'a Stores<'a>,
+    settings: &'a Settings,
+    plan: &'a Plan,
+    listed: &'a BTreeMap<&'a str, &'a selection::SeenFile>,
+}
+
+impl Shell<'_> {
+    /// Perform `op` and say how it went; never decides anything.
+    async fn perform(&self, op: Operation) -> Event {
+        let step = op.step();
+        let failed = |error: String| Event::Failed {
+            step: step.clone(),
+            error,
+        };
+        match op {
+            Operation::Upload {
+                upload,
+                metadata,
+                mode,
+            } => {
+                let u = &self.plan.uploads[upload];
+                let path = self.settings.folder.join(&u.file);
+                if !self.unchanged(&u.file) {
+                    return Event::Changed { step };
+                }
+                // Frames are counted in the same pass as the upload: the plan may rest on
+                // a header that only claimed them.
+                let mut scanner = mp3count::Mp3Scanner::new();
+                let put = self
+                    .stores
+                    .archive
+                    .put_file_inspected(&u.blob_name, &path, &metadata, mode, &mut |chunk| {
+                        scanner.feed(chunk)
+                    })
+                    .await;
+                match put {
+                    Ok(PutOutcome::Written { size, md5 }) => Event::Uploaded {
+                        upload,
+                        size,
+                        md5,
+                        counted: Counted::of(&scanner.finish(size)),
+                    },
+                    Ok(PutOutcome::AlreadyExists(info)) => match md5_of(&path) {
+                        Ok(local_md5) => Event::BlobExists {
+                            upload,
+                            size: info.size,
+                            md5: info.md5,
+                            local_md5,
+                        },
+                        Err(e) => failed(format!(
+                            "cannot read it to compare with the archived blob: {e}"
+                        )),
+                    },
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+            Operation::WriteRow {
+                upload,
+                row,
+                replace,
+            } => {
+                let archive = self.stores.archive;
+                let written = if replace {
+                    archive
+                        .replace_row(&row)
+                        .await
+                        .map(|()| InsertOutcome::Inserted)
+                } else {
+                    archive.insert_row(&row).await
+                };
+                match written {
+                    Ok(InsertOutcome::Inserted) => Event::RowWritten { upload },
+                    Ok(InsertOutcome::AlreadyExists(row)) => Event::RowExists { upload, row },
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+            Operation::LookUp { file, blob } => match self.stores.archive.blob_info(&blob).await {
+                Ok(blob) => Event::Found { file, blob },
+                Err(e) => failed(e.to_string()),
+            },
+            Operation::WriteGone { deletion, row } => {
+                if let Some(event) = self.before_deleting(deletion, &step) {
+                    return event;
+                }
+                // A gone row already there is the same file's: an earlier run stopped
+                // between the row and the deletion.
+                match self.stores.gone.insert_row(&row).await {
+                    Ok(_) => Event::GoneWritten { deletion },
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+            Operation::DeleteFile { deletion } => {
+                if let Some(event) = self.before_deleting(deletion, &step) {
+                    return event;
+                }
+                let path = self
+                    .settings
+                    .folder
+                    .join(&self.plan.deletions[deletion].file);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Event::Deleted { deletion },
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Before a local file's deletion is recorded or done: it must be as listed, and a dry
+    /// run only says what it would delete.
+    fn before_deleting(&self, deletion: usize, step: &Step) -> Option<Event> {
+        let d = &self.plan.deletions[deletion];
+        if !self.unchanged(&d.file) {
+            return Some(Event::Changed { step: step.clone() });
+        }
+        if self.settings.dry_run {
+            info!(file = %d.file, decision = "would delete", "{d}");
+            return Some(Event::Skipped { deletion });
+        }
+        None
+    }
+
+    fn unchanged(&self, file: &str) -> bool {
+        unchanged(
+            &self.settings.folder.join(file),
+            self.listed.get(file).copied(),
+        )
+    }
+}
+
+/// Renew the run's lease every 5 s (`LOCK_RENEW_EVERY`) until `done`; `true` when it was lost.
+/// Losing it is not a safety problem (uploads are create-only and rows collide), but it is
+/// reported.
+pub async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool) -> bool {
+    let Some(lock) = stores.lock else {
+        return false;
+    };
+    let mut renewed = Instant::now();
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if renewed.elapsed() >= LOCK_RENEW_EVERY {
+            if let Err(e) = stores.archive.renew_lock(lock).await {
+                error!("lost the stream's lock; another run may take over: {e}");
+                return true;
+            }
+            renewed = Instant::now();
+        }
+    }
+    false
+}
+
+/// The file still has the size and modification time it had when it was listed.
+fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bool {
+    let (Some(listed), Ok(meta)) = (listed, std::fs::symlink_metadata(path)) else {
+        return false;
+    };
+    let modified = meta.modified().map(DateTime::<Utc>::from).ok();
+    meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
+}
+
+fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
+    use md5::{Digest, Md5};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Scan the folder (kept here so `main` stays a thin shell).
+pub fn scan_folder(settings: &Settings, now: selection::Now) -> Result<Folder, String> {
+    let folder = scan::scan(&settings.folder, settings.selection.finish_grace, now)?;
+    for (name, why) in &folder.skipped {
+        warn!(file = %name, decision = "skipped", "{why}");
+    }
+    Ok(folder)
+}
+
+/// The longest a run may start new work.
+pub fn deadline(settings: &Settings) -> Instant {
+    Instant::now() + settings.run_deadline.min(Duration::from_secs(86_400))
+}

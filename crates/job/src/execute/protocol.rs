@@ -1,0 +1,205 @@
+//! What the executor core and its shell say to each other: the [`Setup`], the
+//! [`Operation`]s the core asks for, the [`Event`]s the shell answers with, and the rules of
+//! proof both the core and [`super::read_state`] apply to a blob.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use selection::ArchiveState;
+
+use crate::joins::Points;
+use crate::store::{BlobInfo, PutMode, SegmentRow};
+
+/// What the executor needs besides the plan: all of it read before the run's first write.
+pub struct Setup<'a> {
+    /// The planner's settings (blob and gone-row names).
+    pub settings: &'a selection::Settings,
+    /// What the archive said: where a segment's blob is and how big, for lookups.
+    pub state: &'a ArchiveState,
+    /// The stream's name, kept in every blob's metadata.
+    pub stream: &'a str,
+    /// Archived segments whose row was read this run and whose blob was seen.
+    pub verified: HashSet<String>,
+    /// Where each upload joins the archive ([`crate::days::upload_points`]).
+    pub joined: HashMap<String, Points>,
+    /// Uploads (blob and row) at once.
+    pub concurrency: usize,
+    /// No upload starts after it.
+    pub deadline: Instant,
+}
+
+impl<'a> Setup<'a> {
+    /// Nothing verified, no join points, two uploads at once.
+    pub fn new(
+        settings: &'a selection::Settings,
+        state: &'a ArchiveState,
+        stream: &'a str,
+        deadline: Instant,
+    ) -> Self {
+        Setup {
+            settings,
+            state,
+            stream,
+            verified: HashSet::new(),
+            joined: HashMap::new(),
+            concurrency: 2,
+            deadline,
+        }
+    }
+}
+
+/// A storage or file operation to perform; indexes are into the plan's `uploads` and
+/// `deletions`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// Upload the file of `plan.uploads[upload]` to its blob with `metadata`, counting its
+    /// frames on the way; answered by [`Event::Uploaded`] or [`Event::BlobExists`]. The shell
+    /// first checks that the file is as listed ([`Event::Changed`] otherwise).
+    Upload {
+        upload: usize,
+        metadata: BTreeMap<String, String>,
+        mode: PutMode,
+    },
+    /// Write the upload's row: insert it, or replace the shorter copy's row when `replace`;
+    /// answered by [`Event::RowWritten`] or [`Event::RowExists`].
+    WriteRow {
+        upload: usize,
+        row: SegmentRow,
+        replace: bool,
+    },
+    /// Read the properties of `blob`, the archived segment `file`'s; answered by
+    /// [`Event::Found`].
+    LookUp { file: String, blob: String },
+    /// Insert the gone row remembering `plan.deletions[deletion]`; answered by
+    /// [`Event::GoneWritten`]. The shell first checks the file is as listed.
+    WriteGone { deletion: usize, row: SegmentRow },
+    /// Delete the local file of `plan.deletions[deletion]`; answered by [`Event::Deleted`].
+    /// The shell first checks the file is as listed.
+    DeleteFile { deletion: usize },
+}
+
+/// Which operation an event answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// [`Operation::Upload`].
+    Upload(usize),
+    /// [`Operation::WriteRow`].
+    Row(usize),
+    /// [`Operation::LookUp`] of this file.
+    LookUp(String),
+    /// [`Operation::WriteGone`].
+    Gone(usize),
+    /// [`Operation::DeleteFile`].
+    Delete(usize),
+}
+
+impl Operation {
+    /// The step this operation is, as events name it.
+    pub fn step(&self) -> Step {
+        match self {
+            Operation::Upload { upload, .. } => Step::Upload(*upload),
+            Operation::WriteRow { upload, .. } => Step::Row(*upload),
+            Operation::LookUp { file, .. } => Step::LookUp(file.clone()),
+            Operation::WriteGone { deletion, .. } => Step::Gone(*deletion),
+            Operation::DeleteFile { deletion } => Step::Delete(*deletion),
+        }
+    }
+}
+
+/// What counting the frames while uploading found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub frames: u64,
+    pub duration: Duration,
+    /// It ends mid-frame or its header lies: its writer was killed.
+    pub truncated: bool,
+}
+
+impl Counted {
+    /// The facts the executor compares with the plan's.
+    pub fn of(facts: &mp3count::Mp3Facts) -> Self {
+        Counted {
+            frames: facts.frames,
+            duration: facts.duration(),
+            truncated: !facts.clean_end || facts.header_mismatch,
+        }
+    }
+}
+
+/// The outcome of an [`Operation`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The blob was written with these bytes, whose frames were counted.
+    Uploaded {
+        upload: usize,
+        size: u64,
+        md5: [u8; 16],
+        counted: Counted,
+    },
+    /// A create-only upload found a blob already there (an earlier run stopped before its
+    /// row): its size and MD5, and the local file's MD5.
+    BlobExists {
+        upload: usize,
+        size: u64,
+        md5: Option<[u8; 16]>,
+        local_md5: [u8; 16],
+    },
+    /// The row is written.
+    RowWritten { upload: usize },
+    /// A row with the same RowKey was there already.
+    RowExists { upload: usize, row: Box<SegmentRow> },
+    /// What a lookup found (`None`: no such blob).
+    Found {
+        file: String,
+        blob: Option<BlobInfo>,
+    },
+    /// The gone row is written (or was there).
+    GoneWritten { deletion: usize },
+    /// The local file is deleted.
+    Deleted { deletion: usize },
+    /// The local file is not as listed: left for the next run, not an error.
+    Changed { step: Step },
+    /// A dry run: the deletion was only reported.
+    Skipped { deletion: usize },
+    /// The operation failed, or timed out with its effect unknown; `error` names the input.
+    Failed { step: Step, error: String },
+}
+
+/// Totals of a run's execution.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Uploads confirmed (blob and row written with the planned frames).
+    pub archived: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    pub deleted: usize,
+    /// Operations that failed (lookups excepted: an unconfirmed segment only keeps a file).
+    pub errors: usize,
+    /// Files whose archived copy is confirmed in this run.
+    pub confirmed: HashSet<String>,
+    /// Deleted files that held audio (their days' manifests change).
+    pub deleted_audio: Vec<String>,
+}
+
+/// The blob that proves archived segment `file`: its row's, or for the original job's rows
+/// (which name none) the default name; `None` when neither can be named.
+pub fn lookup_target(
+    state: &ArchiveState,
+    settings: &selection::Settings,
+    file: &str,
+) -> Option<String> {
+    let row = state.segments.iter().find(|s| s.file_name == file);
+    match row.and_then(|r| r.blob_name.clone()) {
+        Some(b) => Some(b),
+        None => {
+            let name = selection::parse_name(file, settings, None).ok()?;
+            selection::blob_name(settings, &name, file).ok()
+        }
+    }
+}
+
+/// Whether a blob's properties prove the archived segment whose row says `expected` bytes:
+/// it has bytes, and the size the row recorded (the original job's rows record none).
+pub fn blob_proves(expected: Option<u64>, blob: &BlobInfo) -> bool {
+    blob.size > 0 && expected.is_none_or(|s| s == blob.size)
+}

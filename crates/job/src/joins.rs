@@ -1,0 +1,127 @@
+//! Join points: where to start and stop playing each archived segment so that the archive
+//! plays once, in order, without repeat. Pure: computed from segments placed on the stream's
+//! timeline ([`Placed`]), whether they come from table rows (the day manifests) or from a
+//! plan's uploads (the points a new row and blob carry from the start).
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
+/// Neighbouring segments further apart than this leave a gap worth reporting (names place
+/// audio within ±0.75 s).
+pub const MIN_GAP_MS: i64 = 1_500;
+
+/// One segment placed on the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub file: String,
+    pub blob: String,
+    pub pod: String,
+    /// The day its name falls on, as the blob folders count days.
+    pub day: NaiveDate,
+    /// Where its audio starts.
+    pub start: DateTime<Utc>,
+    /// Its audio's length, to the microsecond.
+    pub duration_us: i64,
+    /// Its counted frames, where known.
+    pub frames: Option<u64>,
+}
+
+/// Where to play a segment: seconds into it, and the same as frame indexes (play frames
+/// `in_frame..out_frame`). With a frame count, the in-point is the frame boundary nearest the
+/// join (at most half a frame off).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Points {
+    pub in_s: f64,
+    pub out_s: f64,
+    pub in_frame: Option<u64>,
+    pub out_frame: Option<u64>,
+}
+
+/// A span nobody recorded, just before a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The pod whose audio ends where the gap starts, and the one whose audio resumes.
+    pub after: String,
+    pub before: String,
+}
+
+/// One segment in time order, joined to everything before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub placed: Placed,
+    pub points: Points,
+    pub gap_before: Option<Gap>,
+    /// Milliseconds of audio it adds to what the segments before it play.
+    pub new_ms: i64,
+}
+
+/// Every segment in time order (then by file name), with the points that join it without
+/// repeat to the segments before it: the in-point skips what they already play, the
+/// out-point is the segment's end.
+///
+/// ```
+/// use job::joins::{joins, Placed};
+/// let t0: chrono::DateTime<chrono::Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+/// let placed = |file: &str, after_ms| Placed {
+///     file: file.into(),
+///     blob: format!("26-11-2026/{file}"),
+///     pod: file[..1].into(),
+///     day: t0.date_naive(),
+///     start: t0 + chrono::TimeDelta::milliseconds(after_ms),
+///     duration_us: 10_000_000,
+///     frames: None,
+/// };
+/// let j = joins(vec![placed("b.mp3", 7_500), placed("a.mp3", 0)]);
+/// assert_eq!((j[0].placed.file.as_str(), j[1].points.in_s), ("a.mp3", 2.5));
+/// assert_eq!(j[1].new_ms, 7_500);
+/// ```
+pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
+    placed.sort_by(|a, b| (a.start, &a.file).cmp(&(b.start, &b.file)));
+    let mut out = Vec::with_capacity(placed.len());
+    let mut reach: Option<(DateTime<Utc>, String)> = None;
+    for p in placed {
+        let duration_s = p.duration_us as f64 / 1e6;
+        let mut points = Points {
+            in_s: 0.0,
+            out_s: duration_s,
+            in_frame: p.frames.map(|_| 0),
+            out_frame: p.frames,
+        };
+        let end = p.start + TimeDelta::microseconds((duration_s * 1e6) as i64);
+        let mut gap_before = None;
+        let new_ms = match &reach {
+            Some((r, pod)) if (p.start - *r).num_milliseconds() > MIN_GAP_MS => {
+                gap_before = Some(Gap {
+                    start: *r,
+                    end: p.start,
+                    after: pod.clone(),
+                    before: p.pod.clone(),
+                });
+                (end - p.start).num_milliseconds()
+            }
+            Some((r, _)) => {
+                let overlap_s = (*r - p.start).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                points.in_s = overlap_s.clamp(0.0, duration_s);
+                if let Some(frames) = p.frames.filter(|&f| f > 0) {
+                    let frame_s = duration_s / frames as f64;
+                    let in_frame = ((points.in_s / frame_s).round() as u64).min(frames);
+                    points.in_frame = Some(in_frame);
+                    points.in_s = in_frame as f64 * frame_s;
+                }
+                (end - p.start.max(*r)).num_milliseconds().max(0)
+            }
+            None => (end - p.start).num_milliseconds(),
+        };
+        if reach.as_ref().is_none_or(|(r, _)| end > *r) {
+            reach = Some((end, p.pod.clone()));
+        }
+        out.push(Join {
+            placed: p,
+            points,
+            gap_before,
+            new_ms,
+        });
+    }
+    out
+}
