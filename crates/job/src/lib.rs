@@ -9,6 +9,7 @@ mod crash_tests;
 pub mod days;
 pub mod execute;
 pub mod joins;
+pub mod playlist;
 pub mod query;
 pub mod rows;
 pub mod run;

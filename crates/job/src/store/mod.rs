@@ -108,7 +108,7 @@ pub struct SegmentRow {
     pub out_frame: Option<u64>,
     pub out_ms: Option<i64>,
     /// In the sightings row: the files not yet known to be idle, as JSON
-    /// ([`crate::rows::sightings_row`]).
+    /// (as `rows::sightings_row` writes it).
     pub sightings: Option<String>,
 }
 

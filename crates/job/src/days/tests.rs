@@ -1,0 +1,223 @@
+use super::*;
+
+fn settings() -> Settings {
+    Settings::from_vars([
+        ("FOLDER".to_string(), "/x".to_string()),
+        ("STREAM_NAME".into(), "hope".into()),
+        ("FILE_DURATION".into(), "10".into()),
+        (
+            "AZURE_STORAGE_CONNECTION_STRING".into(),
+            "UseDevelopmentStorage=true".into(),
+        ),
+    ])
+    .unwrap()
+}
+
+fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
+    SegmentRow {
+        file_name: file.into(),
+        blob_name: Some(format!("26-11-2026/{file}")),
+        audio_start_ms: Some(start_ms),
+        duration_ms: Some(duration_ms),
+        ..SegmentRow::default()
+    }
+}
+
+#[test]
+fn node_rows_in_the_repeated_hour_are_played_in_recording_order() {
+    let settings = Settings::from_vars([
+        ("FOLDER".to_string(), "/x".to_string()),
+        ("STREAM_NAME".into(), "hope".into()),
+        ("FILE_DURATION".into(), "600".into()),
+        (
+            "AZURE_STORAGE_CONNECTION_STRING".into(),
+            "UseDevelopmentStorage=true".into(),
+        ),
+        ("TIME_ZONE".into(), "Europe/Madrid".into()),
+    ])
+    .unwrap();
+    // The Node job's rows, keyed by upload time (2 minutes after each file ended): 02:50
+    // CEST is 00:50 UTC, the next file 02:00 CET is 01:00 UTC.
+    let node = |file: &str, upload: &str| {
+        let upload: DateTime<Utc> = upload.parse().unwrap();
+        let key = rows::row_key(upload, "x");
+        SegmentRow {
+            row_key: key[..19].to_string(),
+            file_name: file.into(),
+            ..SegmentRow::default()
+        }
+    };
+    let rows = [
+        node("a_20261025T020000.mp3", "2026-10-25T01:12:00Z"),
+        node("a_20261025T025000.mp3", "2026-10-25T01:02:00Z"),
+    ];
+    let m = build(
+        &rows,
+        NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(),
+        &settings,
+    );
+    let order: Vec<(&str, String)> = m
+        .segments
+        .iter()
+        .map(|s| (s.file.as_str(), s.start.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (
+                "a_20261025T025000.mp3",
+                "2026-10-25T00:50:00+00:00".to_string()
+            ),
+            (
+                "a_20261025T020000.mp3",
+                "2026-10-25T01:00:00+00:00".to_string()
+            ),
+        ]
+    );
+    assert!(m.gaps.is_empty(), "{:?}", m.gaps);
+}
+
+#[test]
+fn segments_in_order_with_the_gaps_between() {
+    let t0 = 1_795_687_200_000; // 2026-11-26T10:00:00Z
+    let rows = [
+        row("b_20261126T100020.mp3", t0 + 20_000, 10_000),
+        row("a_20261126T100000.mp3", t0, 10_000),
+        row("a_20261126T100010.mp3", t0 + 10_000, 5_000),
+        row("a_20261125T235959.mp3", t0 - 36_001_000, 10_000),
+    ];
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let m = build(&rows, day, &settings());
+    let files: Vec<&str> = m.segments.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "a_20261126T100000.mp3",
+            "a_20261126T100010.mp3",
+            "b_20261126T100020.mp3"
+        ]
+    );
+    // From the previous day's last segment (00:00:09) to 10:00, then between a and b.
+    let gaps: Vec<(f64, &str, &str)> = m
+        .gaps
+        .iter()
+        .map(|g| (g.seconds, g.after.as_str(), g.before.as_str()))
+        .collect();
+    assert_eq!(gaps, [(35_991.0, "a", "a"), (5.0, "a", "b")]);
+    // Both pods recorded that day, and neither in either gap.
+    assert!(m.gaps.iter().all(|g| g.pods_down == ["a", "b"]));
+    assert_eq!(m.archived_seconds, 25.0);
+    assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
+    let p = crate::playlist::playlist(&m);
+    assert!(
+        p.starts_with(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:10.000,a_20261126T100000.mp3\n\
+             ../26-11-2026/a_20261126T100000.mp3\n"
+        ),
+        "{p}"
+    );
+    assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    // The gap before b's segment, and a new pod: a discontinuity.
+    assert_eq!(p.matches("#EXT-X-DISCONTINUITY").count(), 1, "{p}");
+}
+
+#[test]
+fn an_overlap_is_skipped_by_the_in_point() {
+    let t0 = 1_795_687_200_000;
+    let rows = [
+        row("a_20261126T100000.mp3", t0, 10_000),
+        row("b_20261126T100007.mp3", t0 + 7_500, 10_000),
+    ];
+    let m = build(
+        &rows,
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        &settings(),
+    );
+    assert_eq!((m.segments[1].in_s, m.segments[1].out_s), (2.5, 10.0));
+    assert_eq!(m.archived_seconds, 17.5);
+    assert!(m.gaps.is_empty());
+}
+
+#[test]
+fn the_first_segment_of_a_day_joins_the_last_of_the_day_before() {
+    let midnight = 1_795_651_200_000; // 2026-11-26T00:00:00Z
+    let rows = [
+        row("a_20261125T235955.mp3", midnight - 5_000, 10_000),
+        row("b_20261125T235958.mp3", midnight - 2_000, 10_000),
+    ];
+    let m = build(
+        &rows,
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        &settings(),
+    );
+    assert_eq!(m.segments[1].in_s, 7.0);
+    let rows = [
+        row("a_20261125T235955.mp3", midnight - 5_000, 10_000),
+        row("b_20261126T000002.mp3", midnight + 2_000, 10_000),
+    ];
+    let m = build(
+        &rows,
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        &settings(),
+    );
+    assert_eq!(m.segments.len(), 1);
+    assert_eq!((m.segments[0].in_s, m.archived_seconds), (3.0, 7.0));
+    assert!(m.gaps.is_empty());
+}
+
+#[test]
+fn with_frames_the_in_point_is_the_nearest_frame_boundary() {
+    // 383 frames of 576 samples at 22050 Hz (26.12 ms): 2.5 s in is 95.7 frames.
+    let t0 = 1_795_687_200_000;
+    let mut b = row("b_20261126T100007.mp3", t0 + 7_500, 10_004);
+    b.frames = Some(383);
+    b.duration_us = Some(10_004_898);
+    let rows = [row("a_20261126T100000.mp3", t0, 10_000), b];
+    let m = build(
+        &rows,
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        &settings(),
+    );
+    let s = &m.segments[1];
+    assert_eq!((s.in_frame, s.out_frame), (Some(96), Some(383)));
+    assert!(
+        (s.in_s - 96.0 * 576.0 / 22_050.0).abs() < 1e-6,
+        "{}",
+        s.in_s
+    );
+    assert_eq!(s.duration_s, 10.004898);
+    assert_eq!(m.segments[0].in_frame, None);
+}
+
+#[test]
+fn an_upload_joins_the_archived_rows_before_it_and_replaces_its_own() {
+    let t0 = 1_795_687_200_000;
+    let s = selection::Settings::new(10, "hope").unwrap();
+    let file = "b_20261126T100007.mp3";
+    let name = selection::parse_name(file, &s, None).unwrap();
+    let upload = selection::Upload {
+        file: file.into(),
+        blob_name: format!("26-11-2026/{file}"),
+        pod: "b".into(),
+        name_time: name.start,
+        audio_start: DateTime::from_timestamp_millis(t0 + 7_500).unwrap(),
+        duration: std::time::Duration::from_millis(10_000),
+        frames: 0,
+        size: 1,
+        truncated: false,
+        replaces_archived: true,
+        reason: String::new(),
+    };
+    let archived: HashMap<String, SegmentRow> = [
+        row("a_20261126T100000.mp3", t0, 10_000),
+        // The shorter copy the upload replaces: it joins nothing.
+        row(file, t0 + 1_000, 1_000),
+    ]
+    .into_iter()
+    .map(|r| (r.file_name.clone(), r))
+    .collect();
+    let points = upload_points(&archived, &[upload], &settings());
+    assert_eq!(points.len(), 1);
+    assert_eq!((points[file].in_s, points[file].out_s), (2.5, 10.0));
+}
