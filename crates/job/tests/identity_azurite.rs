@@ -259,11 +259,14 @@ fn short_lived_tokens_are_exchanged_again_within_a_run() {
         "the run ended before its first token expired ({span:?}): the test proves nothing"
     );
     // Exchanged once a token was half-way through its lifetime and not before: the requests
-    // in between shared it.
+    // in between (one every ~30 ms through the relay) shared it. The job counts a token's life
+    // from when it asked for it, so the next exchange may reach the endpoint up to one
+    // exchange's latency (a few ms here) before half the lifetime has passed since the last
+    // one arrived: 497.8 ms was seen once.
     for pair in requests.windows(2) {
         let reuse = pair[1].at - pair[0].at;
         assert!(
-            reuse >= Duration::from_millis(500),
+            reuse >= Duration::from_millis(450),
             "a new exchange after only {reuse:?}: the token was not reused"
         );
     }
