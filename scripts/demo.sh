@@ -45,7 +45,7 @@ echo "== run 1"
 target/debug/segment-selector
 echo "== run 2 (deletes what run 1 archived)"
 target/debug/segment-selector
-echo "== archive (blob, duration, file)"
+echo "== archive (segment-selector ls)"
 target/debug/segment-selector ls
 echo "== left in the folder (still being recorded, or waiting for the other replica)"
 ls "$FOLDER"
