@@ -55,29 +55,18 @@ fn ffmpeg_and_gstreamer_play_a_whole_day_from_azurite() {
     }
     // Anonymous reads, as a static website or a public container serves them.
     let container = common::container_client(&conn, stream);
-    common::runtime().block_on(async {
+    let (day, playlist) = common::runtime().block_on(async {
         container.set_acl(PublicAccess::Blob).await.unwrap();
+        let day = container.blob_client("_days/2026-11-26.json");
+        let day: Value = serde_json::from_slice(&day.get_content().await.unwrap()).unwrap();
+        let playlist = container.blob_client("_days/2026-11-26.m3u8");
+        let playlist = String::from_utf8(playlist.get_content().await.unwrap()).unwrap();
+        (day, playlist)
     });
     let base = format!(
         "http://127.0.0.1:{}/devstoreaccount1/{stream}",
         az.blob_port()
     );
-    let day: Value = common::runtime().block_on(async {
-        let bytes = container
-            .blob_client("_days/2026-11-26.json")
-            .get_content()
-            .await
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    });
-    let playlist = String::from_utf8(common::runtime().block_on(async {
-        container
-            .blob_client("_days/2026-11-26.m3u8")
-            .get_content()
-            .await
-            .unwrap()
-    }))
-    .unwrap();
     let listed: f64 = playlist
         .lines()
         .filter_map(|l| {

@@ -6,10 +6,9 @@
 //! Needs `faketime` (Debian: `apt-get install -y faketime`) and Azurite (`npm ci`).
 
 mod support;
-use support::{azurite, fixture};
+use support::{azurite, common, fixture};
 
 use std::path::Path;
-use std::process::Command;
 
 use job::store::azure::{AzureArchive, AzureOptions};
 use job::store::connection::StorageTarget;
@@ -35,15 +34,8 @@ async fn run_skewed(
 }
 
 fn run_skewed_now(dir: &Path, conn: &str, stream: &str, segment: u64, skew: i64) -> (bool, String) {
-    let out = Command::new("faketime")
-        .args(["-f", &format!("{skew:+}")])
-        .arg(env!("CARGO_BIN_EXE_segment-selector"))
-        .env_clear()
-        .env("FOLDER", dir)
-        .env("STREAM_NAME", stream)
-        .env("FILE_DURATION", segment.to_string())
-        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
-        .env("FFMPEG_PATH", "/ffmpeg/chunks")
+    let offset = format!("{skew:+}");
+    let out = common::job_under(&["faketime", "-f", &offset], dir, conn, stream, segment)
         .output()
         .expect("faketime (apt-get install -y faketime)");
     (

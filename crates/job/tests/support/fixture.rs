@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -32,14 +31,9 @@ pub fn replay(scenario: &Path, dir: &Path) -> Value {
     manifest
 }
 
+/// The job as the CronJob starts it ([`super::common::job`]), run to its end.
 pub fn run_job(dir: &Path, conn: &str, stream: &str, segment: u64) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_segment-selector"))
-        .env_clear()
-        .env("FOLDER", dir)
-        .env("STREAM_NAME", stream)
-        .env("FILE_DURATION", segment.to_string())
-        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
-        .env("FFMPEG_PATH", "/ffmpeg/chunks")
+    super::common::job(dir, conn, stream, segment)
         .output()
         .unwrap()
 }
