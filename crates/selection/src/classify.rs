@@ -1,0 +1,318 @@
+//! Classification, the plan's first phase: each file is named, then found finished or still
+//! recording (by the two clocks and the sightings), empty, unreadable or already archived;
+//! archived and gone records join them, and every segment is placed on the timeline.
+
+use super::*;
+
+pub(crate) struct Prepared {
+    pub(crate) out: Plan,
+    pub(crate) segs: Vec<Segment>,
+    pub(crate) places: Vec<timeline::Placement>,
+}
+
+pub(crate) fn prepare(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    settings: &Settings,
+    now: Now,
+) -> Prepared {
+    let mut out = Plan::default();
+    let segment = millis(settings.segment_time);
+    let jitter = millis(settings.name_jitter).max(1);
+    let grace = TimeDelta::from_std(settings.finish_grace).unwrap_or(TimeDelta::MAX);
+
+    // Names first: everything else hangs on them.
+    let reused = archived_name_starts(state, settings);
+    let mut named = Vec::new();
+    for f in files {
+        match parse_name(&f.name, settings, Some(f.modified)) {
+            Ok(n) => named.push((f, n)),
+            Err(e) => out.holds.push(hold(f, HoldReason::UnknownName(e.expected))),
+        }
+    }
+    // The share's clock is at least the newest modification time it gave a recording.
+    let share_now = now
+        .share
+        .or_else(|| named.iter().map(|(f, _)| f.modified).max());
+    // A node clock that runs behind must not make every name look as if it were in the future.
+    let latest = share_now.map_or(now.node, |s| s.max(now.node));
+    let mut local = Vec::new();
+    for (f, n) in named {
+        if n.start > latest + FUTURE_SLACK {
+            out.holds.push(hold(f, HoldReason::FutureName));
+        } else if let Some(&first) = reused.get(f.name.as_str()).filter(|&&t| t != n.start) {
+            out.holds.push(hold(f, HoldReason::NameReused(first)));
+        } else {
+            local.push((f, n));
+        }
+    }
+    let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for (_, n) in &local {
+        let t = newest.entry(n.pod.as_str()).or_insert(n.start);
+        *t = (*t).max(n.start);
+    }
+    let sightings: HashMap<&str, &Sighting> = state
+        .sightings
+        .iter()
+        .map(|s| (s.file_name.as_str(), s))
+        .collect();
+    // Idle: unchanged for the grace by both clocks, or since a sighting by the node's clock
+    // alone. Neither rests on the node's clock agreeing with the share's.
+    let idle = |f: &SeenFile| -> (bool, Option<Sighting>) {
+        let by_clocks = now.node - f.modified >= grace
+            && share_now.is_some_and(|share| share - f.modified >= grace);
+        let since = sightings
+            .get(f.name.as_str())
+            .filter(|s| s.size == f.size && s.modified == f.modified)
+            // A node clock that went back since starts the count again.
+            .map(|s| s.since)
+            .filter(|&since| since <= now.node)
+            .unwrap_or(now.node);
+        if by_clocks {
+            return (true, None);
+        }
+        // Kept while it counts: the file stays idle in the next run too.
+        let sighting = Sighting {
+            file_name: f.name.clone(),
+            size: f.size,
+            modified: f.modified,
+            since,
+        };
+        (now.node - since >= grace, Some(sighting))
+    };
+    let archived: HashMap<&str, &ArchivedSegment> = state
+        .segments
+        .iter()
+        .map(|s| (s.file_name.as_str(), s))
+        .collect();
+
+    let mut segs: Vec<Segment> = Vec::new();
+    let mut replaced: Vec<&str> = Vec::new();
+    for (f, n) in &local {
+        let (idle, sighting) = idle(f);
+        let newer = newest[n.pod.as_str()] > n.start;
+        // Idleness decides only for a pod's newest file and for empty files.
+        if !newer || f.size == 0 {
+            out.sightings.extend(sighting);
+        }
+        let finished = idle || newer;
+        let in_archive = archived.get(f.name.as_str());
+        if !finished {
+            out.holds.push(hold(f, HoldReason::StillRecording));
+            let facts = match &f.audio {
+                Audio::Measured(a) => Some(*a),
+                _ => None,
+            };
+            // Projected to a full segment, it lets the cover wait for it instead of
+            // archiving what it will hold anyway.
+            segs.push(Segment::local(f, n, Role::Live, facts, settings));
+            continue;
+        }
+        let facts = match &f.audio {
+            Audio::Unreadable(why) => {
+                out.holds.push(hold(f, HoldReason::Unreadable(why.clone())));
+                continue;
+            }
+            Audio::NotMeasured if f.size == 0 => None,
+            Audio::NotMeasured => {
+                out.holds.push(hold(f, HoldReason::NotMeasured));
+                continue;
+            }
+            Audio::Measured(a) if a.frames == 0 => None,
+            Audio::Measured(a) => Some(*a),
+        };
+        let Some(facts) = facts else {
+            if f.size > 0 {
+                out.holds.push(hold(f, HoldReason::NoFrames));
+                continue;
+            }
+            // An empty finished file is what a writer killed early leaves: it ends its
+            // chain whether or not it may be deleted yet.
+            let gone = GoneSegment {
+                file_name: f.name.clone(),
+                duration: Duration::ZERO,
+                truncated: true,
+                audio_start: None,
+                name_start: Some(n.start),
+            };
+            segs.push(Segment::gone(&gone, n.clone()));
+            if idle {
+                out.deletions.push(Deletion {
+                    file: f.name.clone(),
+                    covered_by: vec![],
+                    why: DeleteReason::NoAudio,
+                    remember: Some(gone),
+                });
+            } else {
+                // Seen through Azure Files' attribute cache, an empty file may already have
+                // bytes: only an idle one is surely empty.
+                out.holds.push(hold(f, HoldReason::StillRecording));
+            }
+            continue;
+        };
+        if let Some(a) = in_archive {
+            match a.size {
+                Some(size) if size < f.size => {
+                    // It grew after it was archived (a stalled writer resumed).
+                    replaced.push(a.file_name.as_str());
+                    let mut s = Segment::local(f, n, Role::Candidate, Some(facts), settings);
+                    s.replaces_archived = true;
+                    segs.push(s);
+                }
+                Some(size) if size > f.size => out.holds.push(hold(
+                    f,
+                    HoldReason::Unreadable(format!(
+                        "{} bytes here but {size} in the archive; left for an operator",
+                        f.size
+                    )),
+                )),
+                _ => out.deletions.push(Deletion {
+                    file: f.name.clone(),
+                    covered_by: vec![f.name.clone()],
+                    why: DeleteReason::Archived,
+                    remember: None,
+                }),
+            }
+            continue;
+        }
+        segs.push(Segment::local(f, n, Role::Candidate, Some(facts), settings));
+    }
+    for a in &state.segments {
+        if replaced.contains(&a.file_name.as_str()) {
+            continue;
+        }
+        // Rows that are not segment names of this stream (foreign rows) say nothing here.
+        if let Ok(n) = recorded_name(&a.file_name, settings, a.name_start, a.audio_start) {
+            segs.push(Segment::archived(a, n, settings));
+        }
+    }
+    let known: std::collections::HashSet<&str> = segs.iter().map(|s| s.file.as_str()).collect();
+    let gone: Vec<Segment> = state
+        .gone
+        .iter()
+        .filter(|g| !known.contains(g.file_name.as_str()))
+        .filter_map(|g| {
+            Some(Segment::gone(
+                g,
+                recorded_name(&g.file_name, settings, g.name_start, g.audio_start).ok()?,
+            ))
+        })
+        .collect();
+    segs.extend(gone);
+    segs.retain(|s| match &s.blob_name {
+        Ok(_) => true,
+        Err(why) => {
+            if s.role != Role::Archived {
+                out.holds.push(Hold {
+                    file: s.file.clone(),
+                    why: HoldReason::BadBlobName(why.to_string()),
+                });
+            }
+            false
+        }
+    });
+
+    let members: Vec<Member<'_>> = segs
+        .iter()
+        .map(|s| Member {
+            pod: &s.pod,
+            name_ms: s.name.start.timestamp_millis(),
+            duration: s.duration,
+            duration_us: s.exact.as_micros() as i64,
+            truncated: s.truncated,
+            live: s.role == Role::Live,
+            recorded_ms: s.recorded,
+        })
+        .collect();
+    let places = timeline::place(&members, segment, jitter);
+    Prepared { out, segs, places }
+}
+
+/// A segment the cover works with: a local file or an archived one.
+pub(crate) struct Segment {
+    pub(crate) file: String,
+    pub(crate) pod: String,
+    pub(crate) name: SegmentName,
+    pub(crate) role: Role,
+    /// Milliseconds of audio.
+    pub(crate) duration: i64,
+    /// The same to the sample: chains of a week of segments add up without drifting.
+    pub(crate) exact: Duration,
+    pub(crate) truncated: bool,
+    pub(crate) frames: u64,
+    pub(crate) size: u64,
+    pub(crate) replaces_archived: bool,
+    pub(crate) blob_name: Result<String, BlobNameError>,
+    /// Where an earlier plan placed its audio (archived and gone segments).
+    pub(crate) recorded: Option<i64>,
+}
+
+impl Segment {
+    fn local(
+        f: &SeenFile,
+        n: &SegmentName,
+        role: Role,
+        facts: Option<AudioFacts>,
+        settings: &Settings,
+    ) -> Self {
+        Segment {
+            file: f.name.clone(),
+            pod: n.pod.clone(),
+            name: n.clone(),
+            role,
+            duration: facts.map_or(0, |a| millis(a.duration())),
+            exact: facts.map_or(Duration::ZERO, |a| a.duration()),
+            truncated: facts.is_some_and(|a| a.truncated()),
+            frames: facts.map_or(0, |a| a.frames),
+            size: f.size,
+            replaces_archived: false,
+            blob_name: blob_name(settings, n, &f.name),
+            recorded: None,
+        }
+    }
+
+    fn gone(g: &GoneSegment, n: SegmentName) -> Self {
+        Segment {
+            file: g.file_name.clone(),
+            pod: n.pod.clone(),
+            name: n,
+            role: Role::Gone,
+            duration: millis(g.duration),
+            exact: g.duration,
+            truncated: g.truncated,
+            frames: 0,
+            size: 0,
+            replaces_archived: false,
+            blob_name: Ok(String::new()),
+            recorded: g.audio_start.map(|t| t.timestamp_millis()),
+        }
+    }
+
+    fn archived(a: &ArchivedSegment, n: SegmentName, settings: &Settings) -> Self {
+        let blob_name = match &a.blob_name {
+            Some(b) => Ok(b.clone()),
+            None => blob_name(settings, &n, &a.file_name),
+        };
+        Segment {
+            file: a.file_name.clone(),
+            pod: n.pod.clone(),
+            name: n,
+            role: Role::Archived,
+            duration: millis(a.duration.unwrap_or(settings.segment_time)),
+            exact: a.duration.unwrap_or(settings.segment_time),
+            truncated: a.truncated,
+            frames: 0,
+            size: a.size.unwrap_or(0),
+            replaces_archived: false,
+            blob_name,
+            recorded: a.audio_start.map(|t| t.timestamp_millis()),
+        }
+    }
+}
+
+pub(crate) fn hold(f: &SeenFile, why: HoldReason) -> Hold {
+    Hold {
+        file: f.name.clone(),
+        why,
+    }
+}
