@@ -88,6 +88,10 @@ impl Archive for Crashing {
     async fn blob_info(&self, blob: &str) -> StoreResult<Option<BlobInfo>> {
         self.crash.gate(self.inner.blob_info(blob)).await
     }
+    async fn read_blob_range(&self, blob: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let call = self.inner.read_blob_range(blob, start, len);
+        self.crash.gate(call).await
+    }
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         self.crash.gate(self.inner.insert_row(row)).await
     }

@@ -105,6 +105,7 @@ fn row(key: &str) -> SegmentRow {
         out_frame: Some(22_970),
         out_ms: Some(600_030),
         sightings: None,
+        silences: None,
     }
 }
 

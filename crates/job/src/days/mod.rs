@@ -23,6 +23,8 @@ pub struct DayManifest {
     pub segments: Vec<DaySegment>,
     pub gaps: Vec<DayGap>,
     pub archived_seconds: f64,
+    /// Dead air in what the day plays: spans of silence longer than `SILENCE_SECONDS`.
+    pub silences: Vec<DaySilence>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +43,25 @@ pub struct DaySegment {
     /// The same as frame indexes: play frames `in_frame..out_frame`.
     pub in_frame: Option<u64>,
     pub out_frame: Option<u64>,
+    /// Spans of silence in the blob, as its row records them.
+    pub silences: Vec<Silence>,
+}
+
+/// A span of silence within one blob, in seconds into it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Silence {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Dead air on the day's timeline: a span of silence in the audio the day plays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DaySilence {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub seconds: f64,
+    pub pod: String,
+    pub file: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -170,6 +191,7 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         segments,
         gaps,
         archived_seconds: archived_ms as f64 / 1000.0,
+        silences: Vec::new(),
     }
 }
 
@@ -262,6 +284,7 @@ fn day_segment(j: &Join) -> DaySegment {
         out_s: j.points.out_s,
         in_frame: j.points.in_frame,
         out_frame: j.points.out_frame,
+        silences: Vec::new(),
     }
 }
 

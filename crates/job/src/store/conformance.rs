@@ -25,6 +25,7 @@ pub async fn check_archive(archive: &dyn Archive) {
     put_small_replaces_the_blob(archive).await;
     metadata_is_replaced_as_a_whole(archive, &scratch).await;
     a_missing_blob_has_no_info(archive).await;
+    ranges_of_a_blob_read_back_its_bytes(archive, &scratch).await;
     insert_refuses_an_existing_row_and_returns_it(archive).await;
     replace_writes_or_overwrites(archive).await;
     delete_is_idempotent(archive).await;
@@ -169,6 +170,26 @@ pub async fn a_missing_blob_has_no_info(archive: &dyn Archive) {
         archive.blob_info("26-11-2026/never.mp3").await.unwrap(),
         None
     );
+}
+
+/// `read_blob_range` returns exactly the bytes asked for, fewer at the blob's end, none past
+/// it; a missing blob is an error.
+pub async fn ranges_of_a_blob_read_back_its_bytes(archive: &dyn Archive, scratch: &Scratch) {
+    let name = "26-11-2026/ranges.mp3";
+    let path = scratch.file("ranges.mp3", 70_000, 7);
+    archive
+        .put_file(name, &path, &BTreeMap::new(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let read = |start, len| archive.read_blob_range(name, start, len);
+    assert_eq!(read(0, 70_000).await.unwrap(), bytes);
+    assert_eq!(read(1_234, 5_000).await.unwrap(), bytes[1_234..6_234]);
+    assert_eq!(read(69_000, 5_000).await.unwrap(), bytes[69_000..]);
+    assert!(read(70_000, 10).await.unwrap().is_empty());
+    assert!(read(100, 0).await.unwrap().is_empty());
+    let missing = archive.read_blob_range("26-11-2026/never.mp3", 0, 10).await;
+    assert!(missing.is_err(), "a range of a missing blob: {missing:?}");
 }
 
 /// A second insert of the same RowKey answers `AlreadyExists` with the stored row, unchanged.
@@ -366,6 +387,7 @@ fn full_row(key: &str) -> SegmentRow {
         out_frame: Some(22_970),
         out_ms: Some(600_026),
         sightings: Some(r#"[{"file_name":"pod-a.mp3"}]"#.into()),
+        silences: Some(r#"[{"start_s":12.5,"end_s":48.0}]"#.into()),
     }
 }
 

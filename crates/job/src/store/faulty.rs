@@ -44,6 +44,7 @@ pub enum Operation {
     PutSmall,
     SetBlobMetadata,
     BlobInfo,
+    ReadBlobRange,
     InsertRow,
     ReplaceRow,
     DeleteRow,
@@ -221,6 +222,14 @@ impl<A: Archive> Archive for FaultyArchive<A> {
     async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
         self.call(Operation::BlobInfo, self.inner.blob_info(blob_name))
             .await
+    }
+
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        self.call(
+            Operation::ReadBlobRange,
+            self.inner.read_blob_range(blob_name, start, len),
+        )
+        .await
     }
 
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {

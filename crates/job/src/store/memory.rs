@@ -234,6 +234,14 @@ impl Archive for InMemoryArchive {
         Ok(self.state().archive.blobs.get(blob_name).map(info))
     }
 
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
+        match self.state().archive.blobs.get(blob_name) {
+            Some(blob) => Ok(super::rules::byte_range(&blob.bytes, start, len).to_vec()),
+            None => Err(self.fail(operation, "no such blob".to_owned())),
+        }
+    }
+
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!(
             "insert row {} into partition {}",

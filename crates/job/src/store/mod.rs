@@ -110,6 +110,9 @@ pub struct SegmentRow {
     /// In the sightings row: the files not yet known to be idle, as JSON
     /// (as `rows::sightings_row` writes it).
     pub sightings: Option<String>,
+    /// Spans of silence in the blob longer than `SILENCE_SECONDS`, as JSON
+    /// `[{"start_s":…,"end_s":…}]` in seconds into the blob; `None` where not measured.
+    pub silences: Option<String>,
 }
 
 /// The result of [`Archive::insert_row`].
@@ -176,6 +179,11 @@ pub trait Archive: Send + Sync {
 
     /// Properties of a blob, or `None` when it does not exist.
     async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>>;
+
+    /// Bytes `start..start + len` of a blob (fewer where the blob ends sooner): what export and
+    /// the join points read, a range at a time, so memory stays bounded whatever the blob's
+    /// size. A missing blob is an error that names it.
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>>;
 
     /// Insert a row into the stream's partition without overwriting.
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome>;

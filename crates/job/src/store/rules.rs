@@ -78,6 +78,17 @@ pub(crate) fn check_lock_ttl(ttl_seconds: u32) -> Result<(), String> {
     }
 }
 
+/// Bytes `start..start + len` of `bytes`, cut short where they end (as a ranged read is).
+pub(crate) fn byte_range(bytes: &[u8], start: u64, len: u64) -> &[u8] {
+    let from = usize::try_from(start)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let to = usize::try_from(start.saturating_add(len))
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    &bytes[from..to]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

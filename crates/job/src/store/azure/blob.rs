@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use azure_core::request_options::Metadata;
 use bytes::Bytes;
+use futures::StreamExt;
 use md5::{Digest, Md5};
 
 use super::errors::{status_of, store_error};
@@ -67,6 +68,42 @@ impl AzureArchive {
                 &e,
             )),
         }
+    }
+
+    pub(super) async fn read_range(
+        &self,
+        blob_name: &str,
+        start: u64,
+        len: u64,
+    ) -> StoreResult<Vec<u8>> {
+        let operation = format!("read bytes {start}+{len} of {}", self.blob_label(blob_name));
+        let mut bytes = Vec::new();
+        if len == 0 {
+            return Ok(bytes);
+        }
+        // The SDK pages a range through requests of at most `chunk_size` bytes: one request
+        // for the ranges export and the join points read.
+        let mut pages = self
+            .blob(blob_name)
+            .get()
+            .range(start..start + len)
+            .chunk_size(len)
+            .into_stream();
+        loop {
+            let page = match self.within(async { pages.next().await.transpose() }).await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                // A range that starts at or after the blob's end: nothing there to read.
+                Err(e) if matches!(status_of(&e), Some((416, _))) => break,
+                Err(e) => return Err(store_error(&operation, &e)),
+            };
+            let data = self
+                .within(page.data.collect())
+                .await
+                .map_err(|e| store_error(&operation, &e))?;
+            bytes.extend_from_slice(&data);
+        }
+        Ok(bytes)
     }
 }
 

@@ -18,6 +18,7 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("contentMd5", &row.content_md5),
         ("alignedWith", &row.aligned_with),
         ("sightings", &row.sightings),
+        ("silences", &row.silences),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
@@ -108,6 +109,7 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         duration_us: int("durationUs"),
         aligned_with: string("alignedWith"),
         sightings: string("sightings"),
+        silences: string("silences"),
         aligned_offset_ms: int("alignedOffsetMs"),
         in_frame: unsigned("inFrame"),
         in_ms: int("inMs"),
@@ -155,6 +157,7 @@ mod tests {
             out_frame: Some(22_970),
             out_ms: Some(600_026),
             sightings: Some("[]".into()),
+            silences: Some("[]".into()),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

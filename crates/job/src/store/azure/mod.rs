@@ -236,6 +236,10 @@ impl Archive for AzureArchive {
         self.properties(blob_name).await
     }
 
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        self.read_range(blob_name, start, len).await
+    }
+
     async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()> {
         self.replace(row).await
     }

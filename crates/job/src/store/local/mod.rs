@@ -408,6 +408,24 @@ impl Archive for LocalArchive {
             .await
     }
 
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
+        let (blob, _) = self.blob_path(&operation, blob_name)?;
+        let mut file = tokio::fs::File::open(&blob)
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        let mut bytes = Vec::new();
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        Ok(bytes)
+    }
+
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!(
             "insert row {} into partition {}",
