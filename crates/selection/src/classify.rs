@@ -222,6 +222,7 @@ pub(crate) fn prepare(
             truncated: s.truncated,
             live: s.role == Role::Live,
             recorded_ms: s.recorded,
+            modified_ms: (s.role != Role::Live).then_some(s.modified).flatten(),
         })
         .collect();
     let places = timeline::place(&members, segment, jitter);
@@ -245,6 +246,8 @@ pub(crate) struct Segment {
     pub(crate) blob_name: Result<String, BlobNameError>,
     /// Where an earlier plan placed its audio (archived and gone segments).
     pub(crate) recorded: Option<i64>,
+    /// A local file's modification time (ms): when its last bytes were written.
+    pub(crate) modified: Option<i64>,
 }
 
 impl Segment {
@@ -268,6 +271,7 @@ impl Segment {
             replaces_archived: false,
             blob_name: blob_name(settings, n, &f.name),
             recorded: None,
+            modified: Some(f.modified.timestamp_millis()),
         }
     }
 
@@ -285,6 +289,7 @@ impl Segment {
             replaces_archived: false,
             blob_name: Ok(String::new()),
             recorded: g.audio_start.map(|t| t.timestamp_millis()),
+            modified: None,
         }
     }
 
@@ -306,6 +311,7 @@ impl Segment {
             replaces_archived: false,
             blob_name,
             recorded: a.audio_start.map(|t| t.timestamp_millis()),
+            modified: None,
         }
     }
 }

@@ -54,6 +54,9 @@ pub(crate) struct Member<'a> {
     pub live: bool,
     /// Where an earlier plan placed its audio, if it was archived or deleted.
     pub recorded_ms: Option<i64>,
+    /// When a finished local file's last bytes were written (its modification time): its
+    /// audio arrived in real time, so that is when its audio ends.
+    pub modified_ms: Option<i64>,
 }
 
 /// Place every member. `segment` is the configured segment time, `jitter` the name error.
@@ -176,6 +179,20 @@ fn anchor(
         None => (members[chain[0]].name_ms, jitter + MAX_BURST_MS),
     };
     let (mut early, mut late) = (early.max(doubt), jitter);
+    // A chain of one file has no later name to place it by, and its name may be the connect
+    // before a burst of older audio (kill-late: every pod's only file, 7.7 s before its
+    // name). Its audio ended when it was last written, which places it to the write
+    // latency, but on the share's clock, not the recorders': so only within the span its
+    // name allows, which stays as it was (the centre moves, not the doubt: every decision
+    // made on that span is unchanged).
+    if anchored.is_none() {
+        let first = &members[chain[0]];
+        let by_write = first.modified_ms.map(|m| m - first.duration);
+        if let Some(s) = by_write.filter(|s| (start - early..=start + late).contains(s)) {
+            (early, late) = (early - (start - s), late + (start - s));
+            start = s;
+        }
+    }
     // The first record rules: later ones were placed after it, in its frame. The span the
     // names allow stays the same, only its centre moves; a record outside that span is not
     // a placement the names allow (a hand-edited row, another scheme) and is ignored.
@@ -256,6 +273,7 @@ mod tests {
             truncated: false,
             live: false,
             recorded_ms: None,
+            modified_ms: None,
         }
     }
 
@@ -274,6 +292,23 @@ mod tests {
         assert_eq!(p[1].start, 101_000);
         assert_eq!(p[2].start, 111_000);
         assert_eq!(p[0].early, 750);
+    }
+
+    #[test]
+    fn a_lone_first_file_is_placed_by_when_it_was_last_written() {
+        // Connected at 100 with 7.7 s of burst (audio from 92.3), killed after 65.5 s of
+        // audio: the only file was last written at 157.8, when its last audio arrived.
+        let mut only = m("a", 100.0, 65.5);
+        only.truncated = true;
+        only.modified_ms = Some(157_800);
+        let p = place(&[only.clone()], 10_000, 750);
+        assert_eq!(p[0].start, 92_300);
+        // The span the name allows is unchanged: the burst before it, the jitter after.
+        assert_eq!(p[0].start - p[0].early, 100_000 - 750 - MAX_BURST_MS);
+        assert_eq!(p[0].start + p[0].late, 100_750);
+        // A write time the name cannot explain (a file touched later) is not used.
+        only.modified_ms = Some(200_000);
+        assert_eq!(place(&[only], 10_000, 750)[0].start, 100_000);
     }
 
     #[test]

@@ -73,6 +73,8 @@ struct Run {
     deleted: Vec<String>,
     /// Each upload's planned audio start (ms) and its true broadcast span (s).
     starts: Vec<(i64, f64, f64)>,
+    /// The file of each entry of `starts`.
+    uploads: Vec<String>,
 }
 
 impl Run {
@@ -92,6 +94,7 @@ impl Run {
             if let Some((start, end)) = span(by_name(&u.file)) {
                 self.starts
                     .push((u.audio_start.timestamp_millis(), start, end));
+                self.uploads.push(u.file.clone());
             }
         }
         for d in &p.deletions {
@@ -166,6 +169,7 @@ fn scenarios_end_fully_archived(align: bool) {
             archived: vec![],
             deleted: vec![],
             starts: vec![],
+            uploads: vec![],
         };
 
         let now_files: Vec<SeenFile> = files.iter().map(|f| seen(f, time(&f["mtime"]))).collect();
@@ -216,6 +220,25 @@ fn scenarios_end_fully_archived(align: bool) {
             recorded_s - archived_s <= 0.05,
             "{name}: recorded {recorded_s:.2} s, archived {archived_s:.2} s"
         );
+        // Where the plan places audio on the broadcast clock (the recorders' wall clock, the
+        // source's start plus the time code): what a range cut by wall time relies on.
+        let source_start = time(&m["source_started_at"]).timestamp_millis() as f64 / 1000.0;
+        let (worst_abs, worst_file) = run
+            .starts
+            .iter()
+            .map(|&(planned, start, _)| (planned as f64 / 1000.0 - (source_start + start)).abs())
+            .zip(&run.uploads)
+            .fold((0.0f64, String::new()), |(w, f), (e, u)| {
+                if e > w {
+                    (e, u.clone())
+                } else {
+                    (w, f)
+                }
+            });
+        assert!(
+            worst_abs <= 1.0,
+            "{name}: {worst_file} is placed {worst_abs:.3} s off the broadcast clock"
+        );
         // Where the plan places archived audio relative to the previous archived segment,
         // against the time code: the join error a player using the day manifest would hear.
         // Across a span nobody recorded there is nothing to join, only a gap to report.
@@ -235,11 +258,13 @@ fn scenarios_end_fully_archived(align: bool) {
         }
         report.push(format!(
             "{name}: {:.2} % of {recorded_s:.1} s archived, {:.1} s twice, joins placed within \
-             {:.0} ms ({:.0} ms across unrecorded spans)",
+             {:.0} ms ({:.0} ms across unrecorded spans), starts within {:.0} ms of the \
+             broadcast clock (worst {worst_file})",
             100.0 * archived_s / recorded_s,
             total - archived_s,
             worst_join * 1000.0,
-            worst_across_gap * 1000.0
+            worst_across_gap * 1000.0,
+            worst_abs * 1000.0,
         ));
         if align {
             // Content alignments place recordings to the millisecond, and records keep what
