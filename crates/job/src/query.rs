@@ -1,6 +1,8 @@
 //! Questions about the archive that need only the storage settings and the stream's name:
 //! what is archived in a day or a time range (`segment-selector ls`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -101,10 +103,13 @@ pub async fn list(
     }
     .map_err(|e| e.to_string())?;
     let zone = settings.selection.time_zone;
+    // The Node job's rows name no instant: in the repeated autumn hour their names are placed
+    // as the day manifests place them.
+    let node = rows::node_name_starts(&rows, &settings.selection);
     let mut listed: Vec<Listed> = rows
         .iter()
         .filter(|r| r.row_key != rows::SIGHTINGS_KEY)
-        .filter_map(|r| listed(r, settings))
+        .filter_map(|r| listed(r, settings, &node))
         .filter(|l| match range {
             Some((from, to)) => {
                 let end = l.start
@@ -121,11 +126,16 @@ pub async fn list(
     Ok(listed)
 }
 
-fn listed(row: &SegmentRow, settings: &Settings) -> Option<Listed> {
+fn listed(
+    row: &SegmentRow,
+    settings: &Settings,
+    node: &HashMap<String, DateTime<Utc>>,
+) -> Option<Listed> {
     let name = selection::parse_name(&row.file_name, &settings.selection, None).ok();
     let start = row
         .audio_start_ms
         .and_then(DateTime::from_timestamp_millis)
+        .or_else(|| node.get(&row.file_name).copied())
         .or(name.as_ref().map(|n| n.start))?;
     let blob = match (&row.blob_name, &name) {
         (Some(b), _) => b.clone(),
@@ -189,6 +199,48 @@ mod tests {
         assert!(parse_time("yesterday", madrid)
             .unwrap_err()
             .contains("expected RFC 3339"));
+    }
+
+    #[tokio::test]
+    async fn node_rows_in_the_repeated_hour_are_listed_at_the_instant_they_were_recorded() {
+        let settings = Settings::from_vars([
+            ("FOLDER".to_string(), "/x".to_string()),
+            ("STREAM_NAME".into(), "hope".into()),
+            ("FILE_DURATION".into(), "600".into()),
+            ("TIME_ZONE".into(), "Europe/Madrid".into()),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING".into(),
+                "UseDevelopmentStorage=true".into(),
+            ),
+        ])
+        .unwrap();
+        // The Node job's rows, keyed by upload time (two minutes after each file ended):
+        // 02:50 CEST is 00:50 UTC, the next file's 02:00 CET is 01:00 UTC.
+        let archive = crate::store::memory::InMemoryArchive::new("hope");
+        for (file, upload) in [
+            ("a_20261025T025000.mp3", "2026-10-25T01:02:00Z"),
+            ("a_20261025T020000.mp3", "2026-10-25T01:12:00Z"),
+        ] {
+            let key = rows::row_key(upload.parse().unwrap(), "x");
+            let row = SegmentRow {
+                row_key: key[..19].to_string(),
+                file_name: file.into(),
+                ..SegmentRow::default()
+            };
+            archive.insert_row(&row).await.unwrap();
+        }
+        let listed = list(&archive, &settings, None).await.unwrap();
+        let starts: Vec<(&str, String)> = listed
+            .iter()
+            .map(|l| (l.file.as_str(), l.start.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                ("a_20261025T025000.mp3", "2026-10-25T00:50:00+00:00".into()),
+                ("a_20261025T020000.mp3", "2026-10-25T01:00:00+00:00".into()),
+            ]
+        );
     }
 
     #[test]
