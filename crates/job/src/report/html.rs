@@ -48,6 +48,14 @@ th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .none{color:#666;font-style:italic}\
 </style>\n";
 
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// Percent-encodes a blob name for a relative URL, keeping its `/` separators.
 pub fn url_path(blob: &str) -> String {
     let mut out = String::with_capacity(blob.len());
@@ -71,7 +79,7 @@ pub fn day_page(m: &DayManifest, svg: &str, zone: Tz) -> String {
          <title>{title}</title>\n{STYLE}</head><body>\n\
          <p><a data-rel href=\"index.html\">← all days</a></p>\n\
          <h1>{title}</h1>\n\
-         <p>{n} segments, {archived} archived, {g} gaps, {s} spans of dead air. Times in {zone}. \
+         <p>{n} segment{ns}, {archived} archived, {g} gap{gs}, {s} span{ss} of dead air. Times in {zone}. \
          <a data-rel href=\"{day}.json\">manifest (JSON)</a> · \
          <a data-rel href=\"{day}.m3u8\">playlist (HLS)</a> · \
          <a data-rel href=\"{day}.svg\">picture (SVG)</a></p>\n\
@@ -81,6 +89,9 @@ pub fn day_page(m: &DayManifest, svg: &str, zone: Tz) -> String {
         archived = seconds_text(m.archived_seconds),
         g = m.gaps.len(),
         s = m.silences.len(),
+        ns = plural(m.segments.len()),
+        gs = plural(m.gaps.len()),
+        ss = plural(m.silences.len()),
         day = esc(&m.day),
     );
 

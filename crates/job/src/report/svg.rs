@@ -209,7 +209,9 @@ impl Timeline<'_> {
             1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
         ]
         .into_iter()
-        .find(|s| span / s <= 26)
+        // Hour labels ("14") are narrow: a whole day gets all 24 or 25 of them; "14:15:30" needs
+        // about 70 px.
+        .find(|&s| span / s <= if s >= 3600 { 26 } else { 14 })
         .unwrap_or(10_800);
         let seconds = step < 60;
         let first = (from.timestamp() + step - 1).div_euclid(step) * step;
@@ -252,8 +254,10 @@ impl Timeline<'_> {
         let zone = self.zone;
         let ours: Vec<_> = self.m.segments.iter().filter(|s| s.pod == pod).collect();
         let archived: f64 = ours.iter().map(|s| (s.out_s - s.in_s).max(0.0)).sum();
-        let shown = if pod.chars().count() > 24 {
-            format!("{}…", pod.chars().take(23).collect::<String>())
+        // Pods of one Deployment share their prefix: the end tells them apart.
+        let chars = pod.chars().count();
+        let shown = if chars > 24 {
+            format!("…{}", pod.chars().skip(chars - 23).collect::<String>())
         } else {
             pod.to_owned()
         };
