@@ -102,6 +102,53 @@ fn chromium_renders_a_day_with_a_gap_and_plays_its_segments_through_a_sas() {
         );
     }
 
+    // `report` draws the same day from the table with only the storage settings.
+    let svg = dir.path().join("day.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_segment-selector"))
+        .env_clear()
+        .env("STREAM_NAME", stream)
+        .env("AZURE_STORAGE_CONNECTION_STRING", &conn)
+        .args(["report", DAY, "--output"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "report: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 gaps") && stdout.contains("not shown"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "day page: {}/{stream}/_days/{DAY}.html",
+            az.blob_endpoint()
+        )),
+        "{stdout}"
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.starts_with("<svg ") && drawn.contains("class=\"gap\""),
+        "{drawn}"
+    );
+    assert!(drawn.contains("files still held: not shown"));
+    let out = Command::new(env!("CARGO_BIN_EXE_segment-selector"))
+        .env_clear()
+        .env("STREAM_NAME", stream)
+        .env("AZURE_STORAGE_CONNECTION_STRING", &conn)
+        .args(["report", "26-11-2026", "--output"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("expected YYYY-MM-DD"),
+        "{stderr}"
+    );
+
     // The container stays private: a read-only SAS for the whole container opens the page,
     // and the page passes it on to every blob it loads.
     let container = common::container_client(&conn, stream);

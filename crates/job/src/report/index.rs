@@ -1,4 +1,5 @@
-//! The list of archived days behind `_days/index.html`, kept as `_days/index.json`.
+//! The list of archived days behind `_days/index.html`, kept as `_days/index.jsonl` (JSON
+//! Lines, a day per line: `_days/*.json` are the day manifests, and tools read them as such).
 //!
 //! A run rewrites only the days it touched, so the list is carried from run to run in that
 //! blob (one small read and two small writes per run) instead of being rebuilt from every row
@@ -9,16 +10,20 @@ use serde::{Deserialize, Serialize};
 use crate::days::DayManifest;
 
 /// Where the list of days is kept.
-pub const INDEX_JSON: &str = "_days/index.json";
+pub const INDEX: &str = "_days/index.jsonl";
 
 /// One day as the index lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// `YYYY-MM-DD`, the local day of the file names (as the blob folders count days).
     pub day: String,
+    /// Segments the day's manifest lists.
     pub segments: usize,
+    /// Seconds the day plays (its manifest's `archived_seconds`).
     pub archived_seconds: f64,
+    /// Gaps no replica recorded.
     pub gaps: usize,
+    /// Spans of dead air.
     pub silences: usize,
 }
 
@@ -40,17 +45,15 @@ impl IndexEntry {
 /// be read is replaced (returned as the error's text beside the new list): it is only a
 /// summary of the manifests, which stay.
 pub fn merge(stored: Option<&[u8]>, written: &[DayManifest]) -> (Vec<IndexEntry>, Option<String>) {
-    let (mut days, problem): (Vec<IndexEntry>, _) = match stored {
+    let (mut days, problem) = match stored.map(parse) {
         None => (Vec::new(), None),
-        Some(bytes) => match serde_json::from_slice(bytes) {
-            Ok(days) => (days, None),
-            Err(e) => (
-                Vec::new(),
-                Some(format!(
-                    "{INDEX_JSON}: expected a JSON list of days ({e}); written anew"
-                )),
-            ),
-        },
+        Some(Ok(days)) => (days, None),
+        Some(Err(e)) => (
+            Vec::new(),
+            Some(format!(
+                "{INDEX}: expected a JSON object per line ({e}); written anew"
+            )),
+        ),
     };
     for m in written {
         days.retain(|d| d.day != m.day);
@@ -60,4 +63,21 @@ pub fn merge(stored: Option<&[u8]>, written: &[DayManifest]) -> (Vec<IndexEntry>
     }
     days.sort_by(|a, b| a.day.cmp(&b.day));
     (days, problem)
+}
+
+fn parse(bytes: &[u8]) -> Result<Vec<IndexEntry>, serde_json::Error> {
+    serde_json::Deserializer::from_slice(bytes)
+        .into_iter::<IndexEntry>()
+        .collect()
+}
+
+/// The list as stored: one JSON object per line.
+pub fn to_lines(days: &[IndexEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for d in days {
+        if serde_json::to_writer(&mut out, d).is_ok() {
+            out.push(b'\n');
+        }
+    }
+    out
 }

@@ -2,7 +2,7 @@
 //! the days (`html.rs`, `index.rs`), and what `segment-selector report` needs.
 //!
 //! Written beside each day manifest as `_days/YYYY-MM-DD.svg` and `_days/YYYY-MM-DD.html`,
-//! plus `_days/index.html` (and the list behind it, `_days/index.json`), for every day a run
+//! plus `_days/index.html` (and the list behind it, `_days/index.jsonl`), for every day a run
 //! rewrote. Depends on `days` (the manifests), never the other way round.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -23,7 +23,9 @@ pub use svg::day_svg;
 /// (or not yet known to be) in the archive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldFile {
+    /// The local file name.
     pub file: String,
+    /// The pod its name gives (its lane).
     pub pod: String,
     /// Where its audio starts, as its name says.
     pub start: DateTime<Utc>,
@@ -112,12 +114,8 @@ pub async fn write_pages(
     if written.is_empty() {
         return Ok(());
     }
-    let stored = match archive.blob_info(index::INDEX_JSON).await? {
-        Some(info) => Some(
-            archive
-                .read_blob_range(index::INDEX_JSON, 0, info.size)
-                .await?,
-        ),
+    let stored = match archive.blob_info(index::INDEX).await? {
+        Some(info) => Some(archive.read_blob_range(index::INDEX, 0, info.size).await?),
         None => None,
     };
     let (days, problem) = index::merge(stored.as_deref(), written);
@@ -125,11 +123,7 @@ pub async fn write_pages(
         tracing::warn!("{problem}");
     }
     archive
-        .put_small(
-            index::INDEX_JSON,
-            serde_json::to_vec_pretty(&days).unwrap_or_default(),
-            "application/json",
-        )
+        .put_small(index::INDEX, index::to_lines(&days), "application/jsonl")
         .await?;
     archive
         .put_small(

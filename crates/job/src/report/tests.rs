@@ -248,7 +248,7 @@ fn the_day_page_lists_gaps_silences_and_a_player_per_segment() {
 #[test]
 fn the_index_keeps_other_days_and_replaces_the_ones_written() {
     let mut today = manifest();
-    let stored = serde_json::to_vec(&[
+    let stored = index::to_lines(&[
         index::IndexEntry {
             day: "2026-11-25".into(),
             segments: 144,
@@ -263,8 +263,7 @@ fn the_index_keeps_other_days_and_replaces_the_ones_written() {
             gaps: 0,
             silences: 0,
         },
-    ])
-    .unwrap();
+    ]);
     let (days, problem) = index::merge(Some(&stored), std::slice::from_ref(&today));
     assert_eq!(problem, None);
     assert_eq!(days.len(), 2);
@@ -284,7 +283,7 @@ fn the_index_keeps_other_days_and_replaces_the_ones_written() {
     assert_eq!(days.len(), 1);
     assert!(problem
         .unwrap()
-        .contains("_days/index.json: expected a JSON list"));
+        .contains("_days/index.jsonl: expected a JSON object per line"));
 }
 
 #[tokio::test]
@@ -315,8 +314,11 @@ async fn pages_and_the_index_are_written_beside_the_manifests() {
             String::from_utf8(archive.read_blob_range(name, 0, info.size).await.unwrap()).unwrap()
         }
     };
-    let list: Vec<index::IndexEntry> =
-        serde_json::from_str(&read("_days/index.json").await).unwrap();
+    let list: Vec<index::IndexEntry> = read("_days/index.jsonl")
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(
         list.iter().map(|d| d.day.as_str()).collect::<Vec<_>>(),
         ["2026-11-25", "2026-11-26"]
