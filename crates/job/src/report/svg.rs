@@ -41,10 +41,13 @@ const JOIN: &str = "#111111";
 /// known (the `report` command reads only the archive): the legend says so.
 pub fn day_svg(m: &DayManifest, held: Option<&[HeldFile]>, zone: Tz) -> String {
     let (from, to) = day_bounds(m, zone);
+    // A file whose audio the archive already holds is drawn as archived (it waits only to be
+    // deleted): held means not in the archive.
     let held_here: Vec<&HeldFile> = held
         .unwrap_or_default()
         .iter()
         .filter(|h| h.end() > from && h.start < to)
+        .filter(|h| !m.segments.iter().any(|s| s.file == h.file))
         .collect();
     let mut pods: BTreeSet<&str> = m.segments.iter().map(|s| s.pod.as_str()).collect();
     pods.extend(held_here.iter().map(|h| h.pod.as_str()));
@@ -253,7 +256,10 @@ impl Timeline<'_> {
     ) {
         let zone = self.zone;
         let ours: Vec<_> = self.m.segments.iter().filter(|s| s.pod == pod).collect();
-        let archived: f64 = ours.iter().map(|s| (s.out_s - s.in_s).max(0.0)).sum();
+        // A fold from +0.0: an empty f64 sum is -0.0, which prints as "-0.0 s".
+        let archived = ours
+            .iter()
+            .fold(0.0, |sum, s| sum + (s.out_s - s.in_s).max(0.0));
         // Pods of one Deployment share their prefix: the end tells them apart.
         let chars = pod.chars().count();
         let shown = if chars > 24 {

@@ -163,6 +163,30 @@ fn the_picture_has_a_lane_per_pod_and_a_title_on_every_span() {
 }
 
 #[test]
+fn an_archived_file_still_in_the_folder_is_not_drawn_as_held() {
+    let m = manifest();
+    let mut held = held();
+    held.push(HeldFile {
+        file: m.segments[0].file.clone(),
+        pod: "pod-a".into(),
+        start: m.segments[0].start,
+        seconds: 600.0,
+        why: "not deleted this run".into(),
+    });
+    let svg = day_svg(&m, Some(&held), zone());
+    let drawn = elements(&svg).into_iter().filter(|e| e.1 == "held").count();
+    assert_eq!(drawn, 2, "the one unarchived file, once per timeline");
+    assert!(svg.contains("files still held (1)"));
+    // A pod with nothing archived says 0.0 s, not -0.0 s.
+    let only_held = DayManifest {
+        segments: Vec::new(),
+        ..manifest()
+    };
+    let svg = day_svg(&only_held, Some(&held), zone());
+    assert!(svg.contains("0 files, 0.0 s archived"), "{svg}");
+}
+
+#[test]
 fn without_the_folder_the_picture_says_held_files_are_not_shown() {
     let svg = day_svg(&manifest(), None, zone());
     let all = elements(&svg);
