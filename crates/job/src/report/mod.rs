@@ -16,6 +16,7 @@ use crate::store::{Archive, StoreResult};
 pub mod html;
 pub mod index;
 pub mod svg;
+mod timeline;
 
 pub use svg::day_svg;
 
