@@ -14,14 +14,18 @@ command -v faketime >/dev/null || need_apt+=(faketime)
 # The day playlists are played by GStreamer's HLS demuxer (hls_playback).
 command -v gst-launch-1.0 >/dev/null ||
   need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+# The archive browser's day page is opened in Debian's headless Chromium (browser_report).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1.
-[ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+# Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1, and
+# playwright-core, which drives Chromium (no browser download: it uses Debian's).
+{ [ -x node_modules/.bin/azurite ] && [ -d node_modules/playwright-core ]; } ||
+  npm ci --no-audit --no-fund --loglevel=error
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

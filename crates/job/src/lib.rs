@@ -11,6 +11,7 @@ pub mod execute;
 pub mod joins;
 pub mod playlist;
 pub mod query;
+pub mod report;
 pub mod rows;
 pub mod run;
 pub mod scan;

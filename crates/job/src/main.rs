@@ -46,6 +46,20 @@ enum Command {
     /// List the archived segments of the stream (all, a day's, or a range's), oldest first.
     /// Needs only STREAM_NAME and the storage settings (TIME_ZONE for local times).
     Ls(LsArgs),
+    /// Draw a day's picture (what `_days/YYYY-MM-DD.svg` shows: a timeline per pod, gaps,
+    /// dead air) into a local file from the table, and print the address of the day's page.
+    /// Needs only STREAM_NAME and the storage settings (TIME_ZONE for the local day); files
+    /// still held in the folder are not shown.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// A local calendar day in TIME_ZONE, YYYY-MM-DD.
+    day: String,
+    /// Where to write the SVG.
+    #[arg(long)]
+    output: std::path::PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -67,7 +81,7 @@ struct LsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match &cli.command {
-        Some(Command::Ls(_)) => Settings::archive_only_from_env(),
+        Some(Command::Ls(_) | Command::Report(_)) => Settings::archive_only_from_env(),
         _ => Settings::from_env(),
     };
     let settings = match settings {
@@ -97,6 +111,7 @@ fn main() -> ExitCode {
             Command::Run => run(&settings, settings.dry_run).await,
             Command::Plan => run(&settings, true).await,
             Command::Ls(args) => ls(&settings, &args).await,
+            Command::Report(args) => report(&settings, &args).await,
         }
     });
     match result {
@@ -216,5 +231,34 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
     } else {
         print!("{}", query::table(&listed));
     }
+    Ok(())
+}
+
+async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
+    let archive = open(settings, &settings.container)?;
+    let m = job::report::day_manifest(&archive, settings, &args.day).await?;
+    let svg = job::report::day_svg(&m, None, settings.selection.time_zone);
+    std::fs::write(&args.output, svg)
+        .map_err(|e| format!("cannot write the picture to {}: {e}", args.output.display()))?;
+    println!(
+        "{}: {} {}: {} segments, {} archived, {} gaps, {} spans of dead air (files still held \
+         in the folder are not shown: report reads only the archive)",
+        args.output.display(),
+        settings.stream,
+        m.day,
+        m.segments.len(),
+        job::report::seconds_text(m.archived_seconds),
+        m.gaps.len(),
+        m.silences.len()
+    );
+    let page = format!(
+        "{}/{}/_days/{}.html",
+        settings.storage.blob_endpoint, settings.container, m.day
+    );
+    // TODO(sas): once store/azure/sas.rs is merged, print `page` signed with a read-only,
+    // container-scoped SAS when the storage has an account key (`settings.storage.key()`): the
+    // page passes its query on to every blob it loads. Until then the address works from a
+    // public container or the static website only.
+    println!("day page: {page}");
     Ok(())
 }

@@ -92,7 +92,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
             // Not an error: without them a later run only waits for the clocks to agree.
             let _ = execute::remember_sightings(&stores, &state, &plan).await;
-            let unstamped = execute::restamp(&stores, settings, &recorded, &plan).await;
+            let unstamped = execute::restamp(&stores, settings, &recorded, &plan, &folder).await;
             let mut sum = execute::execute(
                 &stores, settings, &folder, &state, &recorded, &plan, deadline,
             )

@@ -150,7 +150,8 @@ pub async fn execute(
             .iter()
             .filter_map(|f| days::day_of(f, settings)),
     );
-    sum.errors += record::write_manifests(stores.archive, settings, &days).await;
+    let held = crate::report::held_files(&folder.files, plan, Some(&done.deleted_audio), settings);
+    sum.errors += record::write_manifests(stores.archive, settings, &days, &held).await;
     sum
 }
 

@@ -8,18 +8,21 @@ use tracing::{error, info, warn};
 
 use super::{Recorded, Stores};
 use crate::days;
+use crate::report;
 use crate::rows;
 use crate::settings::Settings;
 use crate::store::{Archive, SegmentRow};
 
 /// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
 /// of their days. Returns how many failed: a stale start misplaces a join in a day manifest
-/// until a later run restamps it; it never affects what is deleted.
+/// until a later run restamps it; it never affects what is deleted. `folder`: what the run
+/// scanned, for the files the day pictures show as held.
 pub async fn restamp(
     stores: &Stores<'_>,
     settings: &Settings,
     recorded: &Recorded,
     plan: &Plan,
+    folder: &crate::scan::Folder,
 ) -> usize {
     if settings.dry_run {
         return 0;
@@ -63,26 +66,40 @@ pub async fn restamp(
             }
         }
     }
-    failed + write_manifests(stores.archive, settings, &changed_days).await
+    if changed_days.is_empty() {
+        return failed;
+    }
+    // Before the plan is carried out: its deletions are taken as done.
+    let held = report::held_files(&folder.files, plan, None, settings);
+    failed + write_manifests(stores.archive, settings, &changed_days, &held).await
 }
 
-/// Rewrite the manifests of `changed` days from the table (when enabled). Returns the number
-/// of failures (0 or 1).
+/// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
+/// and pages and the index of days (`report`), which show `held` (the files left in the
+/// folder). Returns the number of failures (0 or 1). The pages are written here, not in
+/// `days`, so that `days` does not depend on `report`.
 pub(super) async fn write_manifests(
     archive: &dyn Archive,
     settings: &Settings,
     changed: &BTreeSet<chrono::NaiveDate>,
+    held: &[report::HeldFile],
 ) -> usize {
     if !settings.day_manifests || changed.is_empty() {
         return 0;
     }
     match days::write(archive, settings, changed).await {
         Ok(written) => {
-            for m in written {
+            for m in &written {
                 info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
                     archived_seconds = m.archived_seconds, "day manifest written");
             }
-            0
+            match report::write_pages(archive, settings, &written, Some(held)).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    error!("day pages: {e}");
+                    1
+                }
+            }
         }
         Err(e) => {
             error!("day manifest: {e}");
