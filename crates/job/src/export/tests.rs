@@ -111,7 +111,7 @@ const WORD: [u8; 4] = [0xFF, 0xF3, 0x40, 0xC4];
 const LEN: usize = 104;
 
 /// A blob as ffmpeg writes one: an ID3v2 tag, an Info header frame, then `frames` frames whose
-/// `main_data_begin` is 150 (two frames back) and whose bodies carry their index.
+/// bodies carry their index.
 fn blob(frames: usize) -> Vec<u8> {
     let mut b = b"ID3\x04\x00\x00\x00\x00\x00\x14".to_vec();
     b.extend_from_slice(&[0u8; 20]);
@@ -173,28 +173,28 @@ async fn frames_are_copied_exactly_with_warm_up_and_the_header_declares_the_cut(
     assert_eq!(spans, [(11_000, big as u64), (0, 100)]);
 
     let indexed = index(&archive, &p).await.unwrap();
-    // main_data_begin 150 reaches two 91-byte reservoirs back; one more for the overlap.
-    assert_eq!((indexed[0].warm_up, indexed[0].frames), (3, 1_003));
+    // As many frames before the first as the delay field can declare: (4095 + 529 − 110) ÷ 576.
+    assert_eq!((indexed[0].warm_up, indexed[0].frames), (7, 1_007));
     let mut out = Vec::new();
     let w = write(&archive, &p, &indexed, &mut out).await.unwrap();
-    assert_eq!((w.frames, w.bytes as usize), (1_103, out.len()));
+    assert_eq!((w.frames, w.bytes as usize), (1_107, out.len()));
 
     let tag = FrameHeader::parse(&out).unwrap();
     let (head, frames) = out.split_at(tag.len as usize);
     assert!(mp3frame::info_tag::is_tag_frame(head));
     let numbers: Vec<u64> = frames.chunks(LEN).map(frame_no).collect();
-    let want: Vec<u64> = (10_997..big as u64).chain(0..100).collect();
+    let want: Vec<u64> = (10_993..big as u64).chain(0..100).collect();
     assert_eq!(numbers, want, "frames in order, none twice, none missing");
     assert!(frames.chunks(LEN).all(|f| f[..4] == WORD && f.len() == LEN));
-    // Delay: 3 warm-up frames and 5 ms (110 samples), less the decoder's 529. Padding: 12 ms
+    // Delay: 7 warm-up frames and 5 ms (110 samples), less the decoder's 529. Padding: 12 ms
     // (265 samples) plus 529.
     assert_eq!(
         (w.encoder_delay, w.padding, w.late_samples),
-        (3 * 576 + 110 - 529, 265 + 529, 0)
+        (7 * 576 + 110 - 529, 265 + 529, 0)
     );
     assert_eq!(
         w.samples,
-        1_103 * 576 - u64::from(w.encoder_delay) - u64::from(w.padding)
+        1_107 * 576 - u64::from(w.encoder_delay) - u64::from(w.padding)
     );
 
     // A row claiming more frames than its blob holds is an error naming the blob.
