@@ -113,8 +113,15 @@ const LEN: usize = 104;
 /// A blob as ffmpeg writes one: an ID3v2 tag, an Info header frame, then `frames` frames whose
 /// bodies carry their index.
 fn blob(frames: usize) -> Vec<u8> {
-    let mut b = b"ID3\x04\x00\x00\x00\x00\x00\x14".to_vec();
-    b.extend_from_slice(&[0u8; 20]);
+    blob_tagged(frames, 20)
+}
+
+/// [`blob`] with an ID3v2 tag of `tag` bytes after its header (cover art can be megabytes).
+fn blob_tagged(frames: usize, tag: usize) -> Vec<u8> {
+    let mut b = b"ID3\x04\x00\x00".to_vec();
+    // The size in four 7-bit bytes ("syncsafe").
+    b.extend((0..4).rev().map(|i| ((tag >> (7 * i)) & 0x7F) as u8));
+    b.resize(10 + tag, 0);
     let g = Gapless {
         frames: frames as u32,
         audio_bytes: (frames * LEN) as u32,
@@ -228,4 +235,34 @@ async fn a_range_from_the_first_frame_starts_late_by_the_decoders_delay() {
         (w.warm_up_frames, w.encoder_delay, w.late_samples),
         (0, 0, 529)
     );
+}
+
+#[tokio::test]
+async fn an_id3v2_tag_longer_than_a_chunk_is_stepped_over() {
+    let archive = InMemoryArchive::new("s");
+    let tag = (CHUNK + CHUNK / 2) as usize;
+    let bytes = blob_tagged(300, tag);
+    archive
+        .put_small("26-11-2026/b.mp3", bytes.clone(), "audio/mpeg")
+        .await
+        .unwrap();
+    let frame_s: f64 = 576.0 / 22_050.0;
+    let joined = joins(vec![Placed {
+        duration_us: (300.0 * frame_s * 1e6).round() as i64,
+        frames: Some(300),
+        ..placed("b.mp3", 0)
+    }]);
+    let p = plan(
+        &joined,
+        t0() + micros(200.0 * frame_s),
+        t0() + micros(300.0 * frame_s),
+        &[],
+    )
+    .unwrap();
+    let indexed = index(&archive, &p).await.unwrap();
+    let tag_frame_len = FrameHeader::parse(&bytes[10 + tag..]).unwrap().len as u64;
+    let first_audio = (10 + tag) as u64 + tag_frame_len;
+    // From frame 200, less 8 warm-up frames: (4095 + 529) ÷ 576, nothing of frame 200 cut.
+    assert_eq!(indexed[0].start, first_audio + 192 * LEN as u64);
+    assert_eq!(indexed[0].end, bytes.len() as u64);
 }
