@@ -276,7 +276,22 @@ async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
     }
     let pad = chrono::TimeDelta::microseconds((pad * 1e6).round() as i64);
     let archive = open(settings, &settings.container)?;
-    let plan = export::plan_from_rows(&archive, settings, from - pad, to + pad).await?;
+    let plan = match export::plan_from_rows(&archive, settings, from - pad, to + pad).await {
+        Ok(plan) => plan,
+        Err(e)
+            if archive
+                .first_rows(1)
+                .await
+                .is_ok_and(|rows| rows.is_empty()) =>
+        {
+            return Err(format!(
+                "{e}: stream {:?} has nothing archived at all (no rows in partition {:?} of table \
+                 {:?}); check STREAM_NAME and TABLE_NAME",
+                settings.stream, settings.container, settings.table
+            ))
+        }
+        Err(e) => return Err(e),
+    };
     if !plan.uncounted.is_empty() {
         eprintln!(
             "segment-selector: {} segments left out: their rows (the original job's) have no frame count",

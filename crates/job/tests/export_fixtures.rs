@@ -228,6 +228,28 @@ fn a_range_across_a_replica_switch_with_pad_and_stdout() {
         - u64::from(tag.encoder_delay.unwrap())
         - u64::from(tag.encoder_padding.unwrap());
     assert_eq!(u64::from(tag.frames.unwrap()), facts.frames);
+    // ffmpeg's demuxer starts the stream after the delay and its own 529 samples.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=start_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let start_time: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let want = f64::from(tag.encoder_delay.unwrap() + 529) / timecode::SR;
+    assert!(
+        (start_time - want).abs() < 1e-5,
+        "start_time {start_time}, {want} declared"
+    );
     let wav = out.path().join("switch.wav");
     let mpg123 = Command::new("mpg123")
         .args(["-q", "-w"])
@@ -364,6 +386,25 @@ fn a_gap_fails_the_export_unless_allowed() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && stderr.contains("nothing is archived"),
+        "{stderr}"
+    );
+    // A stream with no rows at all says so.
+    let run = export(
+        &conn,
+        "export-never",
+        a.zone,
+        &[
+            "--from",
+            "2026-11-26T15:15:00Z",
+            "--to",
+            "2026-11-26T15:16:00Z",
+            "--output",
+            "-",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("check STREAM_NAME"),
         "{stderr}"
     );
 }
