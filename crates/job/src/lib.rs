@@ -8,6 +8,7 @@ pub mod clock;
 mod crash_tests;
 pub mod days;
 pub mod execute;
+pub mod export;
 pub mod joins;
 pub mod playlist;
 pub mod query;

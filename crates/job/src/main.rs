@@ -51,6 +51,11 @@ enum Command {
     /// Needs only STREAM_NAME and the storage settings (TIME_ZONE for the local day); files
     /// still held in the folder are not shown.
     Report(ReportArgs),
+    /// Write one MP3 of a time range from the archive, frame-exact across segments, replica
+    /// switches and midnight, with a gapless (Xing/LAME) header. A gap no replica recorded is
+    /// printed to stderr and fails the export unless --allow-gaps. Needs only STREAM_NAME and
+    /// the storage settings (TIME_ZONE for local times).
+    Export(ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -60,6 +65,26 @@ struct ReportArgs {
     /// Where to write the SVG.
     #[arg(long)]
     output: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Start: RFC 3339 (2026-11-26T14:32:00Z), or a local time in TIME_ZONE
+    /// (2026-11-26T14:32:00, 2026-11-26 14:32).
+    #[arg(long)]
+    from: String,
+    /// End (exclusive), as --from.
+    #[arg(long)]
+    to: String,
+    /// The MP3 file to write, or - for stdout.
+    #[arg(long)]
+    output: String,
+    /// Seconds of pre- and post-roll added to each end of the range.
+    #[arg(long, default_value = "0")]
+    pad: String,
+    /// Export what exists when the range contains gaps (still reported on stderr).
+    #[arg(long)]
+    allow_gaps: bool,
 }
 
 #[derive(clap::Args)]
@@ -81,7 +106,9 @@ struct LsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match &cli.command {
-        Some(Command::Ls(_) | Command::Report(_)) => Settings::archive_only_from_env(),
+        Some(Command::Ls(_) | Command::Report(_) | Command::Export(_)) => {
+            Settings::archive_only_from_env()
+        }
         _ => Settings::from_env(),
     };
     let settings = match settings {
@@ -112,6 +139,7 @@ fn main() -> ExitCode {
             Command::Plan => run(&settings, true).await,
             Command::Ls(args) => ls(&settings, &args).await,
             Command::Report(args) => report(&settings, &args).await,
+            Command::Export(args) => export(&settings, &args).await,
         }
     });
     match result {
@@ -260,5 +288,104 @@ async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
     // page passes its query on to every blob it loads. Until then the address works from a
     // public container or the static website only.
     println!("day page: {page}");
+    Ok(())
+}
+
+/// A time flag's value, or an error naming the flag and the forms it takes.
+fn time_flag(
+    flag: &str,
+    text: &str,
+    zone: chrono_tz::Tz,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    job::query::parse_time(text, zone).map_err(|e| format!("--{flag}: {e}"))
+}
+
+async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
+    use job::export;
+    let zone = settings.selection.time_zone;
+    let from = time_flag("from", &args.from, zone)?;
+    let to = time_flag("to", &args.to, zone)?;
+    let pad: f64 = args
+        .pad
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p: &f64| p.is_finite() && (0.0..=86_400.0).contains(p))
+        .ok_or_else(|| {
+            format!(
+                "--pad {:?}: expected seconds, 0 to 86400 (e.g. 5 or 2.5)",
+                args.pad
+            )
+        })?;
+    if to <= from {
+        return Err(format!("--to {to} is not after --from {from}"));
+    }
+    let pad = chrono::TimeDelta::microseconds((pad * 1e6).round() as i64);
+    let archive = open(settings, &settings.container)?;
+    let plan = match export::plan_from_rows(&archive, settings, from - pad, to + pad).await {
+        Ok(plan) => plan,
+        Err(e)
+            if archive
+                .first_rows(1)
+                .await
+                .is_ok_and(|rows| rows.is_empty()) =>
+        {
+            return Err(format!(
+                "{e}: stream {:?} has nothing archived at all (no rows in partition {:?} of table \
+                 {:?}); check STREAM_NAME and TABLE_NAME",
+                settings.stream, settings.container, settings.table
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    if !plan.uncounted.is_empty() {
+        eprintln!(
+            "segment-selector: {} segments left out: their rows (the original job's) have no frame count",
+            plan.uncounted.len()
+        );
+    }
+    eprint!("{}", export::describe_gaps(&plan.gaps, zone));
+    if !plan.gaps.is_empty() && !args.allow_gaps {
+        let seconds: f64 = plan.gaps.iter().map(|g| g.seconds()).sum();
+        return Err(format!(
+            "{} gaps ({seconds:.3} s) in the range: nothing written; --allow-gaps exports what exists",
+            plan.gaps.len()
+        ));
+    }
+    let indexed = export::read::index(&archive, &plan).await?;
+    let written = if args.output == "-" {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+        export::read::write(&archive, &plan, &indexed, &mut out).await?
+    } else {
+        // Written beside the target and renamed at the end: a failed export leaves no
+        // truncated MP3 under the name asked for.
+        let path = std::path::Path::new(&args.output);
+        let partial = path.with_extension("mp3.partial");
+        let file = std::fs::File::create(&partial).map_err(|e| {
+            format!(
+                "--output {}: cannot create {}: {e}",
+                args.output,
+                partial.display()
+            )
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        let written = export::read::write(&archive, &plan, &indexed, &mut out).await;
+        let written = written.and_then(|w| {
+            drop(out);
+            std::fs::rename(&partial, path)
+                .map(|()| w)
+                .map_err(|e| format!("--output {}: {e}", args.output))
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written?
+    };
+    tracing::info!(
+        from = %plan.from, to = %plan.to, segments = plan.pieces.len(), frames = written.frames,
+        bytes = written.bytes, seconds = written.samples as f64 / f64::from(written.sample_rate),
+        encoder_delay = written.encoder_delay, padding = written.padding,
+        warm_up_frames = written.warm_up_frames, gaps = plan.gaps.len(), "exported"
+    );
     Ok(())
 }

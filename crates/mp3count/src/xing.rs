@@ -135,6 +135,30 @@ mod tests {
     }
 
     #[test]
+    fn what_mp3frame_writes_reads_back() {
+        use mp3frame::info_tag::{tag_frame, Gapless, Toc};
+        let g = Gapless {
+            frames: 1_000,
+            audio_bytes: 104_000,
+            encoder_delay: 1_000,
+            padding: 700,
+            vbr: false,
+        };
+        let f = tag_frame([0xFF, 0xF3, 0x40, 0xC4], &g, &Toc::linear()).unwrap();
+        let h = FrameHeader::parse(&f).unwrap();
+        assert_eq!(
+            parse_vbr_header(&h, &f),
+            Some(XingInfo {
+                frames: Some(1_000),
+                bytes: Some(104_000 + f.len() as u32),
+                is_info_cbr: true,
+                encoder_delay: Some(1_000),
+                encoder_padding: Some(700),
+            })
+        );
+    }
+
+    #[test]
     fn vbri_tag() {
         let mut f = vec![0u8; 417];
         f[..4].copy_from_slice(&[0xFF, 0xFB, 0x90, 0x64]);

@@ -1,11 +1,16 @@
 //! MPEG audio frame headers (ISO 11172-3 / 13818-3 and the MPEG 2.5 extension): the one
 //! parser that the job's streaming frame counter and the aligner's frame finder share.
 //!
-//! Pure and allocation-free; `parse` is `#[inline]` because the job calls it for every frame
+//! [`info_tag`] writes the Xing/Info and LAME header frame that heads a stream cut from a longer
+//! one (gapless playback of an exported range).
+//!
+//! Pure and allocation-free (the header parser); `parse` is `#[inline]` because the job calls it for every frame
 //! of every archived byte (frame counting runs at several GB/s).
 #![forbid(unsafe_code)]
 
 use serde::Serialize;
+
+pub mod info_tag;
 
 /// Bytes of a header word.
 pub const HEADER_LEN: usize = 4;

@@ -161,12 +161,10 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     let mut gaps = Vec::new();
     let mut archived_ms = 0i64;
     let mut pods = BTreeSet::new();
-    let node = rows::node_name_starts(rows, &settings.selection);
-    let placed = rows
-        .iter()
-        .filter_map(|r| placed_row(r, settings, &node))
-        .collect();
-    for j in joins(placed).into_iter().filter(|j| j.placed.day == day) {
+    for j in joins(placed_rows(rows, settings))
+        .into_iter()
+        .filter(|j| j.placed.day == day)
+    {
         pods.insert(j.placed.pod.clone());
         if let Some(gap) = &j.gap_before {
             pods.insert(gap.after.clone());
@@ -193,6 +191,15 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         archived_seconds: archived_ms as f64 / 1000.0,
         silences: Vec::new(),
     }
+}
+
+/// The table's rows (ours and the original job's) placed on the timeline, as the day
+/// manifests place them; rows whose file name is no segment name are left out.
+pub fn placed_rows(rows: &[SegmentRow], settings: &Settings) -> Vec<Placed> {
+    let node = rows::node_name_starts(rows, &settings.selection);
+    rows.iter()
+        .filter_map(|r| placed_row(r, settings, &node))
+        .collect()
 }
 
 /// Where each planned upload will join the archive: computed before it is uploaded, so its

@@ -2,6 +2,7 @@
 //! file takes it with `mod support;` and uses what it needs; nothing is copied between them.
 #![allow(dead_code)]
 
+pub mod archived;
 pub mod azurite;
 pub mod common;
 pub mod entra;
