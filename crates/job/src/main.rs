@@ -46,6 +46,23 @@ enum Command {
     /// List the archived segments of the stream (all, a day's, or a range's), oldest first.
     /// Needs only STREAM_NAME and the storage settings (TIME_ZONE for local times).
     Ls(LsArgs),
+    /// Print a day's playlist (HLS, as `_days/YYYY-MM-DD.m3u8`) with absolute blob URLs that
+    /// carry a read-only SAS, so a private container plays in VLC or a browser. Needs only
+    /// STREAM_NAME and the storage settings: a service SAS from the account key, or a
+    /// user-delegation SAS with Entra ID (AZURE_STORAGE_ACCOUNT; at most 168 hours).
+    Playlist(PlaylistArgs),
+}
+
+#[derive(clap::Args)]
+struct PlaylistArgs {
+    /// The day, YYYY-MM-DD (the date in the file names, as the blob folders count days).
+    day: String,
+    /// Hours the URLs stay valid.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=87_600))]
+    expires_in: u32,
+    /// Write the playlist to this file instead of standard output.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -67,7 +84,7 @@ struct LsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match &cli.command {
-        Some(Command::Ls(_)) => Settings::archive_only_from_env(),
+        Some(Command::Ls(_) | Command::Playlist(_)) => Settings::archive_only_from_env(),
         _ => Settings::from_env(),
     };
     let settings = match settings {
@@ -97,6 +114,7 @@ fn main() -> ExitCode {
             Command::Run => run(&settings, settings.dry_run).await,
             Command::Plan => run(&settings, true).await,
             Command::Ls(args) => ls(&settings, &args).await,
+            Command::Playlist(args) => playlist(&settings, &args).await,
         }
     });
     match result {
@@ -177,6 +195,27 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         seen: &seen,
     };
     job::run::run(&parts, settings, dry_run).await
+}
+
+async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String> {
+    let archive = open(settings, &settings.container)?;
+    // The SAS's validity is the user's choice, not a decision of the job: the node's clock
+    // is all there is to count it from.
+    let now = chrono::Utc::now();
+    let expiry = now + chrono::TimeDelta::hours(i64::from(args.expires_in));
+    let text = job::query::signed_playlist(&archive, settings, &args.day, now, expiry).await?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the playlist to {}: {e}", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write the playlist: {e}"))?;
+        }
+    }
+    tracing::info!(day = %args.day, expires = %expiry.to_rfc3339(), "playlist signed (read only)");
+    Ok(())
 }
 
 async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {

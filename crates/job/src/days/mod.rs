@@ -99,17 +99,7 @@ pub async fn write(
 ) -> StoreResult<Vec<DayManifest>> {
     let mut written = Vec::new();
     for &day in days {
-        let tz = settings.selection.time_zone;
-        let midnight = |d: NaiveDate| {
-            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                .earliest()
-                .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
-        };
-        let (from, to) = rows::key_range(
-            midnight(day) - TimeDelta::hours(1),
-            midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
-        );
-        let rows = archive.rows_in_range(&from, &to).await?;
+        let rows = day_rows(archive, settings, day).await?;
         let mut manifest = build(&rows, day, settings);
         sync_points(archive, settings, &rows, &mut manifest).await?;
         let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
@@ -127,6 +117,40 @@ pub async fn write(
         written.push(manifest);
     }
     Ok(written)
+}
+
+/// The rows a day's manifest is built from: the day's, and an hour of each neighbour's (which
+/// only join).
+async fn day_rows(
+    archive: &dyn Archive,
+    settings: &Settings,
+    day: NaiveDate,
+) -> StoreResult<Vec<SegmentRow>> {
+    let tz = settings.selection.time_zone;
+    let midnight = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+    };
+    let (from, to) = rows::key_range(
+        midnight(day) - TimeDelta::hours(1),
+        midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
+    );
+    archive.rows_in_range(&from, &to).await
+}
+
+/// The manifest of `day` as [`write`] would write it now, read from the table without
+/// writing anything (what `segment-selector playlist` signs).
+pub async fn read(
+    archive: &dyn Archive,
+    settings: &Settings,
+    day: NaiveDate,
+) -> StoreResult<DayManifest> {
+    Ok(build(
+        &day_rows(archive, settings, day).await?,
+        day,
+        settings,
+    ))
 }
 
 /// Record in the rows and blobs of the day the in/out points that changed since they were

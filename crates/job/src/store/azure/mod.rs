@@ -316,6 +316,9 @@ fn client_options(options: &AzureOptions) -> ClientOptions {
         .per_retry_policies_mut()
         .push(Arc::new(AttemptTimeout(options.request_timeout)));
     client_options
+        .per_retry_policies_mut()
+        .push(Arc::new(sas::DelegationKeyHeaders));
+    client_options
 }
 
 async fn within<T>(
