@@ -22,6 +22,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1.
 [ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+# Microsoft's Python SDKs read what the job wrote (python_sdk).
+python3 -c 'import azure.storage.blob, azure.data.tables' 2>/dev/null ||
+  python3 -m pip install --quiet azure-storage-blob azure-data-tables
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
