@@ -3,10 +3,11 @@
 //! - Account key (connection string): a service SAS. ffmpeg plays the printed playlist to the
 //!   end (the archived seconds, byte ranges included); the same URLs without their SAS, with
 //!   a tampered signature, or used to write, are refused with 403; the signature never
-//!   appears in the command's logs.
+//!   appears in the command's logs. The container-scoped SAS of the same API reads every blob.
 //! - Entra ID (HTTPS Azurite with `--oauth basic`, Workload Identity as in
 //!   `identity_azurite.rs`): a user-delegation SAS from Get User Delegation Key, which Azurite
-//!   implements; a signed URL reads the blob and the unsigned one is refused.
+//!   implements (its answer lacks headers the 0.21 SDK requires; `sas.rs` supplies them); a
+//!   signed URL reads the blob, the unsigned or tampered one is refused.
 
 mod support;
 use support::{azurite, common, entra};
@@ -16,6 +17,8 @@ use common::fixture;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use job::store::azure::{AzureArchive, AzureOptions};
+use job::store::connection::StorageTarget;
 use serde_json::Value;
 
 const DAY: &str = "2026-11-26";
@@ -193,6 +196,38 @@ fn a_signed_playlist_plays_from_a_private_container_and_unsigned_urls_are_refuse
         "signed playlist: {} segments, {archived:.3} s archived, ffmpeg played {seconds:.3} s",
         urls.len()
     );
+
+    // The library's container-scoped SAS (for pages that link many blobs) reads every blob
+    // of the container; its Debug output shows no signature; an expiry in the past is refused.
+    let target = StorageTarget::parse(&conn).unwrap();
+    let archive =
+        AzureArchive::new(&target, stream, "audios", stream, AzureOptions::default()).unwrap();
+    let (container_url, sas) = common::runtime().block_on(async {
+        let now = chrono::Utc::now();
+        let past = archive
+            .read_urls(now, now - chrono::TimeDelta::hours(1))
+            .await;
+        assert!(past.unwrap_err().to_string().contains("not in the future"));
+        let signed = archive
+            .read_urls(now, now + chrono::TimeDelta::hours(1))
+            .await
+            .unwrap();
+        let shown = format!("{signed:?}");
+        assert!(
+            !shown.contains("sig=") && !shown.contains(signed.container_sas()),
+            "{shown}"
+        );
+        (
+            signed.container_url().unwrap(),
+            signed.container_sas().to_owned(),
+        )
+    });
+    assert!(sas.contains("sr=c") && sas.contains("sp=r"), "{sas}");
+    for url in &urls {
+        let path = url.split('?').next().unwrap();
+        let blob = path.strip_prefix(&base).unwrap();
+        assert_eq!(status(&format!("{container_url}/{blob}?{sas}"), "GET"), 200);
+    }
 
     // Errors name what is wrong.
     let bad = playlist(stream, &storage, &["--expires-in", "0"]);

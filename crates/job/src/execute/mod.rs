@@ -200,7 +200,11 @@ impl Shell<'_> {
                     Ok(PutOutcome::Written { size, md5 }) => {
                         let (facts, located) = scanner.finish_located(size);
                         let mut counted = Counted::of(&facts);
-                        if locate.is_some() && facts.frames == u.frames {
+                        // Only offsets of the frames the plan counted: otherwise the row
+                        // records the counted facts and no points of theirs.
+                        let as_planned =
+                            counted.frames == u.frames && counted.truncated == u.truncated;
+                        if locate.is_some() && as_planned {
                             counted.bytes =
                                 self.record_bytes(&u.blob_name, metadata, located).await;
                         }
