@@ -26,6 +26,9 @@ fi
 # playwright-core, which drives Chromium (no browser download: it uses Debian's).
 { [ -x node_modules/.bin/azurite ] && [ -d node_modules/playwright-core ]; } ||
   npm ci --no-audit --no-fund --loglevel=error
+# Microsoft's Python SDKs read what the job wrote (python_sdk).
+python3 -c 'import azure.storage.blob, azure.data.tables' 2>/dev/null ||
+  python3 -m pip install --quiet azure-storage-blob azure-data-tables
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

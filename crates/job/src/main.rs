@@ -56,6 +56,11 @@ enum Command {
     /// printed to stderr and fails the export unless --allow-gaps. Needs only STREAM_NAME and
     /// the storage settings (TIME_ZONE for local times).
     Export(ExportArgs),
+    /// Print a day's playlist (HLS, as `_days/YYYY-MM-DD.m3u8`) with absolute blob URLs that
+    /// carry a read-only SAS, so a private container plays in VLC or a browser. Needs only
+    /// STREAM_NAME and the storage settings: a service SAS from the account key, or a
+    /// user-delegation SAS with Entra ID (AZURE_STORAGE_ACCOUNT; at most 168 hours).
+    Playlist(PlaylistArgs),
 }
 
 #[derive(clap::Args)]
@@ -88,6 +93,18 @@ struct ExportArgs {
 }
 
 #[derive(clap::Args)]
+struct PlaylistArgs {
+    /// The day, YYYY-MM-DD (the date in the file names, as the blob folders count days).
+    day: String,
+    /// Hours the URLs stay valid.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=87_600))]
+    expires_in: u32,
+    /// Write the playlist to this file instead of standard output.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct LsArgs {
     /// A local calendar day in TIME_ZONE, YYYY-MM-DD.
     #[arg(long, conflicts_with_all = ["from", "to"])]
@@ -106,7 +123,7 @@ struct LsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match &cli.command {
-        Some(Command::Ls(_) | Command::Report(_) | Command::Export(_)) => {
+        Some(Command::Ls(_) | Command::Report(_) | Command::Export(_) | Command::Playlist(_)) => {
             Settings::archive_only_from_env()
         }
         _ => Settings::from_env(),
@@ -140,6 +157,7 @@ fn main() -> ExitCode {
             Command::Ls(args) => ls(&settings, &args).await,
             Command::Report(args) => report(&settings, &args).await,
             Command::Export(args) => export(&settings, &args).await,
+            Command::Playlist(args) => playlist(&settings, &args).await,
         }
     });
     match result {
@@ -222,6 +240,27 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     job::run::run(&parts, settings, dry_run).await
 }
 
+async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String> {
+    let archive = open(settings, &settings.container)?;
+    // The SAS's validity is the user's choice, not a decision of the job: the node's clock
+    // is all there is to count it from.
+    let now = chrono::Utc::now();
+    let expiry = now + chrono::TimeDelta::hours(i64::from(args.expires_in));
+    let text = job::query::signed_playlist(&archive, settings, &args.day, now, expiry).await?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the playlist to {}: {e}", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write the playlist: {e}"))?;
+        }
+    }
+    tracing::info!(day = %args.day, expires = %expiry.to_rfc3339(), "playlist signed (read only)");
+    Ok(())
+}
+
 async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
     use job::query;
     let zone = settings.selection.time_zone;
@@ -279,15 +318,20 @@ async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
         m.gaps.len(),
         m.silences.len()
     );
+    // A read-only, container-scoped SAS, valid a week (the most a user-delegation SAS may
+    // last): the page passes its query on to every blob it loads.
+    let now = chrono::Utc::now();
+    let urls = archive
+        .read_urls(now, now + chrono::TimeDelta::days(7))
+        .await
+        .map_err(|e| e.to_string())?;
     let page = format!(
-        "{}/{}/_days/{}.html",
-        settings.storage.blob_endpoint, settings.container, m.day
+        "{}/_days/{}.html?{}",
+        urls.container_url().map_err(|e| e.to_string())?,
+        m.day,
+        urls.container_sas()
     );
-    // TODO(sas): once store/azure/sas.rs is merged, print `page` signed with a read-only,
-    // container-scoped SAS when the storage has an account key (`settings.storage.key()`): the
-    // page passes its query on to every blob it loads. Until then the address works from a
-    // public container or the static website only.
-    println!("day page: {page}");
+    println!("day page (read-only, valid 7 days): {page}");
     Ok(())
 }
 

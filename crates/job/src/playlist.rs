@@ -5,37 +5,69 @@ use std::fmt::Write;
 use crate::days::{DayManifest, DaySegment};
 
 /// The day as an HLS VOD playlist (RFC 8216); blob paths are relative to the playlist's own
-/// folder. It is complete (`EXT-X-ENDLIST`: players start at the beginning instead of
-/// treating it as live), declares its longest segment (`EXT-X-TARGETDURATION`, which
-/// GStreamer needs), and marks a discontinuity where the recording changes (another pod, or
-/// after a gap), where timestamps jump. A segment whose audio earlier segments already play
-/// in full is left out. Each blob is played whole, so `EXTINF` is its whole length: the part
-/// before its in-point repeats what the segment before it ended with.
+/// folder. See [`playlist_with`].
 pub fn playlist(m: &DayManifest) -> String {
-    let playing: Vec<&DaySegment> = m
+    playlist_with(m, |s| format!("../{}", s.blob))
+}
+
+/// The day as an HLS VOD playlist with each segment's URI from `uri` (absolute, signed URLs
+/// for `segment-selector playlist`).
+///
+/// It is complete (`EXT-X-ENDLIST`: players start at the beginning instead of treating it as
+/// live), declares its longest segment (`EXT-X-TARGETDURATION`, which GStreamer needs), and
+/// marks a discontinuity where the recording changes (another pod, or after a gap), where
+/// timestamps jump. A segment whose audio earlier segments already play in full is left out.
+/// Where the manifest knows the byte offsets of a segment's in/out points, only those bytes
+/// are played (`EXT-X-BYTERANGE`, version 4) and `EXTINF` is the length between the points,
+/// so nothing is heard twice; other blobs (older rows, the Node job's) play whole and `EXTINF`
+/// is their whole length.
+pub fn playlist_with(m: &DayManifest, uri: impl Fn(&DaySegment) -> String) -> String {
+    let playing: Vec<(&DaySegment, f64)> = m
         .segments
         .iter()
         .filter(|s| s.out_s - s.in_s > 0.0005)
+        .map(|s| {
+            let played = match range(s) {
+                Some(_) => s.out_s - s.in_s,
+                None => s.duration_s,
+            };
+            (s, played)
+        })
         .collect();
     let target = playing
         .iter()
-        .map(|s| s.duration_s.round() as u64)
+        .map(|(_, played)| played.round() as u64)
         .max()
         .unwrap_or(1)
         .max(1);
+    let version = if playing.iter().any(|(s, _)| range(s).is_some()) {
+        4
+    } else {
+        3
+    };
     let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n"
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n\
+         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
     );
     let mut previous: Option<&DaySegment> = None;
-    for s in playing {
+    for (s, played) in playing {
         let after_gap = m.gaps.iter().any(|g| g.end == s.start);
         if previous.is_some_and(|p| p.pod != s.pod || after_gap) {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
-        let _ = writeln!(out, "#EXTINF:{:.3},{}\n../{}", s.duration_s, s.file, s.blob);
+        let _ = writeln!(out, "#EXTINF:{played:.3},{}", s.file);
+        if let Some((offset, len)) = range(s) {
+            let _ = writeln!(out, "#EXT-X-BYTERANGE:{len}@{offset}");
+        }
+        let _ = writeln!(out, "{}", uri(s));
         previous = Some(s);
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
+}
+
+/// The byte range (offset, length) a segment plays, where it plays part of its blob.
+fn range(s: &DaySegment) -> Option<(u64, u64)> {
+    let (start, end) = s.in_byte.zip(s.out_byte)?;
+    (start < end).then_some((start, end - start))
 }

@@ -1,5 +1,6 @@
 //! Questions about the archive that need only the storage settings and the stream's name:
-//! what is archived in a day or a time range (`segment-selector ls`).
+//! what is archived in a day or a time range (`segment-selector ls`), and a day's playlist
+//! signed for players (`segment-selector playlist`).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,8 @@ use serde::Serialize;
 
 use crate::rows;
 use crate::settings::Settings;
+use crate::store::azure::sas::ReadUrls;
+use crate::store::azure::AzureArchive;
 use crate::store::{Archive, SegmentRow};
 
 /// One archived segment as `ls` shows it.
@@ -153,6 +156,45 @@ fn listed(
         blob,
         file: row.file_name.clone(),
     })
+}
+
+/// The day's HLS playlist (the one `_days/YYYY-MM-DD.m3u8` holds, built from the table as a
+/// run would write it) with absolute blob URLs, each carrying a read-only SAS valid from `now`
+/// until `expiry` ([`ReadUrls`]), so a private container plays in VLC or a browser. `day` is
+/// `YYYY-MM-DD`, the date in the file names (as the blob folders count days). An error when
+/// the day has nothing archived.
+pub async fn signed_playlist(
+    archive: &AzureArchive,
+    settings: &Settings,
+    day: &str,
+    now: DateTime<Utc>,
+    expiry: DateTime<Utc>,
+) -> Result<String, String> {
+    let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("day {day:?}: expected YYYY-MM-DD"))?;
+    let manifest = crate::days::read(archive, settings, date)
+        .await
+        .map_err(|e| e.to_string())?;
+    if manifest.segments.is_empty() {
+        return Err(format!(
+            "stream {} has nothing archived on {date} (container {}, table {})",
+            settings.stream, settings.container, settings.table
+        ));
+    }
+    let urls: ReadUrls = archive
+        .read_urls(now, expiry)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut signed = HashMap::new();
+    for s in &manifest.segments {
+        if !signed.contains_key(&s.blob) {
+            let url = urls.blob_url(&s.blob).await.map_err(|e| e.to_string())?;
+            signed.insert(s.blob.clone(), url);
+        }
+    }
+    Ok(crate::playlist::playlist_with(&manifest, |s| {
+        signed.get(&s.blob).cloned().unwrap_or_default()
+    }))
 }
 
 /// `ls`'s table: a header, then one line per segment.

@@ -82,15 +82,32 @@ pub fn row_for(u: &Upload, size: u64, md5: &[u8; 16]) -> SegmentRow {
     }
 }
 
-/// The row with the in/out points [`crate::joins::joins`] computed for it.
+/// The row with the in/out points [`crate::joins::joins`] computed for it. Its byte offsets
+/// stay only while they still name those frames; otherwise they are unknown until found again
+/// (`days::sync_points`).
 pub fn with_points(row: &SegmentRow, joined: &Points) -> SegmentRow {
-    SegmentRow {
+    let mut updated = SegmentRow {
         in_frame: joined.in_frame,
         in_ms: Some((joined.in_s * 1000.0).round() as i64),
         out_frame: joined.out_frame,
         out_ms: Some((joined.out_s * 1000.0).round() as i64),
         ..row.clone()
+    };
+    if ranged(&updated).is_none() || ranged(&updated) != ranged(row) {
+        updated.in_byte = None;
+        updated.out_byte = None;
     }
+    updated
+}
+
+/// The audio frames `in_frame..out_frame` a row plays, where its blob holds more than that:
+/// an in-point after 0, an out-point before the end, or a truncated recording (a partial
+/// frame at its end, which a player given the blobs one after another would decode into the
+/// next one). The part an HLS byte range names.
+pub fn ranged(row: &SegmentRow) -> Option<(u64, u64)> {
+    let (first, end, frames) = (row.in_frame?, row.out_frame?, row.frames?);
+    let partial = row.truncated == Some(true);
+    (first < end && (first > 0 || end < frames || partial)).then_some((first, end))
 }
 
 /// The metadata of an archived segment's blob: what its row says, so that the blob alone
@@ -108,6 +125,8 @@ pub fn blob_metadata(row: &SegmentRow, stream: &str) -> BTreeMap<String, String>
         ("inms", row.in_ms.map(|v| v.to_string())),
         ("outframe", row.out_frame.map(|v| v.to_string())),
         ("outms", row.out_ms.map(|v| v.to_string())),
+        ("inbyte", row.in_byte.map(|v| v.to_string())),
+        ("outbyte", row.out_byte.map(|v| v.to_string())),
     ];
     for (name, value) in fields {
         if let Some(value) = value {

@@ -104,6 +104,8 @@ fn row(key: &str) -> SegmentRow {
         in_ms: Some(0),
         out_frame: Some(22_970),
         out_ms: Some(600_030),
+        in_byte: Some(417),
+        out_byte: Some(9_599_999_583),
         sightings: None,
         silences: None,
     }

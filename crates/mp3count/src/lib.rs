@@ -116,7 +116,7 @@ mod xing;
 
 pub use mp3frame::{Layer, MpegVersion};
 pub use reader::CountingReader;
-pub use scanner::Mp3Scanner;
+pub use scanner::{Located, Mp3Scanner};
 pub use xing::XingInfo;
 
 /// What a scan found. All byte counts are of the scanned stream:

@@ -79,6 +79,20 @@ pub struct Mp3Scanner {
     resyncs: u32,
     kbps_min: u16,
     kbps_max: u16,
+    /// The audio frames `first..end` whose bytes [`Mp3Scanner::locate`] asked for.
+    wanted: Option<(u64, u64)>,
+    located: Located,
+}
+
+/// Where audio frames `first..end` lie in the stream ([`Mp3Scanner::locate`]): `start` is the
+/// first byte of frame `first`, `end` the byte after frame `end - 1`, so `start..end` holds
+/// exactly those frames (and anything the scan skipped between them). Frame 0 is the first
+/// audio frame, after any Xing/Info/VBRI header frame, as [`Mp3Facts::frames`] counts them.
+/// `None` until the scan has counted that frame (or when the stream has no such frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Located {
+    pub start: Option<u64>,
+    pub end: Option<u64>,
 }
 
 impl Default for Mp3Scanner {
@@ -109,7 +123,22 @@ impl Mp3Scanner {
             resyncs: 0,
             kbps_min: 0,
             kbps_max: 0,
+            wanted: None,
+            located: Located::default(),
         }
+    }
+
+    /// Also find where audio frames `first..end` lie, in the same pass that counts them (a
+    /// player given that byte range plays exactly those frames); read it with
+    /// [`Mp3Scanner::located`] or [`Mp3Scanner::finish_located`]. Ask before feeding.
+    pub fn locate(&mut self, first: u64, end: u64) {
+        self.wanted = Some((first, end));
+    }
+
+    /// What [`Mp3Scanner::locate`] found so far: a caller reading a prefix can stop once both
+    /// ends are known. The last frame of a stream is only counted by [`Mp3Scanner::finish`].
+    pub fn located(&self) -> Located {
+        self.located
     }
 
     /// Scans the next bytes of the stream.
@@ -149,7 +178,12 @@ impl Mp3Scanner {
     /// Ends the stream. `total_len` is the file's length as the caller knows it; if it differs
     /// from the bytes fed (the file changed while being read), the bytes fed are what was
     /// measured, the difference counts as trailing and the end is not clean.
-    pub fn finish(mut self, total_len: u64) -> Mp3Facts {
+    pub fn finish(self, total_len: u64) -> Mp3Facts {
+        self.finish_located(total_len).0
+    }
+
+    /// [`Mp3Scanner::finish`], and where the frames [`Mp3Scanner::locate`] asked for lie.
+    pub fn finish_located(mut self, total_len: u64) -> (Mp3Facts, Located) {
         // Decide the rest with the bytes there are. In sync mode with nothing left the current
         // frame ends exactly here and still has to be counted.
         while self.skip == 0 && (self.win_len > 0 || matches!(self.mode, Mode::Sync(_))) {
@@ -171,7 +205,7 @@ impl Mp3Scanner {
                 self.tag_end = fed;
             }
         }
-        self.facts(total_len)
+        (self.facts(total_len), self.located)
     }
 
     /// The position of the window's first byte.
@@ -347,6 +381,14 @@ impl Mp3Scanner {
             if f.vbr.is_some() {
                 self.header = f.vbr;
                 return;
+            }
+        }
+        if let Some((first, end)) = self.wanted {
+            if self.frames == first {
+                self.located.start = Some(f.start);
+            }
+            if self.frames + 1 == end {
+                self.located.end = Some(f.end());
             }
         }
         let kbps = f.hdr.bitrate_kbps;

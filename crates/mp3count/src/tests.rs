@@ -314,3 +314,45 @@ fn audio_facts_carry_the_count_and_the_header_claim() {
     assert!(!f.audio_facts().truncated());
     assert_eq!(f.audio_facts().duration(), f.duration());
 }
+
+fn located(bytes: &[u8], first: u64, end: u64) -> Located {
+    let mut s = Mp3Scanner::new();
+    s.locate(first, end);
+    for b in bytes {
+        s.feed(std::slice::from_ref(b));
+    }
+    s.finish_located(bytes.len() as u64).1
+}
+
+#[test]
+fn locate_gives_the_bytes_of_audio_frames_after_the_header_frame() {
+    // Xing frame (417) + 10 frames of 417 bytes + a partial frame.
+    let mut killed = cat(&[&xing(b"Xing", 0), &frames(CBR128, 10)]);
+    killed.extend(&frame(CBR128)[..200]);
+    let at = |frame: u64| Some(417 + 417 * frame);
+    assert_eq!(
+        located(&killed, 3, 10),
+        Located {
+            start: at(3),
+            end: at(10)
+        }
+    );
+    assert_eq!(
+        located(&killed, 0, 1),
+        Located {
+            start: at(0),
+            end: at(1)
+        }
+    );
+    // Frames the stream does not have are not found.
+    assert_eq!(located(&killed, 10, 11), Located::default());
+    // Without `locate` nothing is found, and the facts are the same either way.
+    let mut s = Mp3Scanner::new();
+    s.feed(&killed);
+    assert_eq!(s.located(), Located::default());
+    let mut l = Mp3Scanner::new();
+    l.locate(2, 5);
+    l.feed(&killed);
+    assert_eq!(l.located().start, at(2));
+    assert_eq!(s.finish(killed.len() as u64), l.finish(killed.len() as u64));
+}

@@ -10,6 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
 use crate::joins::{joins, Join, Placed, Points};
+
+mod bytes;
 use serde::Serialize;
 
 use crate::rows;
@@ -43,6 +45,10 @@ pub struct DaySegment {
     /// The same as frame indexes: play frames `in_frame..out_frame`.
     pub in_frame: Option<u64>,
     pub out_frame: Option<u64>,
+    /// The same as byte offsets in the blob (an HLS byte range), where the blob holds more
+    /// than it plays and the offsets are known; `None`: play the blob whole.
+    pub in_byte: Option<u64>,
+    pub out_byte: Option<u64>,
     /// Spans of silence in the blob, as its row records them.
     pub silences: Vec<Silence>,
 }
@@ -93,19 +99,9 @@ pub async fn write(
 ) -> StoreResult<Vec<DayManifest>> {
     let mut written = Vec::new();
     for &day in days {
-        let tz = settings.selection.time_zone;
-        let midnight = |d: NaiveDate| {
-            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                .earliest()
-                .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
-        };
-        let (from, to) = rows::key_range(
-            midnight(day) - TimeDelta::hours(1),
-            midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
-        );
-        let rows = archive.rows_in_range(&from, &to).await?;
-        let manifest = build(&rows, day, settings);
-        sync_points(archive, settings, &rows, &manifest).await?;
+        let rows = day_rows(archive, settings, day).await?;
+        let mut manifest = build(&rows, day, settings);
+        sync_points(archive, settings, &rows, &mut manifest).await?;
         let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         let name = format!("_days/{}", day.format("%Y-%m-%d"));
         archive
@@ -123,15 +119,52 @@ pub async fn write(
     Ok(written)
 }
 
+/// The rows a day's manifest is built from: the day's, and an hour of each neighbour's (which
+/// only join).
+async fn day_rows(
+    archive: &dyn Archive,
+    settings: &Settings,
+    day: NaiveDate,
+) -> StoreResult<Vec<SegmentRow>> {
+    let tz = settings.selection.time_zone;
+    let midnight = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+    };
+    let (from, to) = rows::key_range(
+        midnight(day) - TimeDelta::hours(1),
+        midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
+    );
+    archive.rows_in_range(&from, &to).await
+}
+
+/// The manifest of `day` as [`write`] would write it now, read from the table without
+/// writing anything (what `segment-selector playlist` signs).
+pub async fn read(
+    archive: &dyn Archive,
+    settings: &Settings,
+    day: NaiveDate,
+) -> StoreResult<DayManifest> {
+    Ok(build(
+        &day_rows(archive, settings, day).await?,
+        day,
+        settings,
+    ))
+}
+
 /// Record in the rows and blobs of the day the in/out points that changed since they were
-/// archived (an earlier segment archived later, a restamp): usually none.
+/// archived (an earlier segment archived later, a restamp): usually none. Where the points
+/// leave part of a blob unplayed and the row has no byte offsets for them (the points
+/// changed, or a run stopped between the upload and recording the offsets found on the way),
+/// they are found by reading the blob's head ([`bytes::locate`]); the manifest gets them too.
 async fn sync_points(
     archive: &dyn Archive,
     settings: &Settings,
     rows: &[SegmentRow],
-    manifest: &DayManifest,
+    manifest: &mut DayManifest,
 ) -> StoreResult<()> {
-    for s in &manifest.segments {
+    for s in &mut manifest.segments {
         // The original job's rows name no blob: their blobs are left as it wrote them.
         let Some(row) = rows
             .iter()
@@ -139,10 +172,18 @@ async fn sync_points(
         else {
             continue;
         };
-        let updated = rows::with_points(row, &s.points());
+        let mut updated = rows::with_points(row, &s.points());
+        if let Some((first, end)) = rows::ranged(&updated).filter(|_| updated.in_byte.is_none()) {
+            match bytes::locate(archive, &s.blob, first, end).await {
+                Ok(found) => (updated.in_byte, updated.out_byte) = found.unzip(),
+                Err(e) => tracing::warn!(blob = %s.blob,
+                    "its byte range is not found (it plays whole): {e}"),
+            }
+        }
         if updated == *row {
             continue;
         }
+        (s.in_byte, s.out_byte) = (updated.in_byte, updated.out_byte);
         archive.replace_row(&updated).await?;
         archive
             .set_blob_metadata(&s.blob, &rows::blob_metadata(&updated, &settings.stream))
@@ -177,7 +218,19 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 pods_down: Vec::new(),
             });
         }
-        segments.push(day_segment(&j));
+        let mut segment = day_segment(&j);
+        // The row's byte offsets, while they name the frames the manifest plays.
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.file_name == segment.file && r.blob_name.is_some())
+            .filter(|r| {
+                (r.in_frame, r.out_frame) == (segment.in_frame, segment.out_frame)
+                    && rows::ranged(r).is_some()
+            })
+        {
+            (segment.in_byte, segment.out_byte) = (row.in_byte, row.out_byte);
+        }
+        segments.push(segment);
         archived_ms += j.new_ms;
     }
     for gap in &mut gaps {
@@ -291,6 +344,8 @@ fn day_segment(j: &Join) -> DaySegment {
         out_s: j.points.out_s,
         in_frame: j.points.in_frame,
         out_frame: j.points.out_frame,
+        in_byte: None,
+        out_byte: None,
         silences: Vec::new(),
     }
 }

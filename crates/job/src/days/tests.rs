@@ -221,3 +221,73 @@ fn an_upload_joins_the_archived_rows_before_it_and_replaces_its_own() {
     assert_eq!(points.len(), 1);
     assert_eq!((points[file].in_s, points[file].out_s), (2.5, 10.0));
 }
+
+#[test]
+fn a_segment_with_byte_offsets_plays_only_its_points() {
+    let t0 = 1_795_687_200_000;
+    let mut b = row("b_20261126T100007.mp3", t0 + 7_500, 10_004);
+    b.frames = Some(383);
+    b.duration_us = Some(10_004_898);
+    // The offsets of frames 96..383, as the upload found them.
+    (b.in_frame, b.out_frame) = (Some(96), Some(383));
+    (b.in_byte, b.out_byte) = (Some(40_545), Some(160_200));
+    let rows = [row("a_20261126T100000.mp3", t0, 10_000), b.clone()];
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let m = build(&rows, day, &settings());
+    let s = &m.segments[1];
+    assert_eq!((s.in_byte, s.out_byte), (Some(40_545), Some(160_200)));
+    let p = crate::playlist::playlist(&m);
+    assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{p}");
+    let played = (383.0 - 96.0) * 576.0 / 22_050.0;
+    assert!(
+        p.contains(&format!(
+            "#EXTINF:{played:.3},b_20261126T100007.mp3\n#EXT-X-BYTERANGE:119655@40545\n\
+             ../26-11-2026/b_20261126T100007.mp3\n"
+        )),
+        "{p}"
+    );
+    // Offsets of other frames than the manifest plays are not used: the blob plays whole.
+    b.in_frame = Some(90);
+    let m = build(
+        &[row("a_20261126T100000.mp3", t0, 10_000), b],
+        day,
+        &settings(),
+    );
+    assert_eq!(
+        (m.segments[1].in_byte, m.segments[1].out_byte),
+        (None, None)
+    );
+    let p = crate::playlist::playlist(&m);
+    assert!(
+        p.contains("#EXT-X-VERSION:3\n") && !p.contains("BYTERANGE"),
+        "{p}"
+    );
+    assert!(p.contains("#EXTINF:10.005,b_"), "{p}");
+}
+
+#[test]
+fn changed_points_keep_byte_offsets_only_for_the_same_frames() {
+    let mut r = row("b_20261126T100007.mp3", 0, 10_004);
+    r.frames = Some(383);
+    (r.in_frame, r.out_frame) = (Some(96), Some(383));
+    (r.in_byte, r.out_byte) = (Some(40_545), Some(160_200));
+    let same = Points {
+        in_s: 2.5,
+        out_s: 10.0,
+        in_frame: Some(96),
+        out_frame: Some(383),
+    };
+    assert_eq!(rows::with_points(&r, &same).in_byte, Some(40_545));
+    let moved = Points {
+        in_frame: Some(97),
+        ..same
+    };
+    let moved = rows::with_points(&r, &moved);
+    assert_eq!((moved.in_byte, moved.out_byte), (None, None));
+    assert_eq!(rows::ranged(&moved), Some((97, 383)));
+    let whole = Points {
+        in_frame: Some(0),
+        ..same
+    };
+    assert_eq!(rows::ranged(&rows::with_points(&r, &whole)), None);
+}

@@ -181,6 +181,7 @@ impl<'a> Executor<'a> {
                 return Some(Operation::Upload {
                     upload: i,
                     metadata: rows::blob_metadata(&planned, self.setup.stream),
+                    locate: rows::ranged(&planned),
                     mode: if u.replaces_archived {
                         PutMode::Overwrite
                     } else {
@@ -353,6 +354,10 @@ impl<'a> Executor<'a> {
             row.duration_us = Some(c.duration.as_micros() as i64);
             row.truncated = Some(c.truncated);
             confirms = false;
+        } else if let Some((in_byte, out_byte)) = counted.and_then(|c| c.bytes) {
+            // Counted as planned, so the offsets are those of the row's points.
+            row.in_byte = Some(in_byte);
+            row.out_byte = Some(out_byte);
         }
         self.uploads[i] = UploadState::Writing { confirms };
         self.queued_rows.push((i, row));

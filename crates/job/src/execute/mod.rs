@@ -176,6 +176,7 @@ impl Shell<'_> {
                 upload,
                 metadata,
                 mode,
+                locate,
             } => {
                 let u = &self.plan.uploads[upload];
                 let path = self.settings.folder.join(&u.file);
@@ -183,8 +184,12 @@ impl Shell<'_> {
                     return Event::Changed { step };
                 }
                 // Frames are counted in the same pass as the upload: the plan may rest on
-                // a header that only claimed them.
+                // a header that only claimed them. The byte offsets of its in/out points are
+                // found in that pass too.
                 let mut scanner = mp3count::Mp3Scanner::new();
+                if let Some((first, end)) = locate {
+                    scanner.locate(first, end);
+                }
                 let put = self
                     .stores
                     .archive
@@ -193,12 +198,24 @@ impl Shell<'_> {
                     })
                     .await;
                 match put {
-                    Ok(PutOutcome::Written { size, md5 }) => Event::Uploaded {
-                        upload,
-                        size,
-                        md5,
-                        counted: Counted::of(&scanner.finish(size)),
-                    },
+                    Ok(PutOutcome::Written { size, md5 }) => {
+                        let (facts, located) = scanner.finish_located(size);
+                        let mut counted = Counted::of(&facts);
+                        // Only offsets of the frames the plan counted: otherwise the row
+                        // records the counted facts and no points of theirs.
+                        let as_planned =
+                            counted.frames == u.frames && counted.truncated == u.truncated;
+                        if locate.is_some() && as_planned {
+                            counted.bytes =
+                                self.record_bytes(&u.blob_name, metadata, located).await;
+                        }
+                        Event::Uploaded {
+                            upload,
+                            size,
+                            md5,
+                            counted,
+                        }
+                    }
                     Ok(PutOutcome::AlreadyExists(info)) => match md5_of(&path) {
                         Ok(local_md5) => Event::BlobExists {
                             upload,
@@ -260,6 +277,27 @@ impl Shell<'_> {
                     Ok(()) => Event::Deleted { deletion },
                     Err(e) => failed(e.to_string()),
                 }
+            }
+        }
+    }
+
+    /// Add the byte offsets found while uploading to the blob's metadata (which went up
+    /// before its bytes were read); `None` when they were not found or could not be recorded,
+    /// and the blob then plays whole, as its row will say.
+    async fn record_bytes(
+        &self,
+        blob: &str,
+        mut metadata: BTreeMap<String, String>,
+        located: mp3count::Located,
+    ) -> Option<(u64, u64)> {
+        let (in_byte, out_byte) = located.start.zip(located.end)?;
+        metadata.insert("inbyte".into(), in_byte.to_string());
+        metadata.insert("outbyte".into(), out_byte.to_string());
+        match self.stores.archive.set_blob_metadata(blob, &metadata).await {
+            Ok(()) => Some((in_byte, out_byte)),
+            Err(e) => {
+                warn!(blob, "its byte range is not recorded (it plays whole): {e}");
+                None
             }
         }
     }

@@ -54,11 +54,15 @@ impl<'a> Setup<'a> {
 pub enum Operation {
     /// Upload the file of `plan.uploads[upload]` to its blob with `metadata`, counting its
     /// frames on the way; answered by [`Event::Uploaded`] or [`Event::BlobExists`]. The shell
-    /// first checks that the file is as listed ([`Event::Changed`] otherwise).
+    /// first checks that the file is as listed ([`Event::Changed`] otherwise). With `locate`
+    /// (audio frames `first..end`, where the blob holds more than it plays), the shell also
+    /// finds their byte offsets in that pass and adds them to the blob's metadata
+    /// ([`Counted::bytes`]).
     Upload {
         upload: usize,
         metadata: BTreeMap<String, String>,
         mode: PutMode,
+        locate: Option<(u64, u64)>,
     },
     /// Write the upload's row: insert it, or replace the shorter copy's row when `replace`;
     /// answered by [`Event::RowWritten`] or [`Event::RowExists`].
@@ -113,6 +117,9 @@ pub struct Counted {
     pub duration: Duration,
     /// It ends mid-frame or its header lies: its writer was killed.
     pub truncated: bool,
+    /// Where the frames [`Operation::Upload`] asked to locate lie (`in_byte..out_byte`), when
+    /// found and recorded in the blob's metadata.
+    pub bytes: Option<(u64, u64)>,
 }
 
 impl Counted {
@@ -122,6 +129,7 @@ impl Counted {
             frames: facts.frames,
             duration: facts.duration(),
             truncated: !facts.clean_end || facts.header_mismatch,
+            bytes: None,
         }
     }
 }

@@ -22,6 +22,8 @@ fn segment(pod: &str, start: &str, in_s: f64) -> DaySegment {
         out_s: 600.0,
         in_frame: None,
         out_frame: None,
+        in_byte: None,
+        out_byte: None,
         silences: Vec::new(),
     }
 }

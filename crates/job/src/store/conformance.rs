@@ -386,6 +386,8 @@ fn full_row(key: &str) -> SegmentRow {
         in_ms: Some(2_508),
         out_frame: Some(22_970),
         out_ms: Some(600_026),
+        in_byte: Some(40_545),
+        out_byte: Some(9_599_999_800),
         sightings: Some(r#"[{"file_name":"pod-a.mp3"}]"#.into()),
         silences: Some(r#"[{"start_s":12.5,"end_s":48.0}]"#.into()),
     }

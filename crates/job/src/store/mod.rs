@@ -107,6 +107,12 @@ pub struct SegmentRow {
     pub in_ms: Option<i64>,
     pub out_frame: Option<u64>,
     pub out_ms: Option<i64>,
+    /// The same points as byte offsets in the blob: frames `in_frame..out_frame` are bytes
+    /// `in_byte..out_byte` (an HLS byte range). Only where the blob holds more than it plays
+    /// (`in_frame > 0`, `out_frame < frames`, or a truncated recording: `rows::ranged`) and the
+    /// offsets were found; otherwise the blob plays whole.
+    pub in_byte: Option<u64>,
+    pub out_byte: Option<u64>,
     /// In the sightings row: the files not yet known to be idle, as JSON
     /// (as `rows::sightings_row` writes it).
     pub sightings: Option<String>,

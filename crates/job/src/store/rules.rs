@@ -54,6 +54,8 @@ pub(crate) fn check_row(row: &SegmentRow) -> Result<(), String> {
     let unsigned = [
         ("inFrame", row.in_frame),
         ("outFrame", row.out_frame),
+        ("inByte", row.in_byte),
+        ("outByte", row.out_byte),
         ("frames", row.frames),
         ("size", row.size),
     ];

@@ -42,6 +42,8 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("inMs", row.in_ms),
         ("outFrame", unsigned("outFrame", row.out_frame)?),
         ("outMs", row.out_ms),
+        ("inByte", unsigned("inByte", row.in_byte)?),
+        ("outByte", unsigned("outByte", row.out_byte)?),
         ("frames", unsigned("frames", row.frames)?),
         ("size", unsigned("size", row.size)?),
     ];
@@ -115,6 +117,8 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         in_ms: int("inMs"),
         out_frame: unsigned("outFrame"),
         out_ms: int("outMs"),
+        in_byte: unsigned("inByte"),
+        out_byte: unsigned("outByte"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -156,6 +160,8 @@ mod tests {
             in_ms: Some(2_508),
             out_frame: Some(22_970),
             out_ms: Some(600_026),
+            in_byte: Some(40_545),
+            out_byte: Some(9_599_999_800),
             sightings: Some("[]".into()),
             silences: Some("[]".into()),
         };

@@ -41,6 +41,7 @@ mod blob;
 mod entity;
 mod errors;
 mod lease;
+pub mod sas;
 mod table;
 mod upload;
 
@@ -92,6 +93,9 @@ pub struct AzureArchive {
     partition: String,
     options: AzureOptions,
     block_budget: Option<Arc<BlockBudget>>,
+    /// Requests are signed with the account key (else Entra ID): what read URLs are signed
+    /// with too (`sas.rs`).
+    account_key: bool,
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -156,6 +160,7 @@ impl AzureArchive {
             partition: partition.to_owned(),
             options,
             block_budget: None,
+            account_key: target.key().is_some(),
         })
     }
 }
@@ -310,6 +315,9 @@ fn client_options(options: &AzureOptions) -> ClientOptions {
     client_options
         .per_retry_policies_mut()
         .push(Arc::new(AttemptTimeout(options.request_timeout)));
+    client_options
+        .per_retry_policies_mut()
+        .push(Arc::new(sas::DelegationKeyHeaders));
     client_options
 }
 
