@@ -10,7 +10,7 @@
 //! what either played never steps back (no second is heard twice).
 
 mod support;
-use support::{azurite, common, timecode};
+use support::{azurite, common, probe, timecode};
 
 use common::fixture;
 
@@ -22,25 +22,6 @@ use serde_json::Value;
 
 /// One MP3 frame of the fixtures (576 samples at 22.05 kHz).
 const FRAME_S: f64 = 576.0 / 22_050.0;
-
-fn seconds_of(wav: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(wav)
-        .output()
-        .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0.0)
-}
 
 /// ffmpeg's HLS demuxer plays `url` into `wav`.
 fn ffmpeg_plays(url: &str, wav: &Path) -> f64 {
@@ -54,7 +35,7 @@ fn ffmpeg_plays(url: &str, wav: &Path) -> f64 {
         "{url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    seconds_of(wav)
+    probe::ffprobe_seconds(wav)
 }
 
 /// GStreamer plays `url` into `wav`.
@@ -82,7 +63,7 @@ fn gstreamer_plays(gst: &Path, url: &str, wav: &Path) -> f64 {
         "GStreamer did not finish {url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    seconds_of(wav)
+    probe::ffprobe_seconds(wav)
 }
 
 /// Seconds the time code steps back (heard twice) and forward (skipped) in what was played,

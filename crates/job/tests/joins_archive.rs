@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
 use serde_json::Value;
 
 /// One MP3 frame is 26.1 ms: a join may repeat or miss at most that, rounded up.
@@ -266,21 +265,8 @@ fn download(conn: &str, stream: &str, to: &Path) -> Vec<Value> {
         )
         .unwrap();
         let rows = job::store::Archive::first_rows(&rows, 1000).await.unwrap();
-        let mut names = Vec::new();
-        let mut pages = container.list_blobs().prefix("_days/").into_stream();
-        while let Some(page) = pages.next().await {
-            for b in page.unwrap().blobs.blobs() {
-                if b.name.ends_with(".json") {
-                    names.push(b.name.clone());
-                }
-            }
-        }
-        names.sort();
         let mut days = Vec::new();
-        for name in names {
-            let bytes = container.blob_client(&name).get_content().await.unwrap();
-            let day: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{stream}: {name} is not JSON: {e}"));
+        for (name, day) in common::day_manifests(&container).await {
             for seg in day["segments"].as_array().unwrap() {
                 let blob = seg["blob"].as_str().unwrap();
                 let bytes = container

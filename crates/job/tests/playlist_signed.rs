@@ -10,7 +10,7 @@
 //!   signed URL reads the blob, the unsigned or tampered one is refused.
 
 mod support;
-use support::{azurite, common, entra};
+use support::{azurite, common, entra, probe};
 
 use common::fixture;
 
@@ -55,25 +55,6 @@ fn status(url: &str, method: &str) -> u16 {
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
-}
-
-fn seconds_of(wav: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(wav)
-        .output()
-        .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0.0)
 }
 
 fn uris(playlist: &str) -> Vec<&str> {
@@ -187,7 +168,7 @@ fn a_signed_playlist_plays_from_a_private_container_and_unsigned_urls_are_refuse
         "{}",
         String::from_utf8_lossy(&played.stderr)
     );
-    let seconds = seconds_of(&wav);
+    let seconds = probe::ffprobe_seconds(&wav);
     assert!(
         (seconds - archived).abs() <= urls.len() as f64 * FRAME_S,
         "ffmpeg played {seconds:.3} s of {archived:.3} s archived"

@@ -10,7 +10,6 @@ use std::process::Command;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use futures::StreamExt;
 use serde_json::Value;
 
 use super::common::{self, fixture};
@@ -100,25 +99,13 @@ pub fn archive(conn: &str, scenario: &str, stream: &str, zone: Tz, shift: TimeDe
         }
         assert!(n < 5, "{stream}: no fixpoint");
     }
-    let days = common::runtime().block_on(async {
-        let container = common::container_client(conn, stream);
-        let mut names = Vec::new();
-        let mut pages = container.list_blobs().prefix("_days/").into_stream();
-        while let Some(page) = pages.next().await {
-            for b in page.unwrap().blobs.blobs() {
-                if b.name.ends_with(".json") {
-                    names.push(b.name.clone());
-                }
-            }
-        }
-        names.sort();
-        let mut days = Vec::new();
-        for name in names {
-            let bytes = container.blob_client(&name).get_content().await.unwrap();
-            days.push(serde_json::from_slice::<Value>(&bytes).unwrap());
-        }
-        days
-    });
+    let days: Vec<Value> = common::runtime()
+        .block_on(common::day_manifests(&common::container_client(
+            conn, stream,
+        )))
+        .into_iter()
+        .map(|(_, day)| day)
+        .collect();
     let mut played = Vec::new();
     let mut gaps = Vec::new();
     for day in &days {

@@ -578,6 +578,30 @@ async fn raw_rows(conn: &str, partition: &str) -> Vec<SegmentRow> {
     rows
 }
 
+/// Every day manifest (`_days/*.json`) of `container`, by name, in name order.
+pub async fn day_manifests(
+    container: &azure_storage_blobs::prelude::ContainerClient,
+) -> Vec<(String, Value)> {
+    let mut names = Vec::new();
+    let mut pages = container.list_blobs().prefix("_days/").into_stream();
+    while let Some(page) = pages.next().await {
+        for b in page.unwrap().blobs.blobs() {
+            if b.name.ends_with(".json") {
+                names.push(b.name.clone());
+            }
+        }
+    }
+    names.sort();
+    let mut days = Vec::new();
+    for name in names {
+        let bytes = container.blob_client(&name).get_content().await.unwrap();
+        let day =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+        days.push((name, day));
+    }
+    days
+}
+
 pub fn container_client(
     conn: &str,
     container: &str,

@@ -15,6 +15,26 @@ pub fn ffprobe_packets(path: &Path) -> Option<u64> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
+/// The duration ffprobe gives a file (a player's output), 0 where it gives none.
+pub fn ffprobe_seconds(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe on PATH");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
+}
+
 /// The packets symphonia's MP3 reader yields, opened through its probe as a player would
 /// (which also skips ID3v2 tags), or `None` where it does not open the file.
 #[allow(dead_code)] // the throughput test compares with ffprobe only
