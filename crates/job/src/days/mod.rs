@@ -161,6 +161,9 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     let mut gaps = Vec::new();
     let mut archived_ms = 0i64;
     let mut pods = BTreeSet::new();
+    let mut silences = Vec::new();
+    let by_file: HashMap<&str, &SegmentRow> =
+        rows.iter().map(|r| (r.file_name.as_str(), r)).collect();
     let node = rows::node_name_starts(rows, &settings.selection);
     let placed = rows
         .iter()
@@ -179,7 +182,12 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
                 pods_down: Vec::new(),
             });
         }
-        segments.push(day_segment(&j));
+        let mut segment = day_segment(&j);
+        if let Some(row) = by_file.get(segment.file.as_str()) {
+            segment.silences = silence::of_row(row);
+        }
+        silences.extend(silence::on_timeline(&segment));
+        segments.push(segment);
         archived_ms += j.new_ms;
     }
     for gap in &mut gaps {
@@ -191,7 +199,7 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         segments,
         gaps,
         archived_seconds: archived_ms as f64 / 1000.0,
-        silences: Vec::new(),
+        silences,
     }
 }
 
@@ -300,5 +308,6 @@ impl DaySegment {
     }
 }
 
+mod silence;
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,7 @@ use std::time::Instant;
 use selection::{DeleteReason, Deletion, Plan, Upload};
 use tracing::{error, info, warn};
 
+use super::dead_air;
 use super::protocol::{blob_proves, lookup_target};
 pub use super::protocol::{Counted, Event, Operation, Outcome, Setup, Step};
 use crate::rows;
@@ -341,6 +342,11 @@ impl<'a> Executor<'a> {
             return;
         }
         let mut row = self.row(u, size, &md5);
+        if let Some(c) = &counted {
+            row.silences = Some(dead_air::to_json(&c.silences));
+            dead_air::warn_each(u, &c.silences);
+            self.outcome.silences += c.silences.len();
+        }
         let mut confirms = true;
         if let Some(c) = counted.filter(|c| c.frames != u.frames || c.truncated != u.truncated) {
             // The header lied in a way its size did not show. The row records what was

@@ -25,6 +25,7 @@ use crate::settings::Settings;
 use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
+mod dead_air;
 #[cfg(test)]
 mod properties;
 mod protocol;
@@ -51,6 +52,8 @@ pub struct Summary {
     pub deleted: usize,
     pub held: usize,
     pub gaps: usize,
+    /// Spans of dead air found in the files archived.
+    pub silences: usize,
     pub errors: usize,
 }
 
@@ -135,6 +138,7 @@ pub async fn execute(
         deleted: done.deleted,
         held: plan.holds.len(),
         gaps: plan.gaps.len(),
+        silences: done.silences,
         errors: done.errors,
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write
@@ -182,13 +186,16 @@ impl Shell<'_> {
                     return Event::Changed { step };
                 }
                 // Frames are counted in the same pass as the upload: the plan may rest on
-                // a header that only claimed them.
+                // a header that only claimed them. Dead air is measured in that pass too,
+                // so each byte is still read once from the share.
                 let mut scanner = mp3count::Mp3Scanner::new();
+                let mut dead_air = deadair::Detector::new(self.settings.silence);
                 let put = self
                     .stores
                     .archive
                     .put_file_inspected(&u.blob_name, &path, &metadata, mode, &mut |chunk| {
-                        scanner.feed(chunk)
+                        scanner.feed(chunk);
+                        dead_air.feed(chunk);
                     })
                     .await;
                 match put {
@@ -196,7 +203,7 @@ impl Shell<'_> {
                         upload,
                         size,
                         md5,
-                        counted: Counted::of(&scanner.finish(size)),
+                        counted: Counted::of(&scanner.finish(size), &dead_air.finish()),
                     },
                     Ok(PutOutcome::AlreadyExists(info)) => match md5_of(&path) {
                         Ok(local_md5) => Event::BlobExists {

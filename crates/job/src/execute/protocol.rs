@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
+use crate::days::Silence;
 use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
 
@@ -106,22 +107,33 @@ impl Operation {
     }
 }
 
-/// What counting the frames while uploading found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What counting the frames while uploading found, and the dead air measured in the
+/// same pass.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Counted {
     pub frames: u64,
     pub duration: Duration,
     /// It ends mid-frame or its header lies: its writer was killed.
     pub truncated: bool,
+    /// Spans of silence longer than `SILENCE_SECONDS`, in seconds into the blob.
+    pub silences: Vec<Silence>,
 }
 
 impl Counted {
-    /// The facts the executor compares with the plan's.
-    pub fn of(facts: &mp3count::Mp3Facts) -> Self {
+    /// The facts the executor compares with the plan's, and the dead air found.
+    pub fn of(facts: &mp3count::Mp3Facts, dead_air: &deadair::Report) -> Self {
         Counted {
             frames: facts.frames,
             duration: facts.duration(),
             truncated: !facts.clean_end || facts.header_mismatch,
+            silences: dead_air
+                .spans
+                .iter()
+                .map(|s| Silence {
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                })
+                .collect(),
         }
     }
 }
@@ -177,6 +189,8 @@ pub struct Outcome {
     pub errors: usize,
     /// Files whose archived copy is confirmed in this run.
     pub confirmed: HashSet<String>,
+    /// Spans of dead air found in this run's uploads.
+    pub silences: usize,
     /// Deleted files that held audio (their days' manifests change).
     pub deleted_audio: Vec<String>,
 }

@@ -50,5 +50,6 @@ pub(super) fn counted(frames: u64) -> Counted {
         frames,
         duration: Duration::from_millis(frames * 10_005 / 383),
         truncated: false,
+        silences: Vec::new(),
     }
 }
