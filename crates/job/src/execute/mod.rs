@@ -205,12 +205,13 @@ impl Shell<'_> {
                         md5,
                         counted: Counted::of(&scanner.finish(size), &dead_air.finish()),
                     },
-                    Ok(PutOutcome::AlreadyExists(info)) => match md5_of(&path) {
-                        Ok(local_md5) => Event::BlobExists {
+                    Ok(PutOutcome::AlreadyExists(info)) => match self.md5_and_dead_air(&path) {
+                        Ok((local_md5, silences)) => Event::BlobExists {
                             upload,
                             size: info.size,
                             md5: info.md5,
                             local_md5,
+                            silences,
                         },
                         Err(e) => failed(format!(
                             "cannot read it to compare with the archived blob: {e}"
@@ -284,6 +285,25 @@ impl Shell<'_> {
         None
     }
 
+    /// The local file's MD5 and its dead air, in one read of it.
+    fn md5_and_dead_air(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<([u8; 16], Vec<days::Silence>)> {
+        let mut dead_air = deadair::Detector::new(self.settings.silence);
+        let md5 = md5_of(path, &mut |chunk| dead_air.feed(chunk))?;
+        let silences = dead_air
+            .finish()
+            .spans
+            .iter()
+            .map(|s| days::Silence {
+                start_s: s.start_s,
+                end_s: s.end_s,
+            })
+            .collect();
+        Ok((md5, silences))
+    }
+
     fn unchanged(&self, file: &str) -> bool {
         unchanged(
             &self.settings.folder.join(file),
@@ -322,7 +342,8 @@ fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bo
     meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
 }
 
-fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
+/// The MD5 of a file, showing `inspect` each chunk read.
+fn md5_of(path: &std::path::Path, inspect: &mut dyn FnMut(&[u8])) -> std::io::Result<[u8; 16]> {
     use md5::{Digest, Md5};
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -334,6 +355,7 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
             return Ok(h.finalize().into());
         }
         h.update(&buf[..n]);
+        inspect(&buf[..n]);
     }
 }
 

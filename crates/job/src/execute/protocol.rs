@@ -149,12 +149,14 @@ pub enum Event {
         counted: Counted,
     },
     /// A create-only upload found a blob already there (an earlier run stopped before its
-    /// row): its size and MD5, and the local file's MD5.
+    /// row): its size and MD5, and the local file's MD5 and dead air, measured in one read
+    /// (so that its row records what an uninterrupted run's would).
     BlobExists {
         upload: usize,
         size: u64,
         md5: Option<[u8; 16]>,
         local_md5: [u8; 16],
+        silences: Vec<Silence>,
     },
     /// The row is written.
     RowWritten { upload: usize },
