@@ -122,3 +122,29 @@ fn side_info_sees_frames_without_coded_data_as_silent() {
     assert!(span.start_s <= 10.1 && span.end_s >= 49.9, "{span:?}");
     assert!(span.seconds() < 42.0, "{span:?}");
 }
+
+#[test]
+fn mutated_recordings_and_noise_never_panic() {
+    // xorshift: fixed seeds, so a failure repeats.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..40 {
+        let mut s = TONE.to_vec();
+        for _ in 0..(1 + round * 5) {
+            let i = (next() % s.len() as u64) as usize;
+            s[i] = next() as u8;
+        }
+        let r = detect(&s, Threshold::default());
+        assert!(r.seconds >= 0.0 && r.spans.iter().all(|p| p.end_s > p.start_s));
+        let noise: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
+        let mut d = Detector::with_method(Threshold::default(), Method::SideInfo);
+        d.feed(&noise);
+        d.finish();
+        detect(&noise, Threshold::default());
+    }
+}
