@@ -61,7 +61,10 @@ impl Default for Threshold {
 /// Xing/Info header frame is no audio; encoder delay is not skipped).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Span {
+    /// The start of the first silent 100-ms window.
     pub start_s: f64,
+    /// The end of the last one (the start of the first window that is not silent, or the
+    /// end of the stream).
     pub end_s: f64,
 }
 
