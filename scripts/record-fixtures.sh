@@ -25,7 +25,7 @@ HELPER=$ROOT/scripts/record-fixtures-timecode.py
 PORT=${ICECAST_PORT:-18431}
 PASS=fixture-source
 SEGMENT_TIME=10 # > Icecast's ~8-s burst, as 600 s is in production (see README)
-ALL=(steady kill-replace sigterm source-restart stall copy-clock local-variant zero-byte kill-late)
+ALL=(steady kill-replace sigterm source-restart stall copy-clock local-variant zero-byte kill-late dead-air)
 
 for tool in ffmpeg ffprobe icecast2 python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y ffmpeg icecast2)" >&2; exit 1; }
@@ -154,12 +154,17 @@ EOF
     exit 1
 }
 
-# start_source SCENARIO OFFSET: ffmpeg source client whose broadcast time is t+OFFSET.
-# Second N: 50 ms of silence, then a sine of 300 + 20*(N mod 256) Hz at half scale.
+# start_source SCENARIO OFFSET [DEAD_AIR]: ffmpeg source client whose broadcast time is
+# t+OFFSET.  Second N: 50 ms of silence, then a sine of 300 + 20*(N mod 256) Hz at half
+# scale.  DEAD_AIR=1: the time code stops (digital silence) during [12, 52) and [62, 82)
+# and is replaced by a 100-Hz hum of peak -60 dBFS (0.001) during [112, 152).
 start_source() {
     local scen=$1 off=$2 d=$WORK/$1 expr
     local T="(t+$off)"
     expr="if(lt(mod($T\\,1)\\,0.05)\\,0\\,0.5*sin(2*PI*(300+20*mod(floor($T)\\,256))*$T))"
+    if [[ ${3:-} == 1 ]]; then
+        expr="if(between($T\\,12\\,52)+between($T\\,62\\,82)\\,0\\,if(between($T\\,112\\,152)\\,0.001*sin(2*PI*100*$T)\\,$expr))"
+    fi
     printf '%s #offset=%s\n' "$EPOCHREALTIME" "$off" >>"$d/source-progress.log"
     ffmpeg -loglevel error -nostdin -re -f lavfi -i "aevalsrc=exprs='$expr':s=22050:c=mono" \
         -c:a libmp3lame -b:a 64k -ac 1 -content_type audio/mpeg \
@@ -294,7 +299,7 @@ finish() {
     rm -f "$d/source.pid"
 }
 
-# setup SCENARIO DESCRIPTION NAME_FORMAT [LOCAL_POD]
+# setup SCENARIO DESCRIPTION NAME_FORMAT [LOCAL_POD [DEAD_AIR]]
 setup() {
     local d=$WORK/$1
     {
@@ -305,7 +310,7 @@ setup() {
         echo "local_pod=${4:-}"
     } >"$d/meta"
     printf '%s\n' "$EPOCHREALTIME" >"$d/t0"
-    start_source "$1" 0
+    start_source "$1" 0 "${5:-}"
 }
 
 POD_FMT='<pod>_%Y%m%dT%H%M%S.mp3'
@@ -393,6 +398,15 @@ scenario_kill_late() {
     sleep 3 && delete_pod kill-late "$RS-abcde" KILL
     sleep 5 && start_pod kill-late "$RS-klmno" article
     sleep 5 && finish kill-late
+}
+
+scenario_dead_air() {
+    SEGMENT_TIME=90
+    setup dead-air "segment_time 90 (a file must hold more than SILENCE_SECONDS): the source's time code stops for 40 s (broadcast 12-52) and for 20 s (62-82), and carries a 100-Hz hum at -60 dBFS peak for 40 s (112-152). Both pods are deleted gracefully (SIGTERM) before the snapshot, so every file is finished." "$POD_FMT" "" 1
+    at dead-air 10 && start_pod dead-air "$RS-abcde" article
+    at dead-air 12.4 && start_pod dead-air "$RS-fghij" article
+    at dead-air 160 && delete_pod dead-air "$RS-abcde" TERM && delete_pod dead-air "$RS-fghij" TERM
+    sleep 2 && finish dead-air
 }
 
 # --- main ------------------------------------------------------------------------

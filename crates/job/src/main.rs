@@ -29,7 +29,8 @@ use job::store::Archive;
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
 /// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
-/// AZURE_REQUEST_TIMEOUT_SECONDS (30).
+/// AZURE_REQUEST_TIMEOUT_SECONDS (30), SILENCE_SECONDS (30) and SILENCE_DBFS (-50): dead
+/// air is silence longer than that, below that level.
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {

@@ -105,6 +105,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 deleted = sum.deleted,
                 held = sum.held,
                 gaps = sum.gaps,
+                silences = sum.silences,
                 errors = sum.errors,
                 clock_skew_seconds = clock_skew,
                 seconds = started.elapsed().as_secs_f64(),

@@ -39,6 +39,8 @@ pub(crate) struct Env {
     day_manifests: Option<String>,
     azure_request_timeout_seconds: Option<String>,
     clock_skew_warning_seconds: Option<String>,
+    silence_seconds: Option<String>,
+    silence_dbfs: Option<String>,
     azure_storage_account: Option<String>,
     azure_storage_blob_endpoint: Option<String>,
     azure_storage_table_endpoint: Option<String>,
@@ -72,6 +74,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Warn when the node's clock and the share's disagree by more than this.
     pub clock_skew_warning: Duration,
+    /// What counts as dead air (`SILENCE_SECONDS`, default 30; `SILENCE_DBFS`, default −50).
+    pub silence: deadair::Threshold,
 }
 
 impl fmt::Debug for Settings {
@@ -216,6 +220,7 @@ impl Settings {
             // written; files share one budget of blocks in flight, so it costs no memory.
             None => 2,
         };
+        let silence = silence_threshold(env.silence_seconds, env.silence_dbfs)?;
         Ok(Settings {
             folder: PathBuf::from(folder),
             stream,
@@ -236,8 +241,35 @@ impl Settings {
                 Some(s) => Duration::from_secs(seconds(&s, "CLOCK_SKEW_WARNING_SECONDS")?),
                 None => Duration::from_secs(60),
             },
+            silence,
         })
     }
+}
+
+/// `SILENCE_SECONDS` (above 0) and `SILENCE_DBFS` (below 0), each defaulted on its own.
+fn silence_threshold(
+    seconds: Option<String>,
+    dbfs: Option<String>,
+) -> Result<deadair::Threshold, SettingsError> {
+    let mut t = deadair::Threshold::default();
+    let number = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite());
+    if let Some(v) = seconds {
+        t.min_seconds = number(&v).filter(|&s| s > 0.0).ok_or_else(|| {
+            SettingsError(format!(
+                "SILENCE_SECONDS {v:?}: expected a number of seconds above 0 (default 30): \
+                 silence longer than this is reported as dead air"
+            ))
+        })?;
+    }
+    if let Some(v) = dbfs {
+        t.dbfs = number(&v).filter(|&d| d < 0.0).ok_or_else(|| {
+            SettingsError(format!(
+                "SILENCE_DBFS {v:?}: expected a level in dB below full scale, a number below 0 \
+                 (default -50)"
+            ))
+        })?;
+    }
+    Ok(t)
 }
 
 fn required(value: Option<String>, name: &str, expected: &str) -> Result<String, SettingsError> {
@@ -325,7 +357,16 @@ pub(crate) mod tests {
         assert_eq!(s.table, "audios");
         assert_eq!(s.selection.segment_time, Duration::from_secs(600));
         assert_eq!(s.selection.blob_template(), "%d-%m-%Y/{file}");
+        assert_eq!(s.silence, deadair::Threshold::default());
         assert!(!format!("{s:?}").contains(KEY));
+    }
+
+    #[test]
+    fn silence_settings_are_read_each_on_its_own() {
+        let s = Settings::from_vars(vars(&[("SILENCE_SECONDS", "12.5")])).unwrap();
+        assert_eq!((s.silence.min_seconds, s.silence.dbfs), (12.5, -50.0));
+        let s = Settings::from_vars(vars(&[("SILENCE_DBFS", " -60 ")])).unwrap();
+        assert_eq!((s.silence.min_seconds, s.silence.dbfs), (30.0, -60.0));
     }
 
     #[test]
@@ -353,6 +394,14 @@ pub(crate) mod tests {
             ("FINISH_GRACE_SECONDS", "5", "FINISH_GRACE_SECONDS"),
             ("NAME_FORMAT", "%Y", "NAME_FORMAT"),
             ("BLOB_TEMPLATE", "../{file}", "BLOB_TEMPLATE"),
+            ("SILENCE_SECONDS", "0", "SILENCE_SECONDS"),
+            ("SILENCE_SECONDS", "-3", "SILENCE_SECONDS"),
+            ("SILENCE_SECONDS", "half a minute", "SILENCE_SECONDS"),
+            ("SILENCE_SECONDS", "inf", "SILENCE_SECONDS"),
+            ("SILENCE_DBFS", "0", "SILENCE_DBFS"),
+            ("SILENCE_DBFS", "50", "SILENCE_DBFS"),
+            ("SILENCE_DBFS", "-50dB", "SILENCE_DBFS"),
+            ("SILENCE_DBFS", "NaN", "SILENCE_DBFS"),
         ] {
             let e = Settings::from_vars(vars(&[(k, v)]))
                 .unwrap_err()

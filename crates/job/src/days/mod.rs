@@ -202,6 +202,9 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
     let mut gaps = Vec::new();
     let mut archived_ms = 0i64;
     let mut pods = BTreeSet::new();
+    let mut silences = Vec::new();
+    let by_file: HashMap<&str, &SegmentRow> =
+        rows.iter().map(|r| (r.file_name.as_str(), r)).collect();
     for j in joins(placed_rows(rows, settings))
         .into_iter()
         .filter(|j| j.placed.day == day)
@@ -230,6 +233,10 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         {
             (segment.in_byte, segment.out_byte) = (row.in_byte, row.out_byte);
         }
+        if let Some(row) = by_file.get(segment.file.as_str()) {
+            segment.silences = silence::of_row(row);
+        }
+        silences.extend(silence::on_timeline(&segment));
         segments.push(segment);
         archived_ms += j.new_ms;
     }
@@ -242,7 +249,7 @@ pub fn build(rows: &[SegmentRow], day: NaiveDate, settings: &Settings) -> DayMan
         segments,
         gaps,
         archived_seconds: archived_ms as f64 / 1000.0,
-        silences: Vec::new(),
+        silences,
     }
 }
 
@@ -362,5 +369,6 @@ impl DaySegment {
     }
 }
 
+mod silence;
 #[cfg(test)]
 mod tests;

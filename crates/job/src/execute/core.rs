@@ -66,8 +66,10 @@ use std::time::Instant;
 use selection::{DeleteReason, Deletion, Plan, Upload};
 use tracing::{error, info, warn};
 
+use super::dead_air;
 use super::protocol::{blob_proves, lookup_target};
 pub use super::protocol::{Counted, Event, Operation, Outcome, Setup, Step};
+use crate::days::Silence;
 use crate::rows;
 use crate::store::{PutMode, SegmentRow};
 
@@ -223,12 +225,16 @@ impl<'a> Executor<'a> {
                 size,
                 md5,
                 counted,
-            } => self.uploaded(upload, size, md5, Some(counted)),
+            } => {
+                let silences = counted.silences.clone();
+                self.uploaded(upload, size, md5, Some(counted), &silences)
+            }
             Event::BlobExists {
                 upload,
                 size,
                 md5,
                 local_md5,
+                silences,
             } => {
                 let u = &self.plan.uploads[upload];
                 if size != u.size || md5.is_some_and(|m| m != local_md5) {
@@ -237,7 +243,7 @@ impl<'a> Executor<'a> {
                     self.fail_upload(upload);
                 } else {
                     // An earlier run uploaded it and stopped before writing the row.
-                    self.uploaded(upload, size, local_md5, None);
+                    self.uploaded(upload, size, local_md5, None, &silences);
                 }
             }
             Event::RowWritten { upload } => self.row_written(upload),
@@ -334,7 +340,14 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn uploaded(&mut self, i: usize, size: u64, md5: [u8; 16], counted: Option<Counted>) {
+    fn uploaded(
+        &mut self,
+        i: usize,
+        size: u64,
+        md5: [u8; 16],
+        counted: Option<Counted>,
+        silences: &[Silence],
+    ) {
         let u = &self.plan.uploads[i];
         if size != u.size {
             error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
@@ -342,8 +355,14 @@ impl<'a> Executor<'a> {
             return;
         }
         let mut row = self.row(u, size, &md5);
+        row.silences = Some(dead_air::to_json(silences));
+        dead_air::warn_each(u, silences);
+        self.outcome.silences += silences.len();
         let mut confirms = true;
-        if let Some(c) = counted.filter(|c| c.frames != u.frames || c.truncated != u.truncated) {
+        if let Some(c) = counted
+            .as_ref()
+            .filter(|c| c.frames != u.frames || c.truncated != u.truncated)
+        {
             // The header lied in a way its size did not show. The row records what was
             // counted, and nothing is deleted on the strength of this upload until the next
             // run plans with the counted facts.

@@ -25,6 +25,7 @@ use crate::settings::Settings;
 use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
+mod dead_air;
 #[cfg(test)]
 mod properties;
 mod protocol;
@@ -51,6 +52,8 @@ pub struct Summary {
     pub deleted: usize,
     pub held: usize,
     pub gaps: usize,
+    /// Spans of dead air found in the files archived.
+    pub silences: usize,
     pub errors: usize,
 }
 
@@ -135,6 +138,7 @@ pub async fn execute(
         deleted: done.deleted,
         held: plan.holds.len(),
         gaps: plan.gaps.len(),
+        silences: done.silences,
         errors: done.errors,
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write
@@ -185,22 +189,25 @@ impl Shell<'_> {
                 }
                 // Frames are counted in the same pass as the upload: the plan may rest on
                 // a header that only claimed them. The byte offsets of its in/out points are
-                // found in that pass too.
+                // found in that pass too, and dead air is measured in it: each byte is still
+                // read once from the share.
                 let mut scanner = mp3count::Mp3Scanner::new();
                 if let Some((first, end)) = locate {
                     scanner.locate(first, end);
                 }
+                let mut dead_air = deadair::Detector::new(self.settings.silence);
                 let put = self
                     .stores
                     .archive
                     .put_file_inspected(&u.blob_name, &path, &metadata, mode, &mut |chunk| {
-                        scanner.feed(chunk)
+                        scanner.feed(chunk);
+                        dead_air.feed(chunk);
                     })
                     .await;
                 match put {
                     Ok(PutOutcome::Written { size, md5 }) => {
                         let (facts, located) = scanner.finish_located(size);
-                        let mut counted = Counted::of(&facts);
+                        let mut counted = Counted::of(&facts, &dead_air.finish());
                         // Only offsets of the frames the plan counted: otherwise the row
                         // records the counted facts and no points of theirs.
                         let as_planned =
@@ -216,12 +223,13 @@ impl Shell<'_> {
                             counted,
                         }
                     }
-                    Ok(PutOutcome::AlreadyExists(info)) => match md5_of(&path) {
-                        Ok(local_md5) => Event::BlobExists {
+                    Ok(PutOutcome::AlreadyExists(info)) => match self.md5_and_dead_air(&path) {
+                        Ok((local_md5, silences)) => Event::BlobExists {
                             upload,
                             size: info.size,
                             md5: info.md5,
                             local_md5,
+                            silences,
                         },
                         Err(e) => failed(format!(
                             "cannot read it to compare with the archived blob: {e}"
@@ -316,6 +324,25 @@ impl Shell<'_> {
         None
     }
 
+    /// The local file's MD5 and its dead air, in one read of it.
+    fn md5_and_dead_air(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<([u8; 16], Vec<days::Silence>)> {
+        let mut dead_air = deadair::Detector::new(self.settings.silence);
+        let md5 = md5_of(path, &mut |chunk| dead_air.feed(chunk))?;
+        let silences = dead_air
+            .finish()
+            .spans
+            .iter()
+            .map(|s| days::Silence {
+                start_s: s.start_s,
+                end_s: s.end_s,
+            })
+            .collect();
+        Ok((md5, silences))
+    }
+
     fn unchanged(&self, file: &str) -> bool {
         unchanged(
             &self.settings.folder.join(file),
@@ -354,7 +381,8 @@ fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bo
     meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
 }
 
-fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
+/// The MD5 of a file, showing `inspect` each chunk read.
+fn md5_of(path: &std::path::Path, inspect: &mut dyn FnMut(&[u8])) -> std::io::Result<[u8; 16]> {
     use md5::{Digest, Md5};
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -366,6 +394,7 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
             return Ok(h.finalize().into());
         }
         h.update(&buf[..n]);
+        inspect(&buf[..n]);
     }
 }
 

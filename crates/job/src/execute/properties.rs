@@ -158,6 +158,7 @@ fn answer(op: &Operation, case: &Case, rng: &mut Rng) -> (Event, bool) {
                             size: u.size,
                             md5: Some([1; 16]),
                             local_md5,
+                            silences: Vec::new(),
                         },
                         local_md5 == [1; 16],
                     )

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
+use crate::days::Silence;
 use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
 
@@ -110,8 +111,9 @@ impl Operation {
     }
 }
 
-/// What counting the frames while uploading found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What counting the frames while uploading found, and the dead air measured in the
+/// same pass.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Counted {
     pub frames: u64,
     pub duration: Duration,
@@ -120,16 +122,26 @@ pub struct Counted {
     /// Where the frames [`Operation::Upload`] asked to locate lie (`in_byte..out_byte`), when
     /// found and recorded in the blob's metadata.
     pub bytes: Option<(u64, u64)>,
+    /// Spans of silence longer than `SILENCE_SECONDS`, in seconds into the blob.
+    pub silences: Vec<Silence>,
 }
 
 impl Counted {
-    /// The facts the executor compares with the plan's.
-    pub fn of(facts: &mp3count::Mp3Facts) -> Self {
+    /// The facts the executor compares with the plan's, and the dead air found.
+    pub fn of(facts: &mp3count::Mp3Facts, dead_air: &deadair::Report) -> Self {
         Counted {
             frames: facts.frames,
             duration: facts.duration(),
             truncated: !facts.clean_end || facts.header_mismatch,
             bytes: None,
+            silences: dead_air
+                .spans
+                .iter()
+                .map(|s| Silence {
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                })
+                .collect(),
         }
     }
 }
@@ -145,12 +157,14 @@ pub enum Event {
         counted: Counted,
     },
     /// A create-only upload found a blob already there (an earlier run stopped before its
-    /// row): its size and MD5, and the local file's MD5.
+    /// row): its size and MD5, and the local file's MD5 and dead air, measured in one read
+    /// (so that its row records what an uninterrupted run's would).
     BlobExists {
         upload: usize,
         size: u64,
         md5: Option<[u8; 16]>,
         local_md5: [u8; 16],
+        silences: Vec<Silence>,
     },
     /// The row is written.
     RowWritten { upload: usize },
@@ -185,6 +199,8 @@ pub struct Outcome {
     pub errors: usize,
     /// Files whose archived copy is confirmed in this run.
     pub confirmed: HashSet<String>,
+    /// Spans of dead air found in this run's uploads.
+    pub silences: usize,
     /// Deleted files that held audio (their days' manifests change).
     pub deleted_audio: Vec<String>,
 }

@@ -51,5 +51,6 @@ pub(super) fn counted(frames: u64) -> Counted {
         duration: Duration::from_millis(frames * 10_005 / 383),
         truncated: false,
         bytes: None,
+        silences: Vec::new(),
     }
 }

@@ -259,6 +259,7 @@ fn a_blob_left_by_an_earlier_run_is_recorded_when_its_bytes_match() {
         size: 160_000,
         md5: Some([3; 16]),
         local_md5: [3; 16],
+        silences: Vec::new(),
     });
     let ops = d.poll();
     assert!(matches!(&ops[0], Operation::WriteRow { upload: 0, .. }));
@@ -270,6 +271,7 @@ fn a_blob_left_by_an_earlier_run_is_recorded_when_its_bytes_match() {
         size: 160_000,
         md5: Some([4; 16]),
         local_md5: [5; 16],
+        silences: Vec::new(),
     });
     assert_eq!(d.ex.outcome().errors, 1);
 }
