@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: the real job, run as the CronJob runs it, on a recorded fixture against a local
-# Azurite (started here on its default ports), then the list of what landed in the archive.
+# Azurite (started here on its default ports), then what landed in the archive: its list, a
+# 20-s clip exported from it, the day's signed playlist and the day's picture.
 #   scripts/demo.sh [scenario]     (default: kill-replace; see fixtures/README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,3 +50,21 @@ echo "== archive (segment-selector ls)"
 target/debug/segment-selector ls
 echo "== left in the folder (still being recorded, or waiting for the other replica)"
 ls "$FOLDER"
+
+# Getting audio out: a clip of the first 20 s archived, the day's signed playlist, its picture.
+read -r from to day < <(target/debug/segment-selector ls --json | python3 -c '
+import json, sys
+from datetime import datetime, timedelta
+start = datetime.fromisoformat(json.load(sys.stdin)[0]["start"].replace("Z", "+00:00"))
+fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+print(fmt(start + timedelta(seconds=1)), fmt(start + timedelta(seconds=21)), start.strftime("%Y-%m-%d"))')
+echo "== export $from .. $to (segment-selector export)"
+target/debug/segment-selector export --from "$from" --to "$to" --allow-gaps --output "$work/clip.mp3"
+# What a player plays of it: ffmpeg honours the LAME tag's delay and padding.
+command -v ffmpeg >/dev/null &&
+  echo "clip.mp3 plays $(ffmpeg -nostdin -v error -i "$work/clip.mp3" -f s16le -ac 1 -ar 8000 - | wc -c |
+    awk '{printf "%.3f", $1 / 16000}') s in ffmpeg"
+echo "== playlist $day (segment-selector playlist; first lines)"
+target/debug/segment-selector playlist "$day" | head -n 8 | cut -c1-110
+echo "== picture of $day (segment-selector report)"
+target/debug/segment-selector report "$day" --output "$work/day.svg" | cut -c1-110
