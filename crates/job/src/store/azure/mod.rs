@@ -8,7 +8,8 @@
 //!   each attempt gets `AttemptTimeout` and each call an overall deadline (which also covers
 //!   reading response bodies, outside the pipeline).
 //!
-//! One file per concern: `upload` (block upload and its memory budget), `blob` (small blobs,
+//! One file per concern: `upload` (block upload and its memory budget), `single` and `body`
+//! (one Put Blob streamed from parts: files up to a size, and blobs assembled from ranges), `blob` (small blobs,
 //! metadata, properties), `table` and `entity` (rows), `lease` (the lock) and `errors` (error
 //! mapping and secret redaction). This file holds the configuration and the request pipeline,
 //! and wires the concerns to the trait.
@@ -37,10 +38,15 @@ use super::{
 use errors::{already_exists, store_error};
 use upload::{BlockBudget, MAX_BLOCK_SIZE};
 
+pub use body::Part;
+pub use single::SINGLE_PUT_LIMIT;
+
 mod blob;
+mod body;
 mod entity;
 mod errors;
 mod lease;
+mod single;
 mod table;
 mod upload;
 
@@ -92,6 +98,8 @@ pub struct AzureArchive {
     partition: String,
     options: AzureOptions,
     block_budget: Option<Arc<BlockBudget>>,
+    /// Files up to this size go up in one Put Blob (`single.rs`); 0: none.
+    single_put_limit: u64,
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -156,6 +164,7 @@ impl AzureArchive {
             partition: partition.to_owned(),
             options,
             block_budget: None,
+            single_put_limit: 0,
         })
     }
 }
