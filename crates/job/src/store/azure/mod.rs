@@ -199,14 +199,19 @@ impl AzureArchive {
 #[async_trait]
 impl Archive for AzureArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
+        // Both at once: two services, and neither needs the other (one round trip per run).
         let container = self.container.container_name();
-        if let Err(e) = self.within(self.container.create().into_future()).await {
+        let table = self.table.table_name();
+        let (created_container, created_table) = futures::join!(
+            self.within(self.container.create().into_future()),
+            self.within(self.table.create().into_future())
+        );
+        if let Err(e) = created_container {
             if !already_exists(&e, "ContainerAlreadyExists") {
                 return Err(store_error(format!("create container {container}"), &e));
             }
         }
-        let table = self.table.table_name();
-        if let Err(e) = self.within(self.table.create().into_future()).await {
+        if let Err(e) = created_table {
             if !already_exists(&e, "TableAlreadyExists") {
                 return Err(store_error(format!("create table {table}"), &e));
             }
