@@ -38,6 +38,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // `--sas-url CONTAINER`: create the container and print a container SAS URL for it (an
+    // hour, read/write/delete/list), how scripts/bench.sh points rclone at Azurite on any port.
+    if let Some(i) = args.iter().position(|a| a == "--sas-url") {
+        return match sas_url(args.get(i + 1).map(String::as_str)) {
+            Ok(url) => {
+                println!("{url}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("raw_upload bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -218,4 +232,42 @@ fn sdk_container(target: &StorageTarget, name: &str) -> Result<ContainerClient, 
         uri: target.blob_endpoint.clone(),
     };
     Ok(ClientBuilder::with_location(location, credentials).container_client(name))
+}
+
+fn sas_url(container: Option<&str>) -> Result<String, String> {
+    use azure_storage::shared_access_signature::service_sas::BlobSasPermissions;
+    let name = container.ok_or("--sas-url needs a container name")?;
+    let conn = std::env::var("AZURE_STORAGE_CONNECTION_STRING")
+        .map_err(|_| "AZURE_STORAGE_CONNECTION_STRING is not set".to_string())?;
+    let target = StorageTarget::parse(&conn).map_err(|e| e.to_string())?;
+    let container = sdk_container(&target, name)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        if let Err(e) = container.create().await {
+            if !e.to_string().contains("ContainerAlreadyExists") {
+                return Err(format!("create container {name}: {e}"));
+            }
+        }
+        let permissions = BlobSasPermissions {
+            read: true,
+            add: true,
+            create: true,
+            write: true,
+            delete: true,
+            list: true,
+            ..Default::default()
+        };
+        let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let sas = container
+            .shared_access_signature(permissions, expiry)
+            .await
+            .map_err(|e| e.to_string())?;
+        container
+            .generate_signed_container_url(&sas)
+            .map(|u| u.to_string())
+            .map_err(|e| e.to_string())
+    })
 }
