@@ -3,14 +3,19 @@
 
     bench-run.py OUT.json LOG [--strace FOLDER] -- COMMAND...
 
-Measured, without touching the command:
+The command runs under GNU time (`/usr/bin/time -f %M`), which forks it from a small process
+(about 1 MiB), so its peak RSS is its own. Measured, without touching the command:
 - wall time;
-- peak RSS: ru_maxrss from wait4, the figure `/usr/bin/time -v` prints as "Maximum resident
-  set size";
-- rchar and read_bytes from /proc/PID/io, read while the finished process is still a zombie
-  (waitid with WNOWAIT), so nothing it read is missed. rchar is every byte read() returned:
-  files, /proc, /etc; socket reads through recv() are not in it. read_bytes is what came
-  from the disk (0 when the files are page-cached);
+- peak RSS as GNU time reports it (`maxrss_kib`). Not ru_maxrss of a child spawned from
+  here: a vforked-and-exec'ed child's ru_maxrss includes this Python's peak at exec. The job
+  also reports its own (`peak_rss_kib` in its run summary, VmHWM of /proc/self/status);
+- CPU time, user and system: wait4's rusage of GNU time, which includes the command it waited
+  for (GNU time's own share is a millisecond or two);
+- rchar and read_bytes from /proc/PID/io of GNU time, read while it is still a zombie
+  (waitid with WNOWAIT), so nothing is missed: a process's counters include its reaped
+  children's, so this is the command's plus GNU time's few kB. rchar is every byte read()
+  returned: files, /proc, /etc; socket reads through recv() are not in it. read_bytes is
+  what came from the disk (0 when the files are page-cached);
 - with --strace FOLDER, the command runs under `strace -f -y` and the bytes returned by
   read/pread/readv on file descriptors of files in FOLDER are summed: exactly the bytes read
   from the stream folder. (strace slows the run, so its time and RSS mean nothing then.)
@@ -76,6 +81,17 @@ def proc_io(pid):
     return out
 
 
+def gnu_time_rss(path):
+    """The %M GNU time wrote (its last line: a failed command adds a status line before it)."""
+    try:
+        with open(path) as f:
+            lines = [l.strip() for l in f if l.strip()]
+        os.remove(path)
+        return int(lines[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main():
     args = sys.argv[1:]
     if "--" not in args or len(args) < 4:
@@ -83,6 +99,8 @@ def main():
     sep = args.index("--")
     out_path, log_path = args[0], args[1]
     opts, cmd = args[2:sep], args[sep + 1:]
+    rss_file = out_path + ".time"
+    cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + cmd
     strace_folder = None
     if opts[:1] == ["--strace"]:
         strace_folder = opts[1]
@@ -101,7 +119,7 @@ def main():
         "command": cmd,
         "exit": p.returncode,
         "wall_s": round(wall, 3),
-        "maxrss_kib": usage.ru_maxrss,
+        "maxrss_kib": gnu_time_rss(rss_file),
         "user_s": round(usage.ru_utime, 3),
         "sys_s": round(usage.ru_stime, 3),
         "rchar": io.get("rchar"),

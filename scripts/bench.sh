@@ -8,9 +8,14 @@
 #
 # Knobs (environment): BENCH_BACKLOG segments per replica for the backlog (144 = one day of
 # 600-s segments), BENCH_SEGMENT_S segment length (600), BENCH_CONCURRENCY the raw-upload
-# reference's files-at-once levels (1,2,4), BENCH_MEMORY the memory runs as
-# COUNTxSECONDS (6x600 24x600 60x600 6x1800), BENCH_SKIP phases to skip (plan measure
+# references' files-at-once levels (2,4), BENCH_MEMORY the memory runs as
+# COUNTxSECONDS (6x600 24x600 6x1800), BENCH_SKIP phases to skip (plan measure
 # memory backlog).
+#
+# Every job run is measured under GNU time (scripts/bench-run.py), and the job reports its own
+# peak RSS (VmHWM) in its run summary. The backlog's references, in the same Azurite, with the
+# same files: `rclone copy` (Debian's rclone, default settings), plain single-request Put
+# Blobs and raw block uploads (the raw_upload bench).
 #
 # Inputs are generated here with ffmpeg (one encoded segment per length, copied into two
 # replicas' names) and never committed. Azurite runs from node_modules on free loopback
@@ -30,8 +35,8 @@ for a in "$@"; do
 done
 backlog=${BENCH_BACKLOG:-144}
 segment_s=${BENCH_SEGMENT_S:-600}
-concurrency=${BENCH_CONCURRENCY:-1,2,4}
-memory_runs=${BENCH_MEMORY:-6x600 24x600 60x600 6x1800}
+concurrency=${BENCH_CONCURRENCY:-2,4}
+memory_runs=${BENCH_MEMORY:-6x600 24x600 6x1800}
 skip=" ${BENCH_SKIP:-} "
 
 data=$root/bench-data
@@ -47,6 +52,8 @@ say() { printf '\n== %s\n' "$*" >&2; }
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v strace >/dev/null || need_apt+=(strace)
+command -v rclone >/dev/null || need_apt+=(rclone)
+[ -x /usr/bin/time ] || need_apt+=(time)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -170,6 +177,9 @@ run_job() { # NAME STREAM FOLDER SECONDS [--strace FOLDER]
     python3 scripts/bench-run.py "$results/$name.json" "$results/$name.log" "$@" -- "$job" >&2
 }
 
+# --- the --help baseline: the binary's floor (runtime, allocator, clap), no storage ---------
+python3 scripts/bench-run.py "$results/help.json" "$results/help.log" -- "$job" --help >&2
+
 # --- planning --------------------------------------------------------------------------
 if [[ $skip != *" plan "* ]]; then
   say "planning: criterion bench, selection::plan over 10,000 files"
@@ -201,6 +211,11 @@ fi
 # --- memory and read amplification -----------------------------------------------------
 if [[ $skip != *" memory "* ]]; then
   start_azurite memory
+  # The fixed cost of a run: an empty folder, twice on one stream (the first creates the
+  # container, the table and the lock blob; the second is every later run's).
+  mkdir -p "$work/empty"
+  run_job empty-first bench-empty "$work/empty" "$segment_s"
+  run_job empty bench-empty "$work/empty" "$segment_s"
   for run in $memory_runs; do
     n=${run%x*} s=${run#*x}
     say "job run: $n segments of $s s per replica, two replicas (peak RSS, bytes read)"
@@ -227,11 +242,26 @@ import json, sys
 p = json.load(open(sys.argv[1]))
 print("\n".join(sys.argv[2] + "/" + u["file"] for u in p["uploads"]))' \
     "$results/backlog.plan.json" "$work/backlog" >"$results/backlog.uploads.txt"
-  say "reference: raw block uploads of the same $(wc -l <"$results/backlog.uploads.txt") files (put_file, $concurrency at a time)"
+  say "references: plain Put Blobs and raw block uploads of the same $(wc -l <"$results/backlog.uploads.txt") files ($concurrency at a time)"
   mapfile -t upload_files <"$results/backlog.uploads.txt"
   AZURE_STORAGE_CONNECTION_STRING="$conn" BENCH_CONCURRENCY="$concurrency" BENCH_CONTAINER=rawref \
     "$bin/raw_upload" --bench "${upload_files[@]}" | tee "$results/raw.txt" >&2
   sed -n 's/^BENCH_JSON //p' "$results/raw.txt" >"$results/raw.json"
+  say "reference: rclone copy of the same files (Debian's rclone, default settings)"
+  sed "s|^$work/backlog/||" "$results/backlog.uploads.txt" >"$results/backlog.uploads.rel"
+  # Debian's rclone (1.60) builds its URL as https://<account>.<endpoint>, so Azurite on a
+  # loopback port is reached through a container SAS URL (the raw_upload bench signs one
+  # with the account key and creates the container).
+  sas=$(AZURE_STORAGE_CONNECTION_STRING="$conn" "$bin/raw_upload" --bench --sas-url rclone-ref)
+  env -i PATH="$PATH" HOME="$HOME" RCLONE_CONFIG=/dev/null \
+    RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$sas" \
+    python3 scripts/bench-run.py "$results/rclone.json" "$results/rclone.log" -- \
+    rclone copy --files-from "$results/backlog.uploads.rel" "$work/backlog" az:rclone-ref >&2 || true
+  rclone --version | head -1 >"$results/rclone.version"
+  # Its copies go, so Azurite holds one more backlog, not two.
+  env -i PATH="$PATH" HOME="$HOME" RCLONE_CONFIG=/dev/null \
+    RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$sas" \
+    rclone delete az:rclone-ref >>"$results/rclone.log" 2>&1 || true
   say "job run over the backlog"
   run_job backlog bench-backlog "$work/backlog" "$segment_s"
   stop_azurite

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing::error;
 
-/// Upload memory is these blocks, however many files are uploaded at once: what a small pod
-/// can spare. Fewer, larger blocks cost the storage less per byte than many small ones.
+/// Files above `SINGLE_PUT_LIMIT` go up in blocks. Upload memory is these blocks, however
+/// many files are uploaded at once: what a small pod can spare. Fewer, larger blocks cost the storage less per byte than many small ones.
 const UPLOAD_BLOCK_SIZE: usize = 2 * 1024 * 1024;
 const UPLOAD_BLOCKS: usize = 2;
 use job::settings::Settings;
-use job::store::azure::{AzureArchive, AzureOptions};
+use job::store::azure::{AzureArchive, AzureOptions, SINGLE_PUT_LIMIT};
 use job::store::Archive;
 
 /// Archive one stream's recorded MP3 segments to Azure Blob Storage, keeping one copy of
@@ -217,7 +217,11 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
             ..AzureOptions::default()
         },
     )
-    .map(|archive| archive.with_block_budget(UPLOAD_BLOCKS))
+    .map(|archive| {
+        archive
+            .with_block_budget(UPLOAD_BLOCKS)
+            .with_single_put_limit(SINGLE_PUT_LIMIT)
+    })
     .map_err(|e| e.to_string())
 }
 

@@ -36,6 +36,19 @@ async fn azure_keeps_the_archive_contract() {
     conformance::check_archive(&archive).await;
 }
 
+/// The same contract with files going up in one Put Blob (the job's configuration) instead of
+/// blocks: the suite's files are all under the limit.
+#[tokio::test]
+async fn azure_with_single_puts_keeps_the_archive_contract() {
+    let azurite = Azurite::start();
+    let target = StorageTarget::parse(&azurite.connection_string()).unwrap();
+    let archive = AzureArchive::new(&target, "hope", "audios", "hope", options())
+        .unwrap()
+        .with_single_put_limit(job::store::azure::SINGLE_PUT_LIMIT);
+    archive.ensure_ready().await.unwrap();
+    conformance::check_archive(&archive).await;
+}
+
 #[test]
 fn azure_answers_as_the_in_memory_archive() {
     let azurite = Azurite::start();

@@ -286,17 +286,18 @@ fn quick_cases() -> Vec<Case> {
     cases
 }
 
-/// Put Block requests of the blob of `file`.
+/// The requests carrying the bytes of the blob of `file`: Put Block, or the single Put Blob
+/// the job sends for a file up to its single-put limit (every fixture).
 fn blocks_of(file: &'static str) -> Scope {
     Scope::Matching(Arc::new(move |h: &RequestHead| {
-        h.is_block_upload() && h.path().ends_with(file)
+        (h.is_block_upload() || h.is_single_put()) && h.path().ends_with(file)
     }))
 }
 
-/// The Put Block List request of the blob of `file`.
+/// The request committing the blob of `file`: Put Block List, or the single Put Blob.
 fn commit_of(file: &'static str) -> Scope {
     Scope::Matching(Arc::new(move |h: &RequestHead| {
-        h.is_block_commit() && h.path().ends_with(file)
+        (h.is_block_commit() || h.is_single_put()) && h.path().ends_with(file)
     }))
 }
 

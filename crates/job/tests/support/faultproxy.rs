@@ -50,6 +50,10 @@ pub enum Fault {
     /// For a request whose body is longer than this many bytes: forward the head and that many
     /// body bytes, then drop both connections. Shorter requests pass.
     CutUpload(u64),
+    /// For a request whose body is longer than this many bytes: forward it with the body's
+    /// byte at this offset inverted, and relay the answer (the service stores other bytes
+    /// than the client sent). Shorter requests pass.
+    FlipByte(u64),
     /// Forward it; when the service answers with success (2xx), close the client's connection
     /// without relaying the answer: the write happened but the job never learns it. Other
     /// answers pass (so a retry that meets "already exists" gets through).
@@ -100,6 +104,19 @@ impl RequestHead {
         self.service == Service::Blob && self.method == "PUT" && self.query_has("comp=blocklist")
     }
 
+    /// Put Blob of a recording (`audio/mpeg`): a whole file's bytes and its commit in one
+    /// request, as the job uploads files up to its single-put limit. Day manifests (JSON,
+    /// playlists) are not recordings.
+    pub fn is_single_put(&self) -> bool {
+        self.service == Service::Blob
+            && self.method == "PUT"
+            && !self.target.contains("comp=")
+            && self
+                .header("x-ms-blob-type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("BlockBlob"))
+            && self.header("x-ms-blob-content-type") == Some("audio/mpeg")
+    }
+
     /// A lease operation (the job's lock).
     pub fn is_lease(&self) -> bool {
         self.service == Service::Blob && self.query_has("comp=lease")
@@ -146,7 +163,9 @@ impl RequestHead {
 pub enum Scope {
     All,
     Service(Service),
+    /// Requests carrying a recording's bytes: Put Block, or a single Put Blob.
     BlockUploads,
+    /// Requests committing a recording's blob: Put Block List, or a single Put Blob.
     BlockCommits,
     RowInserts,
     RowQueries,
@@ -159,8 +178,8 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Service(s) => head.service == *s,
-            Scope::BlockUploads => head.is_block_upload(),
-            Scope::BlockCommits => head.is_block_commit(),
+            Scope::BlockUploads => head.is_block_upload() || head.is_single_put(),
+            Scope::BlockCommits => head.is_block_commit() || head.is_single_put(),
             Scope::RowInserts => head.is_row_insert(),
             Scope::RowQueries => head.is_row_query(),
             Scope::Leases => head.is_lease(),
@@ -210,7 +229,9 @@ impl Shared {
             && s.budget != Some(0)
             && s.scope.selects(head)
             && match s.fault {
-                Fault::CutUpload(n) => head.content_length().is_some_and(|len| len > n),
+                Fault::CutUpload(n) | Fault::FlipByte(n) => {
+                    head.content_length().is_some_and(|len| len > n)
+                }
                 _ => true,
             };
         let fault = if applies { s.fault } else { Fault::Pass };
@@ -264,6 +285,7 @@ fn kind_name(fault: Fault) -> String {
         Fault::Reset => "reset".into(),
         Fault::Stall => "stall".into(),
         Fault::CutUpload(n) => format!("cut-after-{n}"),
+        Fault::FlipByte(n) => format!("flip-byte-{n}"),
         Fault::DropResponse => "drop-response".into(),
     }
 }
@@ -469,6 +491,19 @@ fn serve(
                 }
                 client.stream.write_all(&answer)?;
                 if !more {
+                    return Ok(());
+                }
+            }
+            Fault::FlipByte(n) => {
+                let mut up = connect(upstream)?;
+                up.stream.write_all(&raw)?;
+                let len = head.content_length().unwrap_or(0);
+                client.copy_exact(&mut up.stream, n, shared)?;
+                let mut byte = [0u8; 1];
+                client.read_exact(&mut byte, shared)?;
+                up.stream.write_all(&[!byte[0]])?;
+                client.copy_exact(&mut up.stream, len - n - 1, shared)?;
+                if !relay_response(&mut up, &mut client.stream, &head, shared)? {
                     return Ok(());
                 }
             }

@@ -8,7 +8,8 @@
 //!   each attempt gets `AttemptTimeout` and each call an overall deadline (which also covers
 //!   reading response bodies, outside the pipeline).
 //!
-//! One file per concern: `upload` (block upload and its memory budget), `blob` (small blobs,
+//! One file per concern: `upload` (block upload and its memory budget), `single` and `body`
+//! (one Put Blob streamed from parts: files up to a size, and blobs assembled from ranges), `blob` (small blobs,
 //! metadata, properties), `table` and `entity` (rows), `lease` (the lock) and `errors` (error
 //! mapping and secret redaction). This file holds the configuration and the request pipeline,
 //! and wires the concerns to the trait.
@@ -37,11 +38,16 @@ use super::{
 use errors::{already_exists, store_error};
 use upload::{BlockBudget, MAX_BLOCK_SIZE};
 
+pub use body::Part;
+pub use single::SINGLE_PUT_LIMIT;
+
 mod blob;
+mod body;
 mod entity;
 mod errors;
 mod lease;
 pub mod sas;
+mod single;
 mod table;
 mod upload;
 
@@ -96,6 +102,8 @@ pub struct AzureArchive {
     /// Requests are signed with the account key (else Entra ID): what read URLs are signed
     /// with too (`sas.rs`).
     account_key: bool,
+    /// Files up to this size go up in one Put Blob (`single.rs`); 0: none.
+    single_put_limit: u64,
 }
 
 impl std::fmt::Debug for AzureArchive {
@@ -161,6 +169,7 @@ impl AzureArchive {
             options,
             block_budget: None,
             account_key: target.key().is_some(),
+            single_put_limit: 0,
         })
     }
 }
@@ -195,14 +204,19 @@ impl AzureArchive {
 #[async_trait]
 impl Archive for AzureArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
+        // Both at once: two services, and neither needs the other (one round trip per run).
         let container = self.container.container_name();
-        if let Err(e) = self.within(self.container.create().into_future()).await {
+        let table = self.table.table_name();
+        let (created_container, created_table) = futures::join!(
+            self.within(self.container.create().into_future()),
+            self.within(self.table.create().into_future())
+        );
+        if let Err(e) = created_container {
             if !already_exists(&e, "ContainerAlreadyExists") {
                 return Err(store_error(format!("create container {container}"), &e));
             }
         }
-        let table = self.table.table_name();
-        if let Err(e) = self.within(self.table.create().into_future()).await {
+        if let Err(e) = created_table {
             if !already_exists(&e, "TableAlreadyExists") {
                 return Err(store_error(format!("create table {table}"), &e));
             }

@@ -1,5 +1,6 @@
 //! Streaming a file into a block blob: blocks read, hashed and sent with bounded memory,
-//! then committed in one conditional Put Block List.
+//! then committed in one conditional Put Block List. Files up to the single-put limit go up
+//! in one Put Blob instead (`single.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::blob::to_metadata;
+use super::body::Part;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
 use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
@@ -75,6 +77,30 @@ impl AzureArchive {
             cause,
             transient,
         };
+        if self.single_put_limit > 0 {
+            let size = tokio::fs::metadata(path)
+                .await
+                .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
+                .len();
+            if size <= self.single_put_limit {
+                let whole = vec![Part::File {
+                    path: path.to_owned(),
+                    start: 0,
+                    len: size,
+                }];
+                return self
+                    .put_single(
+                        &operation,
+                        blob_name,
+                        whole,
+                        "audio/mpeg",
+                        metadata,
+                        mode,
+                        inspect,
+                    )
+                    .await;
+            }
+        }
         let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
         // No look before a create-only upload: the conditional commit refuses an existing blob
         // anyway, and a blob already there is rare (a run stopped between blob and row), while
