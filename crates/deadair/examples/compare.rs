@@ -1,5 +1,5 @@
-//! The measurement behind docs/dead-air.md: both methods and ffmpeg's `silencedetect` on
-//! the given files, spans and cost per hour of audio.
+//! The measurement behind docs/dead-air.md: the three methods and ffmpeg's `silencedetect`
+//! on the given files, spans and cost per hour of audio.
 //!
 //!     cargo run --release -p deadair --example compare -- fixtures/dead-air/*.mp3
 //!
@@ -77,17 +77,26 @@ fn silencedetect(path: &str) -> (Vec<(f64, f64)>, Duration) {
 
 fn main() {
     let mut audio = 0.0;
-    let mut cost = [Duration::ZERO; 3];
+    let mut cost = [Duration::ZERO; 4];
     for path in std::env::args().skip(1) {
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
         let (dec, t_dec) = run(&data, Method::Decode);
         let (side, t_side) = run(&data, Method::SideInfo);
+        let (scr, t_scr) = run(&data, Method::Screened);
         let (ff, t_ff) = silencedetect(&path);
+        cost[3] += t_scr;
         audio += dec.seconds;
         cost[0] += t_dec;
         cost[1] += t_side;
         cost[2] += t_ff;
-        println!("{path}: {:.3} s of audio", dec.seconds);
+        let hour = |d: Duration| d.as_secs_f64() * 3600.0 / dec.seconds.max(1e-9);
+        println!(
+            "{path}: {:.3} s of audio; per hour: decode {:.3} s, screened {:.3} s, side info {:.4} s",
+            dec.seconds,
+            hour(t_dec),
+            hour(t_scr),
+            hour(t_side)
+        );
         let show = |s: &[(f64, f64)]| {
             s.iter()
                 .map(|(a, b)| format!("{a:.2}-{b:.2} ({:.2} s)", b - a))
@@ -98,13 +107,15 @@ fn main() {
             r.spans.iter().map(|s| (s.start_s, s.end_s)).collect()
         };
         println!("  decode        {}", show(&pairs(&dec)));
+        println!("  screened      {}", show(&pairs(&scr)));
         println!("  side info     {}", show(&pairs(&side)));
         println!("  silencedetect {}", show(&ff));
     }
     let per_hour = |d: Duration| d.as_secs_f64() * 3600.0 / audio.max(1e-9);
     println!(
-        "cost per hour of audio: decode {:.3} s, side info {:.4} s, ffmpeg silencedetect {:.3} s ({audio:.1} s of audio)",
+        "cost per hour of audio: decode {:.3} s, screened {:.3} s, side info {:.4} s, ffmpeg silencedetect {:.3} s ({audio:.1} s of audio)",
         per_hour(cost[0]),
+        per_hour(cost[3]),
         per_hour(cost[1]),
         per_hour(cost[2])
     );

@@ -27,6 +27,11 @@ pub(crate) struct Meter {
     window_start: f64,
     /// Where the current run of silent windows began.
     run: Option<f64>,
+    /// Whether the open window holds samples passed over as loud ([`Meter::skip`]).
+    skipped: bool,
+    /// Each window's start and verdict, kept for the tests that compare methods.
+    #[cfg(test)]
+    pub(crate) windows: Vec<(f64, Verdict)>,
     frames: u64,
     refused: u64,
     spans: Vec<Span>,
@@ -44,6 +49,9 @@ impl Meter {
             len: 0,
             window_start: 0.0,
             run: None,
+            skipped: false,
+            #[cfg(test)]
+            windows: Vec::new(),
             frames: 0,
             refused: 0,
             spans: Vec::new(),
@@ -59,7 +67,8 @@ impl Meter {
         }
         self.frames += 1;
         let measured = match self.method {
-            Method::Decode => self.decode(h, frame),
+            // The screen drives a decoding meter through `skip`, `prime` and this.
+            Method::Decode | Method::Screened => self.decode(h, frame),
             Method::SideInfo => side_info_amplitude(h, frame).map(|a| {
                 // A sine of peak `a` has mean square a²/2.
                 let ms = a * a / 2.0;
@@ -77,7 +86,52 @@ impl Meter {
         }
     }
 
+    /// Passes over one frame the screen found loud: its samples count, its windows are
+    /// loud, and nothing is decoded.
+    pub(crate) fn skip(&mut self, h: &FrameHeader) {
+        if h.sample_rate != self.rate {
+            self.close_window();
+            self.rate = h.sample_rate;
+        }
+        self.frames += 1;
+        let mut n = h.samples();
+        // The same window edges as `add` would give, sample by sample.
+        let per = (self.rate / WINDOWS_PER_SECOND).max(1);
+        while n > 0 {
+            let k = n.min(per.saturating_sub(self.len).max(1));
+            self.len += k;
+            self.sum = f64::INFINITY;
+            self.skipped = true;
+            n -= k;
+            if self.len >= self.rate / WINDOWS_PER_SECOND {
+                self.close_window();
+            }
+        }
+    }
+
+    /// Forgets the decoder's state, so that decoding restarts as at a new stream.
+    pub(crate) fn reset_decoder(&mut self) {
+        self.decoder = None;
+    }
+
+    /// Feeds one frame to the decoder and discards its audio: the frames before a
+    /// candidate, so that the bit reservoir and the filter banks hold what a decoder that
+    /// had read the whole stream would hold.
+    pub(crate) fn prime(&mut self, h: &FrameHeader, frame: &[u8]) {
+        let _ = self.decoded(h, frame, &mut [0f64; 1152]);
+    }
+
     fn decode(&mut self, h: &FrameHeader, frame: &[u8]) -> Option<()> {
+        let mut ms = [0f64; 1152];
+        let n = self.decoded(h, frame, &mut ms)?;
+        for &m in &ms[..n] {
+            self.add(m);
+        }
+        Some(())
+    }
+
+    /// Decodes one frame into each sample's mean square over the channels; the samples.
+    fn decoded(&mut self, h: &FrameHeader, frame: &[u8], ms: &mut [f64; 1152]) -> Option<usize> {
         if !self
             .decoder
             .as_ref()
@@ -99,16 +153,12 @@ impl Meter {
         let n = buf.frames();
         let scale = 1.0 / channels as f64;
         // Copied out so that `add` can borrow self; a frame is at most 1,152 samples.
-        let mut ms = [0f64; 1152];
         for c in 0..channels {
             for (m, &x) in ms.iter_mut().zip(&buf.chan(c)[..n.min(1152)]) {
                 *m += f64::from(x) * f64::from(x) * scale;
             }
         }
-        for &m in &ms[..n.min(1152)] {
-            self.add(m);
-        }
-        Some(())
+        Some(n.min(1152))
     }
 
     /// One sample's mean square over the channels.
@@ -127,7 +177,18 @@ impl Meter {
             return;
         }
         let end = self.window_start + f64::from(self.len) / f64::from(self.rate.max(1));
-        if self.sum / f64::from(self.len) < self.floor {
+        let silent = self.sum / f64::from(self.len) < self.floor;
+        #[cfg(test)]
+        self.windows.push((
+            self.window_start,
+            match (self.skipped, silent) {
+                (true, _) => Verdict::Skipped,
+                (false, true) => Verdict::Silent,
+                (false, false) => Verdict::Loud,
+            },
+        ));
+        self.skipped = false;
+        if silent {
             self.run.get_or_insert(self.window_start);
         } else {
             self.end_run(self.window_start);
@@ -148,6 +209,14 @@ impl Meter {
         }
     }
 
+    /// [`Meter::finish`], with each window's verdict.
+    #[cfg(test)]
+    pub(crate) fn finish_windows(mut self) -> (Report, Vec<(f64, Verdict)>) {
+        self.close_window();
+        let windows = std::mem::take(&mut self.windows);
+        (self.finish(), windows)
+    }
+
     pub(crate) fn finish(mut self) -> Report {
         self.close_window();
         let end = self.window_start;
@@ -159,6 +228,16 @@ impl Meter {
             refused: self.refused,
         }
     }
+}
+
+/// A window's verdict, as the tests see it.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Silent,
+    Loud,
+    /// Passed over by the screen (taken as loud without decoding).
+    Skipped,
 }
 
 /// [`Method::SideInfo`]: the loudest granule's amplitude bounded from the side information
