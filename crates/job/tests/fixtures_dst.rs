@@ -170,6 +170,29 @@ fn across(scenario: &Path, conn: &str, zone: Tz) -> Figures {
         .collect();
     assert_eq!(manifests, days, "{stream}: day manifests");
 
+    // Every recorded start on the broadcast clock (the source's start plus the time code,
+    // moved with the names), within a second: including the first file after a connect,
+    // which holds a burst of older audio (kill-late: every pod's only file).
+    let moved = snapshot
+        - DateTime::parse_from_rfc3339(manifest["snapshot_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+    let source = DateTime::parse_from_rfc3339(manifest["source_started_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+        + moved;
+    for r in snap.rows.values() {
+        let (Some((start, _)), Some(at)) = (span(&r.file_name), r.audio_start_ms) else {
+            continue;
+        };
+        let truth = source + TimeDelta::microseconds((start * 1e6).round() as i64);
+        let off = (at - truth.timestamp_millis()) as f64 / 1000.0;
+        assert!(
+            off.abs() <= 1.0,
+            "{stream}: {} recorded {off:+.3} s off the broadcast clock",
+            r.file_name
+        );
+    }
     let archived: Vec<(f64, f64)> = snap
         .rows
         .values()
