@@ -257,7 +257,7 @@ print("\n".join(sys.argv[2] + "/" + u["file"] for u in p["uploads"]))' \
     RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$sas" \
     python3 scripts/bench-run.py "$results/rclone.json" "$results/rclone.log" -- \
     rclone copy --files-from "$results/backlog.uploads.rel" "$work/backlog" az:rclone-ref >&2 || true
-  rclone --version | head -1 >"$results/rclone.version"
+  rclone --version | sed -n 1p >"$results/rclone.version"
   # Its copies go, so Azurite holds one more backlog, not two.
   env -i PATH="$PATH" HOME="$HOME" RCLONE_CONFIG=/dev/null \
     RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$sas" \
