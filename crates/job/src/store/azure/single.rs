@@ -18,7 +18,8 @@ use futures::StreamExt as _;
 
 use super::blob::to_metadata;
 use super::body::{self, Part, PartsBody};
-use super::errors::{status_of, store_error};
+use super::errors::store_error;
+use super::upload::refused_as_existing;
 use super::AzureArchive;
 use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
 
@@ -137,20 +138,12 @@ impl AzureArchive {
                     )),
                 }
             }
-            Err(e)
-                if mode == PutMode::CreateOnly
-                    && matches!(
-                        status_of(&e),
-                        Some((409, Some("BlobAlreadyExists")) | (412, _))
-                    ) =>
-            {
-                match self.properties(blob_name).await? {
-                    Some(info) => Ok(PutOutcome::AlreadyExists(info)),
-                    None => Err(fail(
-                        "the upload found a blob that then vanished".to_owned(),
-                        true,
-                    )),
-                }
+            Err(e) if refused_as_existing(mode, &e) => {
+                let vanished = fail(
+                    "the upload found a blob that then vanished".to_owned(),
+                    true,
+                );
+                self.found_existing(blob_name, vanished).await
             }
             Err(e) => Err(store_error(operation, &e)),
         }

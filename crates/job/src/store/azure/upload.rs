@@ -198,20 +198,12 @@ impl AzureArchive {
         }
         match self.within(commit.into_future()).await {
             Ok(_) => Ok(PutOutcome::Written { size, md5 }),
-            Err(e)
-                if mode == PutMode::CreateOnly
-                    && matches!(
-                        status_of(&e),
-                        Some((409, Some("BlobAlreadyExists")) | (412, _))
-                    ) =>
-            {
-                match self.properties(blob_name).await? {
-                    Some(info) => Ok(PutOutcome::AlreadyExists(info)),
-                    None => Err(fail(
-                        "the commit found a blob that then vanished".to_owned(),
-                        true,
-                    )),
-                }
+            Err(e) if refused_as_existing(mode, &e) => {
+                let vanished = fail(
+                    "the commit found a blob that then vanished".to_owned(),
+                    true,
+                );
+                self.found_existing(blob_name, vanished).await
             }
             Err(e) => Err(store_error(&operation, &e)),
         }
@@ -271,6 +263,31 @@ pub(super) async fn read_block(
 pub(super) fn block_id(index: usize, md5: &[u8; 16]) -> BlockId {
     let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
     BlockId::new(Bytes::from(format!("{index:08}-{hex}")))
+}
+
+/// A create-only write the service refused because the blob exists: 409 BlobAlreadyExists, or
+/// 412 from `If-None-Match: *`. Both upload paths (blocks, one Put Blob) answer it alike.
+pub(super) fn refused_as_existing(mode: PutMode, e: &azure_core::Error) -> bool {
+    mode == PutMode::CreateOnly
+        && matches!(
+            status_of(e),
+            Some((409, Some("BlobAlreadyExists")) | (412, _))
+        )
+}
+
+impl AzureArchive {
+    /// The blob a refused create-only write found, for the caller to compare with its file;
+    /// `vanished` when it is gone again by the time its properties are read.
+    pub(super) async fn found_existing(
+        &self,
+        blob_name: &str,
+        vanished: StoreError,
+    ) -> StoreResult<PutOutcome> {
+        match self.properties(blob_name).await? {
+            Some(info) => Ok(PutOutcome::AlreadyExists(info)),
+            None => Err(vanished),
+        }
+    }
 }
 
 #[cfg(test)]
