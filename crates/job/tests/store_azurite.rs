@@ -108,6 +108,7 @@ fn row(key: &str) -> SegmentRow {
         out_byte: Some(9_599_999_583),
         sightings: None,
         silences: None,
+        ..SegmentRow::default()
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn check_archive(archive: &dyn Archive) {
     metadata_is_replaced_as_a_whole(archive, &scratch).await;
     a_missing_blob_has_no_info(archive).await;
     ranges_of_a_blob_read_back_its_bytes(archive, &scratch).await;
+    a_blob_from_a_header_and_a_range_of_a_file(archive, &scratch).await;
     insert_refuses_an_existing_row_and_returns_it(archive).await;
     replace_writes_or_overwrites(archive).await;
     delete_is_idempotent(archive).await;
@@ -190,6 +191,68 @@ pub async fn ranges_of_a_blob_read_back_its_bytes(archive: &dyn Archive, scratch
     assert!(read(100, 0).await.unwrap().is_empty());
     let missing = archive.read_blob_range("26-11-2026/never.mp3", 0, 10).await;
     assert!(missing.is_err(), "a range of a missing blob: {missing:?}");
+}
+
+/// `put_file_range_inspected`: the blob is the header, then exactly the range (blocks and
+/// single puts alike), its MD5 theirs, every byte shown to `inspect` in order; create-only
+/// refuses it a second time.
+pub async fn a_blob_from_a_header_and_a_range_of_a_file(archive: &dyn Archive, scratch: &Scratch) {
+    let name = "26-11-2026/assembled.mp3";
+    let path = scratch.file("assembled.mp3", 300_000, 9);
+    let head: Vec<u8> = (0..417u32).map(|i| (i * 7) as u8).collect();
+    let file = std::fs::read(&path).unwrap();
+    let mut expected = head.clone();
+    expected.extend_from_slice(&file[10_001..250_000]);
+    let metadata = meta(&[("mode", "frame-exact")]);
+    let mut seen = Vec::new();
+    let range = 10_001..250_000;
+    let outcome = archive
+        .put_file_range_inspected(
+            name,
+            &head,
+            &path,
+            range.clone(),
+            &metadata,
+            PutMode::CreateOnly,
+            &mut |b| seen.extend_from_slice(b),
+        )
+        .await
+        .unwrap();
+    let md5: [u8; 16] = Md5::digest(&expected).into();
+    assert_eq!(
+        outcome,
+        PutOutcome::Written {
+            size: expected.len() as u64,
+            md5
+        }
+    );
+    assert!(seen == expected, "inspect saw other bytes");
+    let read = archive
+        .read_blob_range(name, 0, expected.len() as u64 + 10)
+        .await
+        .unwrap();
+    assert!(read == expected, "the blob holds other bytes");
+    let info = archive.blob_info(name).await.unwrap().unwrap();
+    assert_eq!((info.size, info.md5), (expected.len() as u64, Some(md5)));
+    assert_eq!(
+        info.metadata.get("mode").map(String::as_str),
+        Some("frame-exact")
+    );
+    let again = archive
+        .put_file_range_inspected(
+            name,
+            &head,
+            &path,
+            range,
+            &metadata,
+            PutMode::CreateOnly,
+            &mut |_| {},
+        )
+        .await;
+    match again.unwrap() {
+        PutOutcome::AlreadyExists(i) => assert_eq!(i.size, expected.len() as u64),
+        other => panic!("a second create-only put: {other:?}"),
+    }
 }
 
 /// A second insert of the same RowKey answers `AlreadyExists` with the stored row, unchanged.
@@ -390,6 +453,14 @@ fn full_row(key: &str) -> SegmentRow {
         out_byte: Some(9_599_999_800),
         sightings: Some(r#"[{"file_name":"pod-a.mp3"}]"#.into()),
         silences: Some(r#"[{"start_s":12.5,"end_s":48.0}]"#.into()),
+        blob_mode: Some("frame-exact".into()),
+        blob_first_frame: Some(92),
+        warm_up_frames: Some(4),
+        source_start: Some(38_871),
+        source_end: Some(9_600_000_000),
+        source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
+        blob_size: Some(9_599_961_546),
+        head_held_by: Some("pod-b_20261126T100003.mp3".into()),
     }
 }
 

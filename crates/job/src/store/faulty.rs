@@ -200,6 +200,22 @@ impl<A: Archive> Archive for FaultyArchive<A> {
         self.call(Operation::PutFile, put).await
     }
 
+    async fn put_file_range_inspected(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        let put = self
+            .inner
+            .put_file_range_inspected(blob_name, head, path, range, metadata, mode, inspect);
+        self.call(Operation::PutFile, put).await
+    }
+
     async fn put_small(
         &self,
         blob_name: &str,

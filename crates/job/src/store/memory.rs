@@ -121,6 +121,37 @@ impl InMemoryArchive {
         self.state().archive.blobs.get(name).cloned()
     }
 
+    /// Stores `bytes` as a blob, shown to `inspect` in chunks as an upload reads them.
+    fn put_bytes(
+        &self,
+        blob_name: &str,
+        bytes: Vec<u8>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        for chunk in bytes.chunks(INSPECT_CHUNK) {
+            inspect(chunk);
+        }
+        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        let size = bytes.len() as u64;
+        let mut state = self.state();
+        let blobs = &mut state.archive.blobs;
+        if mode == PutMode::CreateOnly {
+            if let Some(existing) = blobs.get(blob_name) {
+                return Ok(PutOutcome::AlreadyExists(info(existing)));
+            }
+        }
+        let blob = StoredBlob {
+            bytes,
+            content_type: "audio/mpeg".to_owned(),
+            md5,
+            metadata: metadata.clone(),
+        };
+        blobs.insert(blob_name.to_owned(), blob);
+        Ok(PutOutcome::Written { size, md5 })
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves consistent data: every change
         // below is a single insert or remove.
@@ -172,26 +203,29 @@ impl Archive for InMemoryArchive {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| self.fail(operation.clone(), format!("cannot read the file: {e}")))?;
-        for chunk in bytes.chunks(INSPECT_CHUNK) {
-            inspect(chunk);
-        }
-        let md5: [u8; 16] = Md5::digest(&bytes).into();
-        let size = bytes.len() as u64;
-        let mut state = self.state();
-        let blobs = &mut state.archive.blobs;
-        if mode == PutMode::CreateOnly {
-            if let Some(existing) = blobs.get(blob_name) {
-                return Ok(PutOutcome::AlreadyExists(info(existing)));
-            }
-        }
-        let blob = StoredBlob {
-            bytes,
-            content_type: "audio/mpeg".to_owned(),
-            md5,
-            metadata: metadata.clone(),
-        };
-        blobs.insert(blob_name.to_owned(), blob);
-        Ok(PutOutcome::Written { size, md5 })
+        self.put_bytes(blob_name, bytes, metadata, mode, inspect)
+    }
+
+    async fn put_file_range_inspected(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        let operation = format!("upload {} to blob {blob_name}", path.display());
+        check_metadata(metadata).map_err(|cause| self.fail(operation.clone(), cause))?;
+        let file = tokio::fs::read(path)
+            .await
+            .map_err(|e| self.fail(operation.clone(), format!("cannot read the file: {e}")))?;
+        let end = (range.end as usize).min(file.len());
+        let start = (range.start as usize).min(end);
+        let mut bytes = head.to_vec();
+        bytes.extend_from_slice(&file[start..end]);
+        self.put_bytes(blob_name, bytes, metadata, mode, inspect)
     }
 
     async fn put_small(

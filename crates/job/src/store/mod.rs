@@ -116,9 +116,38 @@ pub struct SegmentRow {
     /// In the sightings row: the files not yet known to be idle, as JSON
     /// (as `rows::sightings_row` writes it).
     pub sightings: Option<String>,
-    /// Spans of silence in the blob longer than `SILENCE_SECONDS`, as JSON
-    /// `[{"start_s":…,"end_s":…}]` in seconds into the blob; `None` where not measured.
+    /// Spans of silence in the recording longer than `SILENCE_SECONDS`, as JSON
+    /// `[{"start_s":…,"end_s":…}]` in seconds into the recording (the blob, unless the blob
+    /// is frame-exact); `None` where not measured.
     pub silences: Option<String>,
+    /// How the blob was made: `"frame-exact"` (a generated Xing/Info + LAME header frame, then
+    /// bytes `source_start..source_end` of the recording, which hold its frames from
+    /// `blob_first_frame` on), or `None` (the recording's own bytes, as `ARCHIVE_MODE=original`
+    /// and every earlier job wrote them). `size`, `frames` and the points describe the
+    /// recording either way; `blob_size` and `content_md5` the blob.
+    pub blob_mode: Option<String>,
+    /// The recording's frame the blob's audio starts with: `in_frame` less the warm-up frames.
+    pub blob_first_frame: Option<u64>,
+    /// Frames before `in_frame` that the blob holds only so that a decoder warms up (bit
+    /// reservoir, transform overlap): its header declares them as encoder delay.
+    pub warm_up_frames: Option<u64>,
+    /// The recording's bytes the blob holds after its header, and their MD5 (base64).
+    pub source_start: Option<u64>,
+    pub source_end: Option<u64>,
+    pub source_md5: Option<String>,
+    /// The frame-exact blob's own size.
+    pub blob_size: Option<u64>,
+    /// The archived segment whose blob holds this recording's audio before `in_frame`,
+    /// exactly (same alignment group): a frame-exact blob's deletion proof rests on it too.
+    pub head_held_by: Option<String>,
+}
+
+impl SegmentRow {
+    /// The size of the blob the row names: the blob's own for a frame-exact blob, otherwise
+    /// the recording's.
+    pub fn archived_blob_size(&self) -> Option<u64> {
+        self.blob_size.or(self.size)
+    }
 }
 
 /// The result of [`Archive::insert_row`].
@@ -163,6 +192,23 @@ pub trait Archive: Send + Sync {
         &self,
         blob_name: &str,
         path: &Path,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome>;
+
+    /// A blob assembled from `head` (a generated header frame) followed by bytes `range` of
+    /// the file at `path`: a frame-exact blob. The same guarantees as
+    /// [`Archive::put_file_inspected`] (bounded memory, the blob's MD5 as its Content-MD5,
+    /// `Written` giving the blob's size and MD5); `inspect` sees every byte of the blob, `head`
+    /// first. A file shorter than `range` gives a shorter blob, which `Written::size` shows.
+    #[allow(clippy::too_many_arguments)] // put_file_inspected's, plus the parts
+    async fn put_file_range_inspected(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),

@@ -19,6 +19,9 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("alignedWith", &row.aligned_with),
         ("sightings", &row.sightings),
         ("silences", &row.silences),
+        ("blobMode", &row.blob_mode),
+        ("sourceMd5", &row.source_md5),
+        ("headHeldBy", &row.head_held_by),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
@@ -46,6 +49,17 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("outByte", unsigned("outByte", row.out_byte)?),
         ("frames", unsigned("frames", row.frames)?),
         ("size", unsigned("size", row.size)?),
+        (
+            "blobFirstFrame",
+            unsigned("blobFirstFrame", row.blob_first_frame)?,
+        ),
+        (
+            "warmUpFrames",
+            unsigned("warmUpFrames", row.warm_up_frames)?,
+        ),
+        ("sourceStart", unsigned("sourceStart", row.source_start)?),
+        ("sourceEnd", unsigned("sourceEnd", row.source_end)?),
+        ("blobSize", unsigned("blobSize", row.blob_size)?),
     ];
     for (name, value) in numbers {
         if let Some(value) = value {
@@ -119,6 +133,14 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         out_ms: int("outMs"),
         in_byte: unsigned("inByte"),
         out_byte: unsigned("outByte"),
+        blob_mode: string("blobMode"),
+        blob_first_frame: unsigned("blobFirstFrame"),
+        warm_up_frames: unsigned("warmUpFrames"),
+        source_start: unsigned("sourceStart"),
+        source_end: unsigned("sourceEnd"),
+        source_md5: string("sourceMd5"),
+        blob_size: unsigned("blobSize"),
+        head_held_by: string("headHeldBy"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -164,6 +186,14 @@ mod tests {
             out_byte: Some(9_599_999_800),
             sightings: Some("[]".into()),
             silences: Some("[]".into()),
+            blob_mode: Some("frame-exact".into()),
+            blob_first_frame: Some(92),
+            warm_up_frames: Some(4),
+            source_start: Some(38_871),
+            source_end: Some(9_600_000_000),
+            source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
+            blob_size: Some(9_599_961_546),
+            head_held_by: Some("pod-b_20261126T100003.mp3".into()),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");

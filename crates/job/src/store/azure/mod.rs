@@ -231,7 +231,22 @@ impl Archive for AzureArchive {
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, path, metadata, mode, inspect).await
+        self.upload(blob_name, &[], path, None, metadata, mode, inspect)
+            .await
+    }
+
+    async fn put_file_range_inspected(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        self.upload(blob_name, head, path, Some(range), metadata, mode, inspect)
+            .await
     }
 
     async fn put_small(

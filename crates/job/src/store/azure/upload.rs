@@ -59,10 +59,15 @@ impl AzureArchive {
         self
     }
 
+    /// Uploads `head`, then bytes `range` of the file at `path` (`None`: all of it): in one
+    /// Put Blob up to the single-put limit, in blocks above it.
+    #[allow(clippy::too_many_arguments)] // the trait's arguments, plus the blob's parts
     pub(super) async fn upload(
         &self,
         blob_name: &str,
+        head: &[u8],
         path: &Path,
+        range: Option<std::ops::Range<u64>>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
@@ -77,22 +82,33 @@ impl AzureArchive {
             cause,
             transient,
         };
+        let (start, len) = match &range {
+            Some(r) => (r.start, Some(r.end.saturating_sub(r.start))),
+            None => (0, None),
+        };
         if self.single_put_limit > 0 {
-            let size = tokio::fs::metadata(path)
-                .await
-                .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
-                .len();
-            if size <= self.single_put_limit {
-                let whole = vec![Part::File {
+            let len = match len {
+                Some(len) => len,
+                None => tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
+                    .len(),
+            };
+            if head.len() as u64 + len <= self.single_put_limit {
+                let mut parts = Vec::with_capacity(2);
+                if !head.is_empty() {
+                    parts.push(Part::Bytes(bytes::Bytes::copy_from_slice(head)));
+                }
+                parts.push(Part::File {
                     path: path.to_owned(),
-                    start: 0,
-                    len: size,
-                }];
+                    start,
+                    len,
+                });
                 return self
                     .put_single(
                         &operation,
                         blob_name,
-                        whole,
+                        parts,
                         "audio/mpeg",
                         metadata,
                         mode,
@@ -111,10 +127,32 @@ impl AzureArchive {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| fail(format!("cannot open the file: {e}"), false))?;
-        let file = Arc::new(file.into_std().await);
+        let mut file = file.into_std().await;
+        if start > 0 {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(start)).map_err(|e| {
+                fail(
+                    format!("cannot read the file from byte {start}: {e}"),
+                    false,
+                )
+            })?;
+        }
+        let file = Arc::new(file);
+        // Bytes of the file still to read (`u64::MAX`: to its end).
+        let mut left = len.unwrap_or(u64::MAX);
         let mut whole = Md5::new();
         let mut size = 0u64;
         let mut ids: Vec<Option<BlockId>> = Vec::new();
+        if !head.is_empty() {
+            // The generated header is a block of its own, before the file's.
+            inspect(head);
+            whole.update(head);
+            size += head.len() as u64;
+            let (put, _) =
+                put_block(blob.clone(), 0, head.to_vec(), self.options.call_deadline()).await;
+            let (_, id) = put.map_err(|e| store_error(&operation, &e))?;
+            ids.push(Some(id));
+        }
         // Dropping the set (an early return) aborts the blocks still in flight.
         let mut in_flight = tokio::task::JoinSet::new();
         let finished =
@@ -140,19 +178,21 @@ impl AzureArchive {
                 Some(budget) => budget.buffer(block_size),
                 None => Vec::with_capacity(block_size),
             };
-            let data = read_block(&file, buffer, block_size)
+            let want = block_size.min(usize::try_from(left).unwrap_or(usize::MAX));
+            let data = read_block(&file, buffer, want)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
                 break;
             }
+            left = left.saturating_sub(data.len() as u64);
             if ids.len() == MAX_BLOCKS {
                 return Err(fail(
                     format!("the file needs more than {MAX_BLOCKS} blocks of {block_size} bytes"),
                     false,
                 ));
             }
-            let short = data.len() < block_size;
+            let short = data.len() < block_size || left == 0;
             inspect(&data);
             whole.update(&data);
             size += data.len() as u64;

@@ -295,71 +295,22 @@ impl Archive for LocalArchive {
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        let operation = format!("upload {} to blob {blob_name}", path.display());
-        let operation = operation.as_str();
-        check_metadata(metadata).map_err(|cause| permanent(operation, cause))?;
-        let (blob, props) = self.blob_path(operation, blob_name)?;
-        let mut file = tokio::fs::File::open(path)
+        self.put_assembled(blob_name, &[], path, 0..u64::MAX, metadata, mode, inspect)
             .await
-            .map_err(|e| permanent(operation, format!("cannot open the file: {e}")))?;
-        let temp = self.temp_path();
-        let mut copy = tokio::fs::File::create(&temp)
+    }
+
+    async fn put_file_range_inspected(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        self.put_assembled(blob_name, head, path, range, metadata, mode, inspect)
             .await
-            .map_err(|e| io_error(operation, &temp, &e))?;
-        let mut whole = Md5::new();
-        let mut size = 0u64;
-        let mut buffer = vec![0; CHUNK];
-        loop {
-            // A read up to the end as it is now: a writer may still append, but the blob
-            // must hold exactly what was hashed.
-            let n = file
-                .read(&mut buffer)
-                .await
-                .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            let data = &buffer[..n];
-            inspect(data);
-            whole.update(data);
-            size += n as u64;
-            copy.write_all(data)
-                .await
-                .map_err(|e| io_error(operation, &temp, &e))?;
-        }
-        copy.sync_all()
-            .await
-            .map_err(|e| io_error(operation, &temp, &e))?;
-        drop(copy);
-        let md5: [u8; 16] = whole.finalize().into();
-        if let Some(parent) = blob.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io_error(operation, parent, &e))?;
-        }
-        let placed = match mode {
-            PutMode::CreateOnly => tokio::fs::hard_link(&temp, &blob).await,
-            PutMode::Overwrite => tokio::fs::rename(&temp, &blob).await,
-        };
-        // Gone already after a rename; after a link, the blob keeps the bytes.
-        let _ = tokio::fs::remove_file(&temp).await;
-        match placed {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return match self.info(operation, blob_name).await? {
-                    Some(info) => Ok(PutOutcome::AlreadyExists(info)),
-                    None => Err(StoreError {
-                        operation: operation.to_owned(),
-                        cause: "the put found a blob that then vanished".to_owned(),
-                        transient: true,
-                    }),
-                };
-            }
-            Err(e) => return Err(io_error(operation, &blob, &e)),
-        }
-        self.write_props(operation, &props, "audio/mpeg", &md5, metadata)
-            .await?;
-        Ok(PutOutcome::Written { size, md5 })
     }
 
     async fn put_small(
@@ -502,3 +453,101 @@ impl Archive for LocalArchive {
 
 #[cfg(test)]
 mod tests;
+
+impl LocalArchive {
+    /// `head`, then bytes `range` of the file at `path` (to its end as it is now), as a blob.
+    #[allow(clippy::too_many_arguments)] // the trait's arguments, plus the parts
+    async fn put_assembled(
+        &self,
+        blob_name: &str,
+        head: &[u8],
+        path: &Path,
+        range: std::ops::Range<u64>,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
+    ) -> StoreResult<PutOutcome> {
+        use tokio::io::AsyncSeekExt;
+        let operation = format!("upload {} to blob {blob_name}", path.display());
+        let operation = operation.as_str();
+        check_metadata(metadata).map_err(|cause| permanent(operation, cause))?;
+        let (blob, props) = self.blob_path(operation, blob_name)?;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| permanent(operation, format!("cannot open the file: {e}")))?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
+        let temp = self.temp_path();
+        let mut copy = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| io_error(operation, &temp, &e))?;
+        let mut whole = Md5::new();
+        let mut size = 0u64;
+        if !head.is_empty() {
+            inspect(head);
+            whole.update(head);
+            size += head.len() as u64;
+            copy.write_all(head)
+                .await
+                .map_err(|e| io_error(operation, &temp, &e))?;
+        }
+        let mut left = range.end.saturating_sub(range.start);
+        let mut buffer = vec![0; CHUNK];
+        while left > 0 {
+            // A read up to the end as it is now: a writer may still append, but the blob
+            // must hold exactly what was hashed.
+            let want = buffer
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file
+                .read(&mut buffer[..want])
+                .await
+                .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            left -= n as u64;
+            let data = &buffer[..n];
+            inspect(data);
+            whole.update(data);
+            size += n as u64;
+            copy.write_all(data)
+                .await
+                .map_err(|e| io_error(operation, &temp, &e))?;
+        }
+        copy.sync_all()
+            .await
+            .map_err(|e| io_error(operation, &temp, &e))?;
+        drop(copy);
+        let md5: [u8; 16] = whole.finalize().into();
+        if let Some(parent) = blob.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(operation, parent, &e))?;
+        }
+        let placed = match mode {
+            PutMode::CreateOnly => tokio::fs::hard_link(&temp, &blob).await,
+            PutMode::Overwrite => tokio::fs::rename(&temp, &blob).await,
+        };
+        // Gone already after a rename; after a link, the blob keeps the bytes.
+        let _ = tokio::fs::remove_file(&temp).await;
+        match placed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return match self.info(operation, blob_name).await? {
+                    Some(info) => Ok(PutOutcome::AlreadyExists(info)),
+                    None => Err(StoreError {
+                        operation: operation.to_owned(),
+                        cause: "the put found a blob that then vanished".to_owned(),
+                        transient: true,
+                    }),
+                };
+            }
+            Err(e) => return Err(io_error(operation, &blob, &e)),
+        }
+        self.write_props(operation, &props, "audio/mpeg", &md5, metadata)
+            .await?;
+        Ok(PutOutcome::Written { size, md5 })
+    }
+}
