@@ -54,6 +54,9 @@ pub struct Join {
     pub gap_before: Option<Gap>,
     /// Milliseconds of audio it adds to what the segments before it play.
     pub new_ms: i64,
+    /// The segment whose audio reaches furthest before this one starts (the one its
+    /// in-point joins, where they overlap).
+    pub after: Option<String>,
 }
 
 /// Every segment in time order (then by file name), with the points that join it without
@@ -79,7 +82,8 @@ pub struct Join {
 pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
     placed.sort_by(|a, b| (a.start, &a.file).cmp(&(b.start, &b.file)));
     let mut out = Vec::with_capacity(placed.len());
-    let mut reach: Option<(DateTime<Utc>, String)> = None;
+    // The end of the audio so far, the pod and the file that reach it.
+    let mut reach: Option<(DateTime<Utc>, String, String)> = None;
     for p in placed {
         let duration_s = p.duration_us as f64 / 1e6;
         let mut points = Points {
@@ -91,7 +95,7 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
         let end = p.start + TimeDelta::microseconds((duration_s * 1e6) as i64);
         let mut gap_before = None;
         let new_ms = match &reach {
-            Some((r, pod)) if (p.start - *r).num_milliseconds() > MIN_GAP_MS => {
+            Some((r, pod, _)) if (p.start - *r).num_milliseconds() > MIN_GAP_MS => {
                 gap_before = Some(Gap {
                     start: *r,
                     end: p.start,
@@ -100,7 +104,7 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
                 });
                 (end - p.start).num_milliseconds()
             }
-            Some((r, _)) => {
+            Some((r, _, _)) => {
                 let overlap_s = (*r - p.start).num_microseconds().unwrap_or(0) as f64 / 1e6;
                 points.in_s = overlap_s.clamp(0.0, duration_s);
                 if let Some(frames) = p.frames.filter(|&f| f > 0) {
@@ -113,14 +117,16 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
             }
             None => (end - p.start).num_milliseconds(),
         };
-        if reach.as_ref().is_none_or(|(r, _)| end > *r) {
-            reach = Some((end, p.pod.clone()));
+        let after = reach.as_ref().map(|(_, _, file)| file.clone());
+        if reach.as_ref().is_none_or(|(r, _, _)| end > *r) {
+            reach = Some((end, p.pod.clone(), p.file.clone()));
         }
         out.push(Join {
             placed: p,
             points,
             gap_before,
             new_ms,
+            after,
         });
     }
     out

@@ -127,6 +127,14 @@ pub fn blob_metadata(row: &SegmentRow, stream: &str) -> BTreeMap<String, String>
         ("outms", row.out_ms.map(|v| v.to_string())),
         ("inbyte", row.in_byte.map(|v| v.to_string())),
         ("outbyte", row.out_byte.map(|v| v.to_string())),
+        ("mode", row.blob_mode.clone()),
+        (
+            "blobfirstframe",
+            row.blob_first_frame.map(|v| v.to_string()),
+        ),
+        ("warmupframes", row.warm_up_frames.map(|v| v.to_string())),
+        ("sourcestart", row.source_start.map(|v| v.to_string())),
+        ("sourceend", row.source_end.map(|v| v.to_string())),
     ];
     for (name, value) in fields {
         if let Some(value) = value {

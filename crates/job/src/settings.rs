@@ -41,6 +41,7 @@ pub(crate) struct Env {
     clock_skew_warning_seconds: Option<String>,
     silence_seconds: Option<String>,
     silence_dbfs: Option<String>,
+    archive_mode: Option<String>,
     azure_storage_account: Option<String>,
     azure_storage_blob_endpoint: Option<String>,
     azure_storage_table_endpoint: Option<String>,
@@ -76,6 +77,21 @@ pub struct Settings {
     pub clock_skew_warning: Duration,
     /// What counts as dead air (`SILENCE_SECONDS`, default 30; `SILENCE_DBFS`, default −50).
     pub silence: deadair::Threshold,
+    /// What a blob holds (`ARCHIVE_MODE`).
+    pub archive_mode: ArchiveMode,
+}
+
+/// What the job puts in a blob (`ARCHIVE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveMode {
+    /// `frame-exact`, the default: where a recording repeats audio that a blob of its
+    /// alignment group already holds exactly, its blob leaves the repeat out: a generated
+    /// header frame, the frames the decoder needs to warm up (declared as encoder delay), then
+    /// the rest of the recording. Elsewhere the blob is the recording's bytes.
+    FrameExact,
+    /// `original`: every blob is the recording's bytes, as ffmpeg wrote them (for archives
+    /// kept as evidence); the join points are metadata only.
+    Original,
 }
 
 impl fmt::Debug for Settings {
@@ -221,6 +237,15 @@ impl Settings {
             None => 2,
         };
         let silence = silence_threshold(env.silence_seconds, env.silence_dbfs)?;
+        let archive_mode = match env.archive_mode.as_deref().map(str::trim) {
+            None | Some("") | Some("frame-exact") => ArchiveMode::FrameExact,
+            Some("original") => ArchiveMode::Original,
+            Some(other) => {
+                return Err(err(format!(
+                    "ARCHIVE_MODE {other:?}: expected frame-exact or original"
+                )))
+            }
+        };
         Ok(Settings {
             folder: PathBuf::from(folder),
             stream,
@@ -242,6 +267,7 @@ impl Settings {
                 None => Duration::from_secs(60),
             },
             silence,
+            archive_mode,
         })
     }
 }
@@ -370,6 +396,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn archive_mode_is_frame_exact_unless_original_is_asked_for() {
+        let mode = |v: &[(&str, &str)]| Settings::from_vars(vars(v)).unwrap().archive_mode;
+        assert_eq!(mode(&[]), ArchiveMode::FrameExact);
+        assert_eq!(mode(&[("ARCHIVE_MODE", "original")]), ArchiveMode::Original);
+        assert_eq!(
+            mode(&[("ARCHIVE_MODE", "frame-exact")]),
+            ArchiveMode::FrameExact
+        );
+    }
+
+    #[test]
     fn bad_settings_name_the_variable_and_hide_the_key() {
         for (k, v, expect) in [
             ("FILE_DURATION", "0", "FILE_DURATION"),
@@ -402,6 +439,7 @@ pub(crate) mod tests {
             ("SILENCE_DBFS", "50", "SILENCE_DBFS"),
             ("SILENCE_DBFS", "-50dB", "SILENCE_DBFS"),
             ("SILENCE_DBFS", "NaN", "SILENCE_DBFS"),
+            ("ARCHIVE_MODE", "exact", "frame-exact or original"),
         ] {
             let e = Settings::from_vars(vars(&[(k, v)]))
                 .unwrap_err()

@@ -204,6 +204,25 @@ pub fn plan_with(
             before: segs[before].file.clone(),
         });
     }
+    // Named by their first file, so the plan does not depend on the listing's order.
+    let mut first_of: HashMap<usize, &str> = HashMap::new();
+    for (i, s) in segs.iter().enumerate() {
+        let first = first_of.entry(places[i].group).or_insert(&s.file);
+        if s.file.as_str() < *first {
+            *first = &s.file;
+        }
+    }
+    for (i, s) in segs.iter().enumerate() {
+        let kept = match s.role {
+            Role::Archived => true,
+            Role::Candidate => cover.outcomes[i] == Outcome::Chosen,
+            Role::Live | Role::Gone => false,
+        };
+        if kept {
+            out.groups
+                .insert(s.file.clone(), first_of[&places[i].group].to_owned());
+        }
+    }
     out.uploads
         .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
     out.deletions.sort_by(|a, b| a.file.cmp(&b.file));

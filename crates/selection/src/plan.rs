@@ -1,5 +1,6 @@
 //! The planner's output: decisions, each with the reason a person reads in the log.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -27,6 +28,13 @@ pub struct Plan {
     /// archive in place of [`crate::ArchiveState::sightings`], they let a later run see that a
     /// file has stopped changing without comparing the node's clock with the share's.
     pub sightings: Vec<Sighting>,
+    /// The alignment group of every archived segment and upload, named by its first file
+    /// name. Segments of one group are placed exactly relative to each other (one recorder's
+    /// consecutive files, recordings related by a content alignment): where one joins another
+    /// of its group, the join is exact to a frame, so the later one's repeat of the earlier
+    /// one's audio may be left out of its blob. Between groups only names place audio.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, String>,
 }
 
 /// A recorded audio start to correct.

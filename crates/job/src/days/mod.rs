@@ -372,3 +372,5 @@ impl DaySegment {
 mod silence;
 #[cfg(test)]
 mod tests;
+mod trim;
+pub use trim::{upload_trims, Trim};

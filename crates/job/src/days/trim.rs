@@ -1,0 +1,110 @@
+//! Where a frame-exact blob may leave out the start of a planned upload: the audio it repeats
+//! is already held, exactly, by the blob of the segment it joins.
+//!
+//! **Key decision: trim only where the join is exact.** Two segments of one alignment group
+//! (one recorder's consecutive files, or recordings related by a content alignment) are
+//! placed relative to each other to a frame, so the upload's frames before its in-point are
+//! the other segment's audio: left out of the blob, nothing is lost. Between groups only names
+//! place audio (±0.75 s, a connect burst of up to 10 s), so there the blob keeps the whole
+//! recording and the in-point stays metadata, as in `ARCHIVE_MODE=original`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::TimeDelta;
+
+use super::{placed_row, placed_upload};
+use crate::joins::{joins, Placed};
+use crate::rows;
+use crate::settings::{ArchiveMode, Settings};
+use crate::store::SegmentRow;
+
+/// A planned upload whose blob starts at its in-point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trim {
+    /// The first frame the blob plays (the join's in-point); the frames before it are the
+    /// audio of `after`, bar the few the blob keeps for the decoder to warm up.
+    pub frame: u64,
+    /// The segment whose blob holds the frames left out: confirmed before this blob is
+    /// written, and named in its row (`head_held_by`).
+    pub after: String,
+}
+
+/// The uploads of a plan whose blobs may leave out the audio before their in-point, with
+/// `groups` the plan's alignment groups ([`selection::Plan::groups`]). Only in
+/// [`ArchiveMode::FrameExact`], only for a whole recording (not truncated, not replacing an
+/// archived copy), and only where the segment it joins is of its group and holds that audio
+/// itself (its own blob does not start after it).
+pub fn upload_trims(
+    archived: &HashMap<String, SegmentRow>,
+    uploads: &[selection::Upload],
+    groups: &BTreeMap<String, String>,
+    settings: &Settings,
+) -> HashMap<String, Trim> {
+    let mut trims = HashMap::new();
+    if settings.archive_mode != ArchiveMode::FrameExact {
+        return trims;
+    }
+    let node = rows::node_name_starts(archived.values(), &settings.selection);
+    let mut placed: HashMap<&str, Placed> = archived
+        .iter()
+        .filter_map(|(file, r)| Some((file.as_str(), placed_row(r, settings, &node)?)))
+        .collect();
+    for u in uploads {
+        placed.remove(u.file.as_str());
+        if let Some(p) = placed_upload(u, settings) {
+            placed.insert(u.file.as_str(), p);
+        }
+    }
+    let by_file: HashMap<&str, &selection::Upload> =
+        uploads.iter().map(|u| (u.file.as_str(), u)).collect();
+    // Where each segment's blob starts holding audio, on the timeline: a row's frame-exact
+    // blob at its first frame, an upload trimmed here at its in-point.
+    let mut held_from = HashMap::new();
+    for (file, r) in archived {
+        if let (Some(p), Some(first)) = (placed.get(file.as_str()), r.blob_first_frame) {
+            held_from.insert(file.clone(), p.start + frame_time(p, first));
+        }
+    }
+    for j in joins(placed.into_values().collect()) {
+        let file = j.placed.file.as_str();
+        let Some(u) = by_file.get(file) else {
+            continue;
+        };
+        let (Some(frame), Some(frames), Some(after)) =
+            (j.points.in_frame, j.placed.frames, j.after.as_ref())
+        else {
+            continue;
+        };
+        let same_group = groups
+            .get(file)
+            .is_some_and(|g| groups.get(after) == Some(g));
+        let holds = held_from
+            .get(after)
+            .is_none_or(|&from| from <= j.placed.start + TimeDelta::milliseconds(1));
+        if frame == 0 || frame >= frames || u.truncated || u.replaces_archived {
+            continue;
+        }
+        if same_group && holds {
+            held_from.insert(
+                file.to_owned(),
+                j.placed.start + frame_time(&j.placed, frame),
+            );
+            trims.insert(
+                file.to_owned(),
+                Trim {
+                    frame,
+                    after: after.clone(),
+                },
+            );
+        }
+    }
+    trims
+}
+
+/// How far into a placed segment its frame `frame` starts.
+fn frame_time(p: &Placed, frame: u64) -> TimeDelta {
+    match p.frames.filter(|&f| f > 0) {
+        Some(frames) => TimeDelta::microseconds((p.duration_us as u64 * frame / frames) as i64),
+        None => TimeDelta::zero(),
+    }
+}
