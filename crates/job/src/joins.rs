@@ -23,6 +23,9 @@ pub struct Placed {
     pub duration_us: i64,
     /// Its counted frames, where known.
     pub frames: Option<u64>,
+    /// For a frame-exact blob: the recording's frame its blob starts with, and the first
+    /// frame it can play (after the warm-up frames). Frame indexes are the recording's.
+    pub frame_exact: Option<(u64, u64)>,
 }
 
 /// Where to play a segment: seconds into it, and the same as frame indexes (play frames
@@ -74,6 +77,7 @@ pub struct Join {
 ///     start: t0 + chrono::TimeDelta::milliseconds(after_ms),
 ///     duration_us: 10_000_000,
 ///     frames: None,
+///     frame_exact: None,
 /// };
 /// let j = joins(vec![placed("b.mp3", 7_500), placed("a.mp3", 0)]);
 /// assert_eq!((j[0].placed.file.as_str(), j[1].points.in_s), ("a.mp3", 2.5));
@@ -86,10 +90,17 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
     let mut reach: Option<(DateTime<Utc>, String, String)> = None;
     for p in placed {
         let duration_s = p.duration_us as f64 / 1e6;
+        // A frame-exact blob plays nothing before its first frame after the warm-up.
+        let playable = p.frame_exact.map_or(0, |(_, from)| from);
+        let frame_s = p
+            .frames
+            .filter(|&f| f > 0)
+            .map(|f| duration_s / f as f64);
+        let held_s = frame_s.map_or(0.0, |f| playable as f64 * f);
         let mut points = Points {
-            in_s: 0.0,
+            in_s: held_s,
             out_s: duration_s,
-            in_frame: p.frames.map(|_| 0),
+            in_frame: p.frames.map(|_| playable),
             out_frame: p.frames,
         };
         let end = p.start + TimeDelta::microseconds((duration_s * 1e6) as i64);
@@ -106,10 +117,11 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
             }
             Some((r, _, _)) => {
                 let overlap_s = (*r - p.start).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                points.in_s = overlap_s.clamp(0.0, duration_s);
-                if let Some(frames) = p.frames.filter(|&f| f > 0) {
-                    let frame_s = duration_s / frames as f64;
-                    let in_frame = ((points.in_s / frame_s).round() as u64).min(frames);
+                points.in_s = overlap_s.clamp(held_s, duration_s.max(held_s));
+                if let (Some(frames), Some(frame_s)) = (p.frames, frame_s) {
+                    let in_frame = ((points.in_s / frame_s).round() as u64)
+                        .max(playable)
+                        .min(frames);
                     points.in_frame = Some(in_frame);
                     points.in_s = in_frame as f64 * frame_s;
                 }

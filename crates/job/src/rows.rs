@@ -100,12 +100,16 @@ pub fn with_points(row: &SegmentRow, joined: &Points) -> SegmentRow {
     updated
 }
 
-/// The audio frames `in_frame..out_frame` a row plays, where its blob holds more than that:
-/// an in-point after 0, an out-point before the end, or a truncated recording (a partial
-/// frame at its end, which a player given the blobs one after another would decode into the
-/// next one). The part an HLS byte range names.
+/// The audio frames `in_frame..out_frame` a row plays, counted in its blob, where the blob
+/// holds more than that: an in-point after 0, an out-point before the end, a truncated
+/// recording (a partial frame at its end, which a player given the blobs one after another
+/// would decode into the next one), or a frame-exact blob's warm-up frames. The part an HLS
+/// byte range names. A frame-exact blob's frames start at the recording's `blob_first_frame`.
 pub fn ranged(row: &SegmentRow) -> Option<(u64, u64)> {
-    let (first, end, frames) = (row.in_frame?, row.out_frame?, row.frames?);
+    let skip = row.blob_first_frame.unwrap_or(0);
+    let first = row.in_frame?.saturating_sub(skip);
+    let end = row.out_frame?.saturating_sub(skip);
+    let frames = row.frames?.saturating_sub(skip);
     let partial = row.truncated == Some(true);
     (first < end && (first > 0 || end < frames || partial)).then_some((first, end))
 }

@@ -130,9 +130,22 @@ impl Mp3Scanner {
 
     /// Also find where audio frames `first..end` lie, in the same pass that counts them (a
     /// player given that byte range plays exactly those frames); read it with
-    /// [`Mp3Scanner::located`] or [`Mp3Scanner::finish_located`]. Ask before feeding.
+    /// [`Mp3Scanner::located`] or [`Mp3Scanner::finish_located`]. Ask before the scan counts
+    /// frame `first` ([`Mp3Scanner::frames_counted`]): before feeding, or once the stream's
+    /// format is known ([`Mp3Scanner::format`]) if the frames wanted depend on it.
     pub fn locate(&mut self, first: u64, end: u64) {
         self.wanted = Some((first, end));
+    }
+
+    /// The header of the stream's first frame, once it is counted: version, layer, sample rate
+    /// and samples per frame.
+    pub fn format(&self) -> Option<FrameHeader> {
+        self.format
+    }
+
+    /// Audio frames counted so far.
+    pub fn frames_counted(&self) -> u64 {
+        self.frames
     }
 
     /// What [`Mp3Scanner::locate`] found so far: a caller reading a prefix can stop once both

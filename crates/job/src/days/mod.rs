@@ -51,6 +51,11 @@ pub struct DaySegment {
     pub out_byte: Option<u64>,
     /// Spans of silence in the blob, as its row records them.
     pub silences: Vec<Silence>,
+    /// For a frame-exact blob (a generated header, then its recording from this frame on):
+    /// the recording's frame its first audio frame is. Frame indexes above are the
+    /// recording's; the byte offsets are the blob's. `None`: the blob is the recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob_first_frame: Option<u64>,
 }
 
 /// A span of silence within one blob, in seconds into it.
@@ -317,6 +322,9 @@ fn placed_row(
             .or(r.duration_ms.map(|ms| ms * 1000))
             .unwrap_or(settings.selection.segment_time.as_micros() as i64),
         frames: r.frames,
+        frame_exact: r
+            .blob_first_frame
+            .map(|first| (first, first + r.warm_up_frames.unwrap_or(0))),
         pod: name.pod,
     })
 }
@@ -333,6 +341,7 @@ fn placed_upload(u: &selection::Upload, settings: &Settings) -> Option<Placed> {
             .unwrap_or(name.start),
         duration_us: u.duration.as_micros() as i64,
         frames: Some(u.frames),
+        frame_exact: None,
         pod: name.pod,
     })
 }
@@ -354,6 +363,7 @@ fn day_segment(j: &Join) -> DaySegment {
         in_byte: None,
         out_byte: None,
         silences: Vec::new(),
+        blob_first_frame: p.frame_exact.map(|(first, _)| first),
     }
 }
 

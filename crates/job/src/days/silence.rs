@@ -55,6 +55,7 @@ mod tests {
             in_byte: None,
             out_byte: None,
             silences,
+            blob_first_frame: None,
         }
     }
 

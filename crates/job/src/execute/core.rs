@@ -68,7 +68,7 @@ use tracing::{error, info, warn};
 
 use super::dead_air;
 use super::protocol::{blob_proves, lookup_target};
-pub use super::protocol::{Counted, Event, Operation, Outcome, Setup, Step};
+pub use super::protocol::{Counted, Event, FrameExact, Operation, Outcome, Setup, Step};
 use crate::days::Silence;
 use crate::rows;
 use crate::store::{PutMode, SegmentRow};
@@ -83,6 +83,20 @@ enum UploadState {
     },
     /// Settled: `true` when confirmed.
     Done(bool),
+}
+
+/// Whether an upload's blob leaves out its start now ([`Setup::trims`]).
+enum TrimNow {
+    /// Not a frame-exact blob: the recording's bytes.
+    Whole,
+    /// From this frame: the segment holding the audio before it is confirmed.
+    Cut(u64),
+    /// That segment is still being archived in this run.
+    Wait,
+    /// It failed in this run: the blob would rest on audio that is not archived.
+    Blocked(String),
+    /// It was archived by an earlier run: its blob is looked up first.
+    LookUp { file: String, blob: String },
 }
 
 /// Where a deletion's segments stand.
@@ -171,13 +185,35 @@ impl<'a> Executor<'a> {
             .filter(|s| matches!(s, UploadState::Uploading | UploadState::Writing { .. }))
             .count();
         if running < self.setup.concurrency.max(1) {
-            while let Some(i) = self.uploads.iter().position(|s| *s == UploadState::Queued) {
+            for i in 0..self.uploads.len() {
+                if self.uploads[i] != UploadState::Queued {
+                    continue;
+                }
                 let u = &self.plan.uploads[i];
                 if now > self.setup.deadline {
                     warn!(file = %u.file, "run deadline reached; left for the next run");
                     self.uploads[i] = UploadState::Done(false);
                     continue;
                 }
+                let trim = match self.trim_now(u) {
+                    TrimNow::Wait => continue,
+                    TrimNow::Blocked(after) => {
+                        warn!(file = %u.file, after,
+                            "left for the next run: its blob leaves out audio that rests on \
+                             {after}, not archived in this run");
+                        self.uploads[i] = UploadState::Done(false);
+                        continue;
+                    }
+                    TrimNow::LookUp { file, blob } => {
+                        if self.looking_up.is_some() {
+                            continue;
+                        }
+                        self.looking_up = Some(file.clone());
+                        return Some(Operation::LookUp { file, blob });
+                    }
+                    TrimNow::Cut(frame) => Some(frame),
+                    TrimNow::Whole => None,
+                };
                 self.uploads[i] = UploadState::Uploading;
                 let planned = self.row(u, u.size, &[0; 16]);
                 return Some(Operation::Upload {
@@ -189,6 +225,7 @@ impl<'a> Executor<'a> {
                     } else {
                         PutMode::CreateOnly
                     },
+                    trim,
                 });
             }
         }
@@ -227,7 +264,8 @@ impl<'a> Executor<'a> {
                 counted,
             } => {
                 let silences = counted.silences.clone();
-                self.uploaded(upload, size, md5, Some(counted), &silences)
+                let exact = counted.exact.clone();
+                self.uploaded(upload, size, md5, Some(counted), &silences, exact.as_ref())
             }
             Event::BlobExists {
                 upload,
@@ -235,15 +273,17 @@ impl<'a> Executor<'a> {
                 md5,
                 local_md5,
                 silences,
+                exact,
             } => {
                 let u = &self.plan.uploads[upload];
-                if size != u.size || md5.is_some_and(|m| m != local_md5) {
+                let expected = exact.as_ref().map_or(u.size, |e| e.blob_size);
+                if size != expected || md5.is_some_and(|m| m != local_md5) {
                     error!(file = %u.file, blob = %u.blob_name,
                         "a different blob already has its name ({size} bytes); left alone");
                     self.fail_upload(upload);
                 } else {
                     // An earlier run uploaded it and stopped before writing the row.
-                    self.uploaded(upload, size, local_md5, None, &silences);
+                    self.uploaded(upload, size, local_md5, None, &silences, exact.as_ref());
                 }
             }
             Event::RowWritten { upload } => self.row_written(upload),
@@ -340,6 +380,38 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Whether upload `u`'s blob leaves out its start, now: only once the segment holding
+    /// that audio is confirmed (in this run, or verified when the run began).
+    fn trim_now(&self, u: &Upload) -> TrimNow {
+        let Some(t) = self.setup.trims.get(&u.file) else {
+            return TrimNow::Whole;
+        };
+        match self.by_file.get(t.after.as_str()) {
+            Some(&j) => match self.uploads[j] {
+                UploadState::Done(true) => TrimNow::Cut(t.frame),
+                UploadState::Done(false) => TrimNow::Blocked(t.after.clone()),
+                _ => TrimNow::Wait,
+            },
+            None if self.outcome.confirmed.contains(&t.after) => TrimNow::Cut(t.frame),
+            None if self.refuted.contains(&t.after) => TrimNow::Whole,
+            None => match lookup_target(self.setup.state, self.setup.settings, &t.after) {
+                Some(blob) => TrimNow::LookUp {
+                    file: t.after.clone(),
+                    blob,
+                },
+                None => TrimNow::Whole,
+            },
+        }
+    }
+
+    /// The segment whose blob holds the audio `file`'s frame-exact blob leaves out.
+    fn head_held_by(&self, file: &str) -> Option<&str> {
+        match self.by_file.get(file) {
+            Some(_) => self.setup.trims.get(file).map(|t| t.after.as_str()),
+            None => self.setup.head_held_by.get(file).map(String::as_str),
+        }
+    }
+
     fn uploaded(
         &mut self,
         i: usize,
@@ -347,14 +419,28 @@ impl<'a> Executor<'a> {
         md5: [u8; 16],
         counted: Option<Counted>,
         silences: &[Silence],
+        exact: Option<&FrameExact>,
     ) {
         let u = &self.plan.uploads[i];
-        if size != u.size {
+        // A frame-exact blob holds the recording's bytes up to its end.
+        let read = exact.map_or(size, |e| e.source.1);
+        if read != u.size || exact.is_some_and(|e| e.blob_size != size) {
             error!(file = %u.file, "uploaded {size} bytes but {} were measured; not recorded", u.size);
             self.fail_upload(i);
             return;
         }
-        let mut row = self.row(u, size, &md5);
+        let mut row = self.row(u, u.size, &md5);
+        if let Some(e) = exact {
+            use base64::Engine;
+            row.blob_mode = Some("frame-exact".into());
+            row.blob_first_frame = Some(e.first_frame);
+            row.warm_up_frames = Some(e.warm_up);
+            row.source_start = Some(e.source.0);
+            row.source_end = Some(e.source.1);
+            row.source_md5 = Some(base64::engine::general_purpose::STANDARD.encode(e.source_md5));
+            row.blob_size = Some(e.blob_size);
+            row.head_held_by = self.setup.trims.get(&u.file).map(|t| t.after.clone());
+        }
         row.silences = Some(dead_air::to_json(silences));
         dead_air::warn_each(u, silences);
         self.outcome.silences += silences.len();
@@ -373,7 +459,10 @@ impl<'a> Executor<'a> {
             row.duration_us = Some(c.duration.as_micros() as i64);
             row.truncated = Some(c.truncated);
             confirms = false;
-        } else if let Some((in_byte, out_byte)) = counted.and_then(|c| c.bytes) {
+        } else if let Some((in_byte, out_byte)) = exact
+            .map(|e| e.played)
+            .or(counted.and_then(|c| c.bytes))
+        {
             // Counted as planned, so the offsets are those of the row's points.
             row.in_byte = Some(in_byte);
             row.out_byte = Some(out_byte);
@@ -403,6 +492,9 @@ impl<'a> Executor<'a> {
 
     /// The size the archive's row records for `file`, if any.
     fn archived_size(&self, file: &str) -> Option<u64> {
+        if let Some(&size) = self.setup.blob_sizes.get(file) {
+            return Some(size);
+        }
         self.setup
             .state
             .segments
@@ -415,7 +507,19 @@ impl<'a> Executor<'a> {
     /// unconfirmed segments that no upload of this plan names are looked up, one at a time.
     fn resolve(&mut self, d: &Deletion, settled: bool) -> Resolution {
         let mut missing = Vec::new();
-        for c in &d.covered_by {
+        // A frame-exact blob proves its recording only with the blob that holds the audio
+        // it leaves out.
+        let mut needed: Vec<String> = d.covered_by.clone();
+        let mut k = 0;
+        while k < needed.len() {
+            if let Some(h) = self.head_held_by(&needed[k]) {
+                if !needed.iter().any(|n| n == h) {
+                    needed.push(h.to_owned());
+                }
+            }
+            k += 1;
+        }
+        for c in &needed {
             if self.outcome.confirmed.contains(c) {
                 continue;
             }

@@ -6,6 +6,18 @@ use tracing::warn;
 
 use crate::days::Silence;
 
+/// The spans a detector reported, as rows and manifests keep them.
+pub(crate) fn silences(report: &deadair::Report) -> Vec<Silence> {
+    report
+        .spans
+        .iter()
+        .map(|s| Silence {
+            start_s: s.start_s,
+            end_s: s.end_s,
+        })
+        .collect()
+}
+
 /// The row's `silences` property: `[{"start_s":…,"end_s":…}]`, to the millisecond.
 pub(crate) fn to_json(spans: &[Silence]) -> String {
     let ms = |s: f64| (s * 1000.0).round() / 1000.0;

@@ -22,10 +22,11 @@ use tracing::{error, info, warn};
 use crate::days;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
-use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
+use crate::store::{Archive, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow};
 
 pub mod core;
 mod dead_air;
+mod frame_exact;
 #[cfg(test)]
 mod properties;
 mod protocol;
@@ -36,7 +37,9 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use protocol::{blob_proves, lookup_target, Counted, Event, Operation, Outcome, Setup, Step};
+pub use protocol::{
+    blob_proves, lookup_target, Counted, Event, FrameExact, Operation, Outcome, Setup, Step,
+};
 pub use record::{remember_alignments, remember_sightings, restamp};
 pub use state::read_state;
 
@@ -107,6 +110,17 @@ pub async fn execute(
         // Where each upload joins the archive, so that its row and blob carry it from the
         // start.
         joined: days::upload_points(&recorded.archived, &plan.uploads, settings),
+        trims: days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
+        head_held_by: recorded
+            .archived
+            .iter()
+            .filter_map(|(file, r)| Some((file.clone(), r.head_held_by.clone()?)))
+            .collect(),
+        blob_sizes: recorded
+            .archived
+            .iter()
+            .filter_map(|(file, r)| Some((file.clone(), r.blob_size?)))
+            .collect(),
         concurrency: settings.upload_concurrency,
         ..Setup::new(&settings.selection, state, &settings.stream, deadline)
     };
@@ -181,11 +195,27 @@ impl Shell<'_> {
                 metadata,
                 mode,
                 locate,
+                trim,
             } => {
                 let u = &self.plan.uploads[upload];
                 let path = self.settings.folder.join(&u.file);
                 if !self.unchanged(&u.file) {
                     return Event::Changed { step };
+                }
+                if let Some(trim) = trim {
+                    let silence = self.settings.silence;
+                    match frame_exact::prepare(&path, u.size, trim, u.frames, silence) {
+                        Ok(Some(prepared)) => {
+                            return self
+                                .upload_exact(upload, &path, metadata, mode, prepared)
+                                .await
+                        }
+                        Ok(None) => {
+                            info!(file = %u.file, "no frame-exact blob can be cut at frame {trim}; \
+                                archived whole")
+                        }
+                        Err(e) => return failed(format!("cannot read it: {e}")),
+                    }
                 }
                 // Frames are counted in the same pass as the upload: the plan may rest on
                 // a header that only claimed them. The byte offsets of its in/out points are
@@ -230,6 +260,7 @@ impl Shell<'_> {
                             md5: info.md5,
                             local_md5,
                             silences,
+                            exact: None,
                         },
                         Err(e) => failed(format!(
                             "cannot read it to compare with the archived blob: {e}"
@@ -289,6 +320,117 @@ impl Shell<'_> {
         }
     }
 
+    /// Upload a frame-exact blob: `prepared`'s header, then the recording from its blob
+    /// start, counting and measuring the bytes [`frame_exact::prepare`] did not see.
+    async fn upload_exact(
+        &self,
+        upload: usize,
+        path: &std::path::Path,
+        mut metadata: BTreeMap<String, String>,
+        mode: PutMode,
+        prepared: frame_exact::Prepared,
+    ) -> Event {
+        use md5::{Digest, Md5};
+        let u = &self.plan.uploads[upload];
+        prepared.describe(&mut metadata, u.size);
+        let frame_exact::Prepared {
+            head,
+            first_frame,
+            warm_up,
+            start,
+            fed_to,
+            in_byte,
+            out_byte,
+            mut scanner,
+            mut dead_air,
+        } = prepared;
+        let head_len = head.len() as u64;
+        // Blob offsets: the source's bytes start after the header; those up to `fed_to` were
+        // counted already.
+        let counted_to = head_len + (fed_to - start);
+        let mut source_md5 = Md5::new();
+        let mut at = 0u64;
+        let put = self
+            .stores
+            .archive
+            .put_file_range_inspected(
+                &u.blob_name,
+                &head,
+                path,
+                start..u.size,
+                &metadata,
+                mode,
+                &mut |chunk| {
+                    let end = at + chunk.len() as u64;
+                    if end > head_len {
+                        source_md5.update(&chunk[(head_len.saturating_sub(at)) as usize..]);
+                    }
+                    if end > counted_to {
+                        let new = &chunk[(counted_to.saturating_sub(at)) as usize..];
+                        scanner.feed(new);
+                        dead_air.feed(new);
+                    }
+                    at = end;
+                },
+            )
+            .await;
+        let exact = |blob_size: u64, source_md5: [u8; 16]| FrameExact {
+            first_frame,
+            warm_up,
+            source: (start, start + blob_size.saturating_sub(head_len)),
+            source_md5,
+            blob_size,
+            played: (in_byte, out_byte),
+        };
+        match put {
+            Ok(PutOutcome::Written { size, md5 }) => {
+                let facts = scanner.finish(u.size);
+                let mut counted = Counted::of(&facts, &dead_air.finish());
+                counted.exact = Some(exact(size, source_md5.finalize().into()));
+                Event::Uploaded {
+                    upload,
+                    size,
+                    md5,
+                    counted,
+                }
+            }
+            Ok(PutOutcome::AlreadyExists(info)) => {
+                // What this blob would hold, read from the file: the header, then the rest.
+                let mut blob_md5 = Md5::new();
+                blob_md5.update(&head);
+                let mut source = Md5::new();
+                let mut at = start;
+                let read = read_from(path, start, &mut |chunk| {
+                    blob_md5.update(chunk);
+                    source.update(chunk);
+                    let end = at + chunk.len() as u64;
+                    if end > fed_to {
+                        dead_air.feed(&chunk[(fed_to.saturating_sub(at)) as usize..]);
+                    }
+                    at = end;
+                });
+                match read {
+                    Ok(()) => Event::BlobExists {
+                        upload,
+                        size: info.size,
+                        md5: info.md5,
+                        local_md5: blob_md5.finalize().into(),
+                        silences: dead_air::silences(&dead_air.finish()),
+                        exact: Some(exact(head_len + (at - start), source.finalize().into())),
+                    },
+                    Err(e) => Event::Failed {
+                        step: Step::Upload(upload),
+                        error: format!("cannot read it to compare with the archived blob: {e}"),
+                    },
+                }
+            }
+            Err(e) => Event::Failed {
+                step: Step::Upload(upload),
+                error: e.to_string(),
+            },
+        }
+    }
+
     /// Add the byte offsets found while uploading to the blob's metadata (which went up
     /// before its bytes were read); `None` when they were not found or could not be recorded,
     /// and the blob then plays whole, as its row will say.
@@ -331,16 +473,7 @@ impl Shell<'_> {
     ) -> std::io::Result<([u8; 16], Vec<days::Silence>)> {
         let mut dead_air = deadair::Detector::new(self.settings.silence);
         let md5 = md5_of(path, &mut |chunk| dead_air.feed(chunk))?;
-        let silences = dead_air
-            .finish()
-            .spans
-            .iter()
-            .map(|s| days::Silence {
-                start_s: s.start_s,
-                end_s: s.end_s,
-            })
-            .collect();
-        Ok((md5, silences))
+        Ok((md5, dead_air::silences(&dead_air.finish())))
     }
 
     fn unchanged(&self, file: &str) -> bool {
@@ -379,6 +512,25 @@ fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bo
     };
     let modified = meta.modified().map(DateTime::<Utc>::from).ok();
     meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
+}
+
+/// Shows `inspect` the file's bytes from `start` to its end, a chunk at a time.
+fn read_from(
+    path: &std::path::Path,
+    start: u64,
+    inspect: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(std::io::SeekFrom::Start(start))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        inspect(&buf[..n]);
+    }
 }
 
 /// The MD5 of a file, showing `inspect` each chunk read.

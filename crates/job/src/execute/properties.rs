@@ -159,6 +159,7 @@ fn answer(op: &Operation, case: &Case, rng: &mut Rng) -> (Event, bool) {
                             md5: Some([1; 16]),
                             local_md5,
                             silences: Vec::new(),
+                            exact: None,
                         },
                         local_md5 == [1; 16],
                     )

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
-use crate::days::Silence;
+use crate::days::{Silence, Trim};
 use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
 
@@ -23,6 +23,15 @@ pub struct Setup<'a> {
     pub verified: HashSet<String>,
     /// Where each upload joins the archive ([`crate::days::upload_points`]).
     pub joined: HashMap<String, Points>,
+    /// Uploads whose blob may leave out the audio before their in-point
+    /// ([`crate::days::upload_trims`]): frame-exact blobs.
+    pub trims: HashMap<String, Trim>,
+    /// Archived segments whose frame-exact blob leaves out audio another segment's blob
+    /// holds (their rows' `head_held_by`): confirming one confirms that one too.
+    pub head_held_by: HashMap<String, String>,
+    /// Archived segments whose blob's size is not the recording's (frame-exact blobs): what
+    /// a lookup of their blob must find.
+    pub blob_sizes: HashMap<String, u64>,
     /// Uploads (blob and row) at once.
     pub concurrency: usize,
     /// No upload starts after it.
@@ -43,6 +52,9 @@ impl<'a> Setup<'a> {
             stream,
             verified: HashSet::new(),
             joined: HashMap::new(),
+            trims: HashMap::new(),
+            head_held_by: HashMap::new(),
+            blob_sizes: HashMap::new(),
             concurrency: 2,
             deadline,
         }
@@ -64,6 +76,11 @@ pub enum Operation {
         metadata: BTreeMap<String, String>,
         mode: PutMode,
         locate: Option<(u64, u64)>,
+        /// A frame-exact blob: the recording's frames from this one on (after a generated
+        /// header and a few warm-up frames), the shell adding what it built to `metadata`
+        /// ([`Counted::exact`]). Where the shell cannot build it, the blob is the recording's
+        /// bytes.
+        trim: Option<u64>,
     },
     /// Write the upload's row: insert it, or replace the shorter copy's row when `replace`;
     /// answered by [`Event::RowWritten`] or [`Event::RowExists`].
@@ -122,8 +139,28 @@ pub struct Counted {
     /// Where the frames [`Operation::Upload`] asked to locate lie (`in_byte..out_byte`), when
     /// found and recorded in the blob's metadata.
     pub bytes: Option<(u64, u64)>,
-    /// Spans of silence longer than `SILENCE_SECONDS`, in seconds into the blob.
+    /// Spans of silence longer than `SILENCE_SECONDS`, in seconds into the recording.
     pub silences: Vec<Silence>,
+    /// What the frame-exact blob holds, where [`Operation::Upload`] asked for one and the
+    /// shell built it.
+    pub exact: Option<FrameExact>,
+}
+
+/// A frame-exact blob as the shell built it: a generated Xing/Info + LAME header frame, then
+/// bytes `source` of the recording, which hold its frames from `first_frame` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameExact {
+    /// The recording's frame the blob's audio starts with: the in-point less `warm_up`.
+    pub first_frame: u64,
+    /// Frames before the in-point, declared as encoder delay: the decoder's warm-up.
+    pub warm_up: u64,
+    /// The recording's bytes after the header, and their MD5.
+    pub source: (u64, u64),
+    pub source_md5: [u8; 16],
+    /// The blob's size: the header's bytes and the source's.
+    pub blob_size: u64,
+    /// The bytes of the blob that hold the frames played (the row's `in_byte..out_byte`).
+    pub played: (u64, u64),
 }
 
 impl Counted {
@@ -134,6 +171,7 @@ impl Counted {
             duration: facts.duration(),
             truncated: !facts.clean_end || facts.header_mismatch,
             bytes: None,
+            exact: None,
             silences: dead_air
                 .spans
                 .iter()
@@ -165,6 +203,9 @@ pub enum Event {
         md5: Option<[u8; 16]>,
         local_md5: [u8; 16],
         silences: Vec<Silence>,
+        /// For a frame-exact blob: what it must hold (`local_md5` is then the MD5 of that
+        /// blob, header and source bytes, as built from the local file).
+        exact: Option<FrameExact>,
     },
     /// The row is written.
     RowWritten { upload: usize },

@@ -111,7 +111,11 @@ pub async fn read_state(
     let mut missing = HashSet::new();
     let mut verified = HashSet::new();
     for file in to_check {
-        if blob_present(archive, settings, &state, &file).await {
+        let expected = recorded
+            .archived
+            .get(&file)
+            .and_then(SegmentRow::archived_blob_size);
+        if blob_present(archive, settings, &state, &file, expected).await {
             verified.insert(file);
         } else {
             warn!(file = %file, "the table says archived but the blob is missing; archiving it again");
@@ -124,22 +128,18 @@ pub async fn read_state(
 }
 
 /// Whether the archived segment `file` is really in the container: its blob exists and, for
-/// our own rows, has the size the row recorded. The original job's rows name no blob: its
-/// default name is checked.
+/// our own rows, has the size the row recorded (`expected`: a frame-exact blob's own). The
+/// original job's rows name no blob: its default name is checked.
 async fn blob_present(
     archive: &dyn Archive,
     settings: &Settings,
     state: &ArchiveState,
     file: &str,
+    expected: Option<u64>,
 ) -> bool {
     let Some(blob) = lookup_target(state, &settings.selection, file) else {
         return false;
     };
-    let expected = state
-        .segments
-        .iter()
-        .find(|s| s.file_name == file)
-        .and_then(|r| r.size);
     match archive.blob_info(&blob).await {
         Ok(Some(info)) => blob_proves(expected, &info),
         Ok(None) => {

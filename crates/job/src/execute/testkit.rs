@@ -52,5 +52,6 @@ pub(super) fn counted(frames: u64) -> Counted {
         truncated: false,
         bytes: None,
         silences: Vec::new(),
+        exact: None,
     }
 }

@@ -260,6 +260,7 @@ fn a_blob_left_by_an_earlier_run_is_recorded_when_its_bytes_match() {
         md5: Some([3; 16]),
         local_md5: [3; 16],
         silences: Vec::new(),
+        exact: None,
     });
     let ops = d.poll();
     assert!(matches!(&ops[0], Operation::WriteRow { upload: 0, .. }));
@@ -272,6 +273,7 @@ fn a_blob_left_by_an_earlier_run_is_recorded_when_its_bytes_match() {
         md5: Some([4; 16]),
         local_md5: [5; 16],
         silences: Vec::new(),
+        exact: None,
     });
     assert_eq!(d.ex.outcome().errors, 1);
 }

@@ -26,7 +26,8 @@ use crate::settings::Settings;
 use crate::store::Archive;
 use crate::{days, rows};
 
-/// The frames one blob gives the export: audio frames `first_frame..end_frame`.
+/// The frames one blob gives the export: the blob's audio frames `first_frame..end_frame`
+/// (a frame-exact blob's frames are its recording's from the row's `blob_first_frame` on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Piece {
     pub blob: String,
@@ -110,6 +111,7 @@ fn seconds(d: TimeDelta) -> f64 {
 ///     start: s(after_ms),
 ///     duration_us: 10_000_000,
 ///     frames: Some(400), // 25 ms each
+///     frame_exact: None,
 /// };
 /// let joined = joins(vec![placed("a.mp3", 0), placed("b.mp3", 7_500)]);
 /// let p = plan(&joined, s(5_010), s(12_000), &[]).unwrap();
@@ -146,13 +148,15 @@ pub fn plan(
         if first >= end || first >= frames {
             continue;
         }
+        // A frame-exact blob's frames are the recording's from its first one on.
+        let skip = p.frame_exact.map_or(0, |(blob_first, _)| blob_first);
         pieces.push(Piece {
             blob: p.blob.clone(),
             file: p.file.clone(),
             pod: p.pod.clone(),
-            first_frame: first,
-            end_frame: end,
-            frames,
+            first_frame: first - skip.min(first),
+            end_frame: end - skip.min(end),
+            frames: frames - skip.min(frames),
             frame_s,
             start: p.start + micros(first as f64 * frame_s),
         });

@@ -24,6 +24,7 @@ fn placed(file: &str, after_ms: i64) -> Placed {
         start: t0() + TimeDelta::milliseconds(after_ms),
         duration_us: 10_000_000,
         frames: Some(400),
+        frame_exact: None,
     }
 }
 
@@ -160,6 +161,7 @@ async fn frames_are_copied_exactly_with_warm_up_and_the_header_declares_the_cut(
     let mk = |file: &str, frames: u64, start: DateTime<Utc>| Placed {
         duration_us: (frames as f64 * frame_s * 1e6).round() as i64,
         frames: Some(frames),
+        frame_exact: None,
         start,
         ..placed(file, 0)
     };
@@ -250,6 +252,7 @@ async fn an_id3v2_tag_longer_than_a_chunk_is_stepped_over() {
     let joined = joins(vec![Placed {
         duration_us: (300.0 * frame_s * 1e6).round() as i64,
         frames: Some(300),
+        frame_exact: None,
         ..placed("b.mp3", 0)
     }]);
     let p = plan(

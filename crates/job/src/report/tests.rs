@@ -25,6 +25,7 @@ fn segment(pod: &str, start: &str, in_s: f64) -> DaySegment {
         in_byte: None,
         out_byte: None,
         silences: Vec::new(),
+        blob_first_frame: None,
     }
 }
 
