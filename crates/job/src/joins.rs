@@ -92,10 +92,7 @@ pub fn joins(mut placed: Vec<Placed>) -> Vec<Join> {
         let duration_s = p.duration_us as f64 / 1e6;
         // A frame-exact blob plays nothing before its first frame after the warm-up.
         let playable = p.frame_exact.map_or(0, |(_, from)| from);
-        let frame_s = p
-            .frames
-            .filter(|&f| f > 0)
-            .map(|f| duration_s / f as f64);
+        let frame_s = p.frames.filter(|&f| f > 0).map(|f| duration_s / f as f64);
         let held_s = frame_s.map_or(0.0, |f| playable as f64 * f);
         let mut points = Points {
             in_s: held_s,

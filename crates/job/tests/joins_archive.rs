@@ -320,21 +320,27 @@ fn place(days: &[Value], truth: &Value, blobs: &Path, stream: &str) -> Vec<Playe
             let b = decoded.start.unwrap_or_else(|| {
                 panic!("{stream}: no time code in the blob of {file}: {decoded:?}")
             });
-            // The blob must be the recording it names; the manifest's truth was decoded from
-            // the same bytes by the Python original of the decoder.
+            // The blob must be the recording it names (a frame-exact blob: from its first
+            // frame on); the manifest's truth was decoded from the same bytes by the Python
+            // original of the decoder.
+            let frame_s = seg["duration_s"].as_f64().unwrap() / seg["frames"].as_f64().unwrap();
+            let first_s = seg["blob_first_frame"].as_f64().unwrap_or(0.0) * frame_s;
             if let Some((want, _)) = fixture::span(truth, &file) {
                 assert!(
-                    (b - want).abs() <= 0.000_2,
-                    "{stream}: the blob of {file} starts at broadcast {b:.4} s, the recording at {want:.4} s"
+                    (b - want - first_s).abs() <= 0.000_2,
+                    "{stream}: the blob of {file} starts at broadcast {b:.4} s, its recording's \
+                     frames from {first_s:.4} s at {:.4} s",
+                    want + first_s
                 );
             }
             let in_s = seg["in_s"].as_f64().unwrap();
             let out_s = seg["out_s"].as_f64().unwrap();
             let length = decoded.samples as f64 / timecode::SR;
+            let primed = timecode::priming_s(&std::fs::read(&path).unwrap());
             played.push(Played {
                 start: seg["start"].as_str().unwrap().to_owned(),
-                from: b + in_s.max(timecode::priming_s(&std::fs::read(&path).unwrap())),
-                to: b + out_s.min(length),
+                from: b + (in_s - first_s).max(primed),
+                to: b + (out_s - first_s).min(length),
                 file,
                 in_s,
                 out_s,

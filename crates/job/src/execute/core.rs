@@ -459,9 +459,8 @@ impl<'a> Executor<'a> {
             row.duration_us = Some(c.duration.as_micros() as i64);
             row.truncated = Some(c.truncated);
             confirms = false;
-        } else if let Some((in_byte, out_byte)) = exact
-            .map(|e| e.played)
-            .or(counted.and_then(|c| c.bytes))
+        } else if let Some((in_byte, out_byte)) =
+            exact.map(|e| e.played).or(counted.and_then(|c| c.bytes))
         {
             // Counted as planned, so the offsets are those of the row's points.
             row.in_byte = Some(in_byte);

@@ -100,16 +100,14 @@ pub(super) fn prepare(
     let mut word = [0u8; 4];
     pass.file.read_exact_at(&mut word, start)?;
     let blob_frames = frames - first_frame;
-    let (Ok(blob_frames32), Ok(bytes32)) = (u32::try_from(blob_frames), u32::try_from(size - start))
+    let (Ok(blob_frames32), Ok(bytes32)) =
+        (u32::try_from(blob_frames), u32::try_from(size - start))
     else {
         return Ok(None);
     };
-    let Some(gapless) = Gapless::window_spf(
-        blob_frames32,
-        spf as u32,
-        warm_up * spf,
-        blob_frames * spf,
-    ) else {
+    let Some(gapless) =
+        Gapless::window_spf(blob_frames32, spf as u32, warm_up * spf, blob_frames * spf)
+    else {
         return Ok(None);
     };
     let gapless = Gapless {
