@@ -31,8 +31,7 @@ pub struct Trim {
 
 /// The uploads of a plan whose blobs may leave out the audio before their in-point, with
 /// `groups` the plan's alignment groups ([`selection::Plan::groups`]). Only in
-/// [`ArchiveMode::FrameExact`], only for a whole recording (not truncated, not replacing an
-/// archived copy), and only where the segment it joins is of its group and holds that audio
+/// [`ArchiveMode::FrameExact`], only for a recording that replaces no archived copy, and only where the segment it joins is of its group and holds that audio
 /// itself (its own blob does not start after it).
 pub fn upload_trims(
     archived: &HashMap<String, SegmentRow>,
@@ -81,7 +80,7 @@ pub fn upload_trims(
         let holds = held_from
             .get(after)
             .is_none_or(|&from| from <= j.placed.start + TimeDelta::milliseconds(1));
-        if frame == 0 || frame >= frames || u.truncated || u.replaces_archived {
+        if frame == 0 || frame >= frames || u.replaces_archived {
             continue;
         }
         if same_group && holds {

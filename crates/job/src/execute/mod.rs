@@ -386,7 +386,22 @@ impl Shell<'_> {
             Ok(PutOutcome::Written { size, md5 }) => {
                 let facts = scanner.finish(u.size);
                 let mut counted = Counted::of(&facts, &dead_air.finish());
-                counted.exact = Some(exact(size, source_md5.finalize().into()));
+                let mut exact = exact(size, source_md5.finalize().into());
+                if facts.trailing_bytes > 0 {
+                    // A killed writer's partial last frame is no audio: the frames played end
+                    // before it, which the metadata sent with the blob could not yet say.
+                    exact.played.1 = out_byte - facts.trailing_bytes.min(out_byte - in_byte);
+                    metadata.insert("outbyte".into(), exact.played.1.to_string());
+                    if let Err(e) = self
+                        .stores
+                        .archive
+                        .set_blob_metadata(&u.blob_name, &metadata)
+                        .await
+                    {
+                        warn!(blob = %u.blob_name, "its end is not recorded in its metadata: {e}");
+                    }
+                }
+                counted.exact = Some(exact);
                 Event::Uploaded {
                     upload,
                     size,
