@@ -10,7 +10,7 @@
 //! in `joins_archive.rs`, not the export's.
 
 mod support;
-use support::archived::{archive, played_pcm, secs, wav_samples, Archived, Played};
+use support::archived::{archive, archive_with, played_pcm, secs, wav_samples, Archived, Played};
 use support::{azurite, common, timecode};
 
 use std::path::Path;
@@ -287,6 +287,28 @@ fn a_range_across_a_replica_switch_with_pad_and_stdout() {
         std::fs::read(&file).unwrap(),
         "stdout differs from the file"
     );
+}
+
+/// The same switch archived with `ARCHIVE_MODE=original` (whole-file blobs, the in-point in
+/// metadata): the export reads them alike.
+#[test]
+fn a_range_across_a_replica_switch_of_whole_file_blobs() {
+    let az = azurite::Azurite::start();
+    let conn = az.connection_string();
+    let a = archive_with(
+        &conn,
+        "kill-replace",
+        "export-switch-original",
+        Tz::UTC,
+        TimeDelta::zero(),
+        &[("ARCHIVE_MODE", "original")],
+    );
+    let (t, _) = switch(&a);
+    let range = (t - TimeDelta::seconds(3), t + TimeDelta::seconds(3));
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("switch.mp3");
+    assert_ok(&export_range(&conn, &a, range, file.to_str().unwrap(), &[]));
+    check(&a, &file, range.0, range.1, false);
 }
 
 #[test]

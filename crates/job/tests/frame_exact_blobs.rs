@@ -9,7 +9,7 @@
 //! - in `ARCHIVE_MODE=original` the blobs are the recordings, byte for byte.
 
 mod support;
-use support::archived::{archive, played_pcm};
+use support::archived::{archive, archive_with, played_pcm, wav_samples};
 use support::{azurite, common, fixture, spans, timecode};
 
 use chrono::TimeDelta;
@@ -81,6 +81,34 @@ fn blobs_alone(conn: &str, scenario: &std::path::Path) -> Figures {
                 .unwrap_or_else(|| panic!("{stream}: no time code in {blob} alone: {got:?}"));
             let end = start + pcm.len() as f64 / timecode::SR;
             if exact {
+                // mpg123 plays the header's samples too.
+                let wav = dir.path().join("alone.wav");
+                let run = std::process::Command::new("mpg123")
+                    .args(["-q", "-w"])
+                    .arg(&wav)
+                    .arg(&path)
+                    .output()
+                    .expect("mpg123");
+                assert!(run.status.success(), "mpg123 {blob}: {run:?}");
+                // Both play what the header declares; ffmpeg also decodes a killed writer's
+                // partial last frame (kept in the blob), mpg123 does not.
+                let tag = mp3count::scan_file(&path)
+                    .unwrap()
+                    .header
+                    .expect("a header");
+                let declared = u64::from(tag.frames.unwrap()) * 576
+                    - u64::from(tag.encoder_delay.unwrap())
+                    - u64::from(tag.encoder_padding.unwrap());
+                assert_eq!(
+                    wav_samples(&wav) as u64,
+                    declared,
+                    "{stream}: {blob}: mpg123"
+                );
+                let ffmpeg = pcm.len() as u64;
+                assert!(
+                    ffmpeg == declared || ffmpeg == declared + 576,
+                    "{stream}: {blob}: ffmpeg plays {ffmpeg} samples, {declared} declared"
+                );
                 figures.frame_exact += 1;
                 figures.worst_start_s = figures.worst_start_s.max((start - claimed_from).abs());
                 figures.worst_end_s = figures.worst_end_s.max((end - claimed_to).abs());
@@ -157,4 +185,51 @@ fn every_blob_alone_plays_its_span_and_the_blobs_hold_each_second_once() {
         }
     }
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// `ARCHIVE_MODE=original`: every blob is its recording byte for byte, no row says otherwise,
+/// and the day still plays without repeat (the in-points are metadata).
+#[test]
+fn original_mode_keeps_every_recording_as_ffmpeg_wrote_it() {
+    let az = azurite::Azurite::start();
+    let conn = az.connection_string();
+    let stream = "original-kill-replace";
+    let a = archive_with(
+        &conn,
+        "kill-replace",
+        stream,
+        Tz::UTC,
+        TimeDelta::zero(),
+        &[("ARCHIVE_MODE", "original")],
+    );
+    let container = common::container_client(&conn, stream);
+    let days = common::runtime().block_on(common::day_manifests(&container));
+    let mut checked = 0;
+    let mut joined = 0;
+    for (_, day) in &days {
+        for seg in day["segments"].as_array().unwrap() {
+            let blob = seg["blob"].as_str().unwrap();
+            assert!(
+                seg.get("blob_first_frame").is_none_or(Value::is_null),
+                "{blob}: {seg}"
+            );
+            let bytes = common::runtime()
+                .block_on(container.blob_client(blob).get_content())
+                .unwrap();
+            let file = fixture::fixtures()
+                .join("kill-replace")
+                .join(seg["file"].as_str().unwrap());
+            assert!(
+                bytes == std::fs::read(&file).unwrap(),
+                "{blob} is not its recording"
+            );
+            checked += 1;
+            joined += usize::from(seg["in_s"].as_f64().unwrap() > 0.0);
+        }
+    }
+    assert!(
+        checked >= 7 && joined >= 1,
+        "{checked} blobs, {joined} joined mid-file"
+    );
+    assert!(a.played.len() >= 7);
 }

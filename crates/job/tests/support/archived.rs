@@ -70,6 +70,18 @@ impl Archived {
 /// Replays `scenario` into a folder, its names moved by `shift` and written in `zone`'s wall
 /// clock, every file finished, and runs the real job until it has archived everything.
 pub fn archive(conn: &str, scenario: &str, stream: &str, zone: Tz, shift: TimeDelta) -> Archived {
+    archive_with(conn, scenario, stream, zone, shift, &[])
+}
+
+/// [`archive`], with more of the job's environment (`ARCHIVE_MODE=original`).
+pub fn archive_with(
+    conn: &str,
+    scenario: &str,
+    stream: &str,
+    zone: Tz,
+    shift: TimeDelta,
+    env: &[(&str, &str)],
+) -> Archived {
     let dir = tempfile::tempdir().unwrap();
     let src = fixture::fixtures().join(scenario);
     let truth: Value =
@@ -91,6 +103,7 @@ pub fn archive(conn: &str, scenario: &str, stream: &str, zone: Tz, shift: TimeDe
     for n in 0.. {
         let mut cmd = common::job(dir.path(), conn, stream, segment);
         cmd.env("TIME_ZONE", zone.name());
+        cmd.envs(env.iter().copied());
         let run = common::run(cmd);
         run.assert_no_panic(stream);
         assert!(run.success(), "{stream}: run {n}:\n{}", run.describe());
