@@ -275,7 +275,8 @@ pub fn archived(row: &SegmentRow, segment: Duration) -> ArchivedSegment {
     ArchivedSegment {
         file_name: row.file_name.clone(),
         blob_name: row.blob_name.clone(),
-        size: row.size,
+        // The recording's size: a frame-exact blob holds it up to `source_end`.
+        size: row.source_end.or(row.size),
         duration,
         truncated: row
             .truncated

@@ -291,3 +291,63 @@ fn changed_points_keep_byte_offsets_only_for_the_same_frames() {
     };
     assert_eq!(rows::ranged(&rows::with_points(&r, &whole)), None);
 }
+
+/// `upload_trims`: only a join within one alignment group is cut, only in frame-exact mode,
+/// and never before the blob joined starts holding audio.
+#[test]
+fn only_a_join_within_an_alignment_group_is_cut() {
+    let t0 = 1_795_687_200_000;
+    let file = "b_20261126T100007.mp3";
+    let s = selection::Settings::new(10, "hope").unwrap();
+    let name = selection::parse_name(file, &s, None).unwrap();
+    let upload = selection::Upload {
+        file: file.into(),
+        blob_name: format!("26-11-2026/{file}"),
+        pod: "b".into(),
+        name_time: name.start,
+        audio_start: DateTime::from_timestamp_millis(t0 + 7_500).unwrap(),
+        duration: std::time::Duration::from_micros(10_004_898),
+        frames: 383,
+        size: 160_000,
+        truncated: false,
+        replaces_archived: false,
+        reason: String::new(),
+    };
+    let a = "a_20261126T100000.mp3";
+    let mut a_row = row(a, t0, 10_000);
+    a_row.frames = Some(383);
+    let archived: HashMap<String, SegmentRow> = [(a.to_owned(), a_row.clone())].into();
+    let uploads = [upload];
+    let groups = |b: &str| -> std::collections::BTreeMap<String, String> {
+        [
+            (a.to_owned(), a.to_owned()),
+            (file.to_owned(), b.to_owned()),
+        ]
+        .into()
+    };
+    // One group: cut at the join, 2.5 s in (frame 96 of 383).
+    let trims = upload_trims(&archived, &uploads, &groups(a), &settings());
+    assert_eq!(
+        trims.get(file),
+        Some(&Trim {
+            frame: 96,
+            after: a.into()
+        })
+    );
+    assert_eq!(
+        upload_points(&archived, &uploads, &settings())[file].in_frame,
+        Some(96),
+        "the cut is the row's in-point"
+    );
+    // Placed by names only: nothing is cut.
+    assert!(upload_trims(&archived, &uploads, &groups(file), &settings()).is_empty());
+    // ARCHIVE_MODE=original: nothing is cut.
+    let mut original = settings();
+    original.archive_mode = crate::settings::ArchiveMode::Original;
+    assert!(upload_trims(&archived, &uploads, &groups(a), &original).is_empty());
+    // The blob joined itself starts after the upload's start: its audio there is elsewhere.
+    let mut cut = a_row;
+    (cut.blob_first_frame, cut.warm_up_frames) = (Some(300), Some(4));
+    let archived: HashMap<String, SegmentRow> = [(a.to_owned(), cut)].into();
+    assert!(upload_trims(&archived, &uploads, &groups(a), &settings()).is_empty());
+}

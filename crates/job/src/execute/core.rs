@@ -429,7 +429,7 @@ impl<'a> Executor<'a> {
             self.fail_upload(i);
             return;
         }
-        let mut row = self.row(u, u.size, &md5);
+        let mut row = self.row(u, size, &md5);
         if let Some(e) = exact {
             use base64::Engine;
             row.blob_mode = Some("frame-exact".into());
@@ -438,7 +438,6 @@ impl<'a> Executor<'a> {
             row.source_start = Some(e.source.0);
             row.source_end = Some(e.source.1);
             row.source_md5 = Some(base64::engine::general_purpose::STANDARD.encode(e.source_md5));
-            row.blob_size = Some(e.blob_size);
             row.head_held_by = self.setup.trims.get(&u.file).map(|t| t.after.clone());
         }
         row.silences = Some(dead_air::to_json(silences));

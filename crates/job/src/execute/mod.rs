@@ -119,7 +119,8 @@ pub async fn execute(
         blob_sizes: recorded
             .archived
             .iter()
-            .filter_map(|(file, r)| Some((file.clone(), r.blob_size?)))
+            .filter(|(_, r)| r.source_end.is_some())
+            .filter_map(|(file, r)| Some((file.clone(), r.size?)))
             .collect(),
         concurrency: settings.upload_concurrency,
         ..Setup::new(&settings.selection, state, &settings.stream, deadline)

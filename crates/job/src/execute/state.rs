@@ -111,10 +111,7 @@ pub async fn read_state(
     let mut missing = HashSet::new();
     let mut verified = HashSet::new();
     for file in to_check {
-        let expected = recorded
-            .archived
-            .get(&file)
-            .and_then(SegmentRow::archived_blob_size);
+        let expected = recorded.archived.get(&file).and_then(|r| r.size);
         if blob_present(archive, settings, &state, &file, expected).await {
             verified.insert(file);
         } else {
@@ -128,7 +125,7 @@ pub async fn read_state(
 }
 
 /// Whether the archived segment `file` is really in the container: its blob exists and, for
-/// our own rows, has the size the row recorded (`expected`: a frame-exact blob's own). The
+/// our own rows, has the size the row recorded (`expected`, the blob's). The
 /// original job's rows name no blob: its default name is checked.
 async fn blob_present(
     archive: &dyn Archive,

@@ -459,3 +459,196 @@ fn a_file_that_changed_is_left_without_an_error() {
     let out = d.ex.outcome();
     assert_eq!((out.archived, out.deleted, out.errors), (0, 0, 0));
 }
+
+/// An executor with B0's blob cut at frame 120, after `after` (the frames before are its
+/// audio).
+fn cut_after<'a>(
+    plan: &'a Plan,
+    settings: &'a selection::Settings,
+    state: &'a ArchiveState,
+    after: &str,
+) -> Executor<'a> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut setup = Setup::new(settings, state, "hope", deadline);
+    setup.trims.insert(
+        B0.into(),
+        crate::days::Trim {
+            frame: 120,
+            after: after.into(),
+        },
+    );
+    Executor::new(plan, setup)
+}
+
+fn exact(size: u64) -> super::FrameExact {
+    super::FrameExact {
+        first_frame: 116,
+        warm_up: 4,
+        source: (48_000, 160_000),
+        source_md5: [9; 16],
+        blob_size: size,
+        played: (2_100, size),
+    }
+}
+
+#[test]
+fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on_both() {
+    let (s, st) = (settings(), ArchiveState::default());
+    let p = plan(&[A0, B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
+    let mut ex = cut_after(&p, &s, &st, A0);
+    let now = Instant::now();
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    // A0 goes up; B0 waits for it (two uploads at once would be allowed).
+    assert!(
+        matches!(
+            &ops[..],
+            [Operation::Upload {
+                upload: 0,
+                trim: None,
+                ..
+            }]
+        ),
+        "{ops:?}"
+    );
+    ex.handle(Event::Uploaded {
+        upload: 0,
+        size: 160_000,
+        md5: [7; 16],
+        counted: counted(383),
+    });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        matches!(&ops[..], [Operation::WriteRow { upload: 0, .. }]),
+        "{ops:?}"
+    );
+    ex.handle(Event::RowWritten { upload: 0 });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        matches!(
+            &ops[..],
+            [Operation::Upload {
+                upload: 1,
+                trim: Some(120),
+                ..
+            }]
+        ),
+        "{ops:?}"
+    );
+    ex.handle(Event::Uploaded {
+        upload: 1,
+        size: 114_100,
+        md5: [8; 16],
+        counted: Counted {
+            exact: Some(exact(114_100)),
+            ..counted(383)
+        },
+    });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let [Operation::WriteRow { row, .. }] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    // The row's size and MD5 are the blob's; its frames and points the recording's.
+    assert_eq!(
+        (
+            row.size,
+            row.source_end,
+            row.blob_first_frame,
+            row.warm_up_frames
+        ),
+        (Some(114_100), Some(160_000), Some(116), Some(4))
+    );
+    assert_eq!(
+        (row.blob_mode.as_deref(), row.head_held_by.as_deref()),
+        (Some("frame-exact"), Some(A0))
+    );
+    assert_eq!(
+        (row.source_start, row.source_end),
+        (Some(48_000), Some(160_000))
+    );
+    assert_eq!((row.in_byte, row.out_byte), (Some(2_100), Some(114_100)));
+    ex.handle(Event::RowWritten { upload: 1 });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert_eq!(kinds(&ops), [Step::Delete(0)]);
+}
+
+#[test]
+fn a_cut_upload_whose_head_failed_is_left_for_the_next_run_and_its_file_kept() {
+    let (s, st) = (settings(), ArchiveState::default());
+    let p = plan(&[A0, B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
+    let mut ex = cut_after(&p, &s, &st, A0);
+    let now = Instant::now();
+    let _ = std::iter::from_fn(|| ex.poll_operation(now)).count();
+    ex.handle(Event::Failed {
+        step: Step::Upload(0),
+        error: "503".into(),
+    });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        ops.is_empty(),
+        "B0 is not uploaded, and its file not deleted: {ops:?}"
+    );
+    assert!(ex.is_done());
+    // Only A0's failure is an error; B0 waits.
+    assert_eq!((ex.outcome().errors, ex.outcome().deleted), (1, 0));
+}
+
+#[test]
+fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
+    let s = settings();
+    let st = ArchiveState {
+        segments: vec![archived(
+            A0,
+            Some("26-11-2026/pod-a_20261126T100000.mp3"),
+            Some(160_000),
+        )],
+        ..ArchiveState::default()
+    };
+    let p = plan(&[B0], vec![]);
+    let mut ex = cut_after(&p, &s, &st, A0);
+    let now = Instant::now();
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        matches!(&ops[..], [Operation::LookUp { file, .. }] if file == A0),
+        "{ops:?}"
+    );
+    // Its blob is missing: the upload goes up whole.
+    ex.handle(Event::Found {
+        file: A0.into(),
+        blob: None,
+    });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        matches!(
+            &ops[..],
+            [Operation::Upload {
+                upload: 0,
+                trim: None,
+                ..
+            }]
+        ),
+        "{ops:?}"
+    );
+    // Found, it is cut.
+    let mut ex = cut_after(&p, &s, &st, A0);
+    let _ = std::iter::from_fn(|| ex.poll_operation(now)).count();
+    ex.handle(Event::Found {
+        file: A0.into(),
+        blob: Some(BlobInfo {
+            size: 160_000,
+            md5: None,
+            metadata: Default::default(),
+        }),
+    });
+    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    assert!(
+        matches!(
+            &ops[..],
+            [Operation::Upload {
+                upload: 0,
+                trim: Some(120),
+                ..
+            }]
+        ),
+        "{ops:?}"
+    );
+}

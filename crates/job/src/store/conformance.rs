@@ -459,7 +459,6 @@ fn full_row(key: &str) -> SegmentRow {
         source_start: Some(38_871),
         source_end: Some(9_600_000_000),
         source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
-        blob_size: Some(9_599_961_546),
         head_held_by: Some("pod-b_20261126T100003.mp3".into()),
     }
 }

@@ -123,8 +123,9 @@ pub struct SegmentRow {
     /// How the blob was made: `"frame-exact"` (a generated Xing/Info + LAME header frame, then
     /// bytes `source_start..source_end` of the recording, which hold its frames from
     /// `blob_first_frame` on), or `None` (the recording's own bytes, as `ARCHIVE_MODE=original`
-    /// and every earlier job wrote them). `size`, `frames` and the points describe the
-    /// recording either way; `blob_size` and `content_md5` the blob.
+    /// and every earlier job wrote them). `size` and `content_md5` describe the blob either
+    /// way; `frames`, the durations and the points the recording (whose size is then
+    /// `source_end`).
     pub blob_mode: Option<String>,
     /// The recording's frame the blob's audio starts with: `in_frame` less the warm-up frames.
     pub blob_first_frame: Option<u64>,
@@ -135,19 +136,9 @@ pub struct SegmentRow {
     pub source_start: Option<u64>,
     pub source_end: Option<u64>,
     pub source_md5: Option<String>,
-    /// The frame-exact blob's own size.
-    pub blob_size: Option<u64>,
     /// The archived segment whose blob holds this recording's audio before `in_frame`,
     /// exactly (same alignment group): a frame-exact blob's deletion proof rests on it too.
     pub head_held_by: Option<String>,
-}
-
-impl SegmentRow {
-    /// The size of the blob the row names: the blob's own for a frame-exact blob, otherwise
-    /// the recording's.
-    pub fn archived_blob_size(&self) -> Option<u64> {
-        self.blob_size.or(self.size)
-    }
 }
 
 /// The result of [`Archive::insert_row`].

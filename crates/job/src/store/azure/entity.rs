@@ -59,7 +59,6 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ),
         ("sourceStart", unsigned("sourceStart", row.source_start)?),
         ("sourceEnd", unsigned("sourceEnd", row.source_end)?),
-        ("blobSize", unsigned("blobSize", row.blob_size)?),
     ];
     for (name, value) in numbers {
         if let Some(value) = value {
@@ -139,7 +138,6 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         source_start: unsigned("sourceStart"),
         source_end: unsigned("sourceEnd"),
         source_md5: string("sourceMd5"),
-        blob_size: unsigned("blobSize"),
         head_held_by: string("headHeldBy"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
@@ -192,7 +190,6 @@ mod tests {
             source_start: Some(38_871),
             source_end: Some(9_600_000_000),
             source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
-            blob_size: Some(9_599_961_546),
             head_held_by: Some("pod-b_20261126T100003.mp3".into()),
         };
         let entity = row_entity("hope", &row).unwrap();
