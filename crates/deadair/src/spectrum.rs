@@ -17,6 +17,7 @@
 use mp3frame::{FrameHeader, Layer, MpegVersion};
 
 use crate::huffman::{Reader, Tables};
+use crate::huffman_tables::{BIG, LINBITS};
 
 /// The samples' sum of squares (each channel) per unit of the spectral values' sum of
 /// squares, for symphonia's decoder: measured on steady signals by
@@ -126,7 +127,7 @@ impl Spectrum {
         let main = frame.get(side_at + side_len..)?;
         let side = frame.get(side_at..side_at + side_len)?;
         let rate = rate_index(h.sample_rate)?;
-        let (begin, scfsi, channels) = side_info(side, mpeg1, nch, rate);
+        let (begin, scfsi, head) = side_head(side, mpeg1, nch);
         // Joint stereo with intensity: coded energy may be split 1/(1+r), r/(1+r) between
         // the channels, at least half of it kept.
         let intensity = nch == 2 && frame[3] >> 6 == 1 && frame[3] & 0x10 != 0;
@@ -141,41 +142,61 @@ impl Spectrum {
             let per =
                 f64::from(h.samples()) * nch as f64 / PARSEVAL * if intensity { 2.0 } else { 1.0 };
             let goal = need * per;
+            let each = if mpeg1 { 59 } else { 63 };
+            let parse = |k: usize| channel(side, head + k * each, mpeg1, rate);
+            // MPEG-2's intensity-coded channel holds positions, not scale factors.
+            let positions = intensity && !mpeg1;
+            let readable = |c: &Channel, ch: usize| !(c.short || positions && ch == 1);
+            let most = |k: usize| {
+                let c = parse(k);
+                if readable(&c, k % nch) {
+                    upper(&c)
+                } else {
+                    0.0
+                }
+            };
+            let count = granules * nch;
             let mut sum = 0.0;
             let mut at = 0;
-            'all: for (gr, granule) in channels.iter().enumerate().take(granules) {
-                for (ch, c) in granule.iter().enumerate().take(nch) {
-                    let end = at + c.part2_3;
-                    // MPEG-2's intensity-coded channel holds positions, not scale factors.
-                    let positions = intensity && ch == 1 && !mpeg1;
-                    if !c.short && !positions {
-                        let reuse = if gr == 1 { scfsi[ch] } else { [false; 4] };
-                        let prior = self.sf0[ch].filter(|_| gr == 1);
-                        let mut r = Reader::new(data, at);
-                        let sf = if mpeg1 {
-                            scale_factors_mpeg1(&mut r, c, reuse, prior)
-                        } else {
-                            scale_factors_mpeg2(&mut r, c)
-                        };
-                        if gr == 0 {
-                            self.sf0[ch] = sf;
-                        }
-                        if let Some(sf) = sf.filter(|_| r.pos <= end) {
-                            let (s, stop) =
-                                values(&mut r, end, c, &sf, &LONG_BANDS[rate], goal - sum);
-                            sum += s;
-                            #[cfg(test)]
-                            self.stops.push((stop, end));
-                            let _ = stop;
-                        }
-                    } else if gr == 0 {
-                        self.sf0[ch] = None;
-                    }
-                    if sum >= goal {
-                        break 'all;
-                    }
-                    at = end;
+            // Read only as far as needed: usually the first granule and channel.
+            for k in 0..count {
+                let (gr, ch) = (k / nch, k % nch);
+                let c = &parse(k);
+                let end = at + c.part2_3;
+                let hopeless = goal.is_finite()
+                    && most(k) < goal - sum
+                    && sum + (k..count).map(most).sum::<f64>() < goal;
+                if hopeless {
+                    // Even every value at its table's largest could not make the frame loud:
+                    // the values are not read (the answer is the same, at less cost).
+                    break;
                 }
+                if readable(c, ch) {
+                    let reuse = if gr == 1 { scfsi[ch] } else { [false; 4] };
+                    let prior = self.sf0[ch].filter(|_| gr == 1);
+                    let mut r = Reader::new(data, at);
+                    let sf = if mpeg1 {
+                        scale_factors_mpeg1(&mut r, c, reuse, prior)
+                    } else {
+                        scale_factors_mpeg2(&mut r, c)
+                    };
+                    if gr == 0 {
+                        self.sf0[ch] = sf;
+                    }
+                    if let Some(sf) = sf.filter(|_| r.pos <= end) {
+                        let (s, stop) = values(&mut r, end, c, &sf, &LONG_BANDS[rate], goal - sum);
+                        sum += s;
+                        #[cfg(test)]
+                        self.stops.push((stop, end));
+                        let _ = stop;
+                    }
+                } else if gr == 0 {
+                    self.sf0[ch] = None;
+                }
+                if sum >= goal {
+                    break;
+                }
+                at = end;
             }
             sum / per
         });
@@ -200,13 +221,8 @@ fn rate_index(rate: u32) -> Option<usize> {
     .position(|&r| r == rate)
 }
 
-/// `main_data_begin`, `scfsi` per channel and each granule and channel's fields.
-fn side_info(
-    side: &[u8],
-    mpeg1: bool,
-    nch: usize,
-    rate: usize,
-) -> (usize, [[bool; 4]; 2], [[Channel; 2]; 2]) {
+/// `main_data_begin`, `scfsi` per channel, and the bit where the granules' fields begin.
+fn side_head(side: &[u8], mpeg1: bool, nch: usize) -> (usize, [[bool; 4]; 2], usize) {
     let mut r = Reader::new(side, 0);
     let mut scfsi = [[false; 4]; 2];
     let begin = if mpeg1 {
@@ -223,38 +239,42 @@ fn side_info(
         r.skip(if nch == 1 { 1 } else { 2 });
         b
     };
-    let mut channels = [[Channel::default(); 2]; 2];
-    for granule in channels.iter_mut().take(if mpeg1 { 2 } else { 1 }) {
-        for c in granule.iter_mut().take(nch) {
-            c.part2_3 = r.read(12) as usize;
-            c.big_values = (r.read(9) as usize).min(288);
-            c.global_gain = r.read(8) as i32;
-            c.scalefac_compress = r.read(if mpeg1 { 4 } else { 9 });
-            if r.read(1) == 1 {
-                // Window switching: block type, mixed flag, two tables, subblock gains.
-                let block_type = r.read(2);
-                c.short = block_type == 2;
-                r.skip(1);
-                c.tables = [r.read(5) as u8, r.read(5) as u8, 0];
-                r.skip(9);
-                // Region 0 ends at value 36, or 54 for MPEG-2's long bands (symphonia's
-                // reading of ISO/IEC 13818-3; MPEG-2.5 at 8 kHz differs, never read here
-                // as short, and long transition blocks only shift where table 1 begins).
-                c.region1 = if mpeg1 || c.short { 36 } else { 54 };
-                c.region2 = 576;
-            } else {
-                c.tables = [r.read(5) as u8, r.read(5) as u8, r.read(5) as u8];
-                let r0 = r.read(4) as usize + 1;
-                let r1 = r.read(3) as usize + r0 + 1;
-                c.region1 = usize::from(LONG_BANDS[rate][r0]);
-                c.region2 = LONG_BANDS[rate].get(r1).map_or(576, |&v| usize::from(v));
-            }
-            c.preflag = mpeg1 && r.read(1) == 1;
-            c.scalefac_scale = r.read(1) == 1;
-            c.count1_b = r.read(1) == 1;
-        }
+    (begin, scfsi, r.pos)
+}
+
+/// One granule and channel's fields, from bit `at` of the side information.
+fn channel(side: &[u8], at: usize, mpeg1: bool, rate: usize) -> Channel {
+    let mut r = Reader::new(side, at);
+    let mut c = Channel {
+        part2_3: r.read(12) as usize,
+        big_values: (r.read(9) as usize).min(288),
+        global_gain: r.read(8) as i32,
+        scalefac_compress: r.read(if mpeg1 { 4 } else { 9 }),
+        ..Channel::default()
+    };
+    if r.read(1) == 1 {
+        // Window switching: block type, mixed flag, two tables, subblock gains.
+        let block_type = r.read(2);
+        c.short = block_type == 2;
+        r.skip(1);
+        c.tables = [r.read(5) as u8, r.read(5) as u8, 0];
+        r.skip(9);
+        // Region 0 ends at value 36, or 54 for MPEG-2's long bands (symphonia's reading of
+        // ISO/IEC 13818-3; MPEG-2.5 at 8 kHz differs, never read here as short, and long
+        // transition blocks only shift where table 1 begins).
+        c.region1 = if mpeg1 || c.short { 36 } else { 54 };
+        c.region2 = 576;
+    } else {
+        c.tables = [r.read(5) as u8, r.read(5) as u8, r.read(5) as u8];
+        let r0 = r.read(4) as usize + 1;
+        let r1 = r.read(3) as usize + r0 + 1;
+        c.region1 = usize::from(LONG_BANDS[rate][r0]);
+        c.region2 = LONG_BANDS[rate].get(r1).map_or(576, |&v| usize::from(v));
     }
-    (begin, scfsi, channels)
+    c.preflag = mpeg1 && r.read(1) == 1;
+    c.scalefac_scale = r.read(1) == 1;
+    c.count1_b = r.read(1) == 1;
+    c
 }
 
 /// MPEG-1 long-block scale factors (ISO/IEC 11172-3 2.4.2.7), `reuse`d from `prior` per
@@ -390,6 +410,24 @@ fn values(
         }
     }
     (sum + inner * gain(band), r.pos)
+}
+
+/// The most [`values`] can sum for a granule and channel: 576 values at the largest
+/// magnitude its tables hold (1 in the count1 region), at `global_gain` with no
+/// attenuation (scale factors only attenuate), a little over for rounding.
+fn upper(c: &Channel) -> f64 {
+    let largest = c
+        .tables
+        .iter()
+        .map(|&t| match t {
+            0 => 0,
+            1..=15 => BIG[usize::from(t)].1.saturating_sub(1) as u32,
+            _ => 15 + (1 << LINBITS[usize::from(t)]) - 1,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    576.0 * pow83(largest) * exp2_quarter(2 * (c.global_gain - 210)) * 1.001
 }
 
 /// `q^(8/3)`: a quantized magnitude's squared value before gains; exact below 16 (the
