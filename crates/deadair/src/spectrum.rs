@@ -143,29 +143,34 @@ impl Spectrum {
                 f64::from(h.samples()) * nch as f64 / PARSEVAL * if intensity { 2.0 } else { 1.0 };
             let goal = need * per;
             let each = if mpeg1 { 59 } else { 63 };
-            let parse = |k: usize| channel(side, head + k * each, mpeg1, rate);
             // MPEG-2's intensity-coded channel holds positions, not scale factors.
             let positions = intensity && !mpeg1;
             let readable = |c: &Channel, ch: usize| !(c.short || positions && ch == 1);
-            let most = |k: usize| {
-                let c = parse(k);
-                if readable(&c, k % nch) {
-                    upper(&c)
-                } else {
-                    0.0
-                }
-            };
             let count = granules * nch;
+            // Each granule and channel's fields and the most its values can sum, parsed
+            // when first needed: usually only the first.
+            let mut parsed: [Option<(Channel, f64)>; 4] = [None; 4];
+            let mut get = |k: usize| {
+                *parsed[k].get_or_insert_with(|| {
+                    let c = channel(side, head + k * each, mpeg1, rate);
+                    let most = if readable(&c, k % nch) {
+                        upper(&c)
+                    } else {
+                        0.0
+                    };
+                    (c, most)
+                })
+            };
             let mut sum = 0.0;
             let mut at = 0;
-            // Read only as far as needed: usually the first granule and channel.
             for k in 0..count {
                 let (gr, ch) = (k / nch, k % nch);
-                let c = &parse(k);
+                let (c, most) = get(k);
+                let c = &c;
                 let end = at + c.part2_3;
                 let hopeless = goal.is_finite()
-                    && most(k) < goal - sum
-                    && sum + (k..count).map(most).sum::<f64>() < goal;
+                    && most < goal - sum
+                    && sum + (k..count).map(|j| get(j).1).sum::<f64>() < goal;
                 if hopeless {
                     // Even every value at its table's largest could not make the frame loud:
                     // the values are not read (the answer is the same, at less cost).
