@@ -8,9 +8,11 @@
 //! [`Method::SideInfo`], because `docs/dead-air.md` measured both against ffmpeg's
 //! `silencedetect` on recorded silences: the estimate costs less but misjudges quiet
 //! audio by tens of dB, while decoding costs about a millisecond per minute of
-//! 32-kbit/s audio. The job uses [`Method::Screened`]: the side information as a screen
-//! on every frame, the decoder only around the frames it cannot call loud, so the spans
-//! are the decoder's (`docs/dead-air.md` measures both).
+//! 32-kbit/s audio. The job uses [`Method::Screened`]: a lower bound on each frame's
+//! energy from its scale factors and Huffman-coded values (no filter banks, stopped as
+//! soon as the frame is loud) as a screen on every frame, the decoder only around the
+//! frames it cannot call loud, so the spans are the decoder's (`docs/dead-air.md`
+//! measures both).
 //!
 //! Memory is fixed per stream (a few kilobytes of frame buffer and the decoder's state)
 //! plus the spans found; nothing here does I/O, reads a clock or spawns a thread.
@@ -32,10 +34,15 @@
 //! ```
 
 mod frames;
+mod huffman;
+mod huffman_tables;
 mod level;
 #[cfg(test)]
 mod same_spans;
 mod screen;
+mod spectrum;
+#[cfg(test)]
+mod spectrum_tests;
 #[cfg(test)]
 mod tests;
 
@@ -84,8 +91,8 @@ impl Span {
 /// How the level of the audio is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
-    /// Screen every frame by its side information and decode only where the screen says
-    /// the audio may be silent, from 2 s before to 2 s after (what the job uses): the
+    /// Screen every frame by a lower bound on its energy and decode only where the screen
+    /// says the audio may be silent, from 0.5 s before to 0.5 s after (what the job uses): the
     /// spans of [`Method::Decode`], at a fraction of its cost on audio that is not quiet.
     /// [`Report::refused`] then counts only the frames decoded.
     #[default]

@@ -25,20 +25,67 @@ fn fixtures() -> Vec<PathBuf> {
     files
 }
 
-/// The synthetic signals, 150 s each, in both recorder formats, made with ffmpeg.
+/// The synthetic signals in both recorder formats, made with ffmpeg: each a name, its
+/// seconds, its lavfi inputs and the filter that makes one stream of them.
 fn synthetic(dir: &Path) -> Vec<PathBuf> {
-    let signals = [
-        ("silence", "anullsrc=r=44100:cl=mono", "anull"),
+    // Pink noise at amplitude 0.01 measures −54.3 dBFS RMS (volumedetect); the speech-like
+    // envelope (4-Hz syllables, a pause of about 1 s every 2.7 s) takes 5.5 dB off that.
+    let speech = "volume='(0.6+0.4*sin(2*PI*4*t))*gt(sin(2*PI*0.37*t)+0.4,0)':eval=frame";
+    let signals: [(&str, &str, &[&str], &str); 9] = [
+        ("silence", "150", &["anullsrc=r=44100:cl=mono"], "anull"),
         (
             "hum-60dBFS",
-            "aevalsrc=0.001*sin(2*PI*50*t):s=44100",
+            "150",
+            &["aevalsrc=0.001*sin(2*PI*50*t):s=44100"],
             "anull",
         ),
-        ("sine-loud", "aevalsrc=0.5*sin(2*PI*440*t):s=44100", "anull"),
+        (
+            "sine-loud",
+            "150",
+            &["aevalsrc=0.5*sin(2*PI*440*t):s=44100"],
+            "anull",
+        ),
         (
             "pink-gaps",
-            "anoisesrc=color=pink:amplitude=0.3:r=44100:seed=7",
+            "150",
+            &["anoisesrc=color=pink:amplitude=0.3:r=44100:seed=7"],
             "volume=enable='between(t,20,60)+between(t,95,135)':volume=0",
+        ),
+        // scripts/bench-data.py's segment, exactly: a 440-Hz tone mixed with pink noise.
+        (
+            "bench",
+            "600",
+            &[
+                "sine=frequency=440:sample_rate=44100",
+                "anoisesrc=color=pink:amplitude=0.05:sample_rate=44100",
+            ],
+            "amix=inputs=2:duration=shortest",
+        ),
+        (
+            "speech-45dBFS",
+            "150",
+            &["anoisesrc=color=pink:amplitude=0.055:r=44100:seed=11"],
+            speech,
+        ),
+        (
+            "speech-55dBFS",
+            "150",
+            &["anoisesrc=color=pink:amplitude=0.0174:r=44100:seed=12"],
+            speech,
+        ),
+        // RMS −52 dBFS: peak 10^(−52/20) · √2.
+        (
+            "sine-52dBFS",
+            "150",
+            &["aevalsrc=0.003549*sin(2*PI*1000*t):s=44100"],
+            "anull",
+        ),
+        // Digital silence for 30 s, then pink noise rising linearly to 0.3 over 90 s.
+        (
+            "pink-fade-in",
+            "150",
+            &["anoisesrc=color=pink:amplitude=0.3:r=44100:seed=5"],
+            "afade=t=in:st=30:d=90",
         ),
     ];
     let formats = [
@@ -46,25 +93,17 @@ fn synthetic(dir: &Path) -> Vec<PathBuf> {
         ("128k-stereo", "128k", "2", "44100"),
     ];
     let mut files = Vec::new();
-    for (name, src, filter) in signals {
+    for (name, seconds, inputs, filter) in signals {
         for (fname, rate, ac, ar) in formats {
             let out = dir.join(format!("{name}-{fname}.mp3"));
-            let status = Command::new("ffmpeg")
-                .args([
-                    "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", src, "-t", "150",
-                ])
-                .args([
-                    "-af",
-                    filter,
-                    "-ac",
-                    ac,
-                    "-ar",
-                    ar,
-                    "-c:a",
-                    "libmp3lame",
-                    "-b:a",
-                    rate,
-                ])
+            let mut cmd = Command::new("ffmpeg");
+            cmd.args(["-v", "error", "-nostdin", "-y"]);
+            for i in inputs {
+                cmd.args(["-f", "lavfi", "-i", i]);
+            }
+            let status = cmd
+                .args(["-t", seconds, "-filter_complex", filter])
+                .args(["-ac", ac, "-ar", ar, "-c:a", "libmp3lame", "-b:a", rate])
                 .arg(&out)
                 .status()
                 .expect("run ffmpeg");
