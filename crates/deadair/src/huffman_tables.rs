@@ -1,3 +1,8 @@
+// This Source Code Form is subject to the terms of the Mozilla Public License, v. 2.0. If a
+// copy of the MPL was not distributed with this file, You can obtain one at
+// https://mozilla.org/MPL/2.0/. (The values are copied from symphonia-bundle-mp3, which is
+// under MPL-2.0; the rest of this crate is MIT.)
+
 //! The Huffman codes of ISO/IEC 11172-3 Annex B, table B.7 (the same in ISO/IEC 13818-3):
 //! each entry is `length << 24 | code`, at index `x · DIM + y` for the pair `(x, y)`.
 //!
