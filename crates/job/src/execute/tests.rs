@@ -480,6 +480,11 @@ fn cut_after<'a>(
     Executor::new(plan, setup)
 }
 
+/// Every operation `ex` asks for now.
+fn polled(ex: &mut Executor<'_>, now: Instant) -> Vec<Operation> {
+    std::iter::from_fn(|| ex.poll_operation(now)).collect()
+}
+
 fn exact(size: u64) -> super::FrameExact {
     super::FrameExact {
         first_frame: 116,
@@ -497,7 +502,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
     let p = plan(&[A0, B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
     let mut ex = cut_after(&p, &s, &st, A0);
     let now = Instant::now();
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     // A0 goes up; B0 waits for it (two uploads at once would be allowed).
     assert!(
         matches!(
@@ -516,13 +521,13 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
         md5: [7; 16],
         counted: counted(383),
     });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         matches!(&ops[..], [Operation::WriteRow { upload: 0, .. }]),
         "{ops:?}"
     );
     ex.handle(Event::RowWritten { upload: 0 });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         matches!(
             &ops[..],
@@ -543,7 +548,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
             ..counted(383)
         },
     });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     let [Operation::WriteRow { row, .. }] = &ops[..] else {
         panic!("{ops:?}")
     };
@@ -567,7 +572,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
     );
     assert_eq!((row.in_byte, row.out_byte), (Some(2_100), Some(114_100)));
     ex.handle(Event::RowWritten { upload: 1 });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert_eq!(kinds(&ops), [Step::Delete(0)]);
 }
 
@@ -577,12 +582,12 @@ fn a_cut_upload_whose_head_failed_is_left_for_the_next_run_and_its_file_kept() {
     let p = plan(&[A0, B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
     let mut ex = cut_after(&p, &s, &st, A0);
     let now = Instant::now();
-    let _ = std::iter::from_fn(|| ex.poll_operation(now)).count();
+    let _ = polled(&mut ex, now);
     ex.handle(Event::Failed {
         step: Step::Upload(0),
         error: "503".into(),
     });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         ops.is_empty(),
         "B0 is not uploaded, and its file not deleted: {ops:?}"
@@ -606,7 +611,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
     let p = plan(&[B0], vec![]);
     let mut ex = cut_after(&p, &s, &st, A0);
     let now = Instant::now();
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         matches!(&ops[..], [Operation::LookUp { file, .. }] if file == A0),
         "{ops:?}"
@@ -616,7 +621,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
         file: A0.into(),
         blob: None,
     });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         matches!(
             &ops[..],
@@ -630,7 +635,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
     );
     // Found, it is cut.
     let mut ex = cut_after(&p, &s, &st, A0);
-    let _ = std::iter::from_fn(|| ex.poll_operation(now)).count();
+    let _ = polled(&mut ex, now);
     ex.handle(Event::Found {
         file: A0.into(),
         blob: Some(BlobInfo {
@@ -639,7 +644,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
             metadata: Default::default(),
         }),
     });
-    let ops: Vec<Operation> = std::iter::from_fn(|| ex.poll_operation(now)).collect();
+    let ops = polled(&mut ex, now);
     assert!(
         matches!(
             &ops[..],
