@@ -388,20 +388,8 @@ impl Shell<'_> {
                 let facts = scanner.finish(u.size);
                 let mut counted = Counted::of(&facts, &dead_air.finish());
                 let mut exact = exact(size, source_md5.finalize().into());
-                if facts.trailing_bytes > 0 {
-                    // A killed writer's partial last frame is no audio: the frames played end
-                    // before it, which the metadata sent with the blob could not yet say.
-                    exact.played.1 = out_byte - facts.trailing_bytes.min(out_byte - in_byte);
-                    metadata.insert("outbyte".into(), exact.played.1.to_string());
-                    if let Err(e) = self
-                        .stores
-                        .archive
-                        .set_blob_metadata(&u.blob_name, &metadata)
-                        .await
-                    {
-                        warn!(blob = %u.blob_name, "its end is not recorded in its metadata: {e}");
-                    }
-                }
+                self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
+                    .await;
                 counted.exact = Some(exact);
                 Event::Uploaded {
                     upload,
@@ -411,39 +399,74 @@ impl Shell<'_> {
                 }
             }
             Ok(PutOutcome::AlreadyExists(info)) => {
-                // What this blob would hold, read from the file: the header, then the rest.
+                // What this blob would hold, read from the file (the header, then the rest),
+                // and its facts and dead air afresh: the refused upload may have shown the
+                // counters some of its bytes.
                 let mut blob_md5 = Md5::new();
                 blob_md5.update(&head);
                 let mut source = Md5::new();
-                let mut at = start;
-                let read = read_from(path, start, &mut |chunk| {
-                    blob_md5.update(chunk);
-                    source.update(chunk);
+                let mut scanner = mp3count::Mp3Scanner::new();
+                let mut dead_air = deadair::Detector::new(self.settings.silence);
+                let mut at = 0u64;
+                let read = read_from(path, 0, &mut |chunk| {
+                    scanner.feed(chunk);
+                    dead_air.feed(chunk);
                     let end = at + chunk.len() as u64;
-                    if end > fed_to {
-                        dead_air.feed(&chunk[(fed_to.saturating_sub(at)) as usize..]);
+                    if end > start {
+                        let from = &chunk[(start.saturating_sub(at)) as usize..];
+                        blob_md5.update(from);
+                        source.update(from);
                     }
                     at = end;
                 });
-                match read {
-                    Ok(()) => Event::BlobExists {
-                        upload,
-                        size: info.size,
-                        md5: info.md5,
-                        local_md5: blob_md5.finalize().into(),
-                        silences: dead_air::silences(&dead_air.finish()),
-                        exact: Some(exact(head_len + (at - start), source.finalize().into())),
-                    },
-                    Err(e) => Event::Failed {
+                if let Err(e) = read {
+                    return Event::Failed {
                         step: Step::Upload(upload),
                         error: format!("cannot read it to compare with the archived blob: {e}"),
-                    },
+                    };
+                }
+                let facts = scanner.finish(at);
+                let mut exact = exact(head_len + (at - start), source.finalize().into());
+                let local_md5: [u8; 16] = blob_md5.finalize().into();
+                if info.size == exact.blob_size && info.md5.is_none_or(|m| m == local_md5) {
+                    self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
+                        .await;
+                }
+                Event::BlobExists {
+                    upload,
+                    size: info.size,
+                    md5: info.md5,
+                    local_md5,
+                    silences: dead_air::silences(&dead_air.finish()),
+                    exact: Some(exact),
                 }
             }
             Err(e) => Event::Failed {
                 step: Step::Upload(upload),
                 error: e.to_string(),
             },
+        }
+    }
+
+    /// A killed writer's partial last frame stays in a frame-exact blob (its bytes were
+    /// recorded) but is no audio: the frames played end before it, which the metadata sent
+    /// with the blob could not yet say. A run repairing the blob after a crash corrects it
+    /// alike, so both leave the same blob.
+    async fn end_before_partial_frame(
+        &self,
+        blob: &str,
+        metadata: &mut BTreeMap<String, String>,
+        exact: &mut FrameExact,
+        facts: &mp3count::Mp3Facts,
+    ) {
+        if facts.trailing_bytes == 0 {
+            return;
+        }
+        let (in_byte, out_byte) = exact.played;
+        exact.played.1 = out_byte - facts.trailing_bytes.min(out_byte - in_byte);
+        metadata.insert("outbyte".into(), exact.played.1.to_string());
+        if let Err(e) = self.stores.archive.set_blob_metadata(blob, metadata).await {
+            warn!(blob, "its end is not recorded in its metadata: {e}");
         }
     }
 
