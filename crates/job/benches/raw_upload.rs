@@ -4,7 +4,11 @@
 //! - `blocks`: raw block uploads with `AzureArchive::put_file` (default options: 4 MiB
 //!   blocks, 2 blocks of a file in flight, MD5 per block and of the whole);
 //! - `put`: plain single-request Put Blobs of each file's bytes, read into memory first (no
-//!   hashing, no inspection, no checks): the fastest a client can send the same bytes.
+//!   hashing, no inspection, no checks): the fastest a client can send the same bytes;
+//! - `single` (not by default): the job's own upload of a file up to 32 MiB, one Put Blob
+//!   streamed from the file and hashed, checked against the service's MD5; `single-inspected`
+//!   the same with the job's inspectors in the body stream (frames counted, dead air screened):
+//!   what a backlog's uploads cost before rows, gone rows and deletions.
 //!
 //! ```sh
 //! AZURE_STORAGE_CONNECTION_STRING='BlobEndpoint=...;TableEndpoint=...;AccountName=...;AccountKey=...' \
@@ -104,7 +108,15 @@ fn run(args: &[String]) -> Result<(), String> {
         for &n in &levels {
             let name = format!("{container}-{mode}-c{n}");
             let seconds = match mode.as_str() {
-                "blocks" => runtime.block_on(blocks(&target, &name, &files, n, bytes))?,
+                "blocks" => {
+                    runtime.block_on(blocks(&target, &name, &files, n, bytes, Via::Blocks))?
+                }
+                "single" => {
+                    runtime.block_on(blocks(&target, &name, &files, n, bytes, Via::Single))?
+                }
+                "single-inspected" => {
+                    runtime.block_on(blocks(&target, &name, &files, n, bytes, Via::Inspected))?
+                }
                 "put" => runtime.block_on(puts(&target, &name, &files, n, bytes))?,
                 other => return Err(format!("BENCH_MODES: unknown way {other:?}")),
             };
@@ -131,6 +143,18 @@ fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// How [`blocks`] sends each file.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `put_file` in blocks (the archive's default without a single-put limit).
+    Blocks,
+    /// One Put Blob per file, as the job sends a file of up to 32 MiB.
+    Single,
+    /// The same, with the job's inspectors in the body stream: frames counted and dead air
+    /// screened (what the job adds to the upload itself).
+    Inspected,
+}
+
 /// `put_file` of every file, `n` at a time; the seconds it took.
 async fn blocks(
     target: &StorageTarget,
@@ -138,9 +162,16 @@ async fn blocks(
     files: &[PathBuf],
     n: usize,
     bytes: u64,
+    via: Via,
 ) -> Result<f64, String> {
     let archive = AzureArchive::new(target, name, "benchraw", name, AzureOptions::default())
         .map_err(|e| e.to_string())?;
+    let archive = match via {
+        Via::Blocks => archive,
+        Via::Single | Via::Inspected => {
+            archive.with_single_put_limit(job::store::azure::SINGLE_PUT_LIMIT)
+        }
+    };
     let archive = Arc::new(archive);
     archive.ensure_ready().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -151,8 +182,16 @@ async fn blocks(
                 let file = path.file_name().unwrap_or_default().to_string_lossy();
                 let blob = format!("raw/{file}");
                 let meta = BTreeMap::from([("bench".to_string(), "raw".to_string())]);
+                let mut scanner = mp3count::Mp3Scanner::new();
+                let mut dead_air = deadair::Detector::new(deadair::Threshold::default());
+                let mut inspect = |chunk: &[u8]| {
+                    if matches!(via, Via::Inspected) {
+                        scanner.feed(chunk);
+                        dead_air.feed(chunk);
+                    }
+                };
                 archive
-                    .put_file(&blob, &path, &meta, PutMode::Overwrite)
+                    .put_file_inspected(&blob, &path, &meta, PutMode::Overwrite, &mut inspect)
                     .await
                     .map_err(|e| e.to_string())
             })
