@@ -30,7 +30,8 @@ use job::store::Archive;
 /// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
 /// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
 /// AZURE_REQUEST_TIMEOUT_SECONDS (30), SILENCE_SECONDS (30) and SILENCE_DBFS (-50): dead
-/// air is silence longer than that, below that level.
+/// air is silence longer than that, below that level; ARCHIVE_MODE (frame-exact|original):
+/// whether a blob leaves out the audio a replica switch repeats, or is the recording's bytes.
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {
