@@ -575,18 +575,12 @@ fn read_from(
 /// The MD5 of a file, showing `inspect` each chunk read.
 fn md5_of(path: &std::path::Path, inspect: &mut dyn FnMut(&[u8])) -> std::io::Result<[u8; 16]> {
     use md5::{Digest, Md5};
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut h = Md5::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize().into());
-        }
-        h.update(&buf[..n]);
-        inspect(&buf[..n]);
-    }
+    read_from(path, 0, &mut |chunk| {
+        h.update(chunk);
+        inspect(chunk);
+    })?;
+    Ok(h.finalize().into())
 }
 
 /// Scan the folder (kept here so `main` stays a thin shell).
