@@ -177,6 +177,44 @@ impl FrameHeader {
     }
 }
 
+/// Where the last `count` frames of `tail` start: `tail` is the end of a stream, and the
+/// frames must follow one another without a byte between them up to its last byte (or up
+/// to an ID3v1 tag there), each one able to follow the first ([`FrameHeader::continues_with`]).
+/// At least `count + 1` such frames must be found, so that a false sync in the bytes before
+/// them cannot decide where they start. `None` where the stream does not end that way (a
+/// killed writer's partial frame, junk).
+///
+/// The frames a stream cut from a longer one needs before its first frame, for the decoder
+/// to warm up (its bit reservoir, its transform's overlap), are found this way at the end of
+/// the file before it.
+pub fn tail_frames(tail: &[u8], count: usize) -> Option<usize> {
+    const ID3V1_LEN: usize = 128;
+    let end = match tail.len().checked_sub(ID3V1_LEN) {
+        Some(at) if tail[at..].starts_with(b"TAG") => at,
+        _ => tail.len(),
+    };
+    for start in 0..end {
+        let Some(first) = FrameHeader::parse(&tail[start..end]) else {
+            continue;
+        };
+        let mut starts = vec![start];
+        let mut at = start + first.len as usize;
+        while at < end {
+            match FrameHeader::parse(&tail[at..end]) {
+                Some(h) if first.continues_with(&h) => {
+                    starts.push(at);
+                    at += h.len as usize;
+                }
+                _ => break,
+            }
+        }
+        if at == end && starts.len() > count {
+            return Some(starts[starts.len() - count]);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +287,32 @@ mod tests {
                 proptest::prop_assert!(matches!(h.samples(), 384 | 576 | 1152));
             }
         }
+    }
+
+    #[test]
+    fn the_last_frames_of_a_stream_are_found_from_its_end() {
+        // Junk, then five 417- and 418-byte frames, the last one padded.
+        let frame = |padded: bool| {
+            let mut f = vec![0u8; if padded { 418 } else { 417 }];
+            f[..4].copy_from_slice(&[0xFF, 0xFB, if padded { 0x92 } else { 0x90 }, 0x64]);
+            f
+        };
+        let mut tail = vec![0x55u8; 100];
+        let mut starts = Vec::new();
+        for i in 0..5 {
+            starts.push(tail.len());
+            tail.extend(frame(i == 4));
+        }
+        assert_eq!(tail_frames(&tail, 3), Some(starts[2]));
+        assert_eq!(tail_frames(&tail, 4), Some(starts[1]));
+        // Count + 1 frames are needed.
+        assert_eq!(tail_frames(&tail, 5), None);
+        // An ID3v1 tag after them is not a frame.
+        let mut tagged = tail.clone();
+        tagged.extend(b"TAG");
+        tagged.extend([0u8; 125]);
+        assert_eq!(tail_frames(&tagged, 3), Some(starts[2]));
+        // A partial last frame (a killed writer's) ends no chain.
+        assert_eq!(tail_frames(&tail[..tail.len() - 10], 3), None);
     }
 }
