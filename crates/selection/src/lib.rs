@@ -223,6 +223,32 @@ pub fn plan_with(
                 .insert(s.file.clone(), first_of[&places[i].group].to_owned());
         }
     }
+    // The file each upload continues: the one before it in its chain, where its bytes are
+    // in the archive or about to be.
+    let by_place: HashMap<(usize, usize), usize> = places
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ((p.chain, p.index), i))
+        .collect();
+    for (i, s) in segs.iter().enumerate() {
+        if s.role != Role::Candidate || cover.outcomes[i] != Outcome::Chosen {
+            continue;
+        }
+        let Some(index) = places[i].index.checked_sub(1) else {
+            continue;
+        };
+        let Some(&prev) = by_place.get(&(places[i].chain, index)) else {
+            continue;
+        };
+        let kept = match segs[prev].role {
+            Role::Archived => true,
+            Role::Candidate => cover.outcomes[prev] == Outcome::Chosen,
+            Role::Live | Role::Gone => false,
+        };
+        if kept {
+            out.follows.insert(s.file.clone(), segs[prev].file.clone());
+        }
+    }
     out.uploads
         .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
     out.deletions.sort_by(|a, b| a.file.cmp(&b.file));

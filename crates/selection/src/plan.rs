@@ -35,6 +35,12 @@ pub struct Plan {
     /// one's audio may be left out of its blob. Between groups only names place audio.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, String>,
+    /// For an upload that continues its ffmpeg process's previous file (the file just before
+    /// it in its chain), that file's name, where it is archived or uploaded by this plan. The
+    /// upload's first frames lean on that file's last ones (the bit reservoir, the
+    /// transform's overlap): a blob meant to play alone takes them from there.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub follows: BTreeMap<String, String>,
 }
 
 /// A recorded audio start to correct.

@@ -606,3 +606,47 @@ fn a_name_in_the_hour_skipped_in_spring_is_held_with_the_reason() {
         "{why}"
     );
 }
+
+#[test]
+fn an_upload_names_the_file_it_continues_where_that_file_is_archived() {
+    // Pod a's 10-s files, one process: the first archived by an earlier run and gone from the
+    // folder, the next two finished, the last still being written. Then a killed file, and the
+    // restarted writer's first file, which continues nothing.
+    let state = ArchiveState {
+        segments: vec![ArchivedSegment {
+            file_name: name("a", 0),
+            blob_name: None,
+            size: Some(383 * 417),
+            duration: Some(Duration::from_millis(10_004)),
+            truncated: false,
+            audio_start: None,
+            name_start: None,
+        }],
+        ..ArchiveState::default()
+    };
+    let files = [
+        file("a", 10, full(), 20),
+        file("a", 20, full(), 30),
+        file("a", 30, killed(100), 33),
+        file("a", 34, full(), 44),
+        file("a", 44, killed(10), 45),
+    ];
+    let p = run(&files, &state, 46);
+    assert_eq!(
+        uploads(&p),
+        [name("a", 10), name("a", 20), name("a", 30), name("a", 34)]
+    );
+    let follows: Vec<(&str, &str)> = p
+        .follows
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        follows,
+        [
+            (name("a", 10).as_str(), name("a", 0).as_str()),
+            (name("a", 20).as_str(), name("a", 10).as_str()),
+            (name("a", 30).as_str(), name("a", 20).as_str()),
+        ]
+    );
+}
