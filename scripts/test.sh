@@ -14,6 +14,9 @@ command -v faketime >/dev/null || need_apt+=(faketime)
 # The day playlists are played by GStreamer's HLS demuxer (hls_playback).
 command -v gst-launch-1.0 >/dev/null ||
   need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+# mpg123, a second gapless decoder, plays exports and frame-exact blobs (export_fixtures,
+# frame_exact_blobs).
+command -v mpg123 >/dev/null || need_apt+=(mpg123)
 # The archive browser's day page is opened in Debian's headless Chromium (browser_report).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

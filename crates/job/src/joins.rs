@@ -23,9 +23,11 @@ pub struct Placed {
     pub duration_us: i64,
     /// Its counted frames, where known.
     pub frames: Option<u64>,
-    /// For a frame-exact blob: the recording's frame its blob starts with, and the first
-    /// frame it can play (after the warm-up frames). Frame indexes are the recording's.
-    pub frame_exact: Option<(u64, u64)>,
+    /// For a frame-exact blob: the recording's frame its blob starts with (negative where it
+    /// starts with frames of the file its recording continues: [`crate::rows::blob_frame_offset`]),
+    /// and the first frame it can play (after the warm-up frames). Frame indexes are the
+    /// recording's.
+    pub frame_exact: Option<(i64, u64)>,
 }
 
 /// Where to play a segment: seconds into it, and the same as frame indexes (play frames

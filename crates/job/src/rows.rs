@@ -104,14 +104,24 @@ pub fn with_points(row: &SegmentRow, joined: &Points) -> SegmentRow {
 /// holds more than that: an in-point after 0, an out-point before the end, a truncated
 /// recording (a partial frame at its end, which a player given the blobs one after another
 /// would decode into the next one), or a frame-exact blob's warm-up frames. The part an HLS
-/// byte range names. A frame-exact blob's frames start at the recording's `blob_first_frame`.
+/// byte range names. A frame-exact blob's frames start at the recording's `blob_first_frame`
+/// ([`blob_frame_offset`]).
 pub fn ranged(row: &SegmentRow) -> Option<(u64, u64)> {
-    let skip = row.blob_first_frame.unwrap_or(0);
-    let first = row.in_frame?.saturating_sub(skip);
-    let end = row.out_frame?.saturating_sub(skip);
-    let frames = row.frames?.saturating_sub(skip);
+    let offset = blob_frame_offset(row);
+    let in_blob = |frame: u64| (frame as i64 - offset).max(0) as u64;
+    let first = in_blob(row.in_frame?);
+    let end = in_blob(row.out_frame?);
+    let frames = in_blob(row.frames?);
     let partial = row.truncated == Some(true);
     (first < end && (first > 0 || end < frames || partial)).then_some((first, end))
+}
+
+/// The recording's frame that the blob's first audio frame is: the blob's frame `k` is the
+/// recording's `k + offset`. 0 for a blob of the recording's own bytes, the first frame kept
+/// for a cut frame-exact blob, and negative for a blob that starts with frames of the file
+/// its recording continues ([`SegmentRow::lead_frames`]).
+pub fn blob_frame_offset(row: &SegmentRow) -> i64 {
+    row.blob_first_frame.unwrap_or(0) as i64 - row.lead_frames.unwrap_or(0) as i64
 }
 
 /// The metadata of an archived segment's blob: what its row says, so that the blob alone
@@ -139,6 +149,8 @@ pub fn blob_metadata(row: &SegmentRow, stream: &str) -> BTreeMap<String, String>
         ("warmupframes", row.warm_up_frames.map(|v| v.to_string())),
         ("sourcestart", row.source_start.map(|v| v.to_string())),
         ("sourceend", row.source_end.map(|v| v.to_string())),
+        ("leadframes", row.lead_frames.map(|v| v.to_string())),
+        ("leadfrom", row.lead_from.clone()),
     ];
     for (name, value) in fields {
         if let Some(value) = value {

@@ -431,6 +431,19 @@ struct Archived {
     row_size: Option<u64>,
     /// MD5 of the blob (its Content-MD5; the row's when the blob has none), hex, or why not.
     md5: Result<String, String>,
+    /// For a frame-exact blob (a generated header and warm-up frames, then bytes of its
+    /// recording): which bytes of the recording, as its row records them.
+    source: Option<Source>,
+}
+
+/// The recording's bytes `start..end` (their MD5, hex) that a frame-exact blob holds, and
+/// the recording's frame it plays from (its warm-up frames are declared as encoder delay).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Source {
+    start: u64,
+    end: u64,
+    md5: String,
+    plays_from: u64,
 }
 
 struct JobRun {
@@ -515,11 +528,25 @@ fn archive_state(
                     Err(e) => Err(e.to_string()),
                 },
             };
+            let source = match (r.source_start, r.source_end, r.source_md5.as_deref()) {
+                (Some(start), Some(end), Some(md5)) => Some(Source {
+                    start,
+                    end,
+                    md5: base64::engine::general_purpose::STANDARD
+                        .decode(md5)
+                        .map(|v| hex(&v))
+                        .unwrap_or_default(),
+                    plays_from: (r.blob_first_frame.unwrap_or(0) + r.warm_up_frames.unwrap_or(0))
+                        .saturating_sub(r.lead_frames.unwrap_or(0)),
+                }),
+                _ => None,
+            };
             out.push(Archived {
                 file_name: r.file_name,
                 blob_name: r.blob_name,
                 row_size: r.size,
                 md5,
+                source,
             });
         }
         Ok(out)
@@ -1222,12 +1249,49 @@ fn analyse(
         }
     }
 
-    // Audio in the archive after a run: the blobs' contents, matched by MD5.
+    // A frame-exact blob holds a byte range of a recording: the content whose bytes there
+    // have the row's MD5, from the frame it plays from.
+    let mut span_of_source: HashMap<Source, Option<(f64, f64)>> = HashMap::new();
+    for x in runs.iter().flat_map(|r| &r.archived) {
+        let Some(src) = x
+            .source
+            .as_ref()
+            .filter(|s| !span_of_source.contains_key(*s))
+        else {
+            continue;
+        };
+        let found = by_md5.iter().find_map(|(m, path)| {
+            let bytes = fs::read(path).ok()?;
+            let range = bytes.get(src.start as usize..src.end as usize)?;
+            (hex(&Md5::digest(range)) == src.md5).then_some((m, path))
+        });
+        // Never seen in the folder: left out, so the blob counts as unmatched.
+        let Some((m, path)) = found else {
+            continue;
+        };
+        let span = span_of_md5
+            .get(m)
+            .copied()
+            .flatten()
+            .and_then(|(start, end)| {
+                let facts = mp3count::scan_file(path).ok()?;
+                let frame_s = f64::from(facts.samples_per_frame) / f64::from(facts.sample_rate);
+                Some((start + src.plays_from as f64 * frame_s, end))
+            });
+        span_of_source.insert(src.clone(), span);
+    }
+
+    // Audio in the archive after a run: the blobs' contents, matched by MD5 (a frame-exact
+    // blob's by its recording's bytes).
     let mut unmatched: BTreeSet<String> = BTreeSet::new();
     let archived_spans = |a: &[Archived], unmatched: &mut BTreeSet<String>| -> Vec<(f64, f64)> {
         let mut v = Vec::new();
         for x in a {
-            match x.md5.as_deref().ok().and_then(|m| span_of_md5.get(m)) {
+            let span = match &x.source {
+                Some(src) => span_of_source.get(src),
+                None => x.md5.as_deref().ok().and_then(|m| span_of_md5.get(m)),
+            };
+            match span {
                 Some(Some(s)) => v.push(*s),
                 Some(None) => {}
                 None => {

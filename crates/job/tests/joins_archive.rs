@@ -321,10 +321,13 @@ fn place(days: &[Value], truth: &Value, blobs: &Path, stream: &str) -> Vec<Playe
                 panic!("{stream}: no time code in the blob of {file}: {decoded:?}")
             });
             // The blob must be the recording it names (a frame-exact blob: from its first
-            // frame on); the manifest's truth was decoded from the same bytes by the Python
+            // frame on, after the last frames of the file it continues where it starts with
+            // them); the manifest's truth was decoded from the same bytes by the Python
             // original of the decoder.
             let frame_s = seg["duration_s"].as_f64().unwrap() / seg["frames"].as_f64().unwrap();
-            let first_s = seg["blob_first_frame"].as_f64().unwrap_or(0.0) * frame_s;
+            let first_frame = seg["blob_first_frame"].as_f64().unwrap_or(0.0)
+                - seg["lead_frames"].as_f64().unwrap_or(0.0);
+            let first_s = first_frame * frame_s;
             if let Some((want, _)) = fixture::span(truth, &file) {
                 assert!(
                     (b - want - first_s).abs() <= 0.000_2,

@@ -56,6 +56,16 @@ pub struct DaySegment {
     /// recording's; the byte offsets are the blob's. `None`: the blob is the recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob_first_frame: Option<u64>,
+    /// Frames of the file this recording continues that the blob holds before the
+    /// recording's frame 0, for the decoder to warm up: the blob's frame `k` is the
+    /// recording's `blob_first_frame + k - lead_frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_frames: Option<u64>,
+    /// Where in the recording a frame-exact blob's audio starts, in seconds: what a gapless
+    /// player plays at 0 (the header declares the frames before as encoder delay). A player
+    /// of the blob starts at `in_s - blob_plays_from_s`. `None`: the blob is the recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob_plays_from_s: Option<f64>,
 }
 
 /// A span of silence within one blob, in seconds into it.
@@ -322,9 +332,11 @@ fn placed_row(
             .or(r.duration_ms.map(|ms| ms * 1000))
             .unwrap_or(settings.selection.segment_time.as_micros() as i64),
         frames: r.frames,
-        frame_exact: r
-            .blob_first_frame
-            .map(|first| (first, first + r.warm_up_frames.unwrap_or(0))),
+        frame_exact: r.blob_first_frame.map(|_| {
+            let offset = rows::blob_frame_offset(r);
+            let playable = offset + r.warm_up_frames.unwrap_or(0) as i64;
+            (offset, playable.max(0) as u64)
+        }),
         pod: name.pod,
     })
 }
@@ -363,7 +375,16 @@ fn day_segment(j: &Join) -> DaySegment {
         in_byte: None,
         out_byte: None,
         silences: Vec::new(),
-        blob_first_frame: p.frame_exact.map(|(first, _)| first),
+        blob_first_frame: p.frame_exact.map(|(offset, _)| offset.max(0) as u64),
+        lead_frames: p
+            .frame_exact
+            .and_then(|(offset, _)| (offset < 0).then_some(offset.unsigned_abs())),
+        blob_plays_from_s: p.frame_exact.map(|(_, playable)| match p.frames {
+            Some(frames) if frames > 0 => {
+                p.duration_us as f64 / 1e6 * playable as f64 / frames as f64
+            }
+            _ => 0.0,
+        }),
     }
 }
 
@@ -383,4 +404,4 @@ mod silence;
 #[cfg(test)]
 mod tests;
 mod trim;
-pub use trim::{upload_trims, Trim};
+pub use trim::{upload_leads, upload_trims, Lead, Trim};

@@ -56,6 +56,8 @@ mod tests {
             out_byte: None,
             silences,
             blob_first_frame: None,
+            lead_frames: None,
+            blob_plays_from_s: None,
         }
     }
 

@@ -351,3 +351,43 @@ fn only_a_join_within_an_alignment_group_is_cut() {
     let archived: HashMap<String, SegmentRow> = [(a.to_owned(), cut)].into();
     assert!(upload_trims(&archived, &uploads, &groups(a), &settings()).is_empty());
 }
+
+/// `upload_leads`: an upload that continues a file starts with that file's last frames, read
+/// from the blob its row names, or the blob this plan uploads it to; only in frame-exact mode.
+#[test]
+fn an_upload_that_continues_a_file_is_led_by_that_files_blob() {
+    let (a, b, c) = (
+        "a_20261126T100000.mp3",
+        "a_20261126T100010.mp3",
+        "a_20261126T100020.mp3",
+    );
+    let mut a_row = row(a, 1_795_687_200_000, 10_000);
+    a_row.blob_name = Some("elsewhere/a.mp3".into());
+    let archived: HashMap<String, SegmentRow> = [(a.to_owned(), a_row)].into();
+    let upload = |file: &str| selection::Upload {
+        file: file.into(),
+        blob_name: format!("26-11-2026/{file}"),
+        pod: "a".into(),
+        name_time: DateTime::from_timestamp_millis(0).unwrap(),
+        audio_start: DateTime::from_timestamp_millis(0).unwrap(),
+        duration: std::time::Duration::from_secs(10),
+        frames: 383,
+        size: 160_000,
+        truncated: false,
+        replaces_archived: false,
+        reason: String::new(),
+    };
+    let plan = selection::Plan {
+        uploads: vec![upload(b), upload(c)],
+        follows: [(b.to_owned(), a.to_owned()), (c.to_owned(), b.to_owned())].into(),
+        ..selection::Plan::default()
+    };
+    let state = selection::ArchiveState::default();
+    let leads = upload_leads(&archived, &plan, &state, &settings());
+    let lead = |file: &str| leads.get(file).map(|l| (l.file.as_str(), l.blob.as_str()));
+    assert_eq!(lead(b), Some((a, "elsewhere/a.mp3")));
+    assert_eq!(lead(c), Some((b, "26-11-2026/a_20261126T100010.mp3")));
+    let mut original = settings();
+    original.archive_mode = crate::settings::ArchiveMode::Original;
+    assert!(upload_leads(&archived, &plan, &state, &original).is_empty());
+}

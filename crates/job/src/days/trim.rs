@@ -107,3 +107,55 @@ fn frame_time(p: &Placed, frame: u64) -> TimeDelta {
         None => TimeDelta::zero(),
     }
 }
+
+/// The file a planned upload continues, whose last frames its blob starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lead {
+    /// The previous file of the same ffmpeg process ([`selection::Plan::follows`]).
+    pub file: String,
+    /// Its blob, read where the file has left the folder.
+    pub blob: String,
+}
+
+/// **Key decision: a blob plays alone.** A recording's first frames lean on the last frames
+/// of the file its ffmpeg process wrote before it (the bit reservoir reaches back into them,
+/// and each frame's transform overlaps the one before), so a decoder given its bytes alone
+/// loses or garbles its first ~12 ms. In [`ArchiveMode::FrameExact`] a blob that is not cut
+/// at an in-point (those warm up on their own frames) therefore starts with those last
+/// frames, declared as encoder delay. `follows` is the plan's; the previous file's blob is
+/// named by this plan's upload of it, or its row, or the archive's naming rule.
+pub fn upload_leads(
+    archived: &HashMap<String, SegmentRow>,
+    plan: &selection::Plan,
+    state: &selection::ArchiveState,
+    settings: &Settings,
+) -> HashMap<String, Lead> {
+    if settings.archive_mode != ArchiveMode::FrameExact {
+        return HashMap::new();
+    }
+    let uploading: HashMap<&str, &str> = plan
+        .uploads
+        .iter()
+        .map(|u| (u.file.as_str(), u.blob_name.as_str()))
+        .collect();
+    let mut leads = HashMap::new();
+    for (file, prev) in &plan.follows {
+        let blob = match uploading.get(prev.as_str()) {
+            Some(blob) => Some(blob.to_string()),
+            None => archived
+                .get(prev)
+                .and_then(|r| r.blob_name.clone())
+                .or_else(|| crate::execute::lookup_target(state, &settings.selection, prev)),
+        };
+        if let Some(blob) = blob {
+            leads.insert(
+                file.clone(),
+                Lead {
+                    file: prev.clone(),
+                    blob,
+                },
+            );
+        }
+    }
+    leads
+}

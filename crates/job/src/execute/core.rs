@@ -68,7 +68,7 @@ use tracing::{error, info, warn};
 
 use super::dead_air;
 use super::protocol::{blob_proves, lookup_target};
-pub use super::protocol::{Counted, Event, FrameExact, Operation, Outcome, Setup, Step};
+pub use super::protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
 use crate::days::Silence;
 use crate::rows;
 use crate::store::{PutMode, SegmentRow};
@@ -211,8 +211,8 @@ impl<'a> Executor<'a> {
                         self.looking_up = Some(file.clone());
                         return Some(Operation::LookUp { file, blob });
                     }
-                    TrimNow::Cut(frame) => Some(frame),
-                    TrimNow::Whole => None,
+                    TrimNow::Cut(frame) => Some(Exact::Cut(frame)),
+                    TrimNow::Whole => self.setup.leads.get(&u.file).cloned().map(Exact::Lead),
                 };
                 self.uploads[i] = UploadState::Uploading;
                 let planned = self.row(u, u.size, &[0; 16]);
@@ -225,7 +225,7 @@ impl<'a> Executor<'a> {
                     } else {
                         PutMode::CreateOnly
                     },
-                    trim,
+                    exact: trim,
                 });
             }
         }
@@ -438,7 +438,12 @@ impl<'a> Executor<'a> {
             row.source_start = Some(e.source.0);
             row.source_end = Some(e.source.1);
             row.source_md5 = Some(base64::engine::general_purpose::STANDARD.encode(e.source_md5));
-            row.head_held_by = self.setup.trims.get(&u.file).map(|t| t.after.clone());
+            if e.lead > 0 {
+                row.lead_frames = Some(e.lead);
+                row.lead_from = self.setup.leads.get(&u.file).map(|l| l.file.clone());
+            } else {
+                row.head_held_by = self.setup.trims.get(&u.file).map(|t| t.after.clone());
+            }
         }
         row.silences = Some(dead_air::to_json(silences));
         dead_air::warn_each(u, silences);

@@ -1,10 +1,12 @@
 //! Building a frame-exact blob in the upload's one pass over the recording.
 //!
-//! The blob is a generated Xing/Info + LAME header frame, then the recording's bytes from a
-//! few frames before the in-point to its end. The frames before the in-point are there for
-//! the decoder alone (the first frame played leans on their bit reservoir and transform
-//! overlap); the header declares them as encoder delay, so a gapless decoder (ffmpeg, mpg123,
-//! browsers) plays the blob from the in-point exactly.
+//! The blob is a generated Xing/Info + LAME header frame, a few frames that are there for
+//! the decoder alone, then the recording's frames from the first one it plays to its end.
+//! The first frame played leans on the frames before it (their bit reservoir and transform
+//! overlap): in a blob cut at an in-point ([`prepare`]) those are the recording's own frames
+//! before it; in a whole recording ([`prepare_lead`]) the last frames of the file it
+//! continues. The header declares them as encoder delay, so a gapless decoder (ffmpeg,
+//! mpg123, browsers) plays the blob from its first frame played exactly, alone.
 //!
 //! [`prepare`] reads the recording up to the in-point, counting frames and measuring dead air
 //! as the upload would, and builds the header; the upload then reads on from where it stopped
@@ -16,7 +18,14 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use mp3frame::info_tag::{self, Gapless, Toc, DECODER_DELAY, MAX_DELAY};
+use tracing::warn;
+
+use super::{dead_air, read_from, Counted, Event, Exact, FrameExact, Shell, Step};
+use crate::days::Lead;
+use crate::store::{PutMode, PutOutcome};
 
 /// Bytes read at a time before the in-point, once the stream's format is known.
 const CHUNK: usize = 64 * 1024;
@@ -36,6 +45,8 @@ pub(super) struct Prepared {
     /// come before the in-point.
     pub first_frame: u64,
     pub warm_up: u64,
+    /// How many of the warm-up frames are the previous file's ([`prepare_lead`]).
+    pub lead: u64,
     /// The recording's byte where the blob's audio starts.
     pub start: u64,
     /// Bytes of the recording the scanner and the detector have seen (from 0).
@@ -59,13 +70,7 @@ pub(super) fn prepare(
     frames: u64,
     silence: deadair::Threshold,
 ) -> std::io::Result<Option<Prepared>> {
-    let mut pass = Pass {
-        file: File::open(path)?,
-        buf: vec![0u8; CHUNK],
-        fed_to: 0,
-        scanner: mp3count::Mp3Scanner::new(),
-        dead_air: deadair::Detector::new(silence),
-    };
+    let mut pass = Pass::open(path, silence)?;
     while pass.scanner.format().is_none() {
         if pass.fed_to > FORMAT_WITHIN || !pass.read(FIRST_CHUNK)? {
             return Ok(None);
@@ -100,21 +105,7 @@ pub(super) fn prepare(
     let mut word = [0u8; 4];
     pass.file.read_exact_at(&mut word, start)?;
     let blob_frames = frames - first_frame;
-    let (Ok(blob_frames32), Ok(bytes32)) =
-        (u32::try_from(blob_frames), u32::try_from(size - start))
-    else {
-        return Ok(None);
-    };
-    let Some(gapless) =
-        Gapless::window_spf(blob_frames32, spf as u32, warm_up * spf, blob_frames * spf)
-    else {
-        return Ok(None);
-    };
-    let gapless = Gapless {
-        audio_bytes: bytes32,
-        ..gapless
-    };
-    let Ok(head) = info_tag::tag_frame(word, &gapless, &Toc::linear()) else {
+    let Some(head) = header(word, spf, blob_frames, warm_up, size - start) else {
         return Ok(None);
     };
     let head_len = head.len() as u64;
@@ -122,6 +113,7 @@ pub(super) fn prepare(
         head,
         first_frame,
         warm_up,
+        lead: 0,
         start,
         in_byte: head_len + (in_at - start),
         out_byte: head_len + (size - start),
@@ -129,6 +121,88 @@ pub(super) fn prepare(
         scanner: pass.scanner,
         dead_air: pass.dead_air,
     }))
+}
+
+/// Bytes read from the end of the file a recording continues, to find its last frames in:
+/// more than the 8 frames of 576 samples or 4 of 1152 at the largest frame (1,728 bytes)
+/// with the one more frame [`mp3frame::tail_frames`] wants.
+pub(super) const LEAD_TAIL: u64 = 12 * 1024;
+
+/// Reads the recording at `path` (`size` bytes, `frames` audio frames as planned) up to its
+/// first audio frame, and builds the header of the blob that plays all of it after the last
+/// frames of `tail`, the end of the file it continues (its last [`LEAD_TAIL`] bytes). `None`
+/// where no such blob can be built (the format is not found, `tail` does not end in whole
+/// frames of the same format, the counts do not fit a header): the blob is then the
+/// recording's bytes.
+pub(super) fn prepare_lead(
+    path: &Path,
+    size: u64,
+    frames: u64,
+    silence: deadair::Threshold,
+    tail: &[u8],
+) -> std::io::Result<Option<Prepared>> {
+    let mut pass = Pass::open(path, silence)?;
+    // Frame 0 does not depend on the format: it can be asked for before the first read.
+    pass.scanner.locate(0, 1);
+    while pass.scanner.located().start.is_none() {
+        if pass.fed_to > FORMAT_WITHIN || !pass.read(FIRST_CHUNK)? {
+            return Ok(None);
+        }
+    }
+    let (Some(format), Some(start)) = (pass.scanner.format(), pass.scanner.located().start) else {
+        return Ok(None);
+    };
+    let spf = u64::from(format.samples());
+    let warm_up = u64::from(MAX_DELAY + DECODER_DELAY) / spf;
+    let Some(from) = mp3frame::tail_frames(tail, warm_up as usize) else {
+        return Ok(None);
+    };
+    let lead = &tail[from..];
+    let same_format = mp3frame::FrameHeader::parse(lead).is_some_and(|h| {
+        h.continues_with(&format) && h.samples() == format.samples() && h.layer == format.layer
+    });
+    if frames == 0 || !same_format {
+        return Ok(None);
+    }
+    let word = [lead[0], lead[1], lead[2], lead[3]];
+    let audio_bytes = lead.len() as u64 + (size - start);
+    let Some(mut head) = header(word, spf, warm_up + frames, warm_up, audio_bytes) else {
+        return Ok(None);
+    };
+    head.extend_from_slice(lead);
+    let head_len = head.len() as u64;
+    Ok(Some(Prepared {
+        head,
+        first_frame: 0,
+        warm_up,
+        lead: warm_up,
+        start,
+        in_byte: head_len,
+        out_byte: head_len + (size - start),
+        fed_to: pass.fed_to,
+        scanner: pass.scanner,
+        dead_air: pass.dead_air,
+    }))
+}
+
+/// The Xing/Info + LAME header frame (its header word `word`) of a blob of `blob_frames`
+/// frames of `spf` samples and `audio_bytes` bytes after it, whose first `warm_up` frames
+/// are declared as encoder delay; `None` where the counts do not fit a header.
+fn header(
+    word: [u8; 4],
+    spf: u64,
+    blob_frames: u64,
+    warm_up: u64,
+    audio_bytes: u64,
+) -> Option<Vec<u8>> {
+    let blob_frames32 = u32::try_from(blob_frames).ok()?;
+    let bytes32 = u32::try_from(audio_bytes).ok()?;
+    let gapless = Gapless::window_spf(blob_frames32, spf as u32, warm_up * spf, blob_frames * spf)?;
+    let gapless = Gapless {
+        audio_bytes: bytes32,
+        ..gapless
+    };
+    info_tag::tag_frame(word, &gapless, &Toc::linear()).ok()
 }
 
 /// The read up to the in-point: every byte counted and measured, as the upload would.
@@ -141,6 +215,16 @@ struct Pass {
 }
 
 impl Pass {
+    fn open(path: &Path, silence: deadair::Threshold) -> std::io::Result<Self> {
+        Ok(Pass {
+            file: File::open(path)?,
+            buf: vec![0u8; CHUNK],
+            fed_to: 0,
+            scanner: mp3count::Mp3Scanner::new(),
+            dead_air: deadair::Detector::new(silence),
+        })
+    }
+
     /// Reads up to `len` more bytes; `false` at the end of the file.
     fn read(&mut self, len: usize) -> std::io::Result<bool> {
         let n = self.file.read(&mut self.buf[..len])?;
@@ -166,5 +250,235 @@ impl Prepared {
         for (name, value) in fields {
             metadata.insert(name.to_owned(), value);
         }
+        if self.lead > 0 {
+            metadata.insert("leadframes".to_owned(), self.lead.to_string());
+        }
+    }
+}
+
+impl Shell<'_> {
+    /// What the blob of `plan.uploads[upload]` starts with, read from the recording (and for
+    /// [`Exact::Lead`], from the end of the file it continues: in the folder, or in its blob
+    /// once it has left it); `Ok(None)` where no frame-exact blob can be built.
+    pub(super) async fn prepare_exact(
+        &self,
+        upload: usize,
+        path: &Path,
+        exact: &Exact,
+    ) -> Result<Option<Prepared>, String> {
+        let u = &self.plan.uploads[upload];
+        let silence = self.settings.silence;
+        let read = |e: std::io::Error| format!("cannot read it: {e}");
+        match exact {
+            Exact::Cut(trim) => prepare(path, u.size, *trim, u.frames, silence).map_err(read),
+            Exact::Lead(lead) => match self.lead_tail(lead).await? {
+                Some(tail) => prepare_lead(path, u.size, u.frames, silence, &tail).map_err(read),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The last [`LEAD_TAIL`] bytes of the file `lead` names: from the folder, or from its
+    /// blob where the file has left the folder (its audio is then archived). The same bytes
+    /// either way, so a run that repairs this blob builds what the first one did. `None`
+    /// where neither exists.
+    async fn lead_tail(&self, lead: &Lead) -> Result<Option<Vec<u8>>, String> {
+        let path = self.settings.folder.join(&lead.file);
+        match read_tail(&path) {
+            Ok(tail) => return Ok(Some(tail)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}, which it continues: {e}",
+                    lead.file
+                ))
+            }
+        }
+        let archive = self.stores.archive;
+        let failed = |e: crate::store::StoreError| {
+            format!("cannot read blob {}, which it continues: {e}", lead.blob)
+        };
+        let Some(info) = archive.blob_info(&lead.blob).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let from = info.size.saturating_sub(LEAD_TAIL);
+        let tail = archive
+            .read_blob_range(&lead.blob, from, info.size - from)
+            .await
+            .map_err(failed)?;
+        Ok(Some(tail))
+    }
+
+    /// Upload a frame-exact blob: `prepared`'s header, then the recording from its blob
+    /// start, counting and measuring the bytes [`frame_exact::prepare`] did not see.
+    pub(super) async fn upload_exact(
+        &self,
+        upload: usize,
+        path: &Path,
+        mut metadata: BTreeMap<String, String>,
+        mode: PutMode,
+        prepared: Prepared,
+        how: &Exact,
+    ) -> Event {
+        use md5::{Digest, Md5};
+        let u = &self.plan.uploads[upload];
+        prepared.describe(&mut metadata, u.size);
+        if let (Exact::Lead(from), true) = (how, prepared.lead > 0) {
+            metadata.insert("leadfrom".to_owned(), from.file.clone());
+        }
+        let Prepared {
+            head,
+            first_frame,
+            warm_up,
+            lead,
+            start,
+            fed_to,
+            in_byte,
+            out_byte,
+            mut scanner,
+            mut dead_air,
+        } = prepared;
+        let head_len = head.len() as u64;
+        // Blob offsets: the source's bytes start after the header; those up to `fed_to` were
+        // counted already.
+        let counted_to = head_len + (fed_to - start);
+        let mut source_md5 = Md5::new();
+        let mut at = 0u64;
+        let put = self
+            .stores
+            .archive
+            .put_file_range_inspected(
+                &u.blob_name,
+                &head,
+                path,
+                start..u.size,
+                &metadata,
+                mode,
+                &mut |chunk| {
+                    let end = at + chunk.len() as u64;
+                    if end > head_len {
+                        source_md5.update(&chunk[(head_len.saturating_sub(at)) as usize..]);
+                    }
+                    if end > counted_to {
+                        let new = &chunk[(counted_to.saturating_sub(at)) as usize..];
+                        scanner.feed(new);
+                        dead_air.feed(new);
+                    }
+                    at = end;
+                },
+            )
+            .await;
+        let exact = |blob_size: u64, source_md5: [u8; 16]| FrameExact {
+            first_frame,
+            warm_up,
+            lead,
+            source: (start, start + blob_size.saturating_sub(head_len)),
+            source_md5,
+            blob_size,
+            played: (in_byte, out_byte),
+        };
+        match put {
+            Ok(PutOutcome::Written { size, md5 }) => {
+                let facts = scanner.finish(u.size);
+                let mut counted = Counted::of(&facts, &dead_air.finish());
+                let mut exact = exact(size, source_md5.finalize().into());
+                self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
+                    .await;
+                counted.exact = Some(exact);
+                Event::Uploaded {
+                    upload,
+                    size,
+                    md5,
+                    counted,
+                }
+            }
+            Ok(PutOutcome::AlreadyExists(info)) => {
+                // What this blob would hold, read from the file (the header, then the rest),
+                // and its facts and dead air afresh: the refused upload may have shown the
+                // counters some of its bytes.
+                let mut blob_md5 = Md5::new();
+                blob_md5.update(&head);
+                let mut source = Md5::new();
+                let mut scanner = mp3count::Mp3Scanner::new();
+                let mut dead_air = deadair::Detector::new(self.settings.silence);
+                let mut at = 0u64;
+                let read = read_from(path, 0, &mut |chunk| {
+                    scanner.feed(chunk);
+                    dead_air.feed(chunk);
+                    let end = at + chunk.len() as u64;
+                    if end > start {
+                        let from = &chunk[(start.saturating_sub(at)) as usize..];
+                        blob_md5.update(from);
+                        source.update(from);
+                    }
+                    at = end;
+                });
+                if let Err(e) = read {
+                    return Event::Failed {
+                        step: Step::Upload(upload),
+                        error: format!("cannot read it to compare with the archived blob: {e}"),
+                    };
+                }
+                let facts = scanner.finish(at);
+                let mut exact = exact(head_len + (at - start), source.finalize().into());
+                let local_md5: [u8; 16] = blob_md5.finalize().into();
+                if info.size == exact.blob_size && info.md5.is_none_or(|m| m == local_md5) {
+                    self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
+                        .await;
+                }
+                Event::BlobExists {
+                    upload,
+                    size: info.size,
+                    md5: info.md5,
+                    local_md5,
+                    silences: dead_air::silences(&dead_air.finish()),
+                    exact: Some(exact),
+                }
+            }
+            Err(e) => Event::Failed {
+                step: Step::Upload(upload),
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// A killed writer's partial last frame stays in a frame-exact blob (its bytes were
+    /// recorded) but is no audio: the frames played end before it, which the metadata sent
+    /// with the blob could not yet say. A run repairing the blob after a crash corrects it
+    /// alike, so both leave the same blob.
+    async fn end_before_partial_frame(
+        &self,
+        blob: &str,
+        metadata: &mut BTreeMap<String, String>,
+        exact: &mut FrameExact,
+        facts: &mp3count::Mp3Facts,
+    ) {
+        if facts.trailing_bytes == 0 {
+            return;
+        }
+        let (in_byte, out_byte) = exact.played;
+        exact.played.1 = out_byte - facts.trailing_bytes.min(out_byte - in_byte);
+        metadata.insert("outbyte".into(), exact.played.1.to_string());
+        if let Err(e) = self.stores.archive.set_blob_metadata(blob, metadata).await {
+            warn!(blob, "its end is not recorded in its metadata: {e}");
+        }
+    }
+}
+
+/// The last [`LEAD_TAIL`] bytes of a file.
+fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let from = len.saturating_sub(LEAD_TAIL);
+    let mut tail = vec![0u8; (len - from) as usize];
+    file.read_exact_at(&mut tail, from)?;
+    Ok(tail)
+}
+
+/// What an [`Exact`] asked for, for the log.
+pub(super) fn describe_exact(exact: &Exact) -> String {
+    match exact {
+        Exact::Cut(trim) => format!("cut at frame {trim}"),
+        Exact::Lead(lead) => format!("after the last frames of {}", lead.file),
     }
 }

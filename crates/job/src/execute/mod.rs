@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 use crate::days;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
-use crate::store::{Archive, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow};
+use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
 mod dead_air;
@@ -38,7 +38,7 @@ mod testkit;
 mod tests;
 
 pub use protocol::{
-    blob_proves, lookup_target, Counted, Event, FrameExact, Operation, Outcome, Setup, Step,
+    blob_proves, lookup_target, Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step,
 };
 pub use record::{remember_alignments, remember_sightings, restamp};
 pub use state::read_state;
@@ -111,6 +111,7 @@ pub async fn execute(
         // start.
         joined: days::upload_points(&recorded.archived, &plan.uploads, settings),
         trims: days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
+        leads: days::upload_leads(&recorded.archived, plan, state, settings),
         head_held_by: recorded
             .archived
             .iter()
@@ -196,26 +197,23 @@ impl Shell<'_> {
                 metadata,
                 mode,
                 locate,
-                trim,
+                exact,
             } => {
                 let u = &self.plan.uploads[upload];
                 let path = self.settings.folder.join(&u.file);
                 if !self.unchanged(&u.file) {
                     return Event::Changed { step };
                 }
-                if let Some(trim) = trim {
-                    let silence = self.settings.silence;
-                    match frame_exact::prepare(&path, u.size, trim, u.frames, silence) {
+                if let Some(exact) = exact {
+                    match self.prepare_exact(upload, &path, &exact).await {
                         Ok(Some(prepared)) => {
                             return self
-                                .upload_exact(upload, &path, metadata, mode, prepared)
+                                .upload_exact(upload, &path, metadata, mode, prepared, &exact)
                                 .await
                         }
-                        Ok(None) => {
-                            info!(file = %u.file, "no frame-exact blob can be cut at frame {trim}; \
-                                archived whole")
-                        }
-                        Err(e) => return failed(format!("cannot read it: {e}")),
+                        Ok(None) => info!(file = %u.file, "no frame-exact blob can be built \
+                            ({}); archived as recorded", frame_exact::describe_exact(&exact)),
+                        Err(e) => return failed(e),
                     }
                 }
                 // Frames are counted in the same pass as the upload: the plan may rest on
@@ -318,155 +316,6 @@ impl Shell<'_> {
                     Err(e) => failed(e.to_string()),
                 }
             }
-        }
-    }
-
-    /// Upload a frame-exact blob: `prepared`'s header, then the recording from its blob
-    /// start, counting and measuring the bytes [`frame_exact::prepare`] did not see.
-    async fn upload_exact(
-        &self,
-        upload: usize,
-        path: &std::path::Path,
-        mut metadata: BTreeMap<String, String>,
-        mode: PutMode,
-        prepared: frame_exact::Prepared,
-    ) -> Event {
-        use md5::{Digest, Md5};
-        let u = &self.plan.uploads[upload];
-        prepared.describe(&mut metadata, u.size);
-        let frame_exact::Prepared {
-            head,
-            first_frame,
-            warm_up,
-            start,
-            fed_to,
-            in_byte,
-            out_byte,
-            mut scanner,
-            mut dead_air,
-        } = prepared;
-        let head_len = head.len() as u64;
-        // Blob offsets: the source's bytes start after the header; those up to `fed_to` were
-        // counted already.
-        let counted_to = head_len + (fed_to - start);
-        let mut source_md5 = Md5::new();
-        let mut at = 0u64;
-        let put = self
-            .stores
-            .archive
-            .put_file_range_inspected(
-                &u.blob_name,
-                &head,
-                path,
-                start..u.size,
-                &metadata,
-                mode,
-                &mut |chunk| {
-                    let end = at + chunk.len() as u64;
-                    if end > head_len {
-                        source_md5.update(&chunk[(head_len.saturating_sub(at)) as usize..]);
-                    }
-                    if end > counted_to {
-                        let new = &chunk[(counted_to.saturating_sub(at)) as usize..];
-                        scanner.feed(new);
-                        dead_air.feed(new);
-                    }
-                    at = end;
-                },
-            )
-            .await;
-        let exact = |blob_size: u64, source_md5: [u8; 16]| FrameExact {
-            first_frame,
-            warm_up,
-            source: (start, start + blob_size.saturating_sub(head_len)),
-            source_md5,
-            blob_size,
-            played: (in_byte, out_byte),
-        };
-        match put {
-            Ok(PutOutcome::Written { size, md5 }) => {
-                let facts = scanner.finish(u.size);
-                let mut counted = Counted::of(&facts, &dead_air.finish());
-                let mut exact = exact(size, source_md5.finalize().into());
-                self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
-                    .await;
-                counted.exact = Some(exact);
-                Event::Uploaded {
-                    upload,
-                    size,
-                    md5,
-                    counted,
-                }
-            }
-            Ok(PutOutcome::AlreadyExists(info)) => {
-                // What this blob would hold, read from the file (the header, then the rest),
-                // and its facts and dead air afresh: the refused upload may have shown the
-                // counters some of its bytes.
-                let mut blob_md5 = Md5::new();
-                blob_md5.update(&head);
-                let mut source = Md5::new();
-                let mut scanner = mp3count::Mp3Scanner::new();
-                let mut dead_air = deadair::Detector::new(self.settings.silence);
-                let mut at = 0u64;
-                let read = read_from(path, 0, &mut |chunk| {
-                    scanner.feed(chunk);
-                    dead_air.feed(chunk);
-                    let end = at + chunk.len() as u64;
-                    if end > start {
-                        let from = &chunk[(start.saturating_sub(at)) as usize..];
-                        blob_md5.update(from);
-                        source.update(from);
-                    }
-                    at = end;
-                });
-                if let Err(e) = read {
-                    return Event::Failed {
-                        step: Step::Upload(upload),
-                        error: format!("cannot read it to compare with the archived blob: {e}"),
-                    };
-                }
-                let facts = scanner.finish(at);
-                let mut exact = exact(head_len + (at - start), source.finalize().into());
-                let local_md5: [u8; 16] = blob_md5.finalize().into();
-                if info.size == exact.blob_size && info.md5.is_none_or(|m| m == local_md5) {
-                    self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
-                        .await;
-                }
-                Event::BlobExists {
-                    upload,
-                    size: info.size,
-                    md5: info.md5,
-                    local_md5,
-                    silences: dead_air::silences(&dead_air.finish()),
-                    exact: Some(exact),
-                }
-            }
-            Err(e) => Event::Failed {
-                step: Step::Upload(upload),
-                error: e.to_string(),
-            },
-        }
-    }
-
-    /// A killed writer's partial last frame stays in a frame-exact blob (its bytes were
-    /// recorded) but is no audio: the frames played end before it, which the metadata sent
-    /// with the blob could not yet say. A run repairing the blob after a crash corrects it
-    /// alike, so both leave the same blob.
-    async fn end_before_partial_frame(
-        &self,
-        blob: &str,
-        metadata: &mut BTreeMap<String, String>,
-        exact: &mut FrameExact,
-        facts: &mp3count::Mp3Facts,
-    ) {
-        if facts.trailing_bytes == 0 {
-            return;
-        }
-        let (in_byte, out_byte) = exact.played;
-        exact.played.1 = out_byte - facts.trailing_bytes.min(out_byte - in_byte);
-        metadata.insert("outbyte".into(), exact.played.1.to_string());
-        if let Err(e) = self.stores.archive.set_blob_metadata(blob, metadata).await {
-            warn!(blob, "its end is not recorded in its metadata: {e}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
-use crate::days::{Silence, Trim};
+use crate::days::{Lead, Silence, Trim};
 use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
 
@@ -26,6 +26,9 @@ pub struct Setup<'a> {
     /// Uploads whose blob may leave out the audio before their in-point
     /// ([`crate::days::upload_trims`]): frame-exact blobs.
     pub trims: HashMap<String, Trim>,
+    /// Uploads that continue another file of their ffmpeg process ([`crate::days::upload_leads`]):
+    /// a blob not cut at an in-point starts with that file's last frames, for the decoder.
+    pub leads: HashMap<String, Lead>,
     /// Archived segments whose frame-exact blob leaves out audio another segment's blob
     /// holds (their rows' `head_held_by`): confirming one confirms that one too.
     pub head_held_by: HashMap<String, String>,
@@ -53,6 +56,7 @@ impl<'a> Setup<'a> {
             verified: HashSet::new(),
             joined: HashMap::new(),
             trims: HashMap::new(),
+            leads: HashMap::new(),
             head_held_by: HashMap::new(),
             blob_sizes: HashMap::new(),
             concurrency: 2,
@@ -76,11 +80,10 @@ pub enum Operation {
         metadata: BTreeMap<String, String>,
         mode: PutMode,
         locate: Option<(u64, u64)>,
-        /// A frame-exact blob: the recording's frames from this one on (after a generated
-        /// header and a few warm-up frames), the shell adding what it built to `metadata`
+        /// A frame-exact blob, the shell adding what it built to `metadata`
         /// ([`Counted::exact`]). Where the shell cannot build it, the blob is the recording's
         /// bytes.
-        trim: Option<u64>,
+        exact: Option<Exact>,
     },
     /// Write the upload's row: insert it, or replace the shorter copy's row when `replace`;
     /// answered by [`Event::RowWritten`] or [`Event::RowExists`].
@@ -98,6 +101,17 @@ pub enum Operation {
     /// Delete the local file of `plan.deletions[deletion]`; answered by [`Event::Deleted`].
     /// The shell first checks the file is as listed.
     DeleteFile { deletion: usize },
+}
+
+/// How a frame-exact blob starts: after a generated Xing/Info + LAME header, a few frames
+/// that only warm the decoder up (declared as encoder delay), then the audio it plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exact {
+    /// Cut at the recording's frame (its in-point): the audio before it is held by another
+    /// blob; the warm-up frames are the recording's own frames before it.
+    Cut(u64),
+    /// The whole recording; the warm-up frames are the last frames of the file it continues.
+    Lead(Lead),
 }
 
 /// Which operation an event answers.
@@ -154,6 +168,9 @@ pub struct FrameExact {
     pub first_frame: u64,
     /// Frames before the in-point, declared as encoder delay: the decoder's warm-up.
     pub warm_up: u64,
+    /// How many of them are the last frames of the file the recording continues (`lead`,
+    /// [`Exact::Lead`]) rather than its own; `first_frame` is then 0.
+    pub lead: u64,
     /// The recording's bytes after the header, and their MD5.
     pub source: (u64, u64),
     pub source_md5: [u8; 16],

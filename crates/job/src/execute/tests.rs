@@ -489,6 +489,7 @@ fn exact(size: u64) -> super::FrameExact {
     super::FrameExact {
         first_frame: 116,
         warm_up: 4,
+        lead: 0,
         source: (48_000, 160_000),
         source_md5: [9; 16],
         blob_size: size,
@@ -509,7 +510,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
             &ops[..],
             [Operation::Upload {
                 upload: 0,
-                trim: None,
+                exact: None,
                 ..
             }]
         ),
@@ -533,7 +534,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
             &ops[..],
             [Operation::Upload {
                 upload: 1,
-                trim: Some(120),
+                exact: Some(super::Exact::Cut(120)),
                 ..
             }]
         ),
@@ -627,7 +628,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
             &ops[..],
             [Operation::Upload {
                 upload: 0,
-                trim: None,
+                exact: None,
                 ..
             }]
         ),
@@ -650,10 +651,77 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
             &ops[..],
             [Operation::Upload {
                 upload: 0,
-                trim: Some(120),
+                exact: Some(super::Exact::Cut(120)),
                 ..
             }]
         ),
         "{ops:?}"
     );
+}
+
+#[test]
+fn a_blob_that_continues_a_file_starts_with_its_frames_and_rests_on_itself_alone() {
+    // B0 continues A0, an earlier run's: its blob starts with A0's last frames, uploaded at
+    // once (they are read, not waited for), and its deletion rests on its own blob alone.
+    let (s, st) = (settings(), ArchiveState::default());
+    let p = plan(&[B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut setup = Setup::new(&s, &st, "hope", deadline);
+    let lead = crate::days::Lead {
+        file: A0.into(),
+        blob: format!("hope/{A0}"),
+    };
+    setup.leads.insert(B0.into(), lead.clone());
+    let mut ex = Executor::new(&p, setup);
+    let now = Instant::now();
+    let ops = polled(&mut ex, now);
+    let [Operation::Upload {
+        upload: 0,
+        exact: Some(super::Exact::Lead(asked)),
+        ..
+    }] = &ops[..]
+    else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(asked, &lead);
+    ex.handle(Event::Uploaded {
+        upload: 0,
+        size: 163_400,
+        md5: [8; 16],
+        counted: Counted {
+            exact: Some(super::FrameExact {
+                first_frame: 0,
+                warm_up: 8,
+                lead: 8,
+                source: (1_200, 160_000),
+                source_md5: [9; 16],
+                blob_size: 163_400,
+                played: (4_600, 163_400),
+            }),
+            ..counted(383)
+        },
+    });
+    let ops = polled(&mut ex, now);
+    let [Operation::WriteRow { row, .. }] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        (row.blob_first_frame, row.warm_up_frames, row.lead_frames),
+        (Some(0), Some(8), Some(8))
+    );
+    assert_eq!(
+        (row.lead_from.as_deref(), row.head_held_by.as_deref()),
+        (Some(A0), None)
+    );
+    // Its blob's frame k is the recording's k - 8: all of the recording plays, from blob
+    // frame 8.
+    assert_eq!(crate::rows::blob_frame_offset(row), -8);
+    let whole = SegmentRow {
+        in_frame: Some(0),
+        out_frame: Some(383),
+        ..row.clone()
+    };
+    assert_eq!(crate::rows::ranged(&whole), Some((8, 391)));
+    ex.handle(Event::RowWritten { upload: 0 });
+    assert_eq!(kinds(&polled(&mut ex, now)), [Step::Delete(0)]);
 }

@@ -148,15 +148,16 @@ pub fn plan(
         if first >= end || first >= frames {
             continue;
         }
-        // A frame-exact blob's frames are the recording's from its first one on.
-        let skip = p.frame_exact.map_or(0, |(blob_first, _)| blob_first);
+        // A frame-exact blob's frame `k` is the recording's `k + offset`.
+        let offset = p.frame_exact.map_or(0, |(offset, _)| offset);
+        let in_blob = |frame: u64| (frame as i64 - offset).max(0) as u64;
         pieces.push(Piece {
             blob: p.blob.clone(),
             file: p.file.clone(),
             pod: p.pod.clone(),
-            first_frame: first - skip.min(first),
-            end_frame: end - skip.min(end),
-            frames: frames - skip.min(frames),
+            first_frame: in_blob(first),
+            end_frame: in_blob(end),
+            frames: in_blob(frames),
             frame_s,
             start: p.start + micros(first as f64 * frame_s),
         });

@@ -140,17 +140,18 @@ pub fn day_page(m: &DayManifest, svg: &str, zone: Tz) -> String {
         out.push_str("<table class=\"segments\"><thead><tr><th>start</th><th>pod</th><th>seconds</th><th>plays from</th><th>listen</th><th>file</th></tr></thead><tbody>\n");
         for s in &m.segments {
             // The fragment starts the player at the in-point: the part before it repeats the
-            // segment before.
+            // segment before. A frame-exact blob plays from a later point of its recording.
             let _ = writeln!(
                 out,
                 "<tr class=\"segment\" data-duration=\"{dur:.3}\"><td>{start}</td><td>{pod}</td>\
                  <td class=\"n\">{dur:.1}</td><td class=\"n\">{in_s:.1} s</td>\
-                 <td><audio controls preload=\"metadata\" data-src=\"../{src}\" data-frag=\"#t={in_s:.3}\">\
+                 <td><audio controls preload=\"metadata\" data-src=\"../{src}\" data-frag=\"#t={seek:.3}\">\
                  </audio></td><td><a data-rel href=\"../{src}\">{file}</a></td></tr>",
                 start = local_time(s.start, zone),
                 pod = esc(&s.pod),
                 dur = s.duration_s,
                 in_s = s.in_s,
+                seek = (s.in_s - s.blob_plays_from_s.unwrap_or(0.0)).max(0.0),
                 src = esc(&url_path(&s.blob)),
                 file = esc(&s.file),
             );

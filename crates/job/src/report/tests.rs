@@ -26,6 +26,8 @@ fn segment(pod: &str, start: &str, in_s: f64) -> DaySegment {
         out_byte: None,
         silences: Vec::new(),
         blob_first_frame: None,
+        lead_frames: None,
+        blob_plays_from_s: None,
     }
 }
 

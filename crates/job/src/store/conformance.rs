@@ -460,6 +460,8 @@ fn full_row(key: &str) -> SegmentRow {
         source_end: Some(9_600_000_000),
         source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
         head_held_by: Some("pod-b_20261126T100003.mp3".into()),
+        lead_frames: Some(8),
+        lead_from: Some("pod-a_20261126T100003.mp3".into()),
     }
 }
 

@@ -139,6 +139,12 @@ pub struct SegmentRow {
     /// The archived segment whose blob holds this recording's audio before `in_frame`,
     /// exactly (same alignment group): a frame-exact blob's deletion proof rests on it too.
     pub head_held_by: Option<String>,
+    /// Frames of another recording the blob holds before the recording's own frame 0, for a
+    /// decoder to warm up: the last frames of `lead_from`, the file of the same ffmpeg process
+    /// that this one continues. They are warm-up frames (counted in `warm_up_frames`): the
+    /// blob's frame `k` is the recording's frame `blob_first_frame + k - lead_frames`.
+    pub lead_frames: Option<u64>,
+    pub lead_from: Option<String>,
 }
 
 /// The result of [`Archive::insert_row`].

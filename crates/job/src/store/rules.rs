@@ -62,6 +62,7 @@ pub(crate) fn check_row(row: &SegmentRow) -> Result<(), String> {
         ("warmUpFrames", row.warm_up_frames),
         ("sourceStart", row.source_start),
         ("sourceEnd", row.source_end),
+        ("leadFrames", row.lead_frames),
     ];
     for (name, value) in unsigned {
         if let Some(v) = value.filter(|&v| i64::try_from(v).is_err()) {

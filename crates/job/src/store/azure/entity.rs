@@ -22,6 +22,7 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("blobMode", &row.blob_mode),
         ("sourceMd5", &row.source_md5),
         ("headHeldBy", &row.head_held_by),
+        ("leadFrom", &row.lead_from),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
@@ -59,6 +60,7 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ),
         ("sourceStart", unsigned("sourceStart", row.source_start)?),
         ("sourceEnd", unsigned("sourceEnd", row.source_end)?),
+        ("leadFrames", unsigned("leadFrames", row.lead_frames)?),
     ];
     for (name, value) in numbers {
         if let Some(value) = value {
@@ -139,6 +141,8 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         source_end: unsigned("sourceEnd"),
         source_md5: string("sourceMd5"),
         head_held_by: string("headHeldBy"),
+        lead_frames: unsigned("leadFrames"),
+        lead_from: string("leadFrom"),
         truncated: match entity.get("truncated") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -191,6 +195,8 @@ mod tests {
             source_end: Some(9_600_000_000),
             source_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
             head_held_by: Some("pod-b_20261126T100003.mp3".into()),
+            lead_frames: Some(8),
+            lead_from: Some("pod-a_20261126T100003.mp3".into()),
         };
         let entity = row_entity("hope", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope");
