@@ -179,8 +179,11 @@ impl PartsBody {
                     file, path, start, ..
                 } => {
                     let (file, path, at) = (Arc::clone(file), path.clone(), start + offset);
+                    // Allocated here, on the runtime's worker, where the chunk is freed too:
+                    // a buffer allocated on the blocking pool's threads gave each of them an
+                    // allocator arena of its own (peak RSS 16.5 MiB for a day's backlog).
+                    let mut data = vec![0; want];
                     Err(tokio::task::spawn_blocking(move || {
-                        let mut data = vec![0; want];
                         let mut got = 0;
                         while got < want {
                             match file.read_at(&mut data[got..], at + got as u64) {
