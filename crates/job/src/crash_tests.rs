@@ -415,3 +415,59 @@ fn diff(a: &Outcome, b: &Outcome) -> (Vec<String>, Vec<String>) {
     };
     (show(a, b), show(b, a))
 }
+
+/// An upgrade: the job as it was (a blob is the recording, `ARCHIVE_MODE=original`) stopped
+/// after a blob and before its row. The frame-exact runs that follow keep that blob as
+/// recorded, since it holds all of its recording's audio, write its row, and leave the folder
+/// as uninterrupted runs do; the recording is never taken for "a different blob" and kept
+/// for ever.
+#[test]
+fn a_blob_left_without_its_row_by_an_earlier_version_is_kept_as_recorded() {
+    let ((_, reference_files), _) = reference("steady");
+    for at in 1.. {
+        assert!(
+            at < 200,
+            "no crash point leaves a continuing file's blob without its row"
+        );
+        let dir = folder("steady");
+        let mut original = settings(dir.path());
+        original.archive_mode = crate::settings::ArchiveMode::Original;
+        let archive = InMemoryArchive::new("hope");
+        run_once(&archive, &original, at, true);
+        let snapshot = archive.snapshot();
+        let named: BTreeSet<&str> = snapshot
+            .partitions
+            .get("hope")
+            .into_iter()
+            .flat_map(|rows| rows.values())
+            .filter_map(|r| r.blob_name.as_deref())
+            .collect();
+        // A blob without its row, of a recording whose previous file is archived: one a
+        // frame-exact run would build with that file's last frames.
+        let Some((blob, stored)) = snapshot
+            .blobs
+            .iter()
+            .filter(|(name, _)| !name.starts_with("_days/") && !named.contains(name.as_str()))
+            .find(|(name, _)| !named.is_empty() && !name.ends_with("T151441.mp3"))
+        else {
+            continue;
+        };
+        let (blob, recorded) = (blob.clone(), stored.bytes.clone());
+        let frame_exact = settings(dir.path());
+        for _ in 0..2 {
+            run_once(&archive, &frame_exact, 0, false);
+        }
+        let after = archive.snapshot();
+        assert_eq!(
+            after.blobs[&blob].bytes, recorded,
+            "{blob} is kept as it was"
+        );
+        let row = after.partitions["hope"]
+            .values()
+            .find(|r| r.blob_name.as_deref() == Some(blob.as_str()))
+            .unwrap_or_else(|| panic!("{blob} has a row"));
+        assert_eq!(row.blob_mode, None, "{blob}: {row:?}");
+        assert_eq!(files(dir.path()), reference_files, "crash at call {at}");
+        return;
+    }
+}

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use mp3frame::info_tag::{self, Gapless, Toc, DECODER_DELAY, MAX_DELAY};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{dead_air, read_from, Counted, Event, Exact, FrameExact, Shell, Step};
 use crate::days::Lead;
@@ -70,7 +70,7 @@ pub(super) fn prepare(
     frames: u64,
     silence: deadair::Threshold,
 ) -> std::io::Result<Option<Prepared>> {
-    let mut pass = Pass::open(path, silence)?;
+    let mut pass = Pass::open(path, silence, CHUNK)?;
     while pass.scanner.format().is_none() {
         if pass.fed_to > FORMAT_WITHIN || !pass.read(FIRST_CHUNK)? {
             return Ok(None);
@@ -141,7 +141,7 @@ pub(super) fn prepare_lead(
     silence: deadair::Threshold,
     tail: &[u8],
 ) -> std::io::Result<Option<Prepared>> {
-    let mut pass = Pass::open(path, silence)?;
+    let mut pass = Pass::open(path, silence, FIRST_CHUNK)?;
     // Frame 0 does not depend on the format: it can be asked for before the first read.
     pass.scanner.locate(0, 1);
     while pass.scanner.located().start.is_none() {
@@ -215,10 +215,11 @@ struct Pass {
 }
 
 impl Pass {
-    fn open(path: &Path, silence: deadair::Threshold) -> std::io::Result<Self> {
+    /// Reads of at most `chunk` bytes.
+    fn open(path: &Path, silence: deadair::Threshold, chunk: usize) -> std::io::Result<Self> {
         Ok(Pass {
             file: File::open(path)?,
-            buf: vec![0u8; CHUNK],
+            buf: vec![0u8; chunk],
             fed_to: 0,
             scanner: mp3count::Mp3Scanner::new(),
             dead_air: deadair::Detector::new(silence),
@@ -279,27 +280,28 @@ impl Shell<'_> {
     }
 
     /// The last [`LEAD_TAIL`] bytes of the file `lead` names: from the folder, or from its
-    /// blob where the file has left the folder (its audio is then archived). The same bytes
-    /// either way, so a run that repairs this blob builds what the first one did. `None`
-    /// where neither exists.
+    /// blob where the file cannot be read there (gone: its audio is then archived). The same
+    /// bytes either way, so a run that repairs this blob builds what the first one did.
+    /// `None` where neither exists.
     async fn lead_tail(&self, lead: &Lead) -> Result<Option<Vec<u8>>, String> {
-        let path = self.settings.folder.join(&lead.file);
-        match read_tail(&path) {
+        let local = match read_tail(&self.settings.folder.join(&lead.file)) {
             Ok(tail) => return Ok(Some(tail)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(format!(
-                    "cannot read {}, which it continues: {e}",
-                    lead.file
-                ))
-            }
-        }
+            Err(e) => e,
+        };
         let archive = self.stores.archive;
         let failed = |e: crate::store::StoreError| {
             format!("cannot read blob {}, which it continues: {e}", lead.blob)
         };
         let Some(info) = archive.blob_info(&lead.blob).await.map_err(failed)? else {
-            return Ok(None);
+            // Neither the file nor its blob: the recording goes up as recorded. A file there
+            // but unreadable may be readable next time: left for then.
+            return match local.kind() {
+                std::io::ErrorKind::NotFound => Ok(None),
+                _ => Err(format!(
+                    "cannot read {}, which it continues: {local}",
+                    lead.file
+                )),
+            };
         };
         let from = info.size.saturating_sub(LEAD_TAIL);
         let tail = archive
@@ -310,7 +312,7 @@ impl Shell<'_> {
     }
 
     /// Upload a frame-exact blob: `prepared`'s header, then the recording from its blob
-    /// start, counting and measuring the bytes [`frame_exact::prepare`] did not see.
+    /// start, counting and measuring the bytes [`prepare`] or [`prepare_lead`] did not see.
     pub(super) async fn upload_exact(
         &self,
         upload: usize,
@@ -399,12 +401,14 @@ impl Shell<'_> {
                 let mut blob_md5 = Md5::new();
                 blob_md5.update(&head);
                 let mut source = Md5::new();
+                let mut whole = Md5::new();
                 let mut scanner = mp3count::Mp3Scanner::new();
                 let mut dead_air = deadair::Detector::new(self.settings.silence);
                 let mut at = 0u64;
                 let read = read_from(path, 0, &mut |chunk| {
                     scanner.feed(chunk);
                     dead_air.feed(chunk);
+                    whole.update(chunk);
                     let end = at + chunk.len() as u64;
                     if end > start {
                         let from = &chunk[(start.saturating_sub(at)) as usize..];
@@ -422,16 +426,32 @@ impl Shell<'_> {
                 let facts = scanner.finish(at);
                 let mut exact = exact(head_len + (at - start), source.finalize().into());
                 let local_md5: [u8; 16] = blob_md5.finalize().into();
+                let whole_md5: [u8; 16] = whole.finalize().into();
+                let silences = dead_air::silences(&dead_air.finish());
                 if info.size == exact.blob_size && info.md5.is_none_or(|m| m == local_md5) {
                     self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
                         .await;
+                } else if info.size == at && info.md5 == Some(whole_md5) {
+                    // The recording's own bytes, as an earlier version of the job (or
+                    // `ARCHIVE_MODE=original`) uploaded them before it stopped: a blob that
+                    // holds all of its audio, kept as it is.
+                    info!(file = %u.file, blob = %u.blob_name,
+                        "its blob, found without a row, is the recording as recorded; kept");
+                    return Event::BlobExists {
+                        upload,
+                        size: info.size,
+                        md5: info.md5,
+                        local_md5: whole_md5,
+                        silences,
+                        exact: None,
+                    };
                 }
                 Event::BlobExists {
                     upload,
                     size: info.size,
                     md5: info.md5,
                     local_md5,
-                    silences: dead_air::silences(&dead_air.finish()),
+                    silences,
                     exact: Some(exact),
                 }
             }
