@@ -36,6 +36,8 @@ pub mod state;
 mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_frame_exact;
 
 pub use protocol::{
     blob_proves, lookup_target, Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step,

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use selection::{ArchivedSegment, Upload};
+use selection::{ArchivedSegment, DeleteReason, Deletion, GoneSegment, Plan, Upload};
 
-use super::Counted;
+use super::{Counted, Operation, Step};
 
 pub(super) const A0: &str = "pod-a_20261126T100000.mp3";
 pub(super) const A1: &str = "pod-a_20261126T100010.mp3";
@@ -54,4 +54,35 @@ pub(super) fn counted(frames: u64) -> Counted {
         silences: Vec::new(),
         exact: None,
     }
+}
+
+/// A deletion of `file` resting on `covered_by`; a duplicate's remembers the file.
+pub(super) fn deletion(file: &str, covered_by: &[&str], why: DeleteReason) -> Deletion {
+    let remember = (why == DeleteReason::Duplicate).then(|| GoneSegment {
+        file_name: file.into(),
+        duration: Duration::from_millis(10_005),
+        truncated: false,
+        audio_start: None,
+        name_start: None,
+    });
+    Deletion {
+        file: file.into(),
+        covered_by: covered_by.iter().map(|c| c.to_string()).collect(),
+        why,
+        remember,
+    }
+}
+
+/// A plan of these uploads and deletions.
+pub(super) fn plan(uploads: &[&str], deletions: Vec<Deletion>) -> Plan {
+    Plan {
+        uploads: uploads.iter().map(|f| upload(f)).collect(),
+        deletions,
+        ..Plan::default()
+    }
+}
+
+/// The steps `ops` are.
+pub(super) fn kinds(ops: &[Operation]) -> Vec<Step> {
+    ops.iter().map(Operation::step).collect()
 }
