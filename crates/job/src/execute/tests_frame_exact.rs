@@ -30,6 +30,14 @@ fn cut_after<'a>(
     Executor::new(plan, setup)
 }
 
+/// The upload `ops` asks for, where it is its only operation, and how its blob is built.
+fn sole_upload(ops: &[Operation]) -> Option<(usize, Option<&Exact>)> {
+    match ops {
+        [Operation::Upload { upload, exact, .. }] => Some((*upload, exact.as_ref())),
+        _ => None,
+    }
+}
+
 /// Every operation `ex` asks for now.
 fn polled(ex: &mut Executor<'_>, now: Instant) -> Vec<Operation> {
     std::iter::from_fn(|| ex.poll_operation(now)).collect()
@@ -55,17 +63,7 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
     let now = Instant::now();
     let ops = polled(&mut ex, now);
     // A0 goes up; B0 waits for it (two uploads at once would be allowed).
-    assert!(
-        matches!(
-            &ops[..],
-            [Operation::Upload {
-                upload: 0,
-                exact: None,
-                ..
-            }]
-        ),
-        "{ops:?}"
-    );
+    assert_eq!(sole_upload(&ops), Some((0, None)), "{ops:?}");
     ex.handle(Event::Uploaded {
         upload: 0,
         size: 160_000,
@@ -79,15 +77,9 @@ fn a_cut_upload_waits_for_the_segment_holding_its_head_and_its_deletion_rests_on
     );
     ex.handle(Event::RowWritten { upload: 0 });
     let ops = polled(&mut ex, now);
-    assert!(
-        matches!(
-            &ops[..],
-            [Operation::Upload {
-                upload: 1,
-                exact: Some(Exact::Cut(120)),
-                ..
-            }]
-        ),
+    assert_eq!(
+        sole_upload(&ops),
+        Some((1, Some(&Exact::Cut(120)))),
         "{ops:?}"
     );
     ex.handle(Event::Uploaded {
@@ -173,17 +165,7 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
         blob: None,
     });
     let ops = polled(&mut ex, now);
-    assert!(
-        matches!(
-            &ops[..],
-            [Operation::Upload {
-                upload: 0,
-                exact: None,
-                ..
-            }]
-        ),
-        "{ops:?}"
-    );
+    assert_eq!(sole_upload(&ops), Some((0, None)), "{ops:?}");
     // Found, it is cut.
     let mut ex = cut_after(&p, &s, &st, A0);
     let _ = polled(&mut ex, now);
@@ -196,15 +178,9 @@ fn a_cut_upload_after_an_earlier_runs_segment_looks_its_blob_up_first() {
         }),
     });
     let ops = polled(&mut ex, now);
-    assert!(
-        matches!(
-            &ops[..],
-            [Operation::Upload {
-                upload: 0,
-                exact: Some(Exact::Cut(120)),
-                ..
-            }]
-        ),
+    assert_eq!(
+        sole_upload(&ops),
+        Some((0, Some(&Exact::Cut(120)))),
         "{ops:?}"
     );
 }
