@@ -99,7 +99,8 @@ pub(super) fn prepare(
         }
     }
     let found = pass.scanner.located();
-    let (Some(start), Some(in_at)) = (found.start, found.end) else {
+    // A file that changed since it was measured may end before the frames found.
+    let (Some(start), Some(in_at)) = (found.start, found.end.filter(|&at| at <= size)) else {
         return Ok(None);
     };
     let mut word = [0u8; 4];
@@ -149,7 +150,8 @@ pub(super) fn prepare_lead(
             return Ok(None);
         }
     }
-    let (Some(format), Some(start)) = (pass.scanner.format(), pass.scanner.located().start) else {
+    let located = pass.scanner.located().start.filter(|&at| at < size);
+    let (Some(format), Some(start)) = (pass.scanner.format(), located) else {
         return Ok(None);
     };
     let spf = u64::from(format.samples());
