@@ -31,7 +31,9 @@ use job::store::Archive;
 /// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
 /// AZURE_REQUEST_TIMEOUT_SECONDS (30), SILENCE_SECONDS (30) and SILENCE_DBFS (-50): dead
 /// air is silence longer than that, below that level; ARCHIVE_MODE (frame-exact|original):
-/// whether a blob leaves out the audio a replica switch repeats, or is the recording's bytes.
+/// whether each blob plays alone exactly its span (leaving out the audio a replica switch
+/// repeats, and warming the decoder up on the previous file's last frames), or is the
+/// recording's bytes.
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {
