@@ -30,6 +30,18 @@ pub struct Placed {
     pub frame_exact: Option<(i64, u64)>,
 }
 
+impl Placed {
+    /// How far into the segment its frame `frame` starts (zero without a frame count).
+    pub fn frame_time(&self, frame: u64) -> TimeDelta {
+        match self.frames.filter(|&f| f > 0) {
+            Some(frames) => {
+                TimeDelta::microseconds((self.duration_us as u64 * frame / frames) as i64)
+            }
+            None => TimeDelta::zero(),
+        }
+    }
+}
+
 /// Where to play a segment: seconds into it, and the same as frame indexes (play frames
 /// `in_frame..out_frame`). With a frame count, the in-point is the frame boundary nearest the
 /// join (at most half a frame off).

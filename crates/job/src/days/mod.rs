@@ -379,11 +379,8 @@ fn day_segment(j: &Join) -> DaySegment {
         lead_frames: p
             .frame_exact
             .and_then(|(offset, _)| (offset < 0).then_some(offset.unsigned_abs())),
-        blob_plays_from_s: p.frame_exact.map(|(_, playable)| match p.frames {
-            Some(frames) if frames > 0 => {
-                p.duration_us as f64 / 1e6 * playable as f64 / frames as f64
-            }
-            _ => 0.0,
+        blob_plays_from_s: p.frame_exact.map(|(_, playable)| {
+            p.frame_time(playable).num_microseconds().unwrap_or(0) as f64 / 1e6
         }),
     }
 }

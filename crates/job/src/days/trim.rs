@@ -61,7 +61,7 @@ pub fn upload_trims(
     let mut held_from = HashMap::new();
     for (file, r) in archived {
         if let (Some(p), Some(first)) = (placed.get(file.as_str()), r.blob_first_frame) {
-            held_from.insert(file.clone(), p.start + frame_time(p, first));
+            held_from.insert(file.clone(), p.start + p.frame_time(first));
         }
     }
     for j in joins(placed.into_values().collect()) {
@@ -84,10 +84,7 @@ pub fn upload_trims(
             continue;
         }
         if same_group && holds {
-            held_from.insert(
-                file.to_owned(),
-                j.placed.start + frame_time(&j.placed, frame),
-            );
+            held_from.insert(file.to_owned(), j.placed.start + j.placed.frame_time(frame));
             trims.insert(
                 file.to_owned(),
                 Trim {
@@ -98,14 +95,6 @@ pub fn upload_trims(
         }
     }
     trims
-}
-
-/// How far into a placed segment its frame `frame` starts.
-fn frame_time(p: &Placed, frame: u64) -> TimeDelta {
-    match p.frames.filter(|&f| f > 0) {
-        Some(frames) => TimeDelta::microseconds((p.duration_us as u64 * frame / frames) as i64),
-        None => TimeDelta::zero(),
-    }
 }
 
 /// The file a planned upload continues, whose last frames its blob starts with.

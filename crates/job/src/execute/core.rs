@@ -195,7 +195,7 @@ impl<'a> Executor<'a> {
                     self.uploads[i] = UploadState::Done(false);
                     continue;
                 }
-                let trim = match self.trim_now(u) {
+                let exact = match self.trim_now(u) {
                     TrimNow::Wait => continue,
                     TrimNow::Blocked(after) => {
                         warn!(file = %u.file, after,
@@ -225,7 +225,7 @@ impl<'a> Executor<'a> {
                     } else {
                         PutMode::CreateOnly
                     },
-                    exact: trim,
+                    exact,
                 });
             }
         }
