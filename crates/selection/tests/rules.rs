@@ -64,6 +64,19 @@ fn uploads(p: &Plan) -> Vec<&str> {
     p.uploads.iter().map(|u| u.file.as_str()).collect()
 }
 
+/// A full segment of `pod` named at `at`, archived by an earlier run (its row, no blob name).
+fn archived(pod: &str, at: i64) -> ArchivedSegment {
+    ArchivedSegment {
+        file_name: name(pod, at),
+        blob_name: None,
+        size: Some(383 * 417),
+        duration: Some(Duration::from_millis(10_004)),
+        truncated: false,
+        audio_start: None,
+        name_start: None,
+    }
+}
+
 fn held<'a>(p: &'a Plan, file: &str) -> Option<&'a HoldReason> {
     p.holds.iter().find(|h| h.file == file).map(|h| &h.why)
 }
@@ -345,15 +358,6 @@ fn a_placeholder_inside_a_file_name_stays_text() {
 fn archived_files_still_in_the_folder_are_aligned_but_files_gone_from_it_are_not() {
     // A run uploaded pod a's files and was interrupted before deleting them: the repair must
     // align pod b against them as the interrupted run did, or it places b by names alone.
-    let archived = |pod, at| ArchivedSegment {
-        file_name: name(pod, at),
-        blob_name: None,
-        size: Some(383 * 417),
-        duration: Some(Duration::from_millis(10_004)),
-        truncated: false,
-        audio_start: None,
-        name_start: None,
-    };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("c", 1)],
         gone: vec![],
@@ -380,13 +384,8 @@ fn records_are_corrected_only_by_an_alignment() {
     // scheme, or read without the neighbours that placed it): the plan places them by names,
     // but only an alignment may rewrite what a row records.
     let archived = |pod, at| ArchivedSegment {
-        file_name: name(pod, at),
-        blob_name: None,
-        size: Some(383 * 417),
-        duration: Some(Duration::from_millis(10_004)),
-        truncated: false,
         audio_start: Some(t(at) + TimeDelta::seconds(5)),
-        name_start: None,
+        ..archived(pod, at)
     };
     let state = ArchiveState {
         segments: vec![archived("a", 0), archived("a", 10), archived("b", 3)],
@@ -613,15 +612,7 @@ fn an_upload_names_the_file_it_continues_where_that_file_is_archived() {
     // folder, the next two finished, the last still being written. Then a killed file, and the
     // restarted writer's first file, which continues nothing.
     let state = ArchiveState {
-        segments: vec![ArchivedSegment {
-            file_name: name("a", 0),
-            blob_name: None,
-            size: Some(383 * 417),
-            duration: Some(Duration::from_millis(10_004)),
-            truncated: false,
-            audio_start: None,
-            name_start: None,
-        }],
+        segments: vec![archived("a", 0)],
         ..ArchiveState::default()
     };
     let files = [
