@@ -27,7 +27,8 @@ use job::store::Archive;
 /// AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE (AZURE_AUTHORITY_HOST), else a managed
 /// identity. SSL_CERT_FILE: extra CA roots (PEM). Optional:
 /// NAME_FORMAT (%Y%m%dT%H%M%S), TIME_ZONE (UTC), TABLE_NAME (audios), BLOB_TEMPLATE
-/// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), RUN_DEADLINE_SECONDS (200),
+/// (%d-%m-%Y/{file}), FINISH_GRACE_SECONDS (120), SHARE_CACHE_SECONDS (30: the
+/// share's attribute cache; 0 for a local disk), RUN_DEADLINE_SECONDS (200),
 /// LOG_FORMAT (text|json), DRY_RUN (false), UPLOAD_CONCURRENCY (2), DAY_MANIFESTS (true),
 /// AZURE_REQUEST_TIMEOUT_SECONDS (30), SILENCE_SECONDS (30) and SILENCE_DBFS (-50): dead
 /// air is silence longer than that, below that level; ARCHIVE_MODE (frame-exact|original):

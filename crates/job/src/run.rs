@@ -106,6 +106,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 held = sum.held,
                 gaps = sum.gaps,
                 silences = sum.silences,
+                late_growth = sum.late_growth,
                 errors = sum.errors,
                 clock_skew_seconds = clock_skew,
                 seconds = started.elapsed().as_secs_f64(),

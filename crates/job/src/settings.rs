@@ -32,6 +32,7 @@ pub(crate) struct Env {
     table_name: Option<String>,
     blob_template: Option<String>,
     finish_grace_seconds: Option<String>,
+    share_cache_seconds: Option<String>,
     log_format: Option<String>,
     dry_run: Option<String>,
     run_deadline_seconds: Option<String>,
@@ -177,14 +178,34 @@ impl Settings {
                 ))
             })?;
         }
+        if let Some(c) = env.share_cache_seconds {
+            let secs = c.trim().parse::<u64>().ok().filter(|&s| s <= 3600).ok_or_else(|| {
+                err(format!(
+                    "SHARE_CACHE_SECONDS {c:?} is not a whole number of seconds from 0 to 3600 \
+                     (the share's attribute cache: 30 for Azure Files' actimeo=30, 0 for a local disk)"
+                ))
+            })?;
+            sel.share_cache = Duration::from_secs(secs);
+        }
         if let Some(g) = env.finish_grace_seconds {
             let secs = seconds(&g, "FINISH_GRACE_SECONDS")?;
-            if secs < 35 {
+            let least = sel.share_cache.as_secs() + 5;
+            if secs < least {
                 return Err(err(format!(
-                    "FINISH_GRACE_SECONDS {secs} is too short: Azure Files caches attributes for 30 s; expected at least 35"
+                    "FINISH_GRACE_SECONDS {secs} is too short: the share's view may be \
+                     SHARE_CACHE_SECONDS ({}) old; expected at least {least}",
+                    sel.share_cache.as_secs()
                 )));
             }
             sel.finish_grace = Duration::from_secs(secs);
+        }
+        if sel.finish_grace < sel.share_cache + Duration::from_secs(5) {
+            return Err(err(format!(
+                "SHARE_CACHE_SECONDS {} needs FINISH_GRACE_SECONDS of at least {} (it is {})",
+                sel.share_cache.as_secs(),
+                sel.share_cache.as_secs() + 5,
+                sel.finish_grace.as_secs()
+            )));
         }
         let table = env.table_name.unwrap_or_else(|| "audios".into());
         if !(3..=63).contains(&table.len())
@@ -429,6 +450,10 @@ pub(crate) mod tests {
             ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE"),
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("FINISH_GRACE_SECONDS", "5", "FINISH_GRACE_SECONDS"),
+            ("FINISH_GRACE_SECONDS", "34", "FINISH_GRACE_SECONDS"),
+            ("SHARE_CACHE_SECONDS", "-1", "SHARE_CACHE_SECONDS"),
+            ("SHARE_CACHE_SECONDS", "thirty", "SHARE_CACHE_SECONDS"),
+            ("SHARE_CACHE_SECONDS", "200", "SHARE_CACHE_SECONDS"),
             ("NAME_FORMAT", "%Y", "NAME_FORMAT"),
             ("BLOB_TEMPLATE", "../{file}", "BLOB_TEMPLATE"),
             ("SILENCE_SECONDS", "0", "SILENCE_SECONDS"),

@@ -51,6 +51,12 @@ pub(crate) fn prepare(
         let t = newest.entry(n.pod.as_str()).or_insert(n.start);
         *t = (*t).max(n.start);
     }
+    // A newer file finishes its pod's older ones only once the share's view of them is surely
+    // from after it appeared (`stale_view_settled`); idleness waits out the cache and the
+    // recorder's write interval (`grace_for`).
+    let cache = TimeDelta::from_std(settings.share_cache).unwrap_or(TimeDelta::MAX);
+    let settled = settled_starts(&local, share_now, cache);
+    let grace = grace_for(&local, grace, cache);
     let sightings: HashMap<&str, &Sighting> = state
         .sightings
         .iter()
@@ -91,14 +97,24 @@ pub(crate) fn prepare(
     for (f, n) in &local {
         let (idle, sighting) = idle(f);
         let newer = newest[n.pod.as_str()] > n.start;
-        // Idleness decides only for a pod's newest file and for empty files.
-        if !newer || f.size == 0 {
+        let succeeded = newer
+            && (cache <= TimeDelta::zero()
+                || closed(f)
+                || settled.get(n.pod.as_str()).is_some_and(|&s| s > n.start));
+        // Idleness decides only for a pod's newest file, for empty files, and for files whose
+        // newer neighbour is too recent to vouch for them.
+        if !succeeded || f.size == 0 {
             out.sightings.extend(sighting);
         }
-        let finished = idle || newer;
+        let finished = idle || succeeded;
         let in_archive = archived.get(f.name.as_str());
         if !finished {
-            out.holds.push(hold(f, HoldReason::StillRecording));
+            let why = if newer {
+                HoldReason::StaleView
+            } else {
+                HoldReason::StillRecording
+            };
+            out.holds.push(hold(f, why));
             let facts = match &f.audio {
                 Audio::Measured(a) => Some(*a),
                 _ => None,
@@ -227,6 +243,71 @@ pub(crate) fn prepare(
         .collect();
     let places = timeline::place(&members, segment, jitter);
     Prepared { out, segs, places }
+}
+
+/// ffmpeg writes a segment in blocks of this many bytes (its last one at close): between two
+/// writes a file looks idle although it is still being recorded.
+pub(crate) const FFMPEG_WRITE_BLOCK: u64 = 256 * 1024;
+
+/// Per pod, the latest name start among its files that the share saw appear more than the
+/// cache window ago (modification time, share's clock). Any older file of that pod was closed
+/// before such a file was created (ffmpeg closes a segment before it opens the next, and a
+/// restarted recorder's first file comes after the old process ended), and the share's view
+/// of it was fetched within the window, so after that creation: what the folder shows of it
+/// is final. A file's modification time is never before its creation, so a modification
+/// time older than the window proves a creation older than the window, even when the
+/// attributes shown are themselves stale.
+fn settled_starts(
+    local: &[(&SeenFile, SegmentName)],
+    share_now: Option<DateTime<Utc>>,
+    cache: TimeDelta,
+) -> HashMap<String, DateTime<Utc>> {
+    let mut settled: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let Some(share_now) = share_now else {
+        return settled;
+    };
+    for (f, n) in local {
+        if share_now - f.modified >= cache {
+            let t = settled.entry(n.pod.clone()).or_insert(n.start);
+            *t = (*t).max(n.start);
+        }
+    }
+    settled
+}
+
+/// The recorder closed the file, by its own bytes: ffmpeg writes the Info header's frame
+/// count when it closes a segment (a placeholder until then), so a header whose count equals
+/// the frames counted, at a clean end, shows a view taken after the close. A view from before
+/// the close, however stale, shows the placeholder or bytes that disagree with it.
+fn closed(f: &SeenFile) -> bool {
+    matches!(f.audio, Audio::Measured(a)
+        if a.frames > 0 && a.clean_end && a.header_frames == Some(a.frames))
+}
+
+/// How long a file must stay unchanged to count as idle: `FINISH_GRACE_SECONDS`, and never
+/// less than the share's cache window plus ffmpeg's write interval at the slowest byte rate
+/// measured in the folder (256 KiB take 16 s at 128 kb/s, 65 s at 32 kb/s, 131 s at 16 kb/s).
+/// A modification time seen through the cache may be a window old while the recorder still
+/// writes every interval; waiting out both proves the recorder has stopped writing. The
+/// bound for files not yet measured is the same: the rate is the stream's.
+fn grace_for(local: &[(&SeenFile, SegmentName)], grace: TimeDelta, cache: TimeDelta) -> TimeDelta {
+    let slowest = local
+        .iter()
+        .filter_map(|(f, _)| match &f.audio {
+            Audio::Measured(a) if a.duration() >= Duration::from_secs(1) && f.size >= 1024 => {
+                Some(f.size as f64 / a.duration().as_secs_f64())
+            }
+            _ => None,
+        })
+        .fold(f64::INFINITY, f64::min);
+    if !slowest.is_finite() || slowest <= 0.0 {
+        return grace;
+    }
+    let interval = FFMPEG_WRITE_BLOCK as f64 / slowest;
+    let needed = cache
+        .checked_add(&TimeDelta::milliseconds((interval * 1000.0).ceil() as i64))
+        .unwrap_or(TimeDelta::MAX);
+    grace.max(needed)
 }
 
 /// A segment the cover works with: a local file or an archived one.

@@ -125,6 +125,11 @@ pub struct Hold {
 pub enum HoldReason {
     /// Its pod may still be writing it.
     StillRecording,
+    /// A newer file of its pod says it is finished, but the folder's view of it may be older
+    /// than that newer file (the share's attribute cache): the size and bytes seen may be
+    /// from before its last write. Finished once the newer file is older than the cache
+    /// window by the share's clock, at the latest in the next run.
+    StaleView,
     /// Another replica's file, still being written, will cover its audio.
     WaitingFor(String),
     /// The name does not follow the grammar; the text says what was expected.
@@ -174,6 +179,11 @@ impl fmt::Display for HoldReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HoldReason::StillRecording => f.write_str("still being recorded"),
+            HoldReason::StaleView => f.write_str(
+                "a newer file of its pod has appeared, but the share may still show this one \
+                 as it was before its last write (attribute cache); finished once the newer \
+                 file is older than SHARE_CACHE_SECONDS",
+            ),
             HoldReason::WaitingFor(other) => {
                 write!(f, "waiting for {other}, still being recorded, to cover it")
             }

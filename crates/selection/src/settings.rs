@@ -22,6 +22,13 @@ pub struct Settings {
     /// outlast ffmpeg's 256 KiB write interval at the stream's bitrate plus Azure Files'
     /// attribute cache (`actimeo=30`).
     pub finish_grace: Duration,
+    /// How old the folder's view of a file may be: the share's attribute cache (Azure Files
+    /// mounts use `actimeo=30`; the server's listing of a file another client still holds
+    /// open may lag too). A newer file of a pod finishes the older one only once the newer
+    /// one has existed this long by the share's clock, and a file counts as idle only after
+    /// this plus ffmpeg's write interval at the stream's bitrate. 0 (a local disk, where the
+    /// view is never stale) finishes a file as soon as a newer one of its pod appears.
+    pub share_cache: Duration,
     /// How far two estimates of the same instant may differ and still count as the same.
     /// Names are creation times rounded down, within ±0.74 s of the audio they start.
     pub name_jitter: Duration,
@@ -67,6 +74,7 @@ impl Settings {
             name_format: DEFAULT_NAME_FORMAT.into(),
             time_zone: Tz::UTC,
             finish_grace: Duration::from_secs(120),
+            share_cache: Duration::from_secs(30),
             name_jitter: Duration::from_millis(750),
             stream: stream.into(),
             blob_template: DEFAULT_BLOB_TEMPLATE.into(),

@@ -255,6 +255,11 @@ struct Sim {
     skew_ms: i64,
     /// Whether the job reads the share's clock, or only sees the files' modification times.
     share_clock: bool,
+    /// The share's attribute cache, worst case: each run sees every file as it was up to
+    /// this long before (a lag drawn per run from the seed), size, modification time and
+    /// bytes alike, while a file created within the lag is listed at once, as created
+    /// (empty). `None`: the view is fresh.
+    stale_view: Option<(u64, i64)>,
 }
 
 impl Sim {
@@ -270,7 +275,20 @@ impl Sim {
             planned: BTreeMap::new(),
             skew_ms: 0,
             share_clock: true,
+            stale_view: None,
         }
+    }
+
+    /// How old this run's view of the folder is, ms.
+    fn lag(&self, now: i64) -> i64 {
+        let Some((seed, max_ms)) = self.stale_view else {
+            return 0;
+        };
+        let mut x = seed ^ (now as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % (max_ms as u64 + 1)) as i64
     }
 
     /// The clocks the job plans with at true time `now`.
@@ -305,7 +323,26 @@ impl Sim {
             if live {
                 live_names.insert(f.name.clone());
             }
-            seen_files.push(seen(&f, now, live));
+            let seen_at = now - self.lag(now);
+            seen_files.push(if seen_at >= now {
+                seen(&f, now, live)
+            } else if f.created > seen_at {
+                // Listed at once, as it was created.
+                SeenFile {
+                    size: 0,
+                    modified: DateTime::from_timestamp_millis(f.created).unwrap(),
+                    ..seen(
+                        &TrueFile {
+                            zero_bytes: true,
+                            ..f.clone()
+                        },
+                        f.created,
+                        false,
+                    )
+                }
+            } else {
+                seen(&f, seen_at, f.last_write > seen_at)
+            });
             truth.insert(f.name.clone(), f);
         }
         (seen_files, truth, live_names)
@@ -366,8 +403,15 @@ impl Sim {
                 name_start: Some(u.name_time),
             });
             let t = &truth[&u.file];
+            // What the upload holds is what the view showed: a stale view shows fewer frames.
+            let end = match &f.audio {
+                Audio::Measured(a) if a.frames < frames(t) => {
+                    t.audio_start + a.frames as i64 * FRAME_US / 1000
+                }
+                _ => t.audio_end,
+            };
             self.archived_truth
-                .insert(u.file.clone(), (t.audio_start, t.audio_end));
+                .insert(u.file.clone(), (t.audio_start, end));
             self.planned
                 .insert(u.file.clone(), u.audio_start.timestamp_millis());
         }
@@ -460,6 +504,22 @@ proptest! {
         let mut sim = Sim::new(&s);
         sim.skew_ms = skew_s * 1000;
         sim.share_clock = share_clock;
+        run_cronjob(&s, sim, align)?;
+    }
+
+    /// The same through the share's attribute cache (issue 30): every run sees the folder as
+    /// it was up to 30 s before (a random lag each run), files created since listed at once
+    /// and empty. Nothing is deleted that was not archived in full, nothing being written is
+    /// touched, and in the end every recorded moment is archived.
+    #[test]
+    fn cronjob_through_a_stale_view_never_loses_audio(
+        s in scenario(),
+        seed in any::<u64>(),
+        window_s in prop_oneof![Just(30i64), 1i64..=30],
+        align in any::<bool>(),
+    ) {
+        let mut sim = Sim::new(&s);
+        sim.stale_view = Some((seed, window_s * 1000));
         run_cronjob(&s, sim, align)?;
     }
 

@@ -419,8 +419,9 @@ fn a_node_clock_an_hour_ahead_does_not_finish_a_file_being_written() {
         );
         assert!(p.uploads.is_empty(), "share clock read: {share}");
         assert_eq!(held(&p, &name("a", 10)), Some(&HoldReason::StillRecording));
-        // Finished (a newer file exists) but not surely empty yet: Azure Files may lag.
-        assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
+        // A newer file exists, but it appeared within the share's attribute cache window: the
+        // empty first file may already have bytes that the view does not show yet.
+        assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StaleView));
         assert!(p.deletions.is_empty());
     }
 }
@@ -622,7 +623,15 @@ fn an_upload_names_the_file_it_continues_where_that_file_is_archived() {
         file("a", 34, full(), 44),
         file("a", 44, killed(10), 45),
     ];
-    let p = run(&files, &state, 46);
+    // At 46 s the killed file's successor appeared 2 s ago: the share may still show the
+    // killed file as it was before its last write, so it waits (issue 30).
+    let early = run(&files, &state, 46);
+    assert_eq!(held(&early, &name("a", 30)), Some(&HoldReason::StaleView));
+    assert_eq!(
+        uploads(&early),
+        [name("a", 10), name("a", 20), name("a", 34)]
+    );
+    let p = run(&files, &state, 76);
     assert_eq!(
         uploads(&p),
         [name("a", 10), name("a", 20), name("a", 30), name("a", 34)]
@@ -640,4 +649,51 @@ fn an_upload_names_the_file_it_continues_where_that_file_is_archived() {
             (name("a", 30).as_str(), name("a", 20).as_str()),
         ]
     );
+}
+
+/// Issue 30: through Azure Files' attribute cache a killed writer's file may be shown as it
+/// was before its last write, next to the restarted writer's new file. The new file finishes
+/// the old one only once it is older than the cache window by the share's clock.
+#[test]
+fn a_newer_file_finishes_a_truncated_one_only_once_the_view_has_settled() {
+    let files = [file("a", 0, killed(200), 8), file("a", 10, killed(50), 12)];
+    let p = run(&files, &ArchiveState::default(), 20);
+    assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StaleView));
+    assert!(p.uploads.is_empty() && p.deletions.is_empty());
+    // 30 s after the newer file was last written (so created), the view of the older one is
+    // from after that creation: final.
+    let p = run(&files, &ArchiveState::default(), 42);
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    // On a local disk (no cache) the newer file finishes it at once, as before.
+    let mut local = settings();
+    local.share_cache = Duration::ZERO;
+    let p = plan(&files, &ArchiveState::default(), &local, t(20));
+    assert_eq!(uploads(&p), [name("a", 0)]);
+}
+
+/// A file whose own header shows that ffmpeg closed it (the frame count written at close,
+/// equal to the frames counted) is finished by a newer file at once: no view from before
+/// the close shows that header.
+#[test]
+fn a_file_closed_by_its_header_is_finished_by_a_newer_file_at_once() {
+    let files = [file("a", 0, full(), 10), file("a", 10, killed(20), 11)];
+    let p = run(&files, &ArchiveState::default(), 12);
+    assert_eq!(uploads(&p), [name("a", 0)]);
+}
+
+/// The idle rule waits out the cache window plus ffmpeg's write interval at the stream's
+/// byte rate (256 KiB a block): a slow stream's file may sit unchanged for longer than
+/// FINISH_GRACE_SECONDS between two writes.
+#[test]
+fn idleness_outlasts_the_cache_and_the_write_interval_of_a_slow_stream() {
+    // 16 kb/s: 2 000 bytes a second, 131 s between two 256-KiB writes.
+    let slow = |pod: &str, modified: i64| SeenFile {
+        size: 200 * 52,
+        ..file(pod, 0, killed(200), modified)
+    };
+    let files = [slow("a", 10)];
+    let p = run(&files, &ArchiveState::default(), 10 + 121);
+    assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
+    let p = run(&files, &ArchiveState::default(), 10 + 30 + 132);
+    assert_eq!(uploads(&p), [name("a", 0)]);
 }

@@ -59,7 +59,39 @@ pub struct Summary {
     pub gaps: usize,
     /// Spans of dead air found in the files archived.
     pub silences: usize,
+    /// Archived files found longer than the bytes archived for them (a writer that resumed,
+    /// or a view of the share that lagged when they were archived): archived again in full.
+    pub late_growth: usize,
     pub errors: usize,
+}
+
+/// One warning per archived file that the folder now shows longer than its archived bytes
+/// (for a frame-exact blob, the recording's `sourceEnd`), with the seconds at stake; the plan
+/// archives each again in full. Returns how many.
+fn warn_late_growth(state: &ArchiveState, plan: &Plan) -> usize {
+    let archived: HashMap<&str, &selection::ArchivedSegment> = state
+        .segments
+        .iter()
+        .map(|a| (a.file_name.as_str(), a))
+        .collect();
+    let mut count = 0;
+    for u in plan.uploads.iter().filter(|u| u.replaces_archived) {
+        count += 1;
+        let before = archived.get(u.file.as_str());
+        let had = before.and_then(|a| a.duration).unwrap_or_default();
+        warn!(
+            file = %u.file,
+            decision = "late growth",
+            archived_bytes = before.and_then(|a| a.size),
+            bytes = u.size,
+            seconds = u.duration.saturating_sub(had).as_secs_f64(),
+            "the file is longer than the bytes archived for it ({:.1} s of audio more): \
+             the recorder wrote after it was archived, or the share's view lagged then; \
+             archiving it again in full",
+            u.duration.saturating_sub(had).as_secs_f64()
+        );
+    }
+    count
 }
 
 /// Where a run reads and writes: the stream's partition, the partition of files deleted
@@ -105,6 +137,7 @@ pub async fn execute(
     for gap in &plan.gaps {
         warn!(decision = "gap", "{gap}");
     }
+    let late_growth = warn_late_growth(state, plan);
     let listed: BTreeMap<&str, &selection::SeenFile> =
         folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
     let setup = Setup {
@@ -157,6 +190,7 @@ pub async fn execute(
         held: plan.holds.len(),
         gaps: plan.gaps.len(),
         silences: done.silences,
+        late_growth,
         errors: done.errors,
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write
