@@ -2,8 +2,9 @@
 //!
 //! A greedy sweep along the timeline picks, at each point, the segment that reaches furthest
 //! (preferring what is already archived, then the chain already being followed, then finished
-//! and complete files). A check then proves, with every placement's uncertainty, that each
-//! segment left out is covered; one that cannot be proven covered is archived too.
+//! and complete files). A check then proves that each segment left out is covered by segments
+//! of its own alignment group (its recorder's chain, or chains content alignment placed with
+//! it); one that cannot be proven covered is archived too. Names alone never prove a cover.
 
 use crate::coverage::Coverage;
 use crate::timeline::Placement;
@@ -155,10 +156,11 @@ fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
                 continue;
             }
             let (lo, hi) = possible(&entries[i].place);
+            let group = entries[i].place.group;
             outcomes[i] = if archived.covers(&entries[i].place) {
-                Outcome::Covered(near.overlapping(entries, chosen, lo, hi, false))
+                Outcome::Covered(near.overlapping(entries, chosen, (lo, hi), group, false))
             } else if with_live.covers(&entries[i].place) {
-                Outcome::Waiting(near.overlapping(entries, chosen, lo, hi, true))
+                Outcome::Waiting(near.overlapping(entries, chosen, (lo, hi), group, true))
             } else {
                 chosen[i] = true;
                 continue 'again;
@@ -178,7 +180,8 @@ fn possible(p: &Placement) -> (i64, i64) {
 /// run's ends carry the placement uncertainty.
 struct Runs {
     runs: Vec<(Placement, Placement)>,
-    cache: std::collections::HashMap<(usize, i64, i64), Coverage>,
+    /// Coverage by the runs of each group.
+    cache: std::collections::HashMap<usize, Coverage>,
 }
 
 impl Runs {
@@ -208,39 +211,30 @@ impl Runs {
         }
     }
 
-    /// Whether everything `x` may hold is held for certain. Checked in `x`'s own frame: a run
-    /// of `x`'s group moves with it (only the alignment error remains), any other run may
-    /// be off by its own uncertainty plus `x`'s.
+    /// Whether everything `x` holds is held for certain by runs of its own group: its own
+    /// recorder's chain, or chains that content alignment placed with it (frame-accurate: a
+    /// join it allows may repeat or miss at most a frame, ≤ 30 ms).
+    ///
+    /// A run of another group never covers `x`, however its names place it (issue 31): names
+    /// say *when* two recordings were made, not that they hold the same audio. Two replicas
+    /// that content alignment could not relate may record different streams (a rolling
+    /// update that changed the URL, a relay playing its fallback, a stale mount), and a
+    /// deletion must rest on evidence about the deleted audio itself. Such files are both
+    /// archived.
     fn covers(&mut self, x: &Placement) -> bool {
         let runs = &self.runs;
-        let coverage = self
-            .cache
-            .entry((x.group, x.early, x.late))
-            .or_insert_with(|| {
-                Coverage::from_spans(
-                    runs.iter()
-                        .map(|(first, last)| {
-                            if first.group == x.group {
-                                // Content alignment is frame-accurate: a join it allows may
-                                // repeat or miss at most a frame (≤ 30 ms).
-                                (first.start, last.end)
-                            } else {
-                                (
-                                    first.start + first.late + x.early,
-                                    last.end - last.early - x.late,
-                                )
-                            }
-                        })
-                        .collect(),
-                )
-            });
+        let coverage = self.cache.entry(x.group).or_insert_with(|| {
+            Coverage::from_spans(
+                runs.iter()
+                    .filter(|(first, _)| first.group == x.group)
+                    .map(|(first, last)| (first.start, last.end))
+                    .collect(),
+            )
+        });
         coverage.uncovered(x.start, x.end) == 0
     }
 }
 
-/// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a wait
-/// depends on. A run's certain end sits inside its last file, so the file after it counts
-/// even when it starts just past `hi`.
 /// Entries in order of start, to find those near a span without scanning them all.
 struct ByStart {
     order: Vec<usize>,
@@ -267,15 +261,15 @@ impl ByStart {
         }
     }
 
-    /// The chosen entries (live ones, or the others) near `lo..hi`: those a deletion or a
-    /// wait depends on. A run's certain end sits inside its last file, so the file after it
-    /// counts even when it starts just past `hi`.
+    /// The chosen entries of `group` (live ones, or the others) near `lo..hi`: those a
+    /// deletion or a wait depends on. A run's certain end sits inside its last file, so the
+    /// file after it counts even when it starts just past `hi`.
     fn overlapping(
         &self,
         entries: &[Entry<'_>],
         chosen: &[bool],
-        lo: i64,
-        hi: i64,
+        (lo, hi): (i64, i64),
+        group: usize,
         live: bool,
     ) -> Vec<usize> {
         let first = self.starts.partition_point(|&s| s < lo - self.reach);
@@ -291,7 +285,7 @@ impl ByStart {
             })
             .filter(|&i| {
                 let p = &entries[i].place;
-                p.start <= hi + p.early + p.late && p.end >= lo
+                p.group == group && p.start <= hi + p.early + p.late && p.end >= lo
             })
             .collect()
     }

@@ -260,6 +260,10 @@ struct Sim {
     /// bytes alike, while a file created within the lag is listed at once, as created
     /// (empty). `None`: the view is fresh.
     stale_view: Option<(u64, i64)>,
+    /// The replica whose pods' names start with this records another stream (a rolling
+    /// update that changed the URL, a relay's fallback, a stale mount): its audio aligns with
+    /// no other replica's, and only its own files hold it.
+    other_source: Option<String>,
 }
 
 impl Sim {
@@ -276,7 +280,17 @@ impl Sim {
             skew_ms: 0,
             share_clock: true,
             stale_view: None,
+            other_source: None,
         }
+    }
+
+    /// Which stream a pod records: 1 for the replica on another source, 0 for the others.
+    fn source(&self, pod_or_file: &str) -> u8 {
+        u8::from(
+            self.other_source
+                .as_deref()
+                .is_some_and(|prefix| pod_or_file.starts_with(prefix)),
+        )
     }
 
     /// How old this run's view of the folder is, ms.
@@ -361,6 +375,8 @@ impl Sim {
         let alignments: Vec<Alignment> = if align {
             alignment_candidates(files, &self.state, &self.settings, at)
                 .into_iter()
+                // Different streams never align.
+                .filter(|c| self.source(&c.a) == self.source(&c.b))
                 .map(|c| Alignment {
                     offset_ms: truth[&c.b].audio_start - truth[&c.a].audio_start,
                     a: c.a,
@@ -443,6 +459,15 @@ impl Sim {
                 DeleteReason::NoAudio => prop_assert!(t.zero_bytes, "{} deleted as empty", d.file),
                 DeleteReason::Archived => prop_assert!(self.archived_truth.contains_key(&d.file)),
                 DeleteReason::Duplicate => {
+                    // Only archived audio of the same stream holds what the file held.
+                    prop_assert!(
+                        d.covered_by
+                            .iter()
+                            .all(|c| self.source(c) == self.source(&d.file)),
+                        "{} deleted as covered by another stream's files: {:?}",
+                        d.file,
+                        d.covered_by
+                    );
                     let spans: Vec<_> = d
                         .covered_by
                         .iter()
@@ -520,6 +545,20 @@ proptest! {
     ) {
         let mut sim = Sim::new(&s);
         sim.stale_view = Some((seed, window_s * 1000));
+        run_cronjob(&s, sim, align)?;
+    }
+
+    /// Issue 31: one replica records another stream (all of its pods, every restart): its
+    /// audio aligns with nobody's. Nothing is deleted on the strength of the other stream's
+    /// files, and in the end every moment of both streams is archived.
+    #[test]
+    fn a_replica_on_another_stream_loses_nothing(
+        s in scenario(),
+        replica in 0usize..3,
+        align in any::<bool>(),
+    ) {
+        let mut sim = Sim::new(&s);
+        sim.other_source = Some(format!("ffmpeg-7c9f-r{replica}"));
         run_cronjob(&s, sim, align)?;
     }
 
@@ -711,12 +750,23 @@ fn run_cronjob(s: &Scenario, mut sim: Sim, align: bool) -> Result<i64, TestCaseE
         ever.extend(truth);
     }
     let archived: Vec<_> = sim.archived_truth.values().copied().collect();
+    let archived_of = |source: u8| -> Vec<(i64, i64)> {
+        sim.archived_truth
+            .iter()
+            .filter(|(file, _)| sim.source(file) == source)
+            .map(|(_, span)| *span)
+            .collect()
+    };
     let mut lost = 0;
     for f in ever.values().filter(|f| !f.zero_bytes) {
         // What the file held when it was last seen; a file cut short by the stop above
-        // counts with its shortened end.
+        // counts with its shortened end. Only archived audio of its own stream holds it.
         let end = f.audio_end.min(stopped_end(&stopped, f));
-        let missing = uncovered(&archived, f.audio_start, end.max(f.audio_start));
+        let missing = uncovered(
+            &archived_of(sim.source(&f.pod)),
+            f.audio_start,
+            end.max(f.audio_start),
+        );
         if missing > 0 {
             eprintln!(
                 "{} [{}, {}) misses {missing} ms",

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
-    alignment_candidates, plan, ArchiveState, ArchivedSegment, Audio, AudioFacts, DeleteReason,
-    GoneSegment, HoldReason, Now, Plan, SeenFile, Settings,
+    alignment_candidates, plan, plan_with, Alignment, ArchiveState, ArchivedSegment, Audio,
+    AudioFacts, DeleteReason, GoneSegment, HoldReason, Now, Plan, SeenFile, Settings,
 };
 
 const T: &str = "2026-11-26T10:00:00Z";
@@ -127,7 +127,19 @@ fn a_duplicate_is_deleted_only_on_the_strength_of_archived_audio() {
         file("b", 5, full(), 15),
         file("b", 15, full(), 25),
     ];
-    let p = run(&files, &ArchiveState::default(), 200);
+    // Content alignment found b's audio 5 s after a's: the two chains are one group.
+    let aligned = [Alignment {
+        a: name("a", 0),
+        b: name("b", 5),
+        offset_ms: 5_000,
+    }];
+    let p = plan_with(
+        &files,
+        &ArchiveState::default(),
+        &aligned,
+        &settings(),
+        t(200),
+    );
     let dup = p
         .deletions
         .iter()
@@ -142,6 +154,27 @@ fn a_duplicate_is_deleted_only_on_the_strength_of_archived_audio() {
     assert!(dup.remember.is_some(), "a deleted duplicate is remembered");
 }
 
+/// Issue 31: names say when two recordings were made, not that they hold the same audio. Two
+/// replicas that content alignment did not relate (another stream after a rolling update, a
+/// relay's fallback loop, a stale mount) are both archived: nothing is deleted by names.
+#[test]
+fn files_that_content_alignment_did_not_relate_are_all_archived() {
+    let files = [
+        file("a", 0, full(), 10),
+        file("a", 10, full(), 20),
+        file("a", 20, full(), 30),
+        file("b", 5, full(), 15),
+        file("b", 15, full(), 25),
+    ];
+    let p = run(&files, &ArchiveState::default(), 200);
+    assert!(
+        p.deletions.iter().all(|d| d.why != DeleteReason::Duplicate),
+        "{:?}",
+        p.deletions
+    );
+    assert_eq!(uploads(&p).len(), 5, "{:?}", uploads(&p));
+}
+
 #[test]
 fn a_file_waits_for_a_live_file_that_will_cover_it() {
     // a's second file is being written; b's finished file (placed by b's next name) lies
@@ -152,7 +185,18 @@ fn a_file_waits_for_a_live_file_that_will_cover_it() {
         file("b", 5, full(), 15),
         file("b", 15, killed(100), 199),
     ];
-    let p = run(&files, &ArchiveState::default(), 200);
+    let aligned = [Alignment {
+        a: name("a", 0),
+        b: name("b", 5),
+        offset_ms: 5_000,
+    }];
+    let p = plan_with(
+        &files,
+        &ArchiveState::default(),
+        &aligned,
+        &settings(),
+        t(200),
+    );
     assert_eq!(uploads(&p), [name("a", 0)]);
     assert!(
         matches!(held(&p, &name("b", 5)), Some(HoldReason::WaitingFor(w)) if w.contains(&name("a", 10)))
