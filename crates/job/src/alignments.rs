@@ -17,7 +17,7 @@ use crate::settings::Settings;
 /// At most this many pairs are aligned in one run.
 const MAX_PAIRS: usize = 16;
 /// Least confidence for an alignment to be trusted (see `align::Alignment::confidence`).
-const MIN_CONFIDENCE: f64 = 0.5;
+pub(crate) const MIN_CONFIDENCE: f64 = 0.5;
 /// Seconds read from the start of the later file (the aligner correlates its first 3).
 const PROBE_S: f64 = 4.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
@@ -106,35 +106,56 @@ fn align_pair(
 
 /// Bytes of a file from its first whole frame at or after `from_s` to about `to_s`, and that
 /// frame's time in the file (from its first audio frame).
-struct Window {
-    bytes: Vec<u8>,
-    start_ms: f64,
+pub(crate) struct Window {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) start_ms: f64,
 }
 
-fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
+pub(crate) fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
     let mut file = File::open(path)?;
     let size = file.metadata()?.len();
     let mut head = Vec::new();
-    (&mut file).take(16 * 1024).read_to_end(&mut head)?;
-    let mut scanner = mp3count::Mp3Scanner::new();
-    scanner.feed(&head);
-    let facts = scanner.finish(head.len() as u64);
-    let Some(first) = align::frames(&head).first().copied() else {
+    (&mut file).take(HEAD_BYTES).read_to_end(&mut head)?;
+    let Some(span) = window_span(&head, size, from_s, to_s) else {
         return Ok(None);
     };
+    let mut bytes = Vec::with_capacity((span.to - span.from) as usize);
+    file.seek(SeekFrom::Start(span.from))?;
+    (&mut file)
+        .take(span.to - span.from)
+        .read_to_end(&mut bytes)?;
+    Ok(span.cut(bytes))
+}
+
+/// How much of a recording's head tells its format and first frame.
+pub(crate) const HEAD_BYTES: u64 = 16 * 1024;
+
+/// Which bytes of a recording hold `from_s..to_s` of its audio, found from its head and size;
+/// [`WindowSpan::cut`] then makes the window of the bytes read. Any byte source that reads
+/// ranges (a file, a blob) uses it.
+pub(crate) struct WindowSpan {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    first_at: f64,
+    frame_len: f64,
+    frame_ms: f64,
+}
+
+pub(crate) fn window_span(head: &[u8], size: u64, from_s: f64, to_s: f64) -> Option<WindowSpan> {
+    let mut scanner = mp3count::Mp3Scanner::new();
+    scanner.feed(head);
+    let facts = scanner.finish(head.len() as u64);
+    let first = align::frames(head).first().copied()?;
     let constant = facts.bitrate_kbps_min == facts.bitrate_kbps_max && facts.bitrate_kbps_min > 0;
     if !constant || facts.sample_rate == 0 {
-        // No way to find a time by its byte offset: the whole file, if it is small.
-        if size > WHOLE_FILE_CAP {
-            return Ok(None);
-        }
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0))?;
-        file.read_to_end(&mut bytes)?;
-        return Ok(Some(Window {
-            bytes,
-            start_ms: 0.0,
-        }));
+        // No way to find a time by its byte offset: the whole recording, if it is small.
+        return (size <= WHOLE_FILE_CAP).then_some(WindowSpan {
+            from: 0,
+            to: size,
+            first_at: 0.0,
+            frame_len: 0.0,
+            frame_ms: 0.0,
+        });
     }
     // At a constant bitrate, frame k starts k × (average frame length) bytes after the first:
     // padding keeps the average exact.
@@ -150,27 +171,37 @@ fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>
     };
     let to = ((first_at + (to_s * 1000.0 / frame_ms).ceil() * frame_len + 2.0 * frame_len) as u64)
         .min(size);
-    if from >= to {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity((to - from) as usize);
-    file.seek(SeekFrom::Start(from))?;
-    (&mut file).take(to - from).read_to_end(&mut bytes)?;
-    if from == 0 {
-        return Ok(Some(Window {
+    (from < to).then_some(WindowSpan {
+        from,
+        to,
+        first_at,
+        frame_len,
+        frame_ms,
+    })
+}
+
+impl WindowSpan {
+    /// The window of `bytes`, read from `self.from`: from its first whole frame.
+    pub(crate) fn cut(&self, mut bytes: Vec<u8>) -> Option<Window> {
+        if self.from == 0 {
+            return Some(Window {
+                bytes,
+                start_ms: 0.0,
+            });
+        }
+        let at = align::frames(&bytes).first()?.offset;
+        let index = ((self.from as f64 + at as f64 - self.first_at) / self.frame_len).round();
+        bytes.drain(..at);
+        Some(Window {
             bytes,
-            start_ms: 0.0,
-        }));
+            start_ms: index * self.frame_ms,
+        })
     }
-    let Some(at) = align::frames(&bytes).first().map(|f| f.offset) else {
-        return Ok(None);
-    };
-    let index = ((from as f64 + at as f64 - first_at) / frame_len).round();
-    bytes.drain(..at);
-    Ok(Some(Window {
-        bytes,
-        start_ms: index * frame_ms,
-    }))
+
+    /// Milliseconds a frame lasts (0 where the recording is read whole).
+    pub(crate) fn frame_ms(&self) -> f64 {
+        self.frame_ms
+    }
 }
 
 #[cfg(test)]

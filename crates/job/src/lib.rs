@@ -4,6 +4,7 @@
 
 pub mod alignments;
 pub mod clock;
+pub mod compare;
 #[cfg(test)]
 mod crash_tests;
 pub mod days;

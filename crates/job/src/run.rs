@@ -80,8 +80,33 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 Err(e) => return Err(e),
             };
             let alignments = crate::alignments::measure(&folder.files, &state, settings, now);
-            let plan =
+            // A deletion resting on another recording waits for a comparison of the audio
+            // it rests on: compare what the plan asks about, then plan again with the verdicts
+            // (each pass can only keep more, so a few suffice; what is still asked is held).
+            let mut comparisons = Vec::new();
+            let mut plan =
                 selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
+            for _ in 0..3 {
+                if plan.compare.is_empty() {
+                    break;
+                }
+                comparisons.extend(
+                    crate::compare::measure(&plan.compare, settings, archive, &recorded.archived)
+                        .await,
+                );
+                plan = selection::plan_compared(
+                    &folder.files,
+                    &state,
+                    &alignments,
+                    &comparisons,
+                    &settings.selection,
+                    now,
+                );
+            }
+            let disagreements = comparisons
+                .iter()
+                .filter(|c| c.verdict == selection::Verdict::Different)
+                .count();
             if dry_run {
                 println!(
                     "{}",
@@ -98,6 +123,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
             )
             .await;
             sum.errors += unkept + unstamped;
+            sum.disagreements = disagreements;
             info!(
                 seen = sum.seen,
                 archived = sum.archived,
@@ -107,6 +133,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 gaps = sum.gaps,
                 silences = sum.silences,
                 late_growth = sum.late_growth,
+                disagreements = sum.disagreements,
                 errors = sum.errors,
                 clock_skew_seconds = clock_skew,
                 seconds = started.elapsed().as_secs_f64(),

@@ -50,8 +50,9 @@ pub(crate) struct Cover {
     pub gaps: Vec<(usize, usize, i64, i64)>,
 }
 
-pub(crate) fn cover(entries: &[Entry<'_>], jitter: i64) -> Cover {
-    let mut chosen = vec![false; entries.len()];
+/// `forced`: candidates archived whatever the cover says (their stand-in holds other audio).
+pub(crate) fn cover(entries: &[Entry<'_>], jitter: i64, forced: &[bool]) -> Cover {
+    let mut chosen = forced.to_vec();
     // A candidate that the archive and the files still being written will cover anyway is
     // not a choice to make now: it waits. This is also what makes planning again after
     // carrying out a plan add nothing (what a plan leaves behind is exactly such files).

@@ -284,12 +284,17 @@ fn closed(f: &SeenFile) -> bool {
         if a.frames > 0 && a.clean_end && a.header_frames == Some(a.frames))
 }
 
+/// ffmpeg's write interval assumed while no file of the folder tells the stream's byte rate
+/// (all empty): 256 KiB at 32 kb/s, the lowest bitrate seen from LAME's defaults.
+const UNKNOWN_RATE_INTERVAL: TimeDelta = TimeDelta::seconds(66);
+
 /// How long a file must stay unchanged to count as idle: `FINISH_GRACE_SECONDS`, and never
 /// less than the share's cache window plus ffmpeg's write interval at the slowest byte rate
 /// measured in the folder (256 KiB take 16 s at 128 kb/s, 65 s at 32 kb/s, 131 s at 16 kb/s).
 /// A modification time seen through the cache may be a window old while the recorder still
 /// writes every interval; waiting out both proves the recorder has stopped writing. The
-/// bound for files not yet measured is the same: the rate is the stream's.
+/// bound for files not yet measured is the same: the rate is the stream's. With no rate
+/// known (every file still empty), [`UNKNOWN_RATE_INTERVAL`] stands in for the interval.
 fn grace_for(local: &[(&SeenFile, SegmentName)], grace: TimeDelta, cache: TimeDelta) -> TimeDelta {
     let slowest = local
         .iter()
@@ -300,13 +305,12 @@ fn grace_for(local: &[(&SeenFile, SegmentName)], grace: TimeDelta, cache: TimeDe
             _ => None,
         })
         .fold(f64::INFINITY, f64::min);
-    if !slowest.is_finite() || slowest <= 0.0 {
-        return grace;
-    }
-    let interval = FFMPEG_WRITE_BLOCK as f64 / slowest;
-    let needed = cache
-        .checked_add(&TimeDelta::milliseconds((interval * 1000.0).ceil() as i64))
-        .unwrap_or(TimeDelta::MAX);
+    let interval = if slowest.is_finite() && slowest > 0.0 {
+        TimeDelta::milliseconds((FFMPEG_WRITE_BLOCK as f64 / slowest * 1000.0).ceil() as i64)
+    } else {
+        UNKNOWN_RATE_INTERVAL
+    };
+    let needed = cache.checked_add(&interval).unwrap_or(TimeDelta::MAX);
     grace.max(needed)
 }
 

@@ -148,6 +148,33 @@ pub struct Alignment {
     pub offset_ms: i64,
 }
 
+/// What comparing a file's audio with another recording's found, over the span where the plan
+/// would let that recording stand in for it (issue 31). An alignment places two recordings;
+/// only a comparison of the audio a deletion rests on shows that they still hold the same
+/// audio there (a relay that falls back hours into a recording, a replica on another stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The file the plan would delete ([`crate::CompareRequest::file`]).
+    pub file: String,
+    /// The file of another recording that would stand in for part of it.
+    pub with: String,
+    /// What the comparison found.
+    pub verdict: Verdict,
+}
+
+/// The outcome of a [`Comparison`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// The same audio at the group's offset, at both ends of the overlap and at intervals
+    /// inside it (or both sides silent throughout). Only this lets one side stand in for the
+    /// other.
+    Same,
+    /// Both sides hold sound and do not align: different audio. Both are archived.
+    Different,
+    /// Too little to tell (a weak match, silence on one side, unreadable). Both are archived.
+    Unknown,
+}
+
 /// A file deleted without being archived, remembered for the placement of its neighbours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoneSegment {

@@ -85,12 +85,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use choose::{Entry, Outcome, Role};
 use classify::{prepare, Prepared, Segment};
 pub use input::{
-    Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, GoneSegment, Now, SeenFile,
-    Sighting,
+    Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, Comparison, GoneSegment, Now,
+    SeenFile, Sighting, Verdict,
 };
 use name::{archived_name_starts, recorded_name};
 pub use name::{parse_name, parse_name_near, NameError, SegmentName};
-pub use plan::{DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload};
+pub use plan::{
+    CompareRequest, DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload,
+};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
 
@@ -120,6 +122,23 @@ pub fn plan_with(
     settings: &Settings,
     now: impl Into<Now>,
 ) -> Plan {
+    plan_compared(files, state, alignments, &[], settings, now)
+}
+
+/// [`plan_with`], with the caller's comparisons of the files a first plan asked about
+/// ([`Plan::compare`]). A file another chain of its group would stand in for is deleted only
+/// on a [`Verdict::Same`] for every such file; a `Different` or `Unknown` verdict keeps it
+/// (archived beside the other), and a missing one holds it ([`HoldReason::Comparing`]).
+/// A deletion thus rests on evidence about the deleted audio itself: an alignment places two
+/// recordings, a comparison shows they still hold the same audio where one replaces the other.
+pub fn plan_compared(
+    files: &[SeenFile],
+    state: &ArchiveState,
+    alignments: &[Alignment],
+    comparisons: &[Comparison],
+    settings: &Settings,
+    now: impl Into<Now>,
+) -> Plan {
     let jitter = millis(settings.name_jitter).max(1);
     let Prepared {
         mut out,
@@ -141,7 +160,54 @@ pub fn plan_with(
             name: &s.file,
         })
         .collect();
-    let cover = choose::cover(&entries, jitter);
+    // Whether two recordings hold the same audio where they overlap does not depend on which
+    // one would be deleted.
+    let verdicts: HashMap<(&str, &str), Verdict> = comparisons
+        .iter()
+        .flat_map(|c| {
+            [
+                ((c.file.as_str(), c.with.as_str()), c.verdict),
+                ((c.with.as_str(), c.file.as_str()), c.verdict),
+            ]
+        })
+        .collect();
+    // The files of other chains that would stand in for part of a covered file: those its
+    // deletion rests on. (`by` also names neighbours that only touch it.)
+    let others = |i: usize, by: &[usize]| -> Vec<usize> {
+        let p = &places[i];
+        by.iter()
+            .copied()
+            .filter(|&j| {
+                let q = &places[j];
+                q.chain != p.chain && q.start < p.end && q.end > p.start
+            })
+            .collect()
+    };
+    // A file whose stand-in holds other audio, or audio that could not be told apart, is
+    // archived beside it. Choosing it can leave others uncovered in turn: again until none.
+    let mut forced = vec![false; entries.len()];
+    let cover = loop {
+        let cover = choose::cover(&entries, jitter, &forced);
+        let mut more = false;
+        for (i, outcome) in cover.outcomes.iter().enumerate() {
+            let Outcome::Covered(by) = outcome else {
+                continue;
+            };
+            let kept = others(i, by).iter().any(|&j| {
+                matches!(
+                    verdicts.get(&(segs[i].file.as_str(), segs[j].file.as_str())),
+                    Some(Verdict::Different | Verdict::Unknown)
+                )
+            });
+            if kept && !forced[i] {
+                forced[i] = true;
+                more = true;
+            }
+        }
+        if !more {
+            break cover;
+        }
+    };
 
     let names = |ids: &[usize]| {
         let mut v: Vec<String> = ids.iter().map(|&i| segs[i].file.clone()).collect();
@@ -164,6 +230,30 @@ pub fn plan_with(
                 replaces_archived: s.replaces_archived,
                 reason: upload_reason(s, &places[i]),
             }),
+            (Outcome::Covered(by), _)
+                if others(i, by).iter().any(|&j| {
+                    !verdicts.contains_key(&(s.file.as_str(), segs[j].file.as_str()))
+                }) =>
+            {
+                let unknown: Vec<usize> = others(i, by)
+                    .into_iter()
+                    .filter(|&j| !verdicts.contains_key(&(s.file.as_str(), segs[j].file.as_str())))
+                    .collect();
+                for &j in &unknown {
+                    let (p, q) = (&places[i], &places[j]);
+                    out.compare.push(CompareRequest {
+                        file: s.file.clone(),
+                        with: segs[j].file.clone(),
+                        offset_ms: q.start - p.start,
+                        from_ms: (q.start - p.start).max(0),
+                        to_ms: (q.end.min(p.end) - p.start).max(0),
+                    });
+                }
+                out.holds.push(Hold {
+                    file: s.file.clone(),
+                    why: HoldReason::Comparing(names(&unknown).join(", ")),
+                });
+            }
             (Outcome::Covered(by), _) => out.deletions.push(Deletion {
                 file: s.file.clone(),
                 covered_by: names(by),
@@ -253,6 +343,8 @@ pub fn plan_with(
         .sort_by(|a, b| (a.audio_start, &a.file).cmp(&(b.audio_start, &b.file)));
     out.deletions.sort_by(|a, b| a.file.cmp(&b.file));
     out.holds.sort_by(|a, b| a.file.cmp(&b.file));
+    out.compare
+        .sort_by(|a, b| (&a.file, &a.with).cmp(&(&b.file, &b.with)));
     out.sightings.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     out
 }

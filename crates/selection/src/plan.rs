@@ -41,6 +41,27 @@ pub struct Plan {
     /// transform's overlap): a blob meant to play alone takes them from there.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub follows: BTreeMap<String, String>,
+    /// Comparisons a deletion waits for: files this plan would delete because a recording of
+    /// another chain of their alignment group holds their audio, where no [`crate::Comparison`]
+    /// says yet that it is the same audio. The caller compares them and plans again with the
+    /// verdicts ([`crate::plan_compared`]); until then each such file is held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<CompareRequest>,
+}
+
+/// Compare `file`'s audio with `with`'s where the plan places them over each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompareRequest {
+    /// The file the plan would delete (in the folder).
+    pub file: String,
+    /// A file of another recording of its group that holds part of its audio.
+    pub with: String,
+    /// Start of `with`'s audio minus start of `file`'s, as the group places them, ms.
+    pub offset_ms: i64,
+    /// Where the overlap starts, in `file`'s own time (ms from its first audio frame).
+    pub from_ms: i64,
+    /// Where it ends, in the same time.
+    pub to_ms: i64,
 }
 
 /// A recorded audio start to correct.
@@ -125,6 +146,9 @@ pub struct Hold {
 pub enum HoldReason {
     /// Its pod may still be writing it.
     StillRecording,
+    /// Another recording of its group holds its audio, but whether that recording holds the
+    /// same audio has not been compared yet (files named in [`Plan::compare`]).
+    Comparing(String),
     /// A newer file of its pod says it is finished, but the folder's view of it may be older
     /// than that newer file (the share's attribute cache): the size and bytes seen may be
     /// from before its last write. Finished once the newer file is older than the cache
@@ -179,6 +203,10 @@ impl fmt::Display for HoldReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HoldReason::StillRecording => f.write_str("still being recorded"),
+            HoldReason::Comparing(with) => write!(
+                f,
+                "{with} would stand in for it, but their audio has not been compared yet"
+            ),
             HoldReason::StaleView => f.write_str(
                 "a newer file of its pod has appeared, but the share may still show this one \
                  as it was before its last write (attribute cache); finished once the newer \

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
-    alignment_candidates, plan, plan_with, Alignment, ArchiveState, ArchivedSegment, Audio,
-    AudioFacts, DeleteReason, GoneSegment, HoldReason, Now, Plan, SeenFile, Settings,
+    alignment_candidates, plan, plan_compared, plan_with, Alignment, ArchiveState, ArchivedSegment,
+    Audio, AudioFacts, Comparison, DeleteReason, GoneSegment, HoldReason, Now, Plan, SeenFile,
+    Settings, Verdict,
 };
 
 const T: &str = "2026-11-26T10:00:00Z";
@@ -133,10 +134,62 @@ fn a_duplicate_is_deleted_only_on_the_strength_of_archived_audio() {
         b: name("b", 5),
         offset_ms: 5_000,
     }];
-    let p = plan_with(
+    // An alignment places the recordings; whether a's files hold b's audio where they would
+    // stand in for it is asked first (issue 31).
+    let first = plan_with(
         &files,
         &ArchiveState::default(),
         &aligned,
+        &settings(),
+        t(200),
+    );
+    assert!(first.deletions.iter().all(|d| d.file != name("b", 5)));
+    assert!(matches!(
+        held(&first, &name("b", 5)),
+        Some(HoldReason::Comparing(_))
+    ));
+    let asked: Vec<(&str, i64, i64, i64)> = first
+        .compare
+        .iter()
+        .filter(|c| c.file == name("b", 5))
+        .map(|c| (c.with.as_str(), c.offset_ms, c.from_ms, c.to_ms))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (name("a", 0).as_str(), -5_000, 0, 5_004),
+            (name("a", 10).as_str(), 5_004, 5_004, 10_004),
+        ]
+    );
+    let verdict = |v| -> Vec<Comparison> {
+        first
+            .compare
+            .iter()
+            .map(|c| Comparison {
+                file: c.file.clone(),
+                with: c.with.clone(),
+                verdict: v,
+            })
+            .collect()
+    };
+    // Other audio where a's files would stand in: b's file is archived too, nothing deleted.
+    for v in [Verdict::Different, Verdict::Unknown] {
+        let p = plan_compared(
+            &files,
+            &ArchiveState::default(),
+            &aligned,
+            &verdict(v),
+            &settings(),
+            t(200),
+        );
+        assert!(uploads(&p).contains(&name("b", 5).as_str()), "{v:?}");
+        assert!(p.deletions.iter().all(|d| d.why != DeleteReason::Duplicate));
+    }
+    let p = plan_compared(
+        &files,
+        &ArchiveState::default(),
+        &aligned,
+        &verdict(Verdict::Same),
         &settings(),
         t(200),
     );

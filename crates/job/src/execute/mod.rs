@@ -62,6 +62,8 @@ pub struct Summary {
     /// Archived files found longer than the bytes archived for them (a writer that resumed,
     /// or a view of the share that lagged when they were archived): archived again in full.
     pub late_growth: usize,
+    /// Overlaps where two recordings held different audio (both kept; issue 31).
+    pub disagreements: usize,
     pub errors: usize,
 }
 
@@ -191,6 +193,7 @@ pub async fn execute(
         gaps: plan.gaps.len(),
         silences: done.silences,
         late_growth,
+        disagreements: 0,
         errors: done.errors,
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write

@@ -1,0 +1,356 @@
+//! Comparing the audio a deletion rests on (issue 31).
+//!
+//! A content alignment places two recordings once; it does not show that they still hold the
+//! same audio later (a relay that falls back to its loop hours into a recording, a replica on
+//! another stream after a rolling update). Before the planner lets one recording stand in
+//! for another, it asks ([`selection::Plan::compare`]) and this module looks: windows of both
+//! files are aligned at the offset the group gives them, at both ends of their overlap and at
+//! intervals inside it.
+//!
+//! - **Same**: every window aligns at the group's offset (within a frame), at least two
+//!   independent windows where the overlap is long enough for two; or both sides are silent
+//!   (below `SILENCE_DBFS`) over the whole overlap.
+//! - **Different**: a window where both sides hold sound and do not align, confirmed by a
+//!   second window; or one side silent where the other is not. Both files are archived.
+//! - **Unknown**: too little overlap, a weak match, or a side that cannot be read (the other
+//!   file has left the folder). Both files are archived, with a warning.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use selection::{CompareRequest, Comparison, Verdict};
+use tracing::{info, warn};
+
+use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE};
+use crate::rows::blob_frame_offset;
+use crate::settings::Settings;
+use crate::store::{Archive, SegmentRow};
+
+/// Seconds of the later window that are correlated at each checkpoint.
+const PROBE_S: f64 = 3.0;
+/// How far the found offset may be from the group's (a frame at 22.05 kHz is 26 ms).
+const OFFSET_SLACK_MS: f64 = 40.0;
+/// The search around the group's offset at each checkpoint.
+const TOLERANCE_S: f64 = 0.5;
+/// Checkpoints inside a long overlap, besides its two ends.
+const EVERY_S: f64 = 120.0;
+
+/// Compare what the plan asks about. Every request gets a verdict.
+///
+/// An overlap too short to compare on its own (a file of the other recorder that only
+/// begins or ends inside this one) takes the verdict of the overlap it continues: the same
+/// recorder's next or previous file, which abuts it in this file's time, is one continuous
+/// stream of frames with it.
+///
+/// The other file is read from the folder, or from its blob once it has left the folder
+/// (`archived`: the rows read this run, by file name).
+pub async fn measure(
+    requests: &[CompareRequest],
+    settings: &Settings,
+    archive: &dyn Archive,
+    archived: &HashMap<String, SegmentRow>,
+) -> Vec<Comparison> {
+    let mut own: Vec<Option<(Verdict, String)>> = Vec::with_capacity(requests.len());
+    for r in requests {
+        own.push(if r.to_ms - r.from_ms >= (PROBE_S * 1000.0) as i64 {
+            let with = Source::of(&r.with, settings, archive, archived);
+            Some(compare(&settings.folder.join(&r.file), &with, r, settings).await)
+        } else {
+            None
+        });
+    }
+    let pod = |file: &str| file.rsplit_once('_').map_or("", |(pod, _)| pod).to_owned();
+    requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (verdict, evidence) = match &own[i] {
+                Some(found) => found.clone(),
+                None => requests
+                    .iter()
+                    .enumerate()
+                    .find(|&(j, o)| {
+                        o.file == r.file
+                            && pod(&o.with) == pod(&r.with)
+                            && ((o.to_ms - r.from_ms).abs() <= 50
+                                || (r.to_ms - o.from_ms).abs() <= 50)
+                            && own[j].is_some()
+                    })
+                    .and_then(|(j, o)| {
+                        let (v, _) = own[j].as_ref()?;
+                        Some((
+                            *v,
+                            format!(
+                                "{:.1} s of overlap, continuing {} ({v:?})",
+                                (r.to_ms - r.from_ms) as f64 / 1000.0,
+                                o.with
+                            ),
+                        ))
+                    })
+                    .unwrap_or_else(|| {
+                        (
+                            Verdict::Unknown,
+                            format!(
+                                "{:.1} s of overlap, too little to compare",
+                                (r.to_ms - r.from_ms) as f64 / 1000.0
+                            ),
+                        )
+                    }),
+            };
+            let from_s = r.from_ms as f64 / 1000.0;
+            let to_s = r.to_ms as f64 / 1000.0;
+            match verdict {
+                Verdict::Same => info!(file = %r.file, with = %r.with, from_s, to_s,
+                    decision = "same audio", "{evidence}"),
+                Verdict::Different => warn!(file = %r.file, with = %r.with, from_s, to_s,
+                    decision = "replicas disagree",
+                    "the two recordings hold different audio where one would stand in for the \
+                     other ({evidence}); both are archived"),
+                Verdict::Unknown => warn!(file = %r.file, with = %r.with, from_s, to_s,
+                    decision = "not compared",
+                    "cannot tell whether the two recordings hold the same audio ({evidence}); \
+                     both are archived"),
+            }
+            Comparison {
+                file: r.file.clone(),
+                with: r.with.clone(),
+                verdict,
+            }
+        })
+        .collect()
+}
+
+/// What one checkpoint found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Look {
+    /// Aligned at the group's offset.
+    Agrees,
+    /// Both sides hold sound and do not align there.
+    Disagrees,
+    /// Both sides silent there.
+    BothSilent,
+    /// One side silent, the other not.
+    OneSilent,
+    /// Nothing to tell (a weak match, too short, unreadable).
+    Unsure,
+}
+
+/// Where the other recording's audio is read: the folder, or its blob.
+enum Source<'a> {
+    Folder(PathBuf),
+    /// The blob's frame `k` is the recording's `k + offset_frames`.
+    Blob {
+        archive: &'a dyn Archive,
+        blob: String,
+        offset_frames: i64,
+    },
+    /// Neither: the reason.
+    Missing(String),
+}
+
+impl<'a> Source<'a> {
+    fn of(
+        file: &str,
+        settings: &Settings,
+        archive: &'a dyn Archive,
+        archived: &HashMap<String, SegmentRow>,
+    ) -> Self {
+        let path = settings.folder.join(file);
+        if path.is_file() {
+            return Source::Folder(path);
+        }
+        match archived.get(file) {
+            Some(row) => match &row.blob_name {
+                Some(blob) => Source::Blob {
+                    archive,
+                    blob: blob.clone(),
+                    offset_frames: blob_frame_offset(row),
+                },
+                None => Source::Missing(format!(
+                    "{file} has left the folder and its row names no blob"
+                )),
+            },
+            None => Source::Missing(format!("{file} has left the folder and is not archived")),
+        }
+    }
+
+    /// `from_s..to_s` of the recording's audio (its own time, from its first audio frame).
+    async fn window(&self, from_s: f64, to_s: f64) -> Result<Option<Window>, String> {
+        match self {
+            Source::Folder(path) => window(path, from_s, to_s).map_err(|e| e.to_string()),
+            Source::Blob {
+                archive,
+                blob,
+                offset_frames,
+            } => {
+                let info = archive
+                    .blob_info(blob)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("blob {blob} is missing"))?;
+                let head = archive
+                    .read_blob_range(blob, 0, HEAD_BYTES.min(info.size))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // The blob's time is the recording's less the frames it starts after.
+                let frame_ms =
+                    window_span(&head, info.size, 0.0, 1.0).map_or(0.0, |s| s.frame_ms());
+                let shift = *offset_frames as f64 * frame_ms / 1000.0;
+                let Some(span) = window_span(&head, info.size, from_s - shift, to_s - shift) else {
+                    return Ok(None);
+                };
+                let bytes = archive
+                    .read_blob_range(blob, span.from, span.to - span.from)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(span.cut(bytes).map(|mut w| {
+                    w.start_ms += shift * 1000.0;
+                    w
+                }))
+            }
+            Source::Missing(why) => Err(why.clone()),
+        }
+    }
+}
+
+async fn compare(
+    file: &Path,
+    with: &Source<'_>,
+    r: &CompareRequest,
+    settings: &Settings,
+) -> (Verdict, String) {
+    let (from, to) = (r.from_ms as f64 / 1000.0, r.to_ms as f64 / 1000.0);
+    let offset = r.offset_ms as f64 / 1000.0;
+    if let Source::Missing(why) = with {
+        return (Verdict::Unknown, why.clone());
+    }
+    // Both ends of the overlap, and every EVERY_S inside it.
+    let last = to - PROBE_S;
+    let mut at = vec![from];
+    let mut c = from + EVERY_S;
+    while c < last {
+        at.push(c);
+        c += EVERY_S;
+    }
+    if last - from >= PROBE_S {
+        at.push(last);
+    }
+    let mut looks = Vec::new();
+    for &c in &at {
+        let mut look = checkpoint(file, with, c, offset, settings).await;
+        // A disagreement must show at a second, independent window; a silent or unsure one
+        // is looked at again beside it.
+        if look != Look::Agrees {
+            let next = if c + 2.0 * PROBE_S <= to {
+                c + PROBE_S
+            } else {
+                (c - PROBE_S).max(from)
+            };
+            if next != c {
+                let again = checkpoint(file, with, next, offset, settings).await;
+                look = match (look, again) {
+                    (Look::Disagrees, Look::Disagrees) => Look::Disagrees,
+                    (Look::OneSilent, Look::OneSilent | Look::Disagrees) => Look::OneSilent,
+                    (_, Look::Agrees) => Look::Agrees,
+                    (Look::BothSilent, Look::BothSilent) => Look::BothSilent,
+                    _ => Look::Unsure,
+                };
+            }
+        }
+        looks.push((c, look));
+    }
+    let evidence = format!(
+        "{:.1} s overlap at offset {:.3} s; {}",
+        to - from,
+        offset,
+        looks
+            .iter()
+            .map(|(c, l)| format!("{c:.1} s: {l:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let agrees = looks.iter().filter(|(_, l)| *l == Look::Agrees).count();
+    if looks
+        .iter()
+        .any(|(_, l)| matches!(l, Look::Disagrees | Look::OneSilent))
+    {
+        return (Verdict::Different, evidence);
+    }
+    if looks.iter().all(|(_, l)| *l == Look::Agrees) && (agrees >= 2 || to - from < 2.0 * PROBE_S) {
+        return (Verdict::Same, evidence);
+    }
+    if looks
+        .iter()
+        .all(|(_, l)| matches!(l, Look::Agrees | Look::BothSilent))
+        && silent_throughout(file, with, from, to, offset, settings).await
+    {
+        return (Verdict::Same, format!("{evidence}; both silent throughout"));
+    }
+    (Verdict::Unknown, evidence)
+}
+
+/// Align `with`'s audio from `c - offset` (its own time) against `file`'s around `c`.
+async fn checkpoint(
+    file: &Path,
+    with: &Source<'_>,
+    c: f64,
+    offset: f64,
+    settings: &Settings,
+) -> Look {
+    let Ok(Some(a)) = window(file, c - TOLERANCE_S, c + PROBE_S + TOLERANCE_S) else {
+        return Look::Unsure;
+    };
+    let Ok(Some(b)) = with.window(c - offset, c - offset + PROBE_S).await else {
+        return Look::Unsure;
+    };
+    // Where b's window starts on a's window's timeline.
+    let expected_s = b.start_ms / 1000.0 + offset - a.start_ms / 1000.0;
+    let search = align::Search {
+        expected_offset_s: Some(expected_s),
+        tolerance_s: TOLERANCE_S,
+        probe_s: PROBE_S * 0.8,
+        ..align::Search::default()
+    };
+    if let Some(found) = align::align(&a.bytes, &b.bytes, &search) {
+        if found.confidence >= MIN_CONFIDENCE
+            && (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS
+        {
+            return Look::Agrees;
+        }
+    }
+    match (silent(&a.bytes, settings), silent(&b.bytes, settings)) {
+        (true, true) => Look::BothSilent,
+        (true, false) | (false, true) => Look::OneSilent,
+        (false, false) => Look::Disagrees,
+    }
+}
+
+/// Whether a window of a recording is silent below `SILENCE_DBFS` for most of its length (its
+/// first frames may decode wrongly: their bit reservoir lies before the window).
+fn silent(bytes: &[u8], settings: &Settings) -> bool {
+    let threshold = deadair::Threshold {
+        min_seconds: 0.5,
+        dbfs: settings.silence.dbfs,
+    };
+    let report = deadair::detect(bytes, threshold);
+    let silent: f64 = report.spans.iter().map(|s| s.seconds()).sum();
+    report.seconds > 0.0 && silent >= 0.8 * report.seconds
+}
+
+/// Both sides silent over the whole overlap: the only way silence counts as the same audio.
+async fn silent_throughout(
+    file: &Path,
+    with: &Source<'_>,
+    from: f64,
+    to: f64,
+    offset: f64,
+    settings: &Settings,
+) -> bool {
+    let Ok(Some(a)) = window(file, from, to) else {
+        return false;
+    };
+    let Ok(Some(b)) = with.window(from - offset, to - offset).await else {
+        return false;
+    };
+    silent(&a.bytes, settings) && silent(&b.bytes, settings)
+}
