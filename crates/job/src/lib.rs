@@ -17,4 +17,5 @@ pub mod rows;
 pub mod run;
 pub mod scan;
 pub mod settings;
+pub mod share;
 pub mod store;
