@@ -5,14 +5,14 @@
 //! Reading a few seconds of those files and aligning their audio (equal frames for `-c copy`,
 //! decoded audio otherwise) tells it exactly.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::Read;
 
-use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
+use selection::{Alignment, AlignmentCandidate, ArchiveState};
 use tracing::{info, warn};
 
+use crate::scan::Folder;
 use crate::settings::Settings;
+use crate::share::Recording;
 
 /// At most this many pairs are aligned in one run.
 const MAX_PAIRS: usize = 16;
@@ -23,21 +23,22 @@ const PROBE_S: f64 = 4.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
 const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 
-/// Measure the alignments the planner asks for. A pair that cannot be read or aligned with
-/// confidence is left out: the planner then keeps its doubt, which costs duplicates, not
+/// Measure the alignments the planner asks for, reading each file through the folder's
+/// handle as the scan measured it ([`Folder::open`]). A pair that cannot be read or aligned
+/// with confidence is left out: the planner then keeps its doubt, which costs duplicates, not
 /// audio.
 pub fn measure(
-    files: &[SeenFile],
+    folder: &Folder,
     state: &ArchiveState,
     settings: &Settings,
     now: selection::Now,
 ) -> Vec<Alignment> {
     let mut out = Vec::new();
-    for pair in selection::alignment_candidates(files, state, &settings.selection, now)
+    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now)
         .into_iter()
         .take(MAX_PAIRS)
     {
-        match align_pair(&settings.folder, &pair) {
+        match align_pair(&|name| folder.open(name).map_err(|e| e.to_string()), &pair) {
             Ok(Some((found, offset_ms))) => {
                 let confidence = (found.confidence * 100.0).round() / 100.0;
                 if found.confidence < MIN_CONFIDENCE {
@@ -63,11 +64,12 @@ pub fn measure(
     out
 }
 
-/// What the aligner found from a few seconds of each file, with `b`'s start minus `a`'s in ms.
+/// What the aligner found from a few seconds of each file (opened by `open`, one at a time),
+/// with `b`'s start minus `a`'s in ms.
 fn align_pair(
-    folder: &Path,
+    open: &dyn Fn(&str) -> Result<Recording, String>,
     pair: &AlignmentCandidate,
-) -> std::io::Result<Option<(align::Alignment, i64)>> {
+) -> Result<Option<(align::Alignment, i64)>, String> {
     // Cut the earlier file around where the later one starts.
     let (early, late, sign) = if pair.expected_offset_ms >= 0 {
         (&pair.a, &pair.b, 1)
@@ -76,20 +78,23 @@ fn align_pair(
     };
     let expected_s = (pair.expected_offset_ms * sign) as f64 / 1000.0;
     let tolerance_s = pair.tolerance_ms as f64 / 1000.0;
+    let read = |e: std::io::Error| format!("cannot read it: {e}");
     let Some(a) = window(
-        &folder.join(early),
+        &open(early)?,
         expected_s - tolerance_s,
         expected_s + PROBE_S + tolerance_s,
-    )?
+    )
+    .map_err(read)?
     else {
         return Ok(None);
     };
     // When the later file may in truth start first, its window holds the earlier's start.
     let Some(b) = window(
-        &folder.join(late),
+        &open(late)?,
         0.0,
         PROBE_S + (tolerance_s - expected_s).max(0.0),
-    )?
+    )
+    .map_err(read)?
     else {
         return Ok(None);
     };
@@ -111,11 +116,11 @@ struct Window {
     start_ms: f64,
 }
 
-fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
-    let mut file = File::open(path)?;
-    let size = file.metadata()?.len();
+fn window(file: &Recording, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
+    let size = file.size();
     let mut head = Vec::new();
-    (&mut file).take(16 * 1024).read_to_end(&mut head)?;
+    file.reader(0, (16 * 1024).min(size))
+        .read_to_end(&mut head)?;
     let mut scanner = mp3count::Mp3Scanner::new();
     scanner.feed(&head);
     let facts = scanner.finish(head.len() as u64);
@@ -129,8 +134,7 @@ fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>
             return Ok(None);
         }
         let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0))?;
-        file.read_to_end(&mut bytes)?;
+        file.reader(0, size).read_to_end(&mut bytes)?;
         return Ok(Some(Window {
             bytes,
             start_ms: 0.0,
@@ -154,8 +158,7 @@ fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>
         return Ok(None);
     }
     let mut bytes = Vec::with_capacity((to - from) as usize);
-    file.seek(SeekFrom::Start(from))?;
-    (&mut file).take(to - from).read_to_end(&mut bytes)?;
+    file.reader(from, to - from).read_to_end(&mut bytes)?;
     if from == 0 {
         return Ok(Some(Window {
             bytes,
@@ -176,6 +179,19 @@ fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::Share;
+    use std::path::Path;
+
+    /// Opens a fixture's files through the folder's handle, as measured now.
+    fn opener(dir: &Path) -> impl Fn(&str) -> Result<Recording, String> {
+        let share = Share::open(dir).unwrap();
+        move |name| {
+            let measured = share.attributes(name).map_err(|e| e.to_string())?;
+            share
+                .open_recording(name, &measured)
+                .map_err(|e| e.to_string())
+        }
+    }
 
     fn fixture(scenario: &str) -> (std::path::PathBuf, serde_json::Value) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -235,7 +251,7 @@ mod tests {
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
                 };
-                let (found, got) = align_pair(&dir, &pair)
+                let (found, got) = align_pair(&opener(&dir), &pair)
                     .unwrap()
                     .unwrap_or_else(|| panic!("{scenario} {a} {b} not aligned"));
                 assert!(
@@ -256,7 +272,9 @@ mod tests {
         let (dir, m) = fixture("steady");
         let (name, _) = start(&m, "abcde_20261126T151443.mp3");
         let whole = std::fs::read(dir.join(&name)).unwrap();
-        let w = window(&dir.join(&name), 4.0, 6.0).unwrap().unwrap();
+        let w = window(&opener(&dir)(&name).unwrap(), 4.0, 6.0)
+            .unwrap()
+            .unwrap();
         let frames = align::frames(&whole);
         let k = (w.start_ms / (576.0 * 1000.0 / 22050.0)).round() as usize;
         assert!(

@@ -63,21 +63,21 @@ impl Archive for Crashing {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &std::fs::File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let call = self
             .inner
-            .put_file_inspected(blob_name, path, metadata, mode, inspect);
+            .put_file_inspected(blob_name, file, metadata, mode, inspect);
         self.crash.gate(call).await
     }
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
@@ -85,7 +85,7 @@ impl Archive for Crashing {
     ) -> StoreResult<PutOutcome> {
         let call = self
             .inner
-            .put_file_range_inspected(blob_name, head, path, range, metadata, mode, inspect);
+            .put_file_range_inspected(blob_name, head, file, range, metadata, mode, inspect);
         self.crash.gate(call).await
     }
     async fn put_small(&self, blob: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {

@@ -79,7 +79,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 }
                 Err(e) => return Err(e),
             };
-            let alignments = crate::alignments::measure(&folder.files, &state, settings, now);
+            let alignments = crate::alignments::measure(&folder, &state, settings, now);
             let plan =
                 selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
             if dry_run {

@@ -127,6 +127,12 @@ impl std::fmt::Display for Difference {
     }
 }
 
+/// The differences, for a message: "its size was 26 bytes, now 35; …".
+pub fn describe(differences: &[Difference]) -> String {
+    let all: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    all.join("; ")
+}
+
 /// Why a recording was not opened (or not trusted once open); names the file.
 #[derive(Debug)]
 pub struct NotOpened {
@@ -138,6 +144,8 @@ pub struct NotOpened {
 pub enum Why {
     /// The name is not one path component.
     BadName,
+    /// The run's scan did not measure it: nothing to check it against.
+    NotMeasured,
     /// The open or its `fstat` failed (a link in its place fails here: `ELOOP`).
     Io(io::Error),
     /// Open, but not what was measured.
@@ -149,6 +157,11 @@ impl NotOpened {
     pub fn is_change(&self) -> bool {
         matches!(&self.why, Why::Differs(d) if d.iter().all(Difference::is_change))
     }
+
+    /// Nothing has the name any more.
+    pub fn is_gone(&self) -> bool {
+        matches!(&self.why, Why::Io(e) if e.kind() == io::ErrorKind::NotFound)
+    }
 }
 
 impl std::fmt::Display for NotOpened {
@@ -156,6 +169,7 @@ impl std::fmt::Display for NotOpened {
         let name = &self.name;
         match &self.why {
             Why::BadName => write!(f, "{name:?} is not a file name in FOLDER; not opened"),
+            Why::NotMeasured => write!(f, "{name} was not measured by this run; not opened"),
             Why::Io(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
                 write!(
                     f,
@@ -164,14 +178,11 @@ impl std::fmt::Display for NotOpened {
             }
             Why::Io(e) => write!(f, "cannot open {name}: {e}"),
             Why::Differs(d) => {
-                write!(f, "{name} is not the file measured: ")?;
-                for (i, d) in d.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{d}")?;
-                }
-                f.write_str("; not read")
+                write!(
+                    f,
+                    "{name} is not the file measured: {}; not read",
+                    describe(d)
+                )
             }
         }
     }
