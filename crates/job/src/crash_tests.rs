@@ -134,7 +134,7 @@ impl Archive for Crashing {
 }
 
 /// A copy of fixture `name`, its files finished an hour ago.
-fn folder(name: &str) -> tempfile::TempDir {
+pub(crate) fn folder(name: &str) -> tempfile::TempDir {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
         .join(name);
@@ -155,7 +155,7 @@ fn folder(name: &str) -> tempfile::TempDir {
     dir
 }
 
-fn settings(folder: &Path) -> Settings {
+pub(crate) fn settings(folder: &Path) -> Settings {
     Settings::from_vars([
         ("FOLDER".to_string(), folder.display().to_string()),
         ("STREAM_NAME".into(), "hope".into()),
@@ -206,7 +206,7 @@ fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool
     crash.calls.load(Ordering::SeqCst)
 }
 
-fn files(folder: &Path) -> BTreeSet<String> {
+pub(crate) fn files(folder: &Path) -> BTreeSet<String> {
     std::fs::read_dir(folder)
         .expect("the folder")
         .map(|e| {

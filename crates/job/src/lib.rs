@@ -19,3 +19,5 @@ pub mod scan;
 pub mod settings;
 pub mod share;
 pub mod store;
+#[cfg(test)]
+mod swap_tests;

@@ -249,6 +249,7 @@ fn trusted_header(peeked: &mp3count::Mp3Facts, size: u64) -> Option<AudioFacts> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt as _;
     use std::path::Path;
 
     fn fixture() -> Vec<u8> {
@@ -304,5 +305,56 @@ mod tests {
         };
         assert!(a.truncated());
         assert!(a.frames < mp3count::scan_reader(&bytes[..]).unwrap().frames);
+    }
+
+    #[test]
+    fn links_fifos_and_folders_named_like_recordings_are_skipped_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("hope");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("a.mp3"), fixture()).unwrap();
+        let outside = dir.path().join("outside.mp3");
+        std::fs::write(&outside, fixture()).unwrap();
+        std::os::unix::fs::symlink(&outside, folder.join("link.mp3")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(folder.join("fifo.mp3"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::create_dir(folder.join("sub.mp3")).unwrap();
+        let bad = std::ffi::OsStr::from_bytes(b"\xff.mp3");
+        std::fs::write(folder.join(bad), b"x").unwrap();
+        let now = Now {
+            node: Utc::now(),
+            share: None,
+        };
+        let started = std::time::Instant::now();
+        let scanned = scan(Share::open(&folder).unwrap(), Duration::from_secs(5), now).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the FIFO did not block"
+        );
+        let names: Vec<_> = scanned.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.mp3"]);
+        assert!(matches!(scanned.files[0].audio, Audio::Measured(_)));
+        assert_eq!(scanned.measured["a.mp3"].size, scanned.files[0].size);
+        let mut skipped: Vec<_> = scanned
+            .skipped
+            .iter()
+            .map(|(name, why)| (name.as_str(), why.split(';').next().unwrap()))
+            .collect();
+        skipped.sort();
+        assert_eq!(
+            skipped,
+            [
+                (
+                    "fifo.mp3",
+                    "is not a regular file (a FIFO, socket or device)"
+                ),
+                ("link.mp3", "is a symbolic link"),
+                ("sub.mp3", "is a subfolder"),
+                ("\u{fffd}.mp3", "its name is not UTF-8"),
+            ]
+        );
     }
 }
