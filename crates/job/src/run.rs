@@ -37,8 +37,11 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
     let deadline = execute::deadline(settings);
     // One reading of the clocks for the whole run: the scan, the alignments and the plan see
     // the same `now`.
-    let now = crate::clock::read(&settings.folder);
-    let folder = execute::scan_folder(settings, now)?;
+    // FOLDER's handle, opened once: the share's clock, the scan and every later read or
+    // deletion of a recording go through it.
+    let share = crate::share::Share::open(&settings.folder)?;
+    let now = crate::clock::read(&share);
+    let folder = execute::scan_folder(share, settings, now)?;
     let skew_limit =
         chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
     let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);

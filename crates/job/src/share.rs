@@ -7,8 +7,8 @@
 //!
 //! - FOLDER is opened once, as a directory handle ([`Share::open`]: `O_DIRECTORY`, a final
 //!   link not followed), and everything after goes through that handle: listing
-//!   ([`Share::list`]), attributes ([`Share::attributes`]), opening ([`Share::open_recording`])
-//!   and deleting ([`Share::remove`]). A FOLDER path swapped for a link mid-run changes
+//!   ([`Share::list`]), attributes ([`Share::attributes`]), opening ([`Share::open_recording`]),
+//!   deleting ([`Share::remove`]) and the clock's probe ([`Share::create`]). A FOLDER path swapped for a link mid-run changes
 //!   nothing: the handle still names the folder the run listed.
 //! - A recording is opened by its name *beneath* that handle, with `openat2` and
 //!   `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, `O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`
@@ -239,6 +239,8 @@ impl Attributes {
         out
     }
 
+    // `struct stat`'s field types differ between architectures (u64 here, u32 or i64 there).
+    #[allow(clippy::useless_conversion)]
     fn of_stat(st: &rustix::fs::Stat) -> Attributes {
         Attributes {
             kind: Kind::of(FileType::from_raw_mode(st.st_mode)),
@@ -411,6 +413,27 @@ impl Share {
             }
             opened => Ok(opened?),
         }
+    }
+
+    /// Create `name` in the folder, exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`: nothing
+    /// already there, not even a link, is opened), for writing: the clock's probe.
+    pub fn create(&self, name: &str) -> io::Result<File> {
+        if !check_name(name) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name:?} is not a file name in FOLDER"),
+            ));
+        }
+        let flags = OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::EXCL
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::CLOEXEC;
+        let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::ROTH;
+        Ok(File::from(rustix::fs::openat(
+            &self.dir, name, flags, mode,
+        )?))
     }
 
     /// Remove `name` from the folder (the name itself, whatever it is now: a link is removed,

@@ -509,10 +509,13 @@ fn md5_of(recording: &Recording, inspect: &mut dyn FnMut(&[u8])) -> std::io::Res
     Ok(h.finalize().into())
 }
 
-/// Open FOLDER's handle and scan the folder through it (kept here so `main` stays a thin
-/// shell). The run reads and deletes recordings through that handle only.
-pub fn scan_folder(settings: &Settings, now: selection::Now) -> Result<Folder, String> {
-    let share = Share::open(&settings.folder)?;
+/// Scan the folder through FOLDER's handle (kept here so `main` stays a thin shell). The run
+/// reads and deletes recordings through that handle only.
+pub fn scan_folder(
+    share: Share,
+    settings: &Settings,
+    now: selection::Now,
+) -> Result<Folder, String> {
     let folder = scan::scan(share, settings.selection.finish_grace, now)?;
     for (name, why) in &folder.skipped {
         warn!(file = %name, decision = "skipped", "{why}");
