@@ -70,20 +70,22 @@ pub fn scan(share: Share, grace: Duration, now: Now) -> Result<Folder, String> {
                 continue;
             }
         };
-        let Some(name) = name.to_str().map(str::to_owned) else {
-            out.skipped.push((
-                name.to_string_lossy().into_owned(),
-                "its name is not UTF-8; left alone".into(),
-            ));
-            continue;
-        };
         let attributes = match out.share.attributes(&name) {
             Ok(a) => a,
             Err(e) => {
-                out.skipped
-                    .push((name, format!("cannot read its attributes: {e}")));
+                out.skipped.push((
+                    name.to_string_lossy().into_owned(),
+                    format!("cannot read its attributes: {e}"),
+                ));
                 continue;
             }
+        };
+        // A name that is not UTF-8 is listed under its lossy form, for the planner to hold as
+        // a name it cannot parse; it is never measured, opened or deleted (the run knows it
+        // by no name it could open).
+        let (name, utf8) = match name.into_string() {
+            Ok(name) => (name, true),
+            Err(raw) => (raw.to_string_lossy().into_owned(), false),
         };
         match attributes.kind {
             Kind::Symlink => {
@@ -109,6 +111,15 @@ pub fn scan(share: Share, grace: Duration, now: Now) -> Result<Folder, String> {
                 name,
                 "is not a regular file (a FIFO, socket or device); left alone".into(),
             ));
+            continue;
+        }
+        if !utf8 {
+            out.files.push(SeenFile {
+                name,
+                size: attributes.size,
+                modified: attributes.modified,
+                audio: Audio::NotMeasured,
+            });
             continue;
         }
         recordings.push((name, attributes));
@@ -308,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn links_fifos_and_folders_named_like_recordings_are_skipped_unopened() {
+    fn links_fifos_and_folders_named_like_recordings_are_skipped_unopened_and_odd_names_held() {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("hope");
         std::fs::create_dir(&folder).unwrap();
@@ -324,6 +335,8 @@ mod tests {
         std::fs::create_dir(folder.join("sub.mp3")).unwrap();
         let bad = std::ffi::OsStr::from_bytes(b"\xff.mp3");
         std::fs::write(folder.join(bad), b"x").unwrap();
+        // A name with a byte that is not UTF-8: listed by its lossy form, never measured.
+        let lossy = "\u{fffd}.mp3";
         let now = Now {
             node: Utc::now(),
             share: None,
@@ -335,9 +348,11 @@ mod tests {
             "the FIFO did not block"
         );
         let names: Vec<_> = scanned.files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["a.mp3"]);
+        assert_eq!(names, ["a.mp3", lossy]);
         assert!(matches!(scanned.files[0].audio, Audio::Measured(_)));
         assert_eq!(scanned.measured["a.mp3"].size, scanned.files[0].size);
+        assert_eq!(scanned.files[1].audio, Audio::NotMeasured);
+        assert!(!scanned.measured.contains_key(lossy));
         let mut skipped: Vec<_> = scanned
             .skipped
             .iter()
@@ -353,7 +368,6 @@ mod tests {
                 ),
                 ("link.mp3", "is a symbolic link"),
                 ("sub.mp3", "is a subfolder"),
-                ("\u{fffd}.mp3", "its name is not UTF-8"),
             ]
         );
     }

@@ -273,8 +273,10 @@ fn time(seconds: impl Into<i64>, nanos: u64) -> DateTime<Utc> {
 }
 
 /// `name` is one path component: not empty, `.` or `..`, no `/`, no NUL.
-fn check_name(name: &str) -> bool {
-    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
+fn check_name(name: impl AsRef<std::ffi::OsStr>) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = name.as_ref().as_bytes();
+    !(name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0))
 }
 
 impl Share {
@@ -344,7 +346,8 @@ impl Share {
     /// `AT_STATX_FORCE_SYNC` (past the SMB client's attribute cache) relative to the folder's
     /// handle, a link not followed. Where `statx` is missing (`ENOSYS`), `fstatat` with
     /// `AT_SYMLINK_NOFOLLOW`, which may answer from the cache.
-    pub fn attributes(&self, name: &str) -> io::Result<Attributes> {
+    pub fn attributes(&self, name: impl AsRef<std::ffi::OsStr>) -> io::Result<Attributes> {
+        let name = name.as_ref();
         if !check_name(name) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -359,7 +362,8 @@ impl Share {
                 if !StatxFlags::from_bits_truncate(st.stx_mask).contains(needed) {
                     return Err(io::Error::other(format!(
                         "the file system did not report the type, size and modification time \
-                         of {name}"
+                         of {}",
+                        name.to_string_lossy()
                     )));
                 }
                 Ok(Attributes::of_statx(&st))
