@@ -190,8 +190,9 @@ async fn blocks(
                         dead_air.feed(chunk);
                     }
                 };
+                let handle = std::fs::File::open(&path).map_err(|e| e.to_string())?;
                 archive
-                    .put_file_inspected(&blob, &path, &meta, PutMode::Overwrite, &mut inspect)
+                    .put_file_inspected(&blob, &handle, &meta, PutMode::Overwrite, &mut inspect)
                     .await
                     .map_err(|e| e.to_string())
             })

@@ -5,14 +5,14 @@
 //! Reading a few seconds of those files and aligning their audio (equal frames for `-c copy`,
 //! decoded audio otherwise) tells it exactly.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::Read;
 
-use selection::{Alignment, AlignmentCandidate, ArchiveState, SeenFile};
+use selection::{Alignment, AlignmentCandidate, ArchiveState};
 use tracing::{info, warn};
 
+use crate::scan::Folder;
 use crate::settings::Settings;
+use crate::share::Recording;
 
 /// At most this many pairs are aligned in one run.
 const MAX_PAIRS: usize = 16;
@@ -23,27 +23,28 @@ const PROBE_S: f64 = 4.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
 const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 
-/// Measure the alignments the planner asks for. A pair that cannot be read or aligned with
-/// confidence is left out: the planner then keeps its doubt, which costs duplicates, not
+/// Measure the alignments the planner asks for, reading each file through the folder's
+/// handle as the scan measured it ([`Folder::open`]). A pair that cannot be read or aligned
+/// with confidence is left out: the planner then keeps its doubt, which costs duplicates, not
 /// audio.
 pub fn measure(
-    files: &[SeenFile],
+    folder: &Folder,
     state: &ArchiveState,
     settings: &Settings,
     now: selection::Now,
 ) -> Vec<Alignment> {
     let mut out = Vec::new();
-    for pair in selection::alignment_candidates(files, state, &settings.selection, now)
+    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now)
         .into_iter()
         .take(MAX_PAIRS)
     {
-        match align_pair(&settings.folder, &pair) {
+        match align_pair(&|name| folder.open(name).map_err(|e| e.to_string()), &pair) {
             Ok(Some((found, offset_ms))) => {
                 let confidence = (found.confidence * 100.0).round() / 100.0;
                 if found.confidence < MIN_CONFIDENCE {
                     info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
                         method = ?found.method, confidence, decision = "not aligned",
-                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names");
+                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names, and neither file stands in for the other");
                     continue;
                 }
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
@@ -55,19 +56,20 @@ pub fn measure(
                 });
             }
             Ok(None) => info!(a = %pair.a, b = %pair.b, decision = "not aligned",
-                "no common audio found (silence, another source, or too little overlap): placed by names"),
+                "no common audio found (silence, another source, or too little overlap): placed by names, and neither file stands in for the other"),
             Err(e) => warn!(a = %pair.a, b = %pair.b, decision = "not aligned",
-                "cannot read for alignment ({e}): placed by names"),
+                "cannot read for alignment ({e}): placed by names, and neither file stands in for the other"),
         }
     }
     out
 }
 
-/// What the aligner found from a few seconds of each file, with `b`'s start minus `a`'s in ms.
+/// What the aligner found from a few seconds of each file (opened by `open`, one at a time),
+/// with `b`'s start minus `a`'s in ms.
 fn align_pair(
-    folder: &Path,
+    open: &dyn Fn(&str) -> Result<Recording, String>,
     pair: &AlignmentCandidate,
-) -> std::io::Result<Option<(align::Alignment, i64)>> {
+) -> Result<Option<(align::Alignment, i64)>, String> {
     // Cut the earlier file around where the later one starts.
     let (early, late, sign) = if pair.expected_offset_ms >= 0 {
         (&pair.a, &pair.b, 1)
@@ -76,20 +78,23 @@ fn align_pair(
     };
     let expected_s = (pair.expected_offset_ms * sign) as f64 / 1000.0;
     let tolerance_s = pair.tolerance_ms as f64 / 1000.0;
+    let read = |e: std::io::Error| format!("cannot read it: {e}");
     let Some(a) = window(
-        &folder.join(early),
+        &open(early)?,
         expected_s - tolerance_s,
         expected_s + PROBE_S + tolerance_s,
-    )?
+    )
+    .map_err(read)?
     else {
         return Ok(None);
     };
     // When the later file may in truth start first, its window holds the earlier's start.
     let Some(b) = window(
-        &folder.join(late),
+        &open(late)?,
         0.0,
         PROBE_S + (tolerance_s - expected_s).max(0.0),
-    )?
+    )
+    .map_err(read)?
     else {
         return Ok(None);
     };
@@ -111,18 +116,16 @@ pub(crate) struct Window {
     pub(crate) start_ms: f64,
 }
 
-pub(crate) fn window(path: &Path, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
-    let mut file = File::open(path)?;
-    let size = file.metadata()?.len();
+pub(crate) fn window(file: &Recording, from_s: f64, to_s: f64) -> std::io::Result<Option<Window>> {
+    let size = file.size();
     let mut head = Vec::new();
-    (&mut file).take(HEAD_BYTES).read_to_end(&mut head)?;
+    file.reader(0, HEAD_BYTES.min(size))
+        .read_to_end(&mut head)?;
     let Some(span) = window_span(&head, size, from_s, to_s) else {
         return Ok(None);
     };
     let mut bytes = Vec::with_capacity((span.to - span.from) as usize);
-    file.seek(SeekFrom::Start(span.from))?;
-    (&mut file)
-        .take(span.to - span.from)
+    file.reader(span.from, span.to - span.from)
         .read_to_end(&mut bytes)?;
     Ok(span.cut(bytes))
 }
@@ -132,7 +135,7 @@ pub(crate) const HEAD_BYTES: u64 = 16 * 1024;
 
 /// Which bytes of a recording hold `from_s..to_s` of its audio, found from its head and size;
 /// [`WindowSpan::cut`] then makes the window of the bytes read. Any byte source that reads
-/// ranges (a file, a blob) uses it.
+/// ranges (a recording in the folder, a blob) uses it.
 pub(crate) struct WindowSpan {
     pub(crate) from: u64,
     pub(crate) to: u64,
@@ -207,6 +210,19 @@ impl WindowSpan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::Share;
+    use std::path::Path;
+
+    /// Opens a fixture's files through the folder's handle, as measured now.
+    fn opener(dir: &Path) -> impl Fn(&str) -> Result<Recording, String> {
+        let share = Share::open(dir).unwrap();
+        move |name| {
+            let measured = share.attributes(name).map_err(|e| e.to_string())?;
+            share
+                .open_recording(name, &measured)
+                .map_err(|e| e.to_string())
+        }
+    }
 
     fn fixture(scenario: &str) -> (std::path::PathBuf, serde_json::Value) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -266,7 +282,7 @@ mod tests {
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
                 };
-                let (found, got) = align_pair(&dir, &pair)
+                let (found, got) = align_pair(&opener(&dir), &pair)
                     .unwrap()
                     .unwrap_or_else(|| panic!("{scenario} {a} {b} not aligned"));
                 assert!(
@@ -287,7 +303,9 @@ mod tests {
         let (dir, m) = fixture("steady");
         let (name, _) = start(&m, "abcde_20261126T151443.mp3");
         let whole = std::fs::read(dir.join(&name)).unwrap();
-        let w = window(&dir.join(&name), 4.0, 6.0).unwrap().unwrap();
+        let w = window(&opener(&dir)(&name).unwrap(), 4.0, 6.0)
+            .unwrap()
+            .unwrap();
         let frames = align::frames(&whole);
         let k = (w.start_ms / (576.0 * 1000.0 / 22050.0)).round() as usize;
         assert!(

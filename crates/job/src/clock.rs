@@ -6,19 +6,18 @@
 //! ([`selection::Now`]). This module reads both clocks once per run and reports when they
 //! disagree.
 
-use std::fs;
-use std::path::Path;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{Now, SeenFile};
 use tracing::{debug, warn};
+
+use crate::share::Share;
 
 /// The file created and removed at once to read the share's clock. It does not end in `.mp3`,
 /// so no scan takes it for a recording, and a run killed before removing it removes it next time.
 pub const PROBE_NAME: &str = ".segment-selector-clock";
 
 /// Read the node's clock and the share's, once, for the whole run.
-pub fn read(folder: &Path) -> Now {
+pub fn read(folder: &Share) -> Now {
     let node = Utc::now();
     let share = match share_clock(folder) {
         Ok(t) => Some(t),
@@ -30,28 +29,24 @@ pub fn read(folder: &Path) -> Now {
     Now { node, share }
 }
 
-/// The share's clock: the modification time it gives a file created now. On Azure Files that
-/// is the file service's clock, the same clock as the recordings' modification times.
-pub fn share_clock(folder: &Path) -> Result<DateTime<Utc>, String> {
-    let path = folder.join(PROBE_NAME);
-    let create = || {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-    };
+/// The share's clock: the modification time it gives a file created now (through the folder's
+/// handle, exclusively). On Azure Files that is the file service's clock, the same clock as the
+/// recordings' modification times.
+pub fn share_clock(folder: &Share) -> Result<DateTime<Utc>, String> {
+    let path = folder.path().join(PROBE_NAME);
+    let create = || folder.create(PROBE_NAME);
     let file = match create() {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Left by a killed run: its time is old.
-            let _ = fs::remove_file(&path);
+            let _ = folder.remove(PROBE_NAME);
             create().map_err(|e| format!("cannot create {}: {e}", path.display()))?
         }
         Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
     };
     let modified = file.metadata().and_then(|m| m.modified());
     drop(file);
-    let removed = fs::remove_file(&path);
+    let removed = folder.remove(PROBE_NAME);
     let modified =
         modified.map_err(|e| format!("cannot read the time of {}: {e}", path.display()))?;
     if let Err(e) = removed {
@@ -109,22 +104,33 @@ pub fn skew(now: &Now, files: &[SeenFile], limit: TimeDelta) -> Option<f64> {
 mod tests {
     use super::*;
 
+    use std::fs;
+
     #[test]
     fn the_share_clock_is_read_from_a_file_it_creates_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
+        let share = Share::open(dir.path()).unwrap();
         let before = Utc::now() - TimeDelta::seconds(1);
-        let t = share_clock(dir.path()).unwrap();
+        let t = share_clock(&share).unwrap();
         assert!(t >= before && t <= Utc::now() + TimeDelta::seconds(1));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         // A probe left by a killed run is replaced.
         fs::write(dir.path().join(PROBE_NAME), b"").unwrap();
-        assert!(share_clock(dir.path()).is_ok());
+        assert!(share_clock(&share).is_ok());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A link in its place is removed, never followed.
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(PROBE_NAME)).unwrap();
+        assert!(share_clock(&share).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(outside.path().exists());
     }
 
     #[test]
-    fn a_missing_folder_gives_no_share_clock() {
-        let now = read(Path::new("/nonexistent/segment-selector"));
+    fn a_probe_that_cannot_be_created_gives_no_share_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(PROBE_NAME)).unwrap();
+        let now = read(&Share::open(dir.path()).unwrap());
         assert_eq!(now.share, None);
     }
 

@@ -16,14 +16,15 @@
 //!   file has left the folder). Both files are archived, with a warning.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use selection::{CompareRequest, Comparison, Verdict};
 use tracing::{info, warn};
 
 use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE};
 use crate::rows::blob_frame_offset;
+use crate::scan::Folder;
 use crate::settings::Settings;
+use crate::share::Recording;
 use crate::store::{Archive, SegmentRow};
 
 /// Seconds of the later window that are correlated at each checkpoint.
@@ -42,10 +43,12 @@ const EVERY_S: f64 = 120.0;
 /// recorder's next or previous file, which abuts it in this file's time, is one continuous
 /// stream of frames with it.
 ///
-/// The other file is read from the folder, or from its blob once it has left the folder
-/// (`archived`: the rows read this run, by file name).
+/// Both files are read through the folder's handle as the scan measured them
+/// ([`Folder::open`]); the other file from its blob once it has left the folder (`archived`:
+/// the rows read this run, by file name).
 pub async fn measure(
     requests: &[CompareRequest],
+    folder: &Folder,
     settings: &Settings,
     archive: &dyn Archive,
     archived: &HashMap<String, SegmentRow>,
@@ -53,8 +56,13 @@ pub async fn measure(
     let mut own: Vec<Option<(Verdict, String)>> = Vec::with_capacity(requests.len());
     for r in requests {
         own.push(if r.to_ms - r.from_ms >= (PROBE_S * 1000.0) as i64 {
-            let with = Source::of(&r.with, settings, archive, archived);
-            Some(compare(&settings.folder.join(&r.file), &with, r, settings).await)
+            Some(match folder.open(&r.file) {
+                Ok(file) => {
+                    let with = Source::of(&r.with, folder, archive, archived);
+                    compare(&file, &with, r, settings).await
+                }
+                Err(e) => (Verdict::Unknown, format!("cannot read {}: {e}", r.file)),
+            })
         } else {
             None
         });
@@ -137,7 +145,7 @@ enum Look {
 
 /// Where the other recording's audio is read: the folder, or its blob.
 enum Source<'a> {
-    Folder(PathBuf),
+    Folder(Recording),
     /// The blob's frame `k` is the recording's `k + offset_frames`.
     Blob {
         archive: &'a dyn Archive,
@@ -151,13 +159,15 @@ enum Source<'a> {
 impl<'a> Source<'a> {
     fn of(
         file: &str,
-        settings: &Settings,
+        folder: &Folder,
         archive: &'a dyn Archive,
         archived: &HashMap<String, SegmentRow>,
     ) -> Self {
-        let path = settings.folder.join(file);
-        if path.is_file() {
-            return Source::Folder(path);
+        if folder.measured.contains_key(file) {
+            return match folder.open(file) {
+                Ok(recording) => Source::Folder(recording),
+                Err(e) => Source::Missing(format!("cannot read {file}: {e}")),
+            };
         }
         match archived.get(file) {
             Some(row) => match &row.blob_name {
@@ -177,7 +187,7 @@ impl<'a> Source<'a> {
     /// `from_s..to_s` of the recording's audio (its own time, from its first audio frame).
     async fn window(&self, from_s: f64, to_s: f64) -> Result<Option<Window>, String> {
         match self {
-            Source::Folder(path) => window(path, from_s, to_s).map_err(|e| e.to_string()),
+            Source::Folder(recording) => window(recording, from_s, to_s).map_err(|e| e.to_string()),
             Source::Blob {
                 archive,
                 blob,
@@ -214,7 +224,7 @@ impl<'a> Source<'a> {
 }
 
 async fn compare(
-    file: &Path,
+    file: &Recording,
     with: &Source<'_>,
     r: &CompareRequest,
     settings: &Settings,
@@ -291,7 +301,7 @@ async fn compare(
 
 /// Align `with`'s audio from `c - offset` (its own time) against `file`'s around `c`.
 async fn checkpoint(
-    file: &Path,
+    file: &Recording,
     with: &Source<'_>,
     c: f64,
     offset: f64,
@@ -339,7 +349,7 @@ fn silent(bytes: &[u8], settings: &Settings) -> bool {
 
 /// Both sides silent over the whole overlap: the only way silence counts as the same audio.
 async fn silent_throughout(
-    file: &Path,
+    file: &Recording,
     with: &Source<'_>,
     from: f64,
     to: f64,

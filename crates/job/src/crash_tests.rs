@@ -63,21 +63,21 @@ impl Archive for Crashing {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &std::fs::File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let call = self
             .inner
-            .put_file_inspected(blob_name, path, metadata, mode, inspect);
+            .put_file_inspected(blob_name, file, metadata, mode, inspect);
         self.crash.gate(call).await
     }
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
@@ -85,7 +85,7 @@ impl Archive for Crashing {
     ) -> StoreResult<PutOutcome> {
         let call = self
             .inner
-            .put_file_range_inspected(blob_name, head, path, range, metadata, mode, inspect);
+            .put_file_range_inspected(blob_name, head, file, range, metadata, mode, inspect);
         self.crash.gate(call).await
     }
     async fn put_small(&self, blob: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
@@ -134,7 +134,7 @@ impl Archive for Crashing {
 }
 
 /// A copy of fixture `name`, its files finished an hour ago.
-fn folder(name: &str) -> tempfile::TempDir {
+pub(crate) fn folder(name: &str) -> tempfile::TempDir {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
         .join(name);
@@ -155,7 +155,7 @@ fn folder(name: &str) -> tempfile::TempDir {
     dir
 }
 
-fn settings(folder: &Path) -> Settings {
+pub(crate) fn settings(folder: &Path) -> Settings {
     Settings::from_vars([
         ("FOLDER".to_string(), folder.display().to_string()),
         ("STREAM_NAME".into(), "hope".into()),
@@ -206,7 +206,7 @@ fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool
     crash.calls.load(Ordering::SeqCst)
 }
 
-fn files(folder: &Path) -> BTreeSet<String> {
+pub(crate) fn files(folder: &Path) -> BTreeSet<String> {
     std::fs::read_dir(folder)
         .expect("the folder")
         .map(|e| {

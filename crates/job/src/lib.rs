@@ -18,4 +18,7 @@ pub mod rows;
 pub mod run;
 pub mod scan;
 pub mod settings;
+pub mod share;
 pub mod store;
+#[cfg(test)]
+mod swap_tests;

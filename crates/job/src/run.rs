@@ -37,8 +37,11 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
     let deadline = execute::deadline(settings);
     // One reading of the clocks for the whole run: the scan, the alignments and the plan see
     // the same `now`.
-    let now = crate::clock::read(&settings.folder);
-    let folder = execute::scan_folder(settings, now)?;
+    // FOLDER's handle, opened once: the share's clock, the scan and every later read or
+    // deletion of a recording go through it.
+    let share = crate::share::Share::open(&settings.folder)?;
+    let now = crate::clock::read(&share);
+    let folder = execute::scan_folder(share, settings, now)?;
     let skew_limit =
         chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
     let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);
@@ -79,7 +82,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 }
                 Err(e) => return Err(e),
             };
-            let alignments = crate::alignments::measure(&folder.files, &state, settings, now);
+            let alignments = crate::alignments::measure(&folder, &state, settings, now);
             // A deletion resting on another recording waits for a comparison of the audio
             // it rests on: compare what the plan asks about, then plan again with the verdicts
             // (each pass can only keep more, so a few suffice; what is still asked is held).
@@ -91,8 +94,14 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                     break;
                 }
                 comparisons.extend(
-                    crate::compare::measure(&plan.compare, settings, archive, &recorded.archived)
-                        .await,
+                    crate::compare::measure(
+                        &plan.compare,
+                        &folder,
+                        settings,
+                        archive,
+                        &recorded.archived,
+                    )
+                    .await,
                 );
                 plan = selection::plan_compared(
                     &folder.files,

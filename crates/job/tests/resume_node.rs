@@ -41,7 +41,7 @@ async fn resumes_from_the_node_jobs_rows() {
         archive
             .put_file(
                 &blob,
-                &dir.path().join(name),
+                &std::fs::File::open(dir.path().join(name)).unwrap(),
                 &Default::default(),
                 PutMode::CreateOnly,
             )

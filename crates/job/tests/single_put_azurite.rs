@@ -63,9 +63,13 @@ async fn put(
     let mut seen = Vec::new();
     let metadata = BTreeMap::from([("pod".to_owned(), "pod-a".to_owned())]);
     let outcome = archive
-        .put_file_inspected(name, path, &metadata, mode, &mut |chunk| {
-            seen.extend_from_slice(chunk)
-        })
+        .put_file_inspected(
+            name,
+            &std::fs::File::open(path).unwrap(),
+            &metadata,
+            mode,
+            &mut |chunk| seen.extend_from_slice(chunk),
+        )
         .await;
     (outcome, seen)
 }
@@ -221,12 +225,12 @@ async fn a_blob_from_a_header_and_ranges_of_files_holds_exactly_those_bytes() {
     let parts = vec![
         Part::Bytes(header.clone()),
         Part::File {
-            path: a,
+            file: std::sync::Arc::new(std::fs::File::open(&a).unwrap()),
             start: 4_181,
             len: 600_000,
         },
         Part::File {
-            path: b,
+            file: std::sync::Arc::new(std::fs::File::open(&b).unwrap()),
             start: 0,
             len: 300_001,
         },

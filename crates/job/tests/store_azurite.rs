@@ -147,7 +147,12 @@ async fn put_file_uploads_many_blocks_with_type_md5_and_metadata() {
     ]);
 
     let outcome = archive
-        .put_file("26-11-2026/a.mp3", &path, &metadata, PutMode::CreateOnly)
+        .put_file(
+            "26-11-2026/a.mp3",
+            &open(&path),
+            &metadata,
+            PutMode::CreateOnly,
+        )
         .await
         .unwrap();
     let size = (BLOCK * 5 + 1234) as u64;
@@ -200,7 +205,12 @@ async fn empty_file_becomes_an_empty_blob() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(dir.path(), "empty.mp3", 0, 0);
     let outcome = archive
-        .put_file("empty.mp3", &path, &BTreeMap::new(), PutMode::Overwrite)
+        .put_file(
+            "empty.mp3",
+            &open(&path),
+            &BTreeMap::new(),
+            PutMode::Overwrite,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -227,11 +237,11 @@ async fn create_only_keeps_the_existing_blob_and_overwrite_replaces_it() {
     let none = BTreeMap::new();
 
     archive
-        .put_file(name, &first, &none, PutMode::CreateOnly)
+        .put_file(name, &open(&first), &none, PutMode::CreateOnly)
         .await
         .unwrap();
     match archive
-        .put_file(name, &second, &none, PutMode::CreateOnly)
+        .put_file(name, &open(&second), &none, PutMode::CreateOnly)
         .await
         .unwrap()
     {
@@ -243,7 +253,7 @@ async fn create_only_keeps_the_existing_blob_and_overwrite_replaces_it() {
     }
 
     let outcome = archive
-        .put_file(name, &second, &none, PutMode::Overwrite)
+        .put_file(name, &open(&second), &none, PutMode::Overwrite)
         .await
         .unwrap();
     assert_eq!(
@@ -270,10 +280,11 @@ async fn concurrent_create_only_uploads_leave_exactly_one_intact_blob() {
     let b = write_file(dir.path(), "b.mp3", BLOCK * 8, 4);
     let none = BTreeMap::new();
     let name = "race.mp3";
+    let (fa, fb) = (open(&a), open(&b));
 
     let (ra, rb) = tokio::join!(
-        archive.put_file(name, &a, &none, PutMode::CreateOnly),
-        archive.put_file(name, &b, &none, PutMode::CreateOnly)
+        archive.put_file(name, &fa, &none, PutMode::CreateOnly),
+        archive.put_file(name, &fb, &none, PutMode::CreateOnly)
     );
     let outcomes = [ra.unwrap(), rb.unwrap()];
     let written: Vec<_> = outcomes
@@ -527,7 +538,7 @@ async fn a_stopped_azurite_fails_fast_and_transiently_then_data_survives_restart
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(dir.path(), "s.mp3", BLOCK + 1, 5);
     archive
-        .put_file("s.mp3", &path, &BTreeMap::new(), PutMode::CreateOnly)
+        .put_file("s.mp3", &open(&path), &BTreeMap::new(), PutMode::CreateOnly)
         .await
         .unwrap();
 
@@ -542,7 +553,7 @@ async fn a_stopped_azurite_fails_fast_and_transiently_then_data_survives_restart
         archive.insert_row(&row("k2")).await.unwrap_err(),
         archive.try_lock(15).await.unwrap_err(),
         archive
-            .put_file("t.mp3", &path, &BTreeMap::new(), PutMode::Overwrite)
+            .put_file("t.mp3", &open(&path), &BTreeMap::new(), PutMode::Overwrite)
             .await
             .unwrap_err(),
     ];
@@ -592,4 +603,9 @@ async fn an_endpoint_that_never_answers_times_out() {
     assert!(err.transient, "{err}");
     assert!(err.cause.contains("no response within"), "{err}");
     assert_no_secret(&err);
+}
+
+/// A file open for reading: what the job passes to an upload.
+fn open(path: &std::path::Path) -> std::fs::File {
+    std::fs::File::open(path).unwrap()
 }

@@ -202,6 +202,10 @@ pub fn scan_reader<R: Read>(mut r: R) -> std::io::Result<Mp3Facts> {
 }
 
 /// Scans a file as it is now; a file still being written is measured up to where it ends.
+///
+/// A convenience for tools: it opens `path` as given, following links. A program that must
+/// read only a file it has checked (the job: `crates/job/src/share.rs`) opens it itself and
+/// passes the handle to [`scan_reader`].
 pub fn scan_file(path: &Path) -> std::io::Result<Mp3Facts> {
     scan_reader(std::fs::File::open(path)?)
 }

@@ -13,18 +13,16 @@
 //! (the bytes from the blob's start to there are sent, not counted again), so each byte is
 //! read once but for the few frames between the blob's start and the in-point.
 
-use std::fs::File;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-
-use std::collections::BTreeMap;
 
 use mp3frame::info_tag::{self, Gapless, Toc, DECODER_DELAY, MAX_DELAY};
 use tracing::{info, warn};
 
 use super::{dead_air, read_from, Counted, Event, Exact, FrameExact, Shell, Step};
 use crate::days::Lead;
+use crate::share::{RangeReader, Recording, Why};
 use crate::store::{PutMode, PutOutcome};
 
 /// Bytes read at a time before the in-point, once the stream's format is known.
@@ -58,19 +56,19 @@ pub(super) struct Prepared {
     pub dead_air: deadair::Detector,
 }
 
-/// Reads the recording at `path` (`size` bytes, `frames` audio frames as planned) up to its
-/// frame `trim`, counting and measuring on the way, and builds the header of the blob that
-/// plays it from `trim` on. `None` where no such blob can be built (the format is not found,
+/// Reads `recording` (`size` bytes, `frames` audio frames as planned) up to its frame `trim`,
+/// counting and measuring on the way, and builds the header of the blob that plays it from
+/// `trim` on. `None` where no such blob can be built (the format is not found,
 /// the in-point is too near the start for a warm-up, the counts do not fit a header): the
 /// blob is then the recording's bytes.
 pub(super) fn prepare(
-    path: &Path,
+    recording: &Recording,
     size: u64,
     trim: u64,
     frames: u64,
     silence: deadair::Threshold,
 ) -> std::io::Result<Option<Prepared>> {
-    let mut pass = Pass::open(path, silence, CHUNK)?;
+    let mut pass = Pass::open(recording, silence, CHUNK);
     while pass.scanner.format().is_none() {
         if pass.fed_to > FORMAT_WITHIN || !pass.read(FIRST_CHUNK)? {
             return Ok(None);
@@ -104,7 +102,7 @@ pub(super) fn prepare(
         return Ok(None);
     };
     let mut word = [0u8; 4];
-    pass.file.read_exact_at(&mut word, start)?;
+    recording.file().read_exact_at(&mut word, start)?;
     let blob_frames = frames - first_frame;
     let Some(head) = header(word, spf, blob_frames, warm_up, size - start) else {
         return Ok(None);
@@ -129,20 +127,20 @@ pub(super) fn prepare(
 /// with the one more frame [`mp3frame::tail_frames`] wants.
 pub(super) const LEAD_TAIL: u64 = 12 * 1024;
 
-/// Reads the recording at `path` (`size` bytes, `frames` audio frames as planned) up to its
-/// first audio frame, and builds the header of the blob that plays all of it after the last
+/// Reads `recording` (`size` bytes, `frames` audio frames as planned) up to its first audio
+/// frame, and builds the header of the blob that plays all of it after the last
 /// frames of `tail`, the end of the file it continues (its last [`LEAD_TAIL`] bytes). `None`
 /// where no such blob can be built (the format is not found, `tail` does not end in whole
 /// frames of the same format, the counts do not fit a header): the blob is then the
 /// recording's bytes.
 pub(super) fn prepare_lead(
-    path: &Path,
+    recording: &Recording,
     size: u64,
     frames: u64,
     silence: deadair::Threshold,
     tail: &[u8],
 ) -> std::io::Result<Option<Prepared>> {
-    let mut pass = Pass::open(path, silence, FIRST_CHUNK)?;
+    let mut pass = Pass::open(recording, silence, FIRST_CHUNK);
     // Frame 0 does not depend on the format: it can be asked for before the first read.
     pass.scanner.locate(0, 1);
     while pass.scanner.located().start.is_none() {
@@ -208,29 +206,30 @@ fn header(
 }
 
 /// The read up to the in-point: every byte counted and measured, as the upload would.
-struct Pass {
-    file: File,
+struct Pass<'a> {
+    /// The recording from its start to its size as measured.
+    reader: RangeReader<'a>,
     buf: Vec<u8>,
     fed_to: u64,
     scanner: mp3count::Mp3Scanner,
     dead_air: deadair::Detector,
 }
 
-impl Pass {
+impl<'a> Pass<'a> {
     /// Reads of at most `chunk` bytes.
-    fn open(path: &Path, silence: deadair::Threshold, chunk: usize) -> std::io::Result<Self> {
-        Ok(Pass {
-            file: File::open(path)?,
+    fn open(recording: &'a Recording, silence: deadair::Threshold, chunk: usize) -> Self {
+        Pass {
+            reader: recording.reader(0, recording.size()),
             buf: vec![0u8; chunk],
             fed_to: 0,
             scanner: mp3count::Mp3Scanner::new(),
             dead_air: deadair::Detector::new(silence),
-        })
+        }
     }
 
     /// Reads up to `len` more bytes; `false` at the end of the file.
     fn read(&mut self, len: usize) -> std::io::Result<bool> {
-        let n = self.file.read(&mut self.buf[..len])?;
+        let n = self.reader.read(&mut self.buf[..len])?;
         self.scanner.feed(&self.buf[..n]);
         self.dead_air.feed(&self.buf[..n]);
         self.fed_to += n as u64;
@@ -261,34 +260,43 @@ impl Prepared {
 
 impl Shell<'_> {
     /// What the blob of `plan.uploads[upload]` starts with, read from the recording (and for
-    /// [`Exact::Lead`], from the end of the file it continues: in the folder, or in its blob
-    /// once it has left it); `Ok(None)` where no frame-exact blob can be built.
-    pub(super) async fn prepare_exact(
+    /// [`Exact::Lead`], after `tail`, the end of the file it continues, [`Shell::lead_tail`]);
+    /// `Ok(None)` where no frame-exact blob can be built.
+    pub(super) fn prepare_exact(
         &self,
         upload: usize,
-        path: &Path,
+        recording: &Recording,
         exact: &Exact,
+        tail: Option<&[u8]>,
     ) -> Result<Option<Prepared>, String> {
         let u = &self.plan.uploads[upload];
         let silence = self.settings.silence;
         let read = |e: std::io::Error| format!("cannot read it: {e}");
-        match exact {
-            Exact::Cut(trim) => prepare(path, u.size, *trim, u.frames, silence).map_err(read),
-            Exact::Lead(lead) => match self.lead_tail(lead).await? {
-                Some(tail) => prepare_lead(path, u.size, u.frames, silence, &tail).map_err(read),
-                None => Ok(None),
-            },
+        match (exact, tail) {
+            (Exact::Cut(trim), _) => {
+                prepare(recording, u.size, *trim, u.frames, silence).map_err(read)
+            }
+            (Exact::Lead(_), Some(tail)) => {
+                prepare_lead(recording, u.size, u.frames, silence, tail).map_err(read)
+            }
+            (Exact::Lead(_), None) => Ok(None),
         }
     }
 
-    /// The last [`LEAD_TAIL`] bytes of the file `lead` names: from the folder, or from its
-    /// blob where the file cannot be read there (gone: its audio is then archived). The same
-    /// bytes either way, so a run that repairs this blob builds what the first one did.
-    /// `None` where neither exists.
-    async fn lead_tail(&self, lead: &Lead) -> Result<Option<Vec<u8>>, String> {
-        let local = match read_tail(&self.settings.folder.join(&lead.file)) {
-            Ok(tail) => return Ok(Some(tail)),
-            Err(e) => e,
+    /// The last [`LEAD_TAIL`] bytes of the file `lead` names: from the folder (through its
+    /// handle, as the scan measured it), or from its blob where the file is not there (gone:
+    /// its audio is then archived). The same bytes either way, so a run that repairs this blob
+    /// builds what the first one did. `None` where neither exists.
+    pub(super) async fn lead_tail(&self, lead: &Lead) -> Result<Option<Vec<u8>>, String> {
+        let local = match self.folder.open(&lead.file) {
+            Ok(recording) => {
+                return read_tail(&recording)
+                    .map(Some)
+                    .map_err(|e| format!("cannot read {}, which it continues: {e}", lead.file))
+            }
+            // Not in the folder when it was listed, or deleted since (archived in this run).
+            Err(e) if matches!(e.why, Why::NotMeasured) || e.is_gone() => None,
+            Err(e) => Some(e),
         };
         let archive = self.stores.archive;
         let failed = |e: crate::store::StoreError| {
@@ -296,13 +304,10 @@ impl Shell<'_> {
         };
         let Some(info) = archive.blob_info(&lead.blob).await.map_err(failed)? else {
             // Neither the file nor its blob: the recording goes up as recorded. A file there
-            // but unreadable may be readable next time: left for then.
-            return match local.kind() {
-                std::io::ErrorKind::NotFound => Ok(None),
-                _ => Err(format!(
-                    "cannot read {}, which it continues: {local}",
-                    lead.file
-                )),
+            // but not as measured may be readable next time: left for then.
+            return match local {
+                None => Ok(None),
+                Some(e) => Err(format!("{e} (the file it continues)")),
             };
         };
         let from = info.size.saturating_sub(LEAD_TAIL);
@@ -318,7 +323,7 @@ impl Shell<'_> {
     pub(super) async fn upload_exact(
         &self,
         upload: usize,
-        path: &Path,
+        recording: &Recording,
         mut metadata: BTreeMap<String, String>,
         mode: PutMode,
         prepared: Prepared,
@@ -354,7 +359,7 @@ impl Shell<'_> {
             .put_file_range_inspected(
                 &u.blob_name,
                 &head,
-                path,
+                recording.file(),
                 start..u.size,
                 &metadata,
                 mode,
@@ -383,6 +388,13 @@ impl Shell<'_> {
         };
         match put {
             Ok(PutOutcome::Written { size, md5 }) => {
+                let read_to = start + size.saturating_sub(head_len);
+                if let Err(error) = self.read_as_measured(recording, read_to) {
+                    return Event::Failed {
+                        step: Step::Upload(upload),
+                        error,
+                    };
+                }
                 let facts = scanner.finish(u.size);
                 let mut counted = Counted::of(&facts, &dead_air.finish());
                 let mut exact = exact(size, source_md5.finalize().into());
@@ -407,7 +419,7 @@ impl Shell<'_> {
                 let mut scanner = mp3count::Mp3Scanner::new();
                 let mut dead_air = deadair::Detector::new(self.settings.silence);
                 let mut at = 0u64;
-                let read = read_from(path, 0, &mut |chunk| {
+                let read = read_from(recording, 0, &mut |chunk| {
                     scanner.feed(chunk);
                     dead_air.feed(chunk);
                     whole.update(chunk);
@@ -487,13 +499,12 @@ impl Shell<'_> {
     }
 }
 
-/// The last [`LEAD_TAIL`] bytes of a file.
-fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
+/// The last [`LEAD_TAIL`] bytes of a recording (as measured: up to its size when opened).
+fn read_tail(recording: &Recording) -> std::io::Result<Vec<u8>> {
+    let len = recording.size();
     let from = len.saturating_sub(LEAD_TAIL);
     let mut tail = vec![0u8; (len - from) as usize];
-    file.read_exact_at(&mut tail, from)?;
+    recording.file().read_exact_at(&mut tail, from)?;
     Ok(tail)
 }
 

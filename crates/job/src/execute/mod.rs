@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use selection::{ArchiveState, Plan};
 use tracing::{error, info, warn};
@@ -22,6 +21,7 @@ use tracing::{error, info, warn};
 use crate::days;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
+use crate::share::{self, Difference, Recording, Share};
 use crate::store::{Archive, InsertOutcome, Lock, PutOutcome, SegmentRow};
 
 pub mod core;
@@ -140,8 +140,6 @@ pub async fn execute(
         warn!(decision = "gap", "{gap}");
     }
     let late_growth = warn_late_growth(state, plan);
-    let listed: BTreeMap<&str, &selection::SeenFile> =
-        folder.files.iter().map(|f| (f.name.as_str(), f)).collect();
     let setup = Setup {
         verified: recorded.verified.clone(),
         // Where each upload joins the archive, so that its row and blob carry it from the
@@ -168,7 +166,7 @@ pub async fn execute(
         stores,
         settings,
         plan,
-        listed: &listed,
+        folder,
     };
     // Every operation the core asks for runs at once with the others (at most
     // `upload_concurrency` uploads, one deletion and one lookup, as the core allows), so a
@@ -219,7 +217,9 @@ struct Shell<'a> {
     stores: &'a Stores<'a>,
     settings: &'a Settings,
     plan: &'a Plan,
-    listed: &'a BTreeMap<&'a str, &'a selection::SeenFile>,
+    /// The folder's handle and what the scan measured: every recording is re-checked,
+    /// opened and deleted through it.
+    folder: &'a Folder,
 }
 
 impl Shell<'_> {
@@ -239,15 +239,29 @@ impl Shell<'_> {
                 exact,
             } => {
                 let u = &self.plan.uploads[upload];
-                let path = self.settings.folder.join(&u.file);
-                if !self.unchanged(&u.file) {
-                    return Event::Changed { step };
+                if let Some(event) = self.recheck(&u.file, &step) {
+                    return event;
                 }
+                // The end of the file it continues, read (and closed) before the recording
+                // is opened: an operation holds one recording open at a time.
+                let tail = match &exact {
+                    Some(Exact::Lead(lead)) => match self.lead_tail(lead).await {
+                        Ok(tail) => tail,
+                        Err(e) => return failed(e),
+                    },
+                    _ => None,
+                };
+                // Open as the scan measured it, and read only through this handle; it closes
+                // when the operation ends.
+                let recording = match self.folder.open(&u.file) {
+                    Ok(r) => r,
+                    Err(e) => return failed(e.to_string()),
+                };
                 if let Some(exact) = exact {
-                    match self.prepare_exact(upload, &path, &exact).await {
+                    match self.prepare_exact(upload, &recording, &exact, tail.as_deref()) {
                         Ok(Some(prepared)) => {
                             return self
-                                .upload_exact(upload, &path, metadata, mode, prepared, &exact)
+                                .upload_exact(upload, &recording, metadata, mode, prepared, &exact)
                                 .await
                         }
                         Ok(None) => info!(file = %u.file, "no frame-exact blob can be built \
@@ -267,13 +281,22 @@ impl Shell<'_> {
                 let put = self
                     .stores
                     .archive
-                    .put_file_inspected(&u.blob_name, &path, &metadata, mode, &mut |chunk| {
-                        scanner.feed(chunk);
-                        dead_air.feed(chunk);
-                    })
+                    .put_file_inspected(
+                        &u.blob_name,
+                        recording.file(),
+                        &metadata,
+                        mode,
+                        &mut |chunk| {
+                            scanner.feed(chunk);
+                            dead_air.feed(chunk);
+                        },
+                    )
                     .await;
                 match put {
                     Ok(PutOutcome::Written { size, md5 }) => {
+                        if let Err(e) = self.read_as_measured(&recording, size) {
+                            return failed(e);
+                        }
                         let (facts, located) = scanner.finish_located(size);
                         let mut counted = Counted::of(&facts, &dead_air.finish());
                         // Only offsets of the frames the plan counted: otherwise the row
@@ -291,19 +314,21 @@ impl Shell<'_> {
                             counted,
                         }
                     }
-                    Ok(PutOutcome::AlreadyExists(info)) => match self.md5_and_dead_air(&path) {
-                        Ok((local_md5, silences)) => Event::BlobExists {
-                            upload,
-                            size: info.size,
-                            md5: info.md5,
-                            local_md5,
-                            silences,
-                            exact: None,
-                        },
-                        Err(e) => failed(format!(
-                            "cannot read it to compare with the archived blob: {e}"
-                        )),
-                    },
+                    Ok(PutOutcome::AlreadyExists(info)) => {
+                        match self.md5_and_dead_air(&recording) {
+                            Ok((local_md5, silences)) => Event::BlobExists {
+                                upload,
+                                size: info.size,
+                                md5: info.md5,
+                                local_md5,
+                                silences,
+                                exact: None,
+                            },
+                            Err(e) => failed(format!(
+                                "cannot read it to compare with the archived blob: {e}"
+                            )),
+                        }
+                    }
                     Err(e) => failed(e.to_string()),
                 }
             }
@@ -346,11 +371,13 @@ impl Shell<'_> {
                 if let Some(event) = self.before_deleting(deletion, &step) {
                     return event;
                 }
-                let path = self
-                    .settings
+                // The name beneath the folder's handle, just checked: a link there is removed,
+                // never followed.
+                match self
                     .folder
-                    .join(&self.plan.deletions[deletion].file);
-                match std::fs::remove_file(&path) {
+                    .share
+                    .remove(&self.plan.deletions[deletion].file)
+                {
                     Ok(()) => Event::Deleted { deletion },
                     Err(e) => failed(e.to_string()),
                 }
@@ -383,8 +410,8 @@ impl Shell<'_> {
     /// run only says what it would delete.
     fn before_deleting(&self, deletion: usize, step: &Step) -> Option<Event> {
         let d = &self.plan.deletions[deletion];
-        if !self.unchanged(&d.file) {
-            return Some(Event::Changed { step: step.clone() });
+        if let Some(event) = self.recheck(&d.file, step) {
+            return Some(event);
         }
         if self.settings.dry_run {
             info!(file = %d.file, decision = "would delete", "{d}");
@@ -396,18 +423,75 @@ impl Shell<'_> {
     /// The local file's MD5 and its dead air, in one read of it.
     fn md5_and_dead_air(
         &self,
-        path: &std::path::Path,
+        recording: &Recording,
     ) -> std::io::Result<([u8; 16], Vec<days::Silence>)> {
         let mut dead_air = deadair::Detector::new(self.settings.silence);
-        let md5 = md5_of(path, &mut |chunk| dead_air.feed(chunk))?;
+        let md5 = md5_of(recording, &mut |chunk| dead_air.feed(chunk))?;
         Ok((md5, dead_air::silences(&dead_air.finish())))
     }
 
-    fn unchanged(&self, file: &str) -> bool {
-        unchanged(
-            &self.settings.folder.join(file),
-            self.listed.get(file).copied(),
-        )
+    /// The file as the plan was made on it, asked of the server afresh ([`Share::attributes`]:
+    /// past the SMB client's attribute cache), before an upload, a gone row or a deletion:
+    /// `None` when it is. Otherwise the event that ends the operation: [`Event::Changed`]
+    /// when it was only written to (it grew, or its time moved) or is gone, left for the next
+    /// run; [`Event::Failed`] when something else has its name now (a link, a FIFO, another
+    /// file), an error naming what differs. Either way it is kept.
+    ///
+    /// [`Share::attributes`]: crate::share::Share::attributes
+    fn recheck(&self, file: &str, step: &Step) -> Option<Event> {
+        let changed = Some(Event::Changed { step: step.clone() });
+        let Some(measured) = self.folder.measured.get(file) else {
+            return changed;
+        };
+        let failed = |error: String| {
+            Some(Event::Failed {
+                step: step.clone(),
+                error,
+            })
+        };
+        let now = match self.folder.share.attributes(file) {
+            Ok(now) => now,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return changed,
+            Err(e) => return failed(format!("cannot read the attributes of {file}: {e}")),
+        };
+        let differences = measured.differences(&now);
+        if differences.is_empty() {
+            None
+        } else if differences.iter().all(Difference::is_change) {
+            info!(file, "{}", share::describe(&differences));
+            changed
+        } else {
+            failed(format!(
+                "{file} is not the file measured: {}; kept, not read",
+                share::describe(&differences)
+            ))
+        }
+    }
+
+    /// After an upload that read `recording` up to byte `read_to`: the file, asked afresh,
+    /// must still be what was measured and hold exactly the bytes read. Otherwise an error:
+    /// the upload fails (its row is not written, nothing is deleted on it), and the next run
+    /// looks again.
+    fn read_as_measured(&self, recording: &Recording, read_to: u64) -> Result<(), String> {
+        let name = recording.name();
+        let now =
+            self.folder.share.attributes(name).map_err(|e| {
+                format!("cannot read the attributes of {name} after uploading it: {e}")
+            })?;
+        let differences = recording.attributes().differences(&now);
+        if !differences.is_empty() {
+            return Err(format!(
+                "{name} changed while it was uploaded: {}; not recorded",
+                share::describe(&differences)
+            ));
+        }
+        if now.size != read_to {
+            return Err(format!(
+                "{read_to} bytes of {name} were uploaded, but it holds {}; not recorded",
+                now.size
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -432,27 +516,18 @@ pub async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool
     false
 }
 
-/// The file still has the size and modification time it had when it was listed.
-fn unchanged(path: &std::path::Path, listed: Option<&selection::SeenFile>) -> bool {
-    let (Some(listed), Ok(meta)) = (listed, std::fs::symlink_metadata(path)) else {
-        return false;
-    };
-    let modified = meta.modified().map(DateTime::<Utc>::from).ok();
-    meta.is_file() && meta.len() == listed.size && modified == Some(listed.modified)
-}
-
-/// Shows `inspect` the file's bytes from `start` to its end, a chunk at a time.
+/// Shows `inspect` the recording's bytes from `start` to its end (as measured: its size when
+/// opened), a chunk at a time.
 fn read_from(
-    path: &std::path::Path,
+    recording: &Recording,
     start: u64,
     inspect: &mut dyn FnMut(&[u8]),
 ) -> std::io::Result<()> {
-    use std::io::{Read, Seek};
-    let mut f = std::fs::File::open(path)?;
-    f.seek(std::io::SeekFrom::Start(start))?;
+    use std::io::Read;
+    let mut r = recording.reader(start, recording.size().saturating_sub(start));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             return Ok(());
         }
@@ -460,20 +535,25 @@ fn read_from(
     }
 }
 
-/// The MD5 of a file, showing `inspect` each chunk read.
-fn md5_of(path: &std::path::Path, inspect: &mut dyn FnMut(&[u8])) -> std::io::Result<[u8; 16]> {
+/// The MD5 of a recording, showing `inspect` each chunk read.
+fn md5_of(recording: &Recording, inspect: &mut dyn FnMut(&[u8])) -> std::io::Result<[u8; 16]> {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
-    read_from(path, 0, &mut |chunk| {
+    read_from(recording, 0, &mut |chunk| {
         h.update(chunk);
         inspect(chunk);
     })?;
     Ok(h.finalize().into())
 }
 
-/// Scan the folder (kept here so `main` stays a thin shell).
-pub fn scan_folder(settings: &Settings, now: selection::Now) -> Result<Folder, String> {
-    let folder = scan::scan(&settings.folder, settings.selection.finish_grace, now)?;
+/// Scan the folder through FOLDER's handle (kept here so `main` stays a thin shell). The run
+/// reads and deletes recordings through that handle only.
+pub fn scan_folder(
+    share: Share,
+    settings: &Settings,
+    now: selection::Now,
+) -> Result<Folder, String> {
+    let folder = scan::scan(share, settings.selection.finish_grace, now)?;
     for (name, why) in &folder.skipped {
         warn!(file = %name, decision = "skipped", "{why}");
     }

@@ -8,7 +8,7 @@
 //! failed expectation panics with what differed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
@@ -57,9 +57,13 @@ pub async fn create_only_put_refuses_an_existing_blob(archive: &dyn Archive, scr
     let metadata = meta(&[("pod", "pod-a"), ("frames", "383")]);
     let mut seen = Vec::new();
     let outcome = archive
-        .put_file_inspected(name, &first, &metadata, PutMode::CreateOnly, &mut |b| {
-            seen.extend_from_slice(b)
-        })
+        .put_file_inspected(
+            name,
+            &open(&first),
+            &metadata,
+            PutMode::CreateOnly,
+            &mut |b| seen.extend_from_slice(b),
+        )
         .await
         .unwrap();
     let bytes = std::fs::read(&first).unwrap();
@@ -82,7 +86,7 @@ pub async fn create_only_put_refuses_an_existing_blob(archive: &dyn Archive, scr
     );
 
     let again = archive
-        .put_file(name, &second, &BTreeMap::new(), PutMode::CreateOnly)
+        .put_file(name, &open(&second), &BTreeMap::new(), PutMode::CreateOnly)
         .await
         .unwrap();
     assert_eq!(again, PutOutcome::AlreadyExists(expected.clone()));
@@ -96,7 +100,7 @@ pub async fn overwrite_replaces_bytes_and_metadata(archive: &dyn Archive, scratc
     let long = scratch.file("overwrite-2.mp3", 9_000, 4);
     let put = |path: PathBuf, metadata: BTreeMap<String, String>| async move {
         archive
-            .put_file(name, &path, &metadata, PutMode::Overwrite)
+            .put_file(name, &open(&path), &metadata, PutMode::Overwrite)
             .await
             .unwrap()
     };
@@ -145,7 +149,7 @@ pub async fn metadata_is_replaced_as_a_whole(archive: &dyn Archive, scratch: &Sc
     let path = scratch.file("metadata.mp3", 3_000, 5);
     let first = meta(&[("pod", "pod-a"), ("in_ms", "0")]);
     archive
-        .put_file(name, &path, &first, PutMode::CreateOnly)
+        .put_file(name, &open(&path), &first, PutMode::CreateOnly)
         .await
         .unwrap();
     let second = meta(&[("in_ms", "2508"), ("out_ms", "600026")]);
@@ -179,7 +183,7 @@ pub async fn ranges_of_a_blob_read_back_its_bytes(archive: &dyn Archive, scratch
     let name = "26-11-2026/ranges.mp3";
     let path = scratch.file("ranges.mp3", 70_000, 7);
     archive
-        .put_file(name, &path, &BTreeMap::new(), PutMode::Overwrite)
+        .put_file(name, &open(&path), &BTreeMap::new(), PutMode::Overwrite)
         .await
         .unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -206,11 +210,14 @@ pub async fn a_blob_from_a_header_and_a_range_of_a_file(archive: &dyn Archive, s
     let metadata = meta(&[("mode", "frame-exact")]);
     let mut seen = Vec::new();
     let range = 10_001..250_000;
+    // The handle's position is not where the range starts: backends read at offsets.
+    let handle = open(&path);
+    std::io::Seek::seek(&mut &handle, std::io::SeekFrom::Start(77_777)).unwrap();
     let outcome = archive
         .put_file_range_inspected(
             name,
             &head,
-            &path,
+            &handle,
             range.clone(),
             &metadata,
             PutMode::CreateOnly,
@@ -242,7 +249,7 @@ pub async fn a_blob_from_a_header_and_a_range_of_a_file(archive: &dyn Archive, s
         .put_file_range_inspected(
             name,
             &head,
-            &path,
+            &handle,
             range,
             &metadata,
             PutMode::CreateOnly,
@@ -375,6 +382,12 @@ pub async fn the_lock_is_exclusive_until_released(archive: &dyn Archive) {
     for ttl in [0, 14, 61] {
         assert!(archive.try_lock(ttl).await.is_err(), "ttl {ttl}");
     }
+}
+
+/// A scratch file open for reading: what the executor passes ([`crate::share::Recording`]'s
+/// handle).
+fn open(path: &Path) -> std::fs::File {
+    std::fs::File::open(path).unwrap()
 }
 
 /// A scratch folder for the files the checks upload, removed on drop.

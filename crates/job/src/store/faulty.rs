@@ -25,7 +25,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -189,14 +188,14 @@ impl<A: Archive> Archive for FaultyArchive<A> {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &std::fs::File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let put = self
             .inner
-            .put_file_inspected(blob_name, path, metadata, mode, inspect);
+            .put_file_inspected(blob_name, file, metadata, mode, inspect);
         self.call(Operation::PutFile, put).await
     }
 
@@ -204,7 +203,7 @@ impl<A: Archive> Archive for FaultyArchive<A> {
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
@@ -212,7 +211,7 @@ impl<A: Archive> Archive for FaultyArchive<A> {
     ) -> StoreResult<PutOutcome> {
         let put = self
             .inner
-            .put_file_range_inspected(blob_name, head, path, range, metadata, mode, inspect);
+            .put_file_range_inspected(blob_name, head, file, range, metadata, mode, inspect);
         self.call(Operation::PutFile, put).await
     }
 

@@ -25,7 +25,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -193,38 +193,43 @@ impl Archive for InMemoryArchive {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        let operation = format!("upload {} to blob {blob_name}", path.display());
-        check_metadata(metadata).map_err(|cause| self.fail(operation.clone(), cause))?;
-        let bytes = tokio::fs::read(path)
+        self.put_file_range_inspected(blob_name, &[], file, 0..u64::MAX, metadata, mode, inspect)
             .await
-            .map_err(|e| self.fail(operation.clone(), format!("cannot read the file: {e}")))?;
-        self.put_bytes(blob_name, bytes, metadata, mode, inspect)
     }
 
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        let operation = format!("upload {} to blob {blob_name}", path.display());
+        let operation = format!("upload to blob {blob_name}");
         check_metadata(metadata).map_err(|cause| self.fail(operation.clone(), cause))?;
-        let file = tokio::fs::read(path)
-            .await
-            .map_err(|e| self.fail(operation.clone(), format!("cannot read the file: {e}")))?;
-        let end = (range.end as usize).min(file.len());
-        let start = (range.start as usize).min(end);
+        let unread =
+            |e: std::io::Error| self.fail(operation.clone(), format!("cannot read the file: {e}"));
+        let file = std::sync::Arc::new(file.try_clone().map_err(unread)?);
         let mut bytes = head.to_vec();
-        bytes.extend_from_slice(&file[start..end]);
+        let mut at = range.start;
+        while at < range.end {
+            let want = (range.end - at).min(INSPECT_CHUNK as u64) as usize;
+            let chunk = super::read_file_at(&file, Vec::new(), at, want)
+                .await
+                .map_err(unread)?;
+            if chunk.is_empty() {
+                break;
+            }
+            at += chunk.len() as u64;
+            bytes.extend_from_slice(&chunk);
+        }
         self.put_bytes(blob_name, bytes, metadata, mode, inspect)
     }
 
@@ -442,18 +447,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_missing_file_is_a_named_permanent_error() {
+    async fn an_unreadable_handle_is_a_named_permanent_error() {
         let archive = InMemoryArchive::new("hope");
+        let dir = tempfile::tempdir().unwrap();
+        // Open for writing only: every read of it fails.
+        let file = File::create(dir.path().join("a.mp3")).unwrap();
         let err = archive
-            .put_file(
-                "b.mp3",
-                Path::new("/no/such/file.mp3"),
-                &BTreeMap::new(),
-                PutMode::CreateOnly,
-            )
+            .put_file("b.mp3", &file, &BTreeMap::new(), PutMode::CreateOnly)
             .await
             .unwrap_err();
         assert!(!err.transient);
-        assert!(err.to_string().contains("/no/such/file.mp3"), "{err}");
+        assert!(err.to_string().contains("b.mp3"), "{err}");
+        assert!(archive.blob("b.mp3").is_none());
     }
 }

@@ -5,7 +5,7 @@
 //! planner or the executor.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fs::File;
 
 use async_trait::async_trait;
 
@@ -71,6 +71,36 @@ pub enum PutOutcome {
     /// `CreateOnly` found a blob already there; its properties are returned so the caller can
     /// compare them with the local file.
     AlreadyExists(BlobInfo),
+}
+
+/// Reads up to `want` bytes of `file` from byte `at` into `buffer` (cleared first; fewer bytes
+/// only at the file's end), on the blocking pool, at explicit offsets: the handle's position
+/// is neither used nor moved. What the backends read an uploaded file with.
+pub(crate) async fn read_file_at(
+    file: &std::sync::Arc<File>,
+    mut buffer: Vec<u8>,
+    at: u64,
+    want: usize,
+) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let file = std::sync::Arc::clone(file);
+    tokio::task::spawn_blocking(move || {
+        buffer.clear();
+        buffer.resize(want, 0);
+        let mut got = 0;
+        while got < want {
+            match file.read_at(&mut buffer[got..], at + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buffer.truncate(got);
+        Ok(buffer)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// One archived segment as recorded in the table.
@@ -169,17 +199,23 @@ pub trait Archive: Send + Sync {
     /// creates them at the same time.
     async fn ensure_ready(&self) -> StoreResult<()>;
 
-    /// Stream the file at `path` into block blob `blob_name` with bounded memory,
-    /// `Content-Type: audio/mpeg`, per-block MD5 checked by the service, the whole file's MD5
-    /// as the blob's Content-MD5, and `metadata`.
+    /// Stream the open `file`, from its first byte to its end, into block blob `blob_name`
+    /// with bounded memory, `Content-Type: audio/mpeg`, per-block MD5 checked by the service,
+    /// the whole file's MD5 as the blob's Content-MD5, and `metadata`.
+    ///
+    /// The file is a handle, never a path: the executor passes the recording it opened and
+    /// checked ([`crate::share::Recording`]), so what is uploaded is what was measured, and
+    /// nothing in the shared folder is resolved again. Backends read it at explicit offsets
+    /// (`read_at`), whatever its position, and may duplicate the handle (`try_clone`) for the
+    /// length of the call.
     async fn put_file(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
     ) -> StoreResult<PutOutcome> {
-        self.put_file_inspected(blob_name, path, metadata, mode, &mut |_| {})
+        self.put_file_inspected(blob_name, file, metadata, mode, &mut |_| {})
             .await
     }
 
@@ -188,14 +224,14 @@ pub trait Archive: Send + Sync {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome>;
 
     /// A blob assembled from `head` (a generated header frame) followed by bytes `range` of
-    /// the file at `path`: a frame-exact blob. The same guarantees as
+    /// the open `file`: a frame-exact blob. The same guarantees as
     /// [`Archive::put_file_inspected`] (bounded memory, the blob's MD5 as its Content-MD5,
     /// `Written` giving the blob's size and MD5); `inspect` sees every byte of the blob, `head`
     /// first. A file shorter than `range` gives a shorter blob, which `Written::size` shows.
@@ -204,7 +240,7 @@ pub trait Archive: Send + Sync {
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,

@@ -16,7 +16,6 @@
 
 use std::future::Future as _;
 use std::os::unix::fs::FileExt as _;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -40,17 +39,21 @@ const INSPECTOR_QUEUE: usize = 2;
 pub enum Part {
     /// Bytes from memory (a generated header).
     Bytes(Bytes),
-    /// `len` bytes of the file at `path`, from byte `start`.
-    File { path: PathBuf, start: u64, len: u64 },
+    /// `len` bytes of an open file, from byte `start` (read at explicit offsets: the handle's
+    /// position is neither used nor moved).
+    File {
+        file: Arc<std::fs::File>,
+        start: u64,
+        len: u64,
+    },
 }
 
-/// A part ready to be read: files are opened before the request starts.
+/// A part ready to be read: each file checked to hold its range before the request starts.
 #[derive(Debug)]
 pub(super) enum Source {
     Bytes(Bytes),
     File {
         file: Arc<std::fs::File>,
-        path: PathBuf,
         start: u64,
         len: u64,
     },
@@ -65,31 +68,23 @@ impl Source {
     }
 }
 
-/// Opens the files of `parts` (each is checked to hold its range now).
+/// Checks that each file of `parts` holds its range now.
 pub(super) fn open(parts: Vec<Part>) -> Result<Vec<Source>, String> {
     parts
         .into_iter()
         .map(|part| match part {
             Part::Bytes(b) => Ok(Source::Bytes(b)),
-            Part::File { path, start, len } => {
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Part::File { file, start, len } => {
                 let size = file
                     .metadata()
-                    .map_err(|e| format!("cannot read the size of {}: {e}", path.display()))?
+                    .map_err(|e| format!("cannot read the file's size: {e}"))?
                     .len();
                 if start.checked_add(len).is_none_or(|end| end > size) {
                     return Err(format!(
-                        "{} holds {size} bytes, expected at least {start} + {len}",
-                        path.display()
+                        "the file holds {size} bytes, expected at least {start} + {len}"
                     ));
                 }
-                Ok(Source::File {
-                    file: Arc::new(file),
-                    path,
-                    start,
-                    len,
-                })
+                Ok(Source::File { file, start, len })
             }
         })
         .collect()
@@ -175,10 +170,8 @@ impl PartsBody {
             let want = (len - offset).min(CHUNK as u64) as usize;
             return match source {
                 Source::Bytes(b) => Ok(b.slice(offset as usize..offset as usize + want)),
-                Source::File {
-                    file, path, start, ..
-                } => {
-                    let (file, path, at) = (Arc::clone(file), path.clone(), start + offset);
+                Source::File { file, start, .. } => {
+                    let (file, at) = (Arc::clone(file), start + offset);
                     // Allocated here, on the runtime's worker, where the chunk is freed too:
                     // a buffer allocated on the blocking pool's threads gave each of them an
                     // allocator arena of its own (peak RSS 16.5 MiB for a day's backlog).
@@ -189,8 +182,7 @@ impl PartsBody {
                             match file.read_at(&mut data[got..], at + got as u64) {
                                 Ok(0) => {
                                     return Err(std::io::Error::other(format!(
-                                        "{} ended at byte {}, expected {} more bytes there",
-                                        path.display(),
+                                        "the file ended at byte {}, expected {} more bytes there",
                                         at + got as u64,
                                         want - got
                                     )))
@@ -305,11 +297,11 @@ mod tests {
     use super::*;
     use futures::{AsyncReadExt as _, StreamExt as _};
 
-    fn file_with(bytes: &[u8]) -> (tempfile::NamedTempFile, PathBuf) {
+    fn file_with(bytes: &[u8]) -> (tempfile::NamedTempFile, Arc<std::fs::File>) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
-        let path = f.path().to_owned();
-        (f, path)
+        let file = Arc::new(std::fs::File::open(f.path()).unwrap());
+        (f, file)
     }
 
     async fn read_all(body: &mut PartsBody) -> Vec<u8> {
@@ -327,17 +319,17 @@ mod tests {
     #[tokio::test]
     async fn parts_are_sent_in_order_hashed_and_inspected_once_across_a_reset() {
         let content: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let (_keep, path) = file_with(&content);
+        let (_keep, file) = file_with(&content);
         let parts = vec![
             Part::Bytes(Bytes::from_static(b"header")),
             Part::File {
-                path: path.clone(),
+                file: Arc::clone(&file),
                 start: 1000,
                 len: 600_000,
             },
             Part::Bytes(Bytes::from_static(b"")),
             Part::File {
-                path,
+                file,
                 start: 0,
                 len: 10,
             },
@@ -373,9 +365,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_shorter_than_its_range_fails_to_open_or_read() {
-        let (_keep, path) = file_with(&[1; 100]);
+        let (keep, file) = file_with(&[1; 100]);
         let err = open(vec![Part::File {
-            path: path.clone(),
+            file: Arc::clone(&file),
             start: 50,
             len: 51,
         }])
@@ -387,13 +379,13 @@ mod tests {
 
         let (mut body, _inspected) = PartsBody::new(
             open(vec![Part::File {
-                path: path.clone(),
+                file,
                 start: 0,
                 len: 100,
             }])
             .unwrap(),
         );
-        std::fs::write(&path, [1; 10]).unwrap();
+        std::fs::write(keep.path(), [1; 10]).unwrap();
         let mut buf = vec![0; 1000];
         let err = body.read(&mut buf).await.unwrap_err();
         assert!(err.to_string().contains("ended at byte 10"), "{err}");

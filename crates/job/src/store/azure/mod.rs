@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -226,12 +225,12 @@ impl Archive for AzureArchive {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &std::fs::File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, &[], path, None, metadata, mode, inspect)
+        self.upload(blob_name, &[], file, None, metadata, mode, inspect)
             .await
     }
 
@@ -239,13 +238,13 @@ impl Archive for AzureArchive {
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, head, path, Some(range), metadata, mode, inspect)
+        self.upload(blob_name, head, file, Some(range), metadata, mode, inspect)
             .await
     }
 

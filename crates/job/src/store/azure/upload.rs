@@ -3,7 +3,6 @@
 //! in one Put Blob instead (`single.rs`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use super::blob::to_metadata;
 use super::body::Part;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
-use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
+use crate::store::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
 
 pub(super) const MAX_BLOCKS: usize = 50_000;
 pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;
@@ -59,29 +58,30 @@ impl AzureArchive {
         self
     }
 
-    /// Uploads `head`, then bytes `range` of the file at `path` (`None`: all of it): in one
-    /// Put Blob up to the single-put limit, in blocks above it.
+    /// Uploads `head`, then bytes `range` of the open `file` (`None`: all of it): in one
+    /// Put Blob up to the single-put limit, in blocks above it. The file is read at explicit
+    /// offsets, from a duplicate of the handle held for the call.
     #[allow(clippy::too_many_arguments)] // the trait's arguments, plus the blob's parts
     pub(super) async fn upload(
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: Option<std::ops::Range<u64>>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        let operation = format!(
-            "upload {} to {}",
-            path.display(),
-            self.blob_label(blob_name)
-        );
+        let operation = format!("upload {}", self.blob_label(blob_name));
         let fail = |cause: String, transient: bool| StoreError {
             operation: operation.clone(),
             cause,
             transient,
         };
+        let file = Arc::new(
+            file.try_clone()
+                .map_err(|e| fail(format!("cannot read the file: {e}"), false))?,
+        );
         let (start, len) = match &range {
             Some(r) => (r.start, Some(r.end.saturating_sub(r.start))),
             None => (0, None),
@@ -89,8 +89,8 @@ impl AzureArchive {
         if self.single_put_limit > 0 {
             let len = match len {
                 Some(len) => len,
-                None => tokio::fs::metadata(path)
-                    .await
+                None => file
+                    .metadata()
                     .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
                     .len(),
             };
@@ -99,11 +99,7 @@ impl AzureArchive {
                 if !head.is_empty() {
                     parts.push(Part::Bytes(bytes::Bytes::copy_from_slice(head)));
                 }
-                parts.push(Part::File {
-                    path: path.to_owned(),
-                    start,
-                    len,
-                });
+                parts.push(Part::File { file, start, len });
                 return self
                     .put_single(
                         &operation,
@@ -124,20 +120,8 @@ impl AzureArchive {
 
         let blob = self.blob(blob_name);
         let block_size = self.options.block_size;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| fail(format!("cannot open the file: {e}"), false))?;
-        let mut file = file.into_std().await;
-        if start > 0 {
-            use std::io::Seek;
-            file.seek(std::io::SeekFrom::Start(start)).map_err(|e| {
-                fail(
-                    format!("cannot read the file from byte {start}: {e}"),
-                    false,
-                )
-            })?;
-        }
-        let file = Arc::new(file);
+        // Where the next block starts in the file.
+        let mut at = start;
         // Bytes of the file still to read (`u64::MAX`: to its end).
         let mut left = len.unwrap_or(u64::MAX);
         let mut whole = Md5::new();
@@ -179,12 +163,13 @@ impl AzureArchive {
                 None => Vec::with_capacity(block_size),
             };
             let want = block_size.min(usize::try_from(left).unwrap_or(usize::MAX));
-            let data = read_block(&file, buffer, want)
+            let data = read_file_at(&file, buffer, at, want)
                 .await
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
                 break;
             }
+            at += data.len() as u64;
             left = left.saturating_sub(data.len() as u64);
             if ids.len() == MAX_BLOCKS {
                 return Err(fail(
@@ -276,24 +261,6 @@ pub(super) async fn put_block(
         .into_future();
     let result = within(deadline, put).await.map(|_| (index, id));
     (result, body.try_into_mut().ok().map(Vec::from))
-}
-
-/// Reads up to `block_size` bytes at the file's position into `data` (empty, with room for a
-/// block). `tokio::fs::File` would copy through a second buffer of its own, a block more of
-/// memory for every file in flight.
-pub(super) async fn read_block(
-    file: &Arc<std::fs::File>,
-    mut data: Vec<u8>,
-    block_size: usize,
-) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = Arc::clone(file);
-    tokio::task::spawn_blocking(move || {
-        (&*file).take(block_size as u64).read_to_end(&mut data)?;
-        Ok(data)
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 /// Same for every upload of the same bytes at the same position, so a retried or repeated

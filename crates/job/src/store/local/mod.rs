@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 mod lease;
 
@@ -290,12 +290,12 @@ impl Archive for LocalArchive {
     async fn put_file_inspected(
         &self,
         blob_name: &str,
-        path: &Path,
+        file: &std::fs::File,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.put_assembled(blob_name, &[], path, 0..u64::MAX, metadata, mode, inspect)
+        self.put_assembled(blob_name, &[], file, 0..u64::MAX, metadata, mode, inspect)
             .await
     }
 
@@ -303,13 +303,13 @@ impl Archive for LocalArchive {
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.put_assembled(blob_name, head, path, range, metadata, mode, inspect)
+        self.put_assembled(blob_name, head, file, range, metadata, mode, inspect)
             .await
     }
 
@@ -455,29 +455,26 @@ impl Archive for LocalArchive {
 mod tests;
 
 impl LocalArchive {
-    /// `head`, then bytes `range` of the file at `path` (to its end as it is now), as a blob.
+    /// `head`, then bytes `range` of the open `file` (to its end as it is now), as a blob.
     #[allow(clippy::too_many_arguments)] // the trait's arguments, plus the parts
     async fn put_assembled(
         &self,
         blob_name: &str,
         head: &[u8],
-        path: &Path,
+        file: &std::fs::File,
         range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        use tokio::io::AsyncSeekExt;
-        let operation = format!("upload {} to blob {blob_name}", path.display());
+        let operation = format!("upload to blob {blob_name}");
         let operation = operation.as_str();
         check_metadata(metadata).map_err(|cause| permanent(operation, cause))?;
         let (blob, props) = self.blob_path(operation, blob_name)?;
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| permanent(operation, format!("cannot open the file: {e}")))?;
-        file.seek(std::io::SeekFrom::Start(range.start))
-            .await
-            .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
+        let file = Arc::new(
+            file.try_clone()
+                .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?,
+        );
         let temp = self.temp_path();
         let mut copy = tokio::fs::File::create(&temp)
             .await
@@ -492,26 +489,23 @@ impl LocalArchive {
                 .await
                 .map_err(|e| io_error(operation, &temp, &e))?;
         }
-        let mut left = range.end.saturating_sub(range.start);
-        let mut buffer = vec![0; CHUNK];
-        while left > 0 {
+        let mut at = range.start;
+        let mut buffer = Vec::with_capacity(CHUNK);
+        while at < range.end {
             // A read up to the end as it is now: a writer may still append, but the blob
             // must hold exactly what was hashed.
-            let want = buffer
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = file
-                .read(&mut buffer[..want])
+            let want = (range.end - at).min(CHUNK as u64) as usize;
+            buffer = super::read_file_at(&file, buffer, at, want)
                 .await
                 .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
-            if n == 0 {
+            if buffer.is_empty() {
                 break;
             }
-            left -= n as u64;
-            let data = &buffer[..n];
+            at += buffer.len() as u64;
+            let data = &buffer[..];
             inspect(data);
             whole.update(data);
-            size += n as u64;
+            size += data.len() as u64;
             copy.write_all(data)
                 .await
                 .map_err(|e| io_error(operation, &temp, &e))?;
