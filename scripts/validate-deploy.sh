@@ -643,6 +643,125 @@ print(f"{len(res)} resources, {len(blocks['variable'])} variables, {len(blocks['
 PY
 }
 
+# Terraform's Azure rule groups and the chart's PrometheusRule must agree: both read
+# helm/ffmpeg/files/alert-rules.yaml, and Terraform's default parameters must give the same
+# alerts, expressions, `for`, labels and annotations as the chart's defaults (stream-a's
+# rendered rules, from check_promtool). Terraform's own templatefile() renders its side when a
+# terraform binary is on the PATH (`terraform console` needs no provider); otherwise the same
+# substitution in Python.
+check_alerts_agree() {
+  "$TOOLS/hcl-venv/bin/python" - terraform "$WORK/tf-alerts.json" <<'PY'
+import glob, json, os, sys
+import hcl2
+
+def norm(x):
+    if isinstance(x, dict):
+        return {norm(k): norm(v) for k, v in x.items() if k not in ("__is_block__", "__comments__")}
+    if isinstance(x, list):
+        return [norm(v) for v in x]
+    if isinstance(x, str) and len(x) >= 2 and x[0] == x[-1] == '"':
+        return x[1:-1]
+    return x
+
+locals_, res, var = {}, {}, {}
+for path in glob.glob(os.path.join(sys.argv[1], "*.tf")):
+    doc = norm(hcl2.load(open(path)))
+    for block in doc.get("locals", []):
+        locals_.update(block)
+    for r in doc.get("resource", []):
+        for rtype, named in r.items():
+            for name, body in named.items():
+                res[f"{rtype}.{name}"] = body
+    for v in doc.get("variable", []):
+        var.update(v)
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+need(locals_.get("alert_rules_file") == "${path.module}/../helm/ffmpeg/files/alert-rules.yaml",
+     f"local.alert_rules_file must be the chart's rules file, is {locals_.get('alert_rules_file')!r}")
+group = res.get("azurerm_monitor_alert_prometheus_rule_group.segment_selector", {})
+text = json.dumps(group)
+for want in ["templatefile(local.alert_rules_file", "local.alert_parameters", "each.value",
+             "var.exporter_job_name", "var.alert_runbook_url", "rule.value[\\\"alert\\\"]", "rule.value[\\\"expr\\\"]",
+             "rule.value[\\\"annotations\\\"]", "rule.value[\\\"labels\\\"]", "local.alert_severity"]:
+    need(want in text, f"the rule group does not use {want}")
+need("var.monitoring_enabled" in json.dumps(locals_.get("monitored_streams")), "rule groups must depend on monitoring_enabled")
+for name in ["azurerm_monitor_workspace.prometheus", "azurerm_monitor_data_collection_endpoint.prometheus",
+             "azurerm_monitor_data_collection_rule.prometheus", "azurerm_monitor_data_collection_rule_association.prometheus",
+             "azurerm_monitor_action_group.alerts"]:
+    need("var.monitoring_enabled" in str(res.get(name, {}).get("count")), f"{name} must exist only with monitoring_enabled")
+ag = json.dumps(res.get("azurerm_monitor_action_group.alerts", {}))
+need("email_receiver" in ag and "webhook_receiver" in ag, "the action group needs email and webhook receivers")
+for name, role in [("exporter_blobs", "Storage Blob Data Reader"), ("exporter_tables", "Storage Table Data Reader")]:
+    ra = res.get(f"azurerm_role_assignment.{name}", {})
+    need(ra.get("role_definition_name") == role, f"{name} must grant {role} (read only)")
+    need(ra.get("scope") == "${azurerm_storage_account.recordings.id}", f"{name} must be scoped to the archive account")
+    need("azurerm_user_assigned_identity.exporter" in str(ra.get("principal_id")), f"{name} must go to the exporter identity")
+fed = res.get("azurerm_federated_identity_credential.exporter", {})
+need(str(fed.get("subject", "")).endswith("-metrics"), "the exporter's federated subject must be <release>-metrics (the chart's ServiceAccount)")
+for v in ["monitoring_enabled", "exporter_identity_enabled"]:
+    need(var.get(v, {}).get("default") is False, f"variable {v} must default to false")
+defaults = locals_.get("alert_parameter_defaults", {})
+allowed = str(var.get("alert_parameters", {}).get("validation", ""))
+need(all(f"'{k}'" in allowed or f'"{k}"' in allowed or k in allowed for k in defaults),
+     "variable alert_parameters' validation must list every parameter")
+if errors:
+    sys.exit("\n".join(errors))
+json.dump({"defaults": defaults, "job": var["exporter_job_name"]["default"],
+           "runbook_url": var["alert_runbook_url"]["default"], "severity": locals_.get("alert_severity")},
+          open(sys.argv[2], "w"))
+print(f"terraform/: the rule group reads the chart's rules file; {len(defaults)} default parameters; "
+      "monitoring resources off by default; the exporter's identity reads only")
+PY
+  local tf_json="$WORK/tf-rules.json"
+  if command -v terraform >/dev/null; then
+    "$VENV/python" - "$WORK/tf-alerts.json" "$ROOT/$CHART/files/alert-rules.yaml" "$WORK/tfc" <<'PY'
+import json, os, sys
+tf = json.load(open(sys.argv[1]))
+params = dict(tf["defaults"], stream="hope-mp3", job=tf["job"], runbook_url=tf["runbook_url"])
+os.makedirs(sys.argv[3], exist_ok=True)
+with open(os.path.join(sys.argv[3], "main.tf"), "w") as f:
+    f.write("locals {\n  p = " + json.dumps(params) + "\n  f = " + json.dumps(sys.argv[2]) + "\n}\n")
+PY
+    (cd "$WORK/tfc" && echo 'jsonencode(yamldecode(templatefile(local.f, local.p)))' |
+      TF_CLI_CONFIG_FILE=/dev/null terraform console) >"$WORK/tf-console.out"
+    "$VENV/python" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read()))' "$WORK/tf-console.out" >"$tf_json"
+    echo "Terraform side rendered by terraform console (templatefile)"
+  else
+    "$VENV/python" - "$WORK/tf-alerts.json" "$CHART/files/alert-rules.yaml" "$tf_json" <<'PY'
+import json, re, sys, yaml
+tf = json.load(open(sys.argv[1]))
+params = dict(tf["defaults"], stream="hope-mp3", job=tf["job"], runbook_url=tf["runbook_url"])
+text = re.sub(r"\$\{(\w+)\}", lambda m: params[m.group(1)], open(sys.argv[2]).read())
+json.dump(yaml.safe_load(text), open(sys.argv[3], "w"))
+PY
+    echo "no terraform binary: Terraform side rendered by the same substitution in Python"
+  fi
+  "$VENV/python" - "$tf_json" "$WORK/promtool/stream-a-rules.yaml" "$WORK/tf-alerts.json" "$CHART/files/alert-rules.yaml" <<'PY'
+import json, re, sys, yaml
+tf = json.load(open(sys.argv[1]))["groups"][0]["rules"]
+chart = yaml.safe_load(open(sys.argv[2]))["groups"][0]["rules"]
+severity = json.load(open(sys.argv[3]))["severity"]
+placeholders = set(re.findall(r"\$\{(\w+)\}", open(sys.argv[4]).read())) - {"stream", "job", "runbook_url"}
+defaults = set(json.load(open(sys.argv[3]))["defaults"])
+if placeholders != defaults:
+    sys.exit(f"Terraform's parameters {sorted(defaults ^ placeholders)} differ from the rules file's placeholders")
+names = lambda rules: [r["alert"] for r in rules]
+if names(tf) != names(chart):
+    sys.exit(f"alerts differ: terraform {names(tf)} vs chart {names(chart)}")
+for t, c in zip(tf, chart):
+    for key in ("expr", "for", "labels", "annotations"):
+        if t.get(key) != c.get(key):
+            sys.exit(f"{t['alert']}: {key} differs:\n  terraform: {t.get(key)!r}\n  chart:     {c.get(key)!r}")
+    if t["labels"]["severity"] not in severity:
+        sys.exit(f"{t['alert']}: severity {t['labels']['severity']} has no Azure severity in local.alert_severity")
+    if not re.fullmatch(r"([0-9]+h)?([0-9]+m)?([0-9]+s)?", t.get("for", "0s")):
+        sys.exit(f"{t['alert']}: for {t.get('for')} does not turn into ISO 8601 as PT + upper()")
+print(f"terraform and chart agree on {len(tf)} alerts: {', '.join(names(tf))} (expr, for, labels, annotations)")
+PY
+}
+
 check_shellcheck() {
   local files=(scripts/*.sh)
   [[ -f .ci/run ]] && files+=(.ci/run)
@@ -722,6 +841,7 @@ else
   skip_check "terraform fmt -check" "no terraform binary on PATH"
 fi
 run_check "python-hcl2 parse + structure of terraform/" check_hcl
+run_check "terraform and chart alert rules agree" check_alerts_agree
 run_check "shellcheck scripts/*.sh .ci/run" check_shellcheck
 run_check "yamllint manifests/ and chart values" check_yamllint
 
