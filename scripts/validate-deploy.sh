@@ -762,6 +762,49 @@ print(f"terraform and chart agree on {len(tf)} alerts: {', '.join(names(tf))} (e
 PY
 }
 
+# docs/operations.md is the metric contract and the runbook: every metric the rules and the
+# dashboard read must be in its table, every alert must have its runbook section (the
+# runbook_url anchor), and the dashboard must filter every query by the stream variable.
+check_monitoring_docs() {
+  "$VENV/python" - docs/operations.md "$CHART/files/alert-rules.yaml" docs/grafana-dashboard.json <<'PY'
+import json, re, sys, yaml
+doc = open(sys.argv[1]).read()
+table = set(re.findall(r"^\| `(segment_selector_[a-z_]+)` \|", doc, re.M))
+rules_text = open(sys.argv[2]).read()
+rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
+dash = json.load(open(sys.argv[3]))
+errors = []
+used = set(re.findall(r"segment_selector_[a-z_]+", rules_text))
+targets = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+used_dash = set(re.findall(r"segment_selector_[a-z_]+", " ".join(targets)))
+for m in sorted((used | used_dash) - table):
+    errors.append(f"{m} is used by the rules or the dashboard but not in docs/operations.md's metric table")
+anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+           for h in re.findall(r"^#+ (.*)$", doc, re.M)}
+for r in rules:
+    a = r["annotations"]["runbook_url"].split("#", 1)[1]
+    if a != r["alert"].lower() or a not in anchors:
+        errors.append(f"{r['alert']}: runbook anchor #{a} has no section in docs/operations.md")
+    for key in ("summary", "description", "runbook_url"):
+        if key not in r["annotations"]:
+            errors.append(f"{r['alert']}: no {key} annotation")
+    if r["labels"].get("severity") not in ("critical", "warning", "info"):
+        errors.append(f"{r['alert']}: severity must be critical, warning or info")
+    if 'stream="${stream}"' not in r["expr"]:
+        errors.append(f"{r['alert']}: the expression must select the stream")
+names = [v["name"] for v in dash["templating"]["list"]]
+if "stream" not in names:
+    errors.append("the dashboard has no stream variable")
+for e in targets:
+    if '$stream' not in e:
+        errors.append(f"dashboard query without the stream filter: {e}")
+if errors:
+    sys.exit("\n".join(errors))
+print(f"{len(table)} metrics in the table; rules read {len(used)}, the dashboard {len(used_dash)}, all in it; "
+      f"{len(rules)} runbook sections; {len(targets)} dashboard queries, all per stream")
+PY
+}
+
 check_shellcheck() {
   local files=(scripts/*.sh)
   [[ -f .ci/run ]] && files+=(.ci/run)
@@ -842,6 +885,7 @@ else
 fi
 run_check "python-hcl2 parse + structure of terraform/" check_hcl
 run_check "terraform and chart alert rules agree" check_alerts_agree
+run_check "metric table, runbooks, dashboard" check_monitoring_docs
 run_check "shellcheck scripts/*.sh .ci/run" check_shellcheck
 run_check "yamllint manifests/ and chart values" check_yamllint
 
