@@ -473,6 +473,35 @@ PY
   cp "$dir/stream-a-rules.yaml" "$dir/rendered-alert-rules.yaml"
   cp tests/monitoring/alert-rules.test.yaml "$dir/"
   (cd "$dir" && promtool test rules alert-rules.test.yaml)
+  # Canaries: the unit tests must fail on rules that lost a guard or a threshold.
+  local canary
+  for canary in suspend-guard empty-folder-guard absent threshold; do
+    "$VENV/python" - "$dir/rendered-alert-rules.yaml" "$dir/canary-rules.yaml" "$canary" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+rules = {r["alert"]: r for r in doc["groups"][0]["rules"]}
+def cut(alert, old, new):
+    assert old in rules[alert]["expr"], (alert, old)
+    rules[alert]["expr"] = rules[alert]["expr"].replace(old, new)
+kind = sys.argv[3]
+if kind == "suspend-guard":
+    cut("SegmentSelectorArchiveStalled", "unless on(stream)", "unless on(stream) vector(0) == 1 and on() ")
+elif kind == "empty-folder-guard":
+    cut("SegmentSelectorBacklogGrowing", "_seconds{stream=\"hope-mp3\"} > 0)", "_seconds{stream=\"hope-mp3\"} >= 0)")
+elif kind == "absent":
+    cut("SegmentSelectorExporterDown", "absent(", "absent(nonexistent) and absent(")
+elif kind == "threshold":
+    cut("SegmentSelectorDeadAir", "> 30", "> 20")
+yaml.safe_dump(doc, open(sys.argv[2], "w"))
+PY
+    promtool check rules "$dir/canary-rules.yaml" >/dev/null # a valid rule, only weaker
+    sed 's/rendered-alert-rules.yaml/canary-rules.yaml/' tests/monitoring/alert-rules.test.yaml >"$dir/canary.test.yaml"
+    if (cd "$dir" && promtool test rules canary.test.yaml >/dev/null 2>&1); then
+      echo "canary '$canary': the unit tests passed rules that lost it"
+      return 1
+    fi
+  done
+  echo "canaries: the tests fail without the suspension guard, the empty-folder guard, absent() and the dead-air threshold"
   "$VENV/python" - tests/monitoring/alert-rules.test.yaml <<'PY'
 import sys, yaml
 tests = yaml.safe_load(open(sys.argv[1]))["tests"]
