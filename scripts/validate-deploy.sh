@@ -807,9 +807,11 @@ PY
 
 # docs/operations.md is the metric contract and the runbook: every metric the rules and the
 # dashboard read must be in its table, every alert must have its runbook section (the
-# runbook_url anchor), and the dashboard must filter every query by the stream variable.
+# runbook_url anchor), and the dashboard must filter every query by the stream variable and
+# parse as PromQL (promtool).
 check_monitoring_docs() {
-  "$VENV/python" - docs/operations.md "$CHART/files/alert-rules.yaml" docs/grafana-dashboard.json <<'PY'
+  "$VENV/python" - docs/operations.md "$CHART/files/alert-rules.yaml" docs/grafana-dashboard.json \
+    "$WORK/dashboard-queries.yaml" <<'PY'
 import json, re, sys, yaml
 doc = open(sys.argv[1]).read()
 table = set(re.findall(r"^\| `(segment_selector_[a-z_]+)` \|", doc, re.M))
@@ -845,7 +847,11 @@ if errors:
     sys.exit("\n".join(errors))
 print(f"{len(table)} metrics in the table; rules read {len(used)}, the dashboard {len(used_dash)}, all in it; "
       f"{len(rules)} runbook sections; {len(targets)} dashboard queries, all per stream")
+# The dashboard's queries as recording rules, for promtool to parse (the variable as a regex).
+rules = [{"record": f"dashboard:query_{i}", "expr": e.replace("$stream", ".+")} for i, e in enumerate(targets)]
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[4], "w"))
 PY
+  promtool check rules "$WORK/dashboard-queries.yaml"
 }
 
 check_shellcheck() {
