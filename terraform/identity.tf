@@ -71,3 +71,41 @@ resource "azurerm_storage_management_policy" "archive" {
     }
   }
 }
+
+# The metrics exporter's own identity (issue #25, exporter_identity_enabled): read-only data
+# roles on the archive account, federated with each release's <release>-metrics service
+# account. It reads the archive's rows and blobs and can change nothing; the archiver's
+# identity above stays the only writer.
+resource "azurerm_user_assigned_identity" "exporter" {
+  count               = var.exporter_identity_enabled ? 1 : 0
+  name                = "${local.service_name}-exporter"
+  resource_group_name = azurerm_resource_group.rg.name
+  location            = azurerm_resource_group.rg.location
+  tags                = var.tags
+}
+
+resource "azurerm_federated_identity_credential" "exporter" {
+  for_each            = var.exporter_identity_enabled ? toset(var.archiver_releases) : toset([])
+  name                = "${each.value}-metrics"
+  resource_group_name = azurerm_resource_group.rg.name
+  parent_id           = azurerm_user_assigned_identity.exporter[0].id
+  issuer              = azurerm_kubernetes_cluster.aks.oidc_issuer_url
+  subject             = "system:serviceaccount:${var.archiver_namespace}:${each.value}-metrics"
+  audience            = ["api://AzureADTokenExchange"]
+}
+
+resource "azurerm_role_assignment" "exporter_blobs" {
+  count                            = var.exporter_identity_enabled ? 1 : 0
+  scope                            = azurerm_storage_account.recordings.id
+  role_definition_name             = "Storage Blob Data Reader"
+  principal_id                     = azurerm_user_assigned_identity.exporter[0].principal_id
+  skip_service_principal_aad_check = true
+}
+
+resource "azurerm_role_assignment" "exporter_tables" {
+  count                            = var.exporter_identity_enabled ? 1 : 0
+  scope                            = azurerm_storage_account.recordings.id
+  role_definition_name             = "Storage Table Data Reader"
+  principal_id                     = azurerm_user_assigned_identity.exporter[0].principal_id
+  skip_service_principal_aad_check = true
+}

@@ -115,6 +115,16 @@ resource "azurerm_kubernetes_cluster" "aks" {
     msi_auth_for_monitoring_enabled = true
   }
 
+  # Azure Monitor managed Prometheus (monitoring.tf, monitoring_enabled): the metrics add-on
+  # scrapes the cluster and the chart's azmonitoring PodMonitors.
+  dynamic "monitor_metrics" {
+    for_each = var.monitoring_enabled ? [1] : []
+    content {
+      annotations_allowed = null
+      labels_allowed      = null
+    }
+  }
+
   # The article used kubenet, which AKS retires in March 2028: Azure CNI Overlay with the
   # Cilium data plane (which also enforces the manifests' NetworkPolicy).
   network_profile {

@@ -38,3 +38,13 @@ output "oidc_issuer_url" {
   description = "OIDC issuer of the cluster, trusted by the federated credentials."
   value       = azurerm_kubernetes_cluster.aks.oidc_issuer_url
 }
+
+output "exporter_client_id" {
+  description = "Client id of the metrics exporter's read-only managed identity: the chart's metrics.clientId (null unless exporter_identity_enabled)."
+  value       = var.exporter_identity_enabled ? azurerm_user_assigned_identity.exporter[0].client_id : null
+}
+
+output "monitor_workspace_id" {
+  description = "The Azure Monitor workspace holding the cluster's Prometheus metrics (null unless monitoring_enabled); Azure Managed Grafana reads it (docs/grafana-dashboard.json)."
+  value       = var.monitoring_enabled ? azurerm_monitor_workspace.prometheus[0].id : null
+}

@@ -120,3 +120,56 @@ variable "tags" {
     project = "ffmpeg-recorder"
   }
 }
+
+variable "exporter_identity_enabled" {
+  description = "Create the metrics exporter's managed identity (Storage Blob Data Reader and Storage Table Data Reader on the archive), federated with <release>-metrics of every archiver_releases entry: the chart's metrics.clientId (output exporter_client_id)."
+  type        = bool
+  default     = false
+}
+
+variable "monitoring_enabled" {
+  description = "Azure Monitor managed Prometheus for the cluster (workspace, metrics add-on, data collection endpoint, rule and association), one alert rule group per archive_streams entry from helm/ffmpeg/files/alert-rules.yaml, and the action group. Needs the chart's metrics.enabled and monitoring.azurePodMonitor.enabled in every release."
+  type        = bool
+  default     = false
+}
+
+variable "alert_email_addresses" {
+  description = "Addresses the action group mails when an alert fires or resolves."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_webhooks" {
+  description = "Webhooks the action group calls (Azure's common alert schema), name => URL. A URL carrying a token lands in the state: keep it in terraform.tfvars, which is not committed."
+  type        = map(string)
+  default     = {}
+}
+
+variable "alert_parameters" {
+  description = "Overrides of the alert rules' parameters (helm/ffmpeg/files/alert-rules.yaml, local.alert_parameter_defaults in monitoring.tf), e.g. { backlog_segments = \"3\" }. Durations as Prometheus writes them, in h, m and s."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k in keys(var.alert_parameters) : contains([
+      "archive_stalled_slack_seconds", "archive_stalled_for", "redundancy_lost_for",
+      "job_failing_no_success_seconds", "job_failing_errors_window", "job_failing_for",
+      "backlog_segments", "backlog_slack_seconds", "backlog_for", "dead_air_seconds", "dead_air_for",
+      "gap_window", "disagree_window", "share_free_ratio", "share_predict_window", "share_predict_hours",
+      "share_for", "exporter_down_for",
+    ], k)])
+    error_message = "alert_parameters: unknown parameter; see local.alert_parameter_defaults in monitoring.tf."
+  }
+}
+
+variable "exporter_job_name" {
+  description = "The job label of the exporter's scrape targets: the chart's monitoring.jobName."
+  type        = string
+  default     = "segment-selector"
+}
+
+variable "alert_runbook_url" {
+  description = "Where the alerts' runbook_url points (the chart's monitoring.runbookURL): docs/operations.md as your team reads it."
+  type        = string
+  default     = "docs/operations.md"
+}

@@ -92,3 +92,67 @@ exec:
     - -c
     - test -n "$(find "$FFMPEG_PATH" -maxdepth 1 -name "${MY_POD_NAME}_*" -mmin -{{ .Values.ffmpeg.stallMinutes }} | head -n 1)"
 {{- end -}}
+
+{{/* The archiver's environment; the metrics exporter gets the same (templates/metrics.yaml). */}}
+{{- define "ffmpeg.archiverEnv" -}}
+{{- if include "ffmpeg.workloadIdentity" . -}}
+# Entra ID: the archive's account; no key anywhere.
+- name: AZURE_STORAGE_ACCOUNT
+  value: {{ .Values.workloadIdentity.storageAccount | quote }}
+{{- with .Values.workloadIdentity.blobEndpoint }}
+- name: AZURE_STORAGE_BLOB_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.workloadIdentity.tableEndpoint }}
+- name: AZURE_STORAGE_TABLE_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- else -}}
+- name: AZURE_STORAGE_CONNECTION_STRING
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ffmpeg.secretName" . }}
+      key: {{ include "ffmpeg.secretKey" . }}
+{{- end }}
+- name: FFMPEG_PATH
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "ffmpeg.configName" . }}
+      key: path
+- name: STREAM_NAME
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "ffmpeg.configName" . }}
+      key: stream.name
+# After FFMPEG_PATH and STREAM_NAME, so that $(...) expands.
+- name: FOLDER
+  value: "$(FFMPEG_PATH)/$(STREAM_NAME)"
+- name: FILE_DURATION
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "ffmpeg.configName" . }}
+      key: segment.time
+# The recorder's file names (same ConfigMap key as ffmpeg's pattern).
+- name: NAME_FORMAT
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "ffmpeg.configName" . }}
+      key: file.format
+# Stop starting new work 40 s before activeDeadlineSeconds ends the pod.
+- name: RUN_DEADLINE_SECONDS
+  value: {{ sub .Values.activeDeadlineSeconds 40 | quote }}
+{{- with .Values.logFormat }}
+- name: LOG_FORMAT
+  value: {{ . | quote }}
+{{- end }}
+# Dead air: silence longer than this many seconds, below this level.
+- name: SILENCE_SECONDS
+  value: {{ .Values.silence.seconds | quote }}
+- name: SILENCE_DBFS
+  value: {{ .Values.silence.dbfs | quote }}
+# What a blob holds: frame-exact, or original (the recordings' bytes).
+- name: ARCHIVE_MODE
+  value: {{ .Values.archiveMode | quote }}
+- name: TZ
+  value: UTC
+{{- end -}}
