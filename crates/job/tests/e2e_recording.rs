@@ -17,16 +17,16 @@
 //! job logs, `report.txt`) is kept and its path printed when the test fails, or always with
 //! `E2E_KEEP=1`.
 //!
-//! The same recording runs again with the job's clock off (issue 19): under `faketime`, five
+//! The same recording runs again with the job's clock off (issue 19): under libfaketime, five
 //! minutes ahead of the recorders' and the share's, then an hour behind. Nothing may be
 //! deleted early and everything must still be archived.
 //!
-//! Needs ffmpeg, ffprobe, icecast2, python3 and faketime (Debian: `apt-get install -y ffmpeg
+//! Needs ffmpeg, ffprobe, icecast2, python3 and libfaketime (Debian: `apt-get install -y ffmpeg
 //! icecast2 faketime`) and Azurite (`npm ci`). Each test takes about two and a half minutes of
 //! wall time.
 
 mod support;
-use support::{azurite, spans};
+use support::{azurite, common, spans};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -569,16 +569,12 @@ fn run_job(
     let log_path = logs.join(format!("run-{index:03}.log"));
     let log = fs::File::create(&log_path).expect("job log");
     let start = clock.now();
-    let mut command = match job_clock {
-        Some(offset) => {
-            let mut c = Command::new("faketime");
-            c.args(["-f", offset]).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
+    let mut command = Command::new(bin);
+    command.env_clear();
+    if let Some(offset) = job_clock {
+        common::fake_clock(&mut command, offset);
+    }
     let mut child = command
-        .env_clear()
         .env("FOLDER", folder)
         .env("STREAM_NAME", STREAM)
         .env("FILE_DURATION", SEGMENT_TIME.to_string())
@@ -900,10 +896,16 @@ fn with_the_jobs_clock_an_hour_behind_everything_is_still_archived() {
     live_recording(Some("-1h"));
 }
 
-/// The scenario, with the job's clock moved by `job_clock` (a `faketime` offset) if given.
+/// The scenario, with the job's clock moved by `job_clock` (a libfaketime `FAKETIME` offset)
+/// if given.
 fn live_recording(job_clock: Option<&str>) {
-    let mut tools = vec!["ffmpeg", "ffprobe", "icecast2", "python3"];
-    tools.extend(job_clock.map(|_| "faketime"));
+    let tools = ["ffmpeg", "ffprobe", "icecast2", "python3"];
+    if job_clock.is_some() {
+        assert!(
+            common::libfaketime().is_some(),
+            "libfaketime is missing (apt-get install -y faketime)"
+        );
+    }
     for tool in tools {
         assert!(
             Command::new("sh")
@@ -965,7 +967,10 @@ fn scenario(
     let t0 = clock.now(); // the scenario's times count from here
     events.push((t0, "source client started".into()));
     if let Some(offset) = job_clock {
-        events.push((t0, format!("the job runs under faketime -f {offset}")));
+        events.push((
+            t0,
+            format!("the job runs with FAKETIME={offset} (libfaketime)"),
+        ));
     }
     let up_deadline = Instant::now() + Duration::from_secs(15);
     while !mount_up(port, mount) {

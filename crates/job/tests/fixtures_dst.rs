@@ -2,7 +2,7 @@
 //! in Europe/Madrid (03:00 CEST becomes 02:00 CET at 01:00 UTC, so 02:00–03:00 local happens
 //! twice), its names rewritten to Madrid local time (`TIME_ZONE=Europe/Madrid`), and side by
 //! side the same timeline named in UTC. The time code is the truth. The real job runs against
-//! Azurite under `faketime` at the replayed moment (modification times are not faked), as the
+//! Azurite under libfaketime at the replayed moment (modification times are not faked), as the
 //! CronJob would: at the snapshot, again at once, and twice an hour later when every file is
 //! finished. Both namings must give the same coverage, the same seconds archived twice, the
 //! same gaps (no false ones) and the same number of blobs; blob folders and day manifests
@@ -110,10 +110,9 @@ fn run_at(
     zone: Tz,
     at: DateTime<Utc>,
 ) -> String {
-    let faketime = common::faketime().expect("faketime is installed");
-    // faketime reads its start in TZ; the job only reads TIME_ZONE.
+    // libfaketime reads its start in TZ; the job only reads TIME_ZONE.
     let start = format!("@{}", at.format("%Y-%m-%d %H:%M:%S"));
-    let mut cmd = common::job_under(&[&faketime, "-f", &start], dir, conn, stream, segment);
+    let mut cmd = common::job_clocked(Some(&start), dir, conn, stream, segment);
     cmd.env("TIME_ZONE", zone.name()).env("TZ", "UTC");
     let run = common::run(cmd);
     assert!(
@@ -131,7 +130,7 @@ fn across(scenario: &Path, conn: &str, zone: Tz) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let (manifest, original, snapshot) = replay_across(scenario, dir.path(), zone);
     let segment = manifest["segment_time"].as_u64().unwrap();
-    // Whole seconds for faketime, not before the snapshot.
+    // Whole seconds for libfaketime, not before the snapshot.
     let first = snapshot + TimeDelta::milliseconds(999);
     let mut logs = run_at(dir.path(), conn, &stream, segment, zone, first);
     let rows_first = common::snapshot(conn, &stream).rows.len();
@@ -238,7 +237,7 @@ fn across(scenario: &Path, conn: &str, zone: Tz) -> Figures {
 
 #[test]
 fn the_fall_back_hour_archives_as_utc_does() {
-    if common::faketime().is_none() {
+    if common::libfaketime().is_none() {
         println!("faketime is not installed: the fall-back replay was skipped");
         return;
     }

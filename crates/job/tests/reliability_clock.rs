@@ -1,9 +1,10 @@
 //! Clock skew (issue 19): every recorded fixture replayed as the CronJob finds it, with the
-//! job's clock (under `faketime`) off from the recorders' and the share's by up to an hour
-//! either way. The files still being written at the snapshot (`live` in the manifest) must be
-//! neither deleted nor archived; after the recorders stop, a few runs archive everything.
+//! job's clock (libfaketime, `common::fake_clock`) off from the recorders' and the share's by
+//! up to an hour either way. The files still being written at the snapshot (`live` in the
+//! manifest) must be neither deleted nor archived; after the recorders stop, a few runs
+//! archive everything.
 //!
-//! Needs `faketime` (Debian: `apt-get install -y faketime`) and Azurite (`npm ci`).
+//! Needs libfaketime (Debian: `apt-get install -y faketime`) and Azurite (`npm ci`).
 
 mod support;
 use support::{azurite, common, fixture};
@@ -19,7 +20,7 @@ use serde_json::Value;
 /// an hour behind to an hour ahead.
 const SKEWS: [i64; 7] = [-3600, -600, 0, 30, 110, 150, 3600];
 
-/// The job under `faketime`, its clock `skew` seconds off.
+/// The job under libfaketime, its clock `skew` seconds off.
 async fn run_skewed(
     dir: &Path,
     conn: &str,
@@ -35,9 +36,9 @@ async fn run_skewed(
 
 fn run_skewed_now(dir: &Path, conn: &str, stream: &str, segment: u64, skew: i64) -> (bool, String) {
     let offset = format!("{skew:+}");
-    let out = common::job_under(&["faketime", "-f", &offset], dir, conn, stream, segment)
+    let out = common::job_clocked(Some(&offset), dir, conn, stream, segment)
         .output()
-        .expect("faketime (apt-get install -y faketime)");
+        .expect("start segment-selector");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

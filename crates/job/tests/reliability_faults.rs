@@ -10,8 +10,8 @@
 //!
 //! `fault_matrix` runs every quick case at once on one Azurite (most of a faulted run is the
 //! SDK's retry backoff, idle time). Stalls are run with the job's clock sped up 20 times by
-//! `faketime`, so its 30-s request timeout passes in 1.5 s; the `#[ignore]`d tests run them on
-//! the real clock. `FAULT_CASES=name,name` picks cases.
+//! libfaketime (`common::fake_clock`), so its 30-s request timeout passes in 1.5 s; the
+//! `#[ignore]`d tests run them on the real clock. `FAULT_CASES=name,name` picks cases.
 
 mod support;
 use support::{azurite, common, faultproxy};
@@ -22,7 +22,7 @@ use std::time::Duration;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::{
-    check_deletions, folder_state, job_under, replay, run_limited, run_to_fixpoint, snapshot,
+    check_deletions, folder_state, job_clocked, replay, run_limited, run_to_fixpoint, snapshot,
 };
 use faultproxy::{Fault, FaultProxy, RequestHead, Scope};
 
@@ -44,7 +44,7 @@ struct Case {
     expect: Expect,
     /// Longest the faulted run may take.
     limit: Duration,
-    /// Run the faulted job with its clock sped up this many times (needs `faketime`).
+    /// Run the faulted job with its clock sped up this many times (needs libfaketime).
     speedup: Option<u32>,
 }
 
@@ -61,17 +61,15 @@ fn fault_case(az: &azurite::Azurite, case: &Case) -> String {
     // The faulted run.
     let before = folder_state(faulted.path());
     proxy.set_limited(case.fault, case.scope.clone(), case.budget);
-    let wrapper: Vec<String> = match case.speedup {
-        Some(x) => vec![
-            common::faketime().expect("faketime"),
-            "-f".into(),
-            format!("+0 x{x}"),
-        ],
-        None => Vec::new(),
-    };
-    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let clock = case.speedup.map(|x| format!("+0 x{x}"));
     let r = run_limited(
-        job_under(&wrapper, faulted.path(), &via_proxy, &stream, segment),
+        job_clocked(
+            clock.as_deref(),
+            faulted.path(),
+            &via_proxy,
+            &stream,
+            segment,
+        ),
         case.limit,
     );
     proxy.pass();
@@ -273,7 +271,7 @@ fn quick_cases() -> Vec<Case> {
         ),
     ];
     cases.push(outage_after_rows());
-    if common::faketime().is_some() {
+    if common::libfaketime().is_some() {
         cases.push(Case {
             speedup: Some(20),
             ..stall_one_insert()
@@ -325,9 +323,9 @@ fn outage_after_rows() -> Case {
     }
 }
 
-/// A 20-times faster clock for the job when `faketime` is there: retry backoff is idle time.
+/// A 20-times faster clock for the job when libfaketime is there: retry backoff is idle time.
 fn fast() -> Option<u32> {
-    common::faketime().map(|_| 20)
+    common::libfaketime().map(|_| 20)
 }
 
 /// Everything is archived but the day manifests cannot be written; once the service is back,
@@ -423,7 +421,7 @@ fn run_cases(cases: Vec<Case>) {
             }
         }
     }
-    if common::faketime().is_none() {
+    if common::libfaketime().is_none() {
         println!("faketime is not installed: the stall cases were skipped (run the ignored tests)");
     }
     assert!(failed.is_empty(), "failed cases: {failed:?}");

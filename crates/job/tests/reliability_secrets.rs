@@ -153,12 +153,8 @@ fn no_secret_at(levels: &[&str]) {
             None => proxy.pass(),
         }
         let retries = what.contains("closed") || fault.is_some();
-        let wrapper: Vec<String> = match common::faketime() {
-            Some(ft) if retries => vec![ft, "-f".into(), "+0 x20".into()],
-            _ => Vec::new(),
-        };
-        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        let mut cmd = common::job_under(&wrapper, dir.path(), conn, "secrets", segment);
+        let clock = (retries && common::libfaketime().is_some()).then_some("+0 x20");
+        let mut cmd = common::job_clocked(clock, dir.path(), conn, "secrets", segment);
         if let Some(s) = sub {
             cmd.arg(s);
         }

@@ -93,19 +93,7 @@ pub fn replay(scenario: &str, dirs: &[&Path]) -> Manifest {
 
 /// The job as the CronJob starts it: a clean environment with the four contract variables.
 pub fn job(dir: &Path, conn: &str, stream: &str, segment: u64) -> Command {
-    job_under(&[], dir, conn, stream, segment)
-}
-
-/// [`job`], started through a wrapper command (e.g. `faketime -f "+0 x20"`).
-pub fn job_under(wrapper: &[&str], dir: &Path, conn: &str, stream: &str, segment: u64) -> Command {
-    let mut c = match wrapper.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(bin());
-            c
-        }
-        None => Command::new(bin()),
-    };
+    let mut c = Command::new(bin());
     c.env_clear()
         .env("FOLDER", dir)
         .env("STREAM_NAME", stream)
@@ -113,6 +101,22 @@ pub fn job_under(wrapper: &[&str], dir: &Path, conn: &str, stream: &str, segment
         .env("AZURE_STORAGE_CONNECTION_STRING", conn)
         .env("FFMPEG_PATH", "/ffmpeg/chunks")
         .stdin(Stdio::null());
+    c
+}
+
+/// [`job`] with its clock set by libfaketime when `clock` is given (a `FAKETIME` spec such as
+/// `-600`, `+0 x20` or `@2026-10-25 00:59:59`): see [`fake_clock`].
+pub fn job_clocked(
+    clock: Option<&str>,
+    dir: &Path,
+    conn: &str,
+    stream: &str,
+    segment: u64,
+) -> Command {
+    let mut c = job(dir, conn, stream, segment);
+    if let Some(spec) = clock {
+        fake_clock(&mut c, spec);
+    }
     c
 }
 
@@ -784,12 +788,48 @@ impl Rng {
     }
 }
 
-/// The `faketime` program (libfaketime), when installed.
-pub fn faketime() -> Option<String> {
-    ["/usr/bin/faketime", "/usr/local/bin/faketime"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .map(str::to_owned)
+/// libfaketime's preload library, when installed (Debian: `apt-get install -y faketime`, whose
+/// dependency `libfaketime` ships it): the usual places, then wherever `dpkg -L` says.
+pub fn libfaketime() -> Option<PathBuf> {
+    const PLACES: [&str; 6] = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/lib64/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/libfaketime.so.1",
+    ];
+    if let Some(p) = PLACES.into_iter().map(Path::new).find(|p| p.exists()) {
+        return Some(p.to_owned());
+    }
+    let out = Command::new("dpkg")
+        .args(["-L", "libfaketime"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| Path::new(l.trim()))
+        .find(|p| p.ends_with("libfaketime.so.1") && p.exists())
+        .map(Path::to_owned)
+}
+
+/// Sets `cmd`'s clock as `faketime -f SPEC cmd` would, without the wrapper program: call it
+/// after `env_clear`. The wrapper (libfaketime 0.9.10, `src/faketime.c`) sets `FAKETIME` to
+/// the spec, appends the library to `LD_PRELOAD` (empty in the job's cleared environment) and
+/// sets `FAKETIME_SHARED` to a semaphore and shared memory it creates as
+/// `/dev/shm/sem.faketime_sem_<pid>` and `/dev/shm/faketime_shm_<pid>`, so that processes the
+/// program starts share its clock's start. It removes them only if it is not killed, and a
+/// later wrapper given the same PID then fails with `sem_open: File exists` (CI machines are
+/// reused). The job starts no process, so without them its clock is the same: the offset or
+/// start is the spec's, and a speed-up (`x20`) counts from the moment libfaketime loads in the
+/// job, which is also what the shared start held (`ftpl_init` sets it in the first process). `FAKETIME_DONT_FAKE_MONOTONIC`
+/// is left out as the wrapper leaves it without `--exclude-monotonic` (the monotonic clock is
+/// faked too, so timeouts run sped up), and `FAKETIME_NO_CACHE` is not needed: `FAKETIME` never
+/// changes while the job runs.
+pub fn fake_clock<'a>(cmd: &'a mut Command, spec: &str) -> &'a mut Command {
+    let lib = libfaketime().expect("libfaketime (apt-get install -y faketime)");
+    cmd.env("LD_PRELOAD", lib).env("FAKETIME", spec)
 }
 
 /// `u64` from the environment, or the default.
