@@ -24,8 +24,9 @@
 //! 60 s, each run after the previous one ended. `FINISH_GRACE_SECONDS` is the lowest the job
 //! accepts (35) unless the recording itself writes less often: a 32-kbit/s file is 0 bytes for
 //! the first ~60 s of its life (256 KiB is 65 s of audio), and a grace below that deletes the
-//! empty newest file of a live recorder even with no lag at all (the README asks for a grace
-//! above the write interval). So the grace is `max(35, longest time without a write + 5 s)`:
+//! empty newest file of a live recorder even with no lag at all (the README asked for a grace
+//! above the write interval; the fixed job waits it out only once it has measured a rate, see
+//! below). So the grace is `max(35, longest time without a write + 5 s)`:
 //! 35 s for the 10-s fixtures, 63 s for `kill-late`, 71 s for `dead-air` (printed in the
 //! table). If the job comes to reject 35, raise `LOWEST_GRACE` to the lowest it accepts.
 //! `LAG_GRACE_SECONDS=N` runs every case with the grace `N` instead; `LAG_FIXTURES=a,b` runs
@@ -43,25 +44,33 @@
 //! recording to the end of the run that archived it, p50 / p99).
 //!
 //! The 18 cases run side by side, each with its own Azurite and folder: the whole test takes
-//! about 3 minutes of wall time (174–189 s in three runs: `dead-air`'s 152-s replay, its tail
+//! about 3 minutes of wall time (174–202 s in six runs: `dead-air`'s 152-s replay, its tail
 //! and Azurite's start-up; 2026-12-07, the 2-core machine with two other builds running).
 //!
-//! With the job as of 2026-12-07 the lagged cases fail, all in one way: a recording the view
-//! still shows empty (0 bytes, modification time = its birth) while its first block (or, for
-//! a 10-s file, all of it) was written less than `L` seconds ago is idle by both clocks once the
-//! grace has passed since its birth, and is deleted as finished and holding no audio
-//! (`deleted empty`). That needs grace < time to the first write + `L`: `kill-replace` at L = 30
-//! (35 < 10 + 30), `kill-late` and `dead-air` at L ≥ 15 (63 < 58 + 15, 71 < 60 + 15), whenever
-//! a run falls in that window (at every 5 s always or nearly; at every 60 s only
-//! `kill-replace` L = 30). `kill-replace` L = 15 every 5 s also archives 4.9 s twice (the
-//! replacement's first file, whose predecessor still looked empty). The shortcut of issue 30
-//! (a newer file of the pod finishes the older one) archives no truncated recording here: the
-//! scan counts a recording whose header does not fit its size only once a clock says it is idle
-//! (now − shown modification time ≥ grace), and a view `L` seconds old shows the time of the
-//! last block written before, so with a grace above the write interval a truncated predecessor
-//! stays not measured (held) until its final state shows.
+//! What it finds (2026-12-07). Every early deletion, with either job, is one thing: a recording
+//! the view still shows empty (0 bytes, modification time = its birth) while its first block
+//! (or, for a 10-s file, all of it) was written less than `L` seconds ago counts as idle once
+//! the grace has passed since its birth, and is deleted as finished and holding no audio
+//! (`deleted empty`): grace < time to the first write + `L`.
+//! - Before issue 30's fix (9516419): `kill-late` and `dead-air` at L ≥ 15 (63 < 58 + 15,
+//!   71 < 60 + 15) and `kill-replace` at L = 30 (35 < 10 + 30), whenever a run falls in that
+//!   window (at every 5 s always or nearly; at every 60 s only `kill-replace` L = 30);
+//!   `kill-replace` L = 15 every 5 s also archives 4.9 s twice (the replacement's first file).
+//! - With the fix (8dcc632: idleness waits the cache window plus ffmpeg's write interval at the
+//!   slowest byte rate measured in the folder): `kill-replace` passes at every lag; `kill-late`
+//!   and `dead-air` every 5 s still lose their first files at L = 15 and 30, because while no
+//!   recording in the folder has a measured rate (a stream's start: every file still looks
+//!   empty) the wait falls back to `FINISH_GRACE_SECONDS`. At 35 s (`LAG_GRACE_SECONDS=35`)
+//!   they lose them with no lag too.
 //!
-//! Needs Azurite (`npm ci`) and ffmpeg (the time code of truncated blobs).
+//! The shortcut of issue 30 (a newer file of the pod finishes the older one at once) archived
+//! no truncated recording in any run: the scan counts a recording whose header does not fit
+//! its size only once a clock says it is idle (now − shown modification time ≥ grace), and a
+//! view `L` seconds old shows the time of the last block written before, so with a grace above
+//! the write interval a truncated predecessor stays not measured (held) until its final state
+//! shows; with a grace below it, the empty-file deletion above comes first.
+//!
+//! Needs Azurite (`npm ci`) and ffmpeg (the time code of blobs that are not whole recordings).
 
 mod support;
 use support::{archived, azurite, common, fixture, spans, timecode};
