@@ -21,14 +21,10 @@
 //! idle) and the job runs to a fixpoint.
 //!
 //! The job runs as the CronJob does (`common::job`) every 5 s and, in a second variant, every
-//! 60 s, each run after the previous one ended. `FINISH_GRACE_SECONDS` is the lowest the job
-//! accepts (35) unless the recording itself writes less often: a 32-kbit/s file is 0 bytes for
-//! the first ~60 s of its life (256 KiB is 65 s of audio), and a grace below that deletes the
-//! empty newest file of a live recorder even with no lag at all (the README asked for a grace
-//! above the write interval; the fixed job waits it out only once it has measured a rate, see
-//! below). So the grace is `max(35, longest time without a write + 5 s)`:
-//! 35 s for the 10-s fixtures, 63 s for `kill-late`, 71 s for `dead-air` (printed in the
-//! table). If the job comes to reject 35, raise `LOWEST_GRACE` to the lowest it accepts.
+//! 60 s, each run after the previous one ended, with `FINISH_GRACE_SECONDS=35`, the lowest it
+//! accepts (`SHARE_CACHE_SECONDS` + 5 at the default 30; if it comes to reject 35, raise
+//! `GRACE` to the lowest it accepts). The job must itself wait out ffmpeg's write interval: at
+//! 32 kbit/s a file is 0 bytes for the first ~60 s of its life (256 KiB is 65 s of audio).
 //! `LAG_GRACE_SECONDS=N` runs every case with the grace `N` instead; `LAG_FIXTURES=a,b` runs
 //! only those fixtures.
 //!
@@ -44,24 +40,26 @@
 //! recording to the end of the run that archived it, p50 / p99).
 //!
 //! The 18 cases run side by side, each with its own Azurite and folder: the whole test takes
-//! about 3 minutes of wall time (174–202 s in six runs: `dead-air`'s 152-s replay, its tail
+//! about 3 to 3.5 minutes of wall time (174–214 s in eight runs: `dead-air`'s 152-s replay, its tail
 //! and Azurite's start-up; 2026-12-07, the 2-core machine with two other builds running).
 //!
-//! What it finds (2026-12-07). Every early deletion, with either job, is one thing: a recording
-//! the view still shows empty (0 bytes, modification time = its birth) while its first block
-//! (or, for a 10-s file, all of it) was written less than `L` seconds ago counts as idle once
-//! the grace has passed since its birth, and is deleted as finished and holding no audio
-//! (`deleted empty`): grace < time to the first write + `L`.
-//! - Before issue 30's fix (9516419): `kill-late` and `dead-air` at L ≥ 15 (63 < 58 + 15,
-//!   71 < 60 + 15) and `kill-replace` at L = 30 (35 < 10 + 30), whenever a run falls in that
-//!   window (at every 5 s always or nearly; at every 60 s only `kill-replace` L = 30);
-//!   `kill-replace` L = 15 every 5 s also archives 4.9 s twice (the replacement's first file).
-//! - With the fix (8dcc632: idleness waits the cache window plus ffmpeg's write interval at the
-//!   slowest byte rate measured in the folder): `kill-replace` passes at every lag; `kill-late`
-//!   and `dead-air` every 5 s still lose their first files at L = 15 and 30, because while no
-//!   recording in the folder has a measured rate (a stream's start: every file still looks
-//!   empty) the wait falls back to `FINISH_GRACE_SECONDS`. At 35 s (`LAG_GRACE_SECONDS=35`)
-//!   they lose them with no lag too.
+//! What it found (2026-12-07). Every early deletion, with every job before a8cc739, was one
+//! thing: a recording the view still showed empty (0 bytes, modification time = its birth)
+//! while its first block (or, for a 10-s file, all of it) had been written less than `L`
+//! seconds before counted as idle once the wait had passed since its birth, and was deleted as
+//! finished and holding no audio (`deleted empty`): wait < time to the first write + `L`.
+//! - Before issue 30's fix (9516419), the wait being the grace: at 35 s `kill-late` and
+//!   `dead-air` lost their first files at every lag, L = 0 included (their first write comes
+//!   after ~60 s); `kill-replace` lost 5 files and 22.9 s at L = 30 every 5 s (1 file, 2.9 s,
+//!   every 60 s) and archived 4.9 s twice at L = 15 every 5 s (the replacement's first file,
+//!   whose predecessor still looked empty). With the grace above the write interval (63 s,
+//!   71 s) `kill-late` and `dead-air` every 5 s still lost everything or half at L = 15 and 30.
+//! - With the fix (8dcc632: the wait is at least the cache window plus the write interval at
+//!   the slowest byte rate measured in the folder): `kill-replace` passed at every lag;
+//!   `kill-late` and `dead-air` still lost their first files (at 35 s with no lag too): at a
+//!   stream's start no file has a measured rate and the wait fell back to the grace.
+//! - Since a8cc739 (an unknown rate counts as 32 kbit/s: a 66-s interval) every case passes,
+//!   at 35 s and at 63/71 s (main at 2d4947c).
 //!
 //! The shortcut of issue 30 (a newer file of the pod finishes the older one at once) archived
 //! no truncated recording in any run: the scan counts a recording whose header does not fit
@@ -96,8 +94,8 @@ const LAGS: [u64; 3] = [0, 15, 30];
 const CADENCES: [u64; 2] = [5, 60];
 /// ffmpeg's write block.
 const BLOCK: u64 = 262_144;
-/// The lowest `FINISH_GRACE_SECONDS` the job accepts.
-const LOWEST_GRACE: u64 = 35;
+/// `FINISH_GRACE_SECONDS`: the lowest the job accepts.
+const GRACE: u64 = 35;
 /// How often the replay thread updates the folder.
 const TICK: Duration = Duration::from_millis(250);
 /// A run that takes longer is a hang.
@@ -136,20 +134,6 @@ impl Recording {
             let bytes = blocks * BLOCK;
             (bytes, self.born + bytes as f64 / self.size as f64 * writing)
         }
-    }
-
-    /// The longest time the recording goes without a write while it is written.
-    fn longest_silence(&self) -> f64 {
-        let mut last = self.born;
-        let mut longest: f64 = 0.0;
-        let blocks = self.size.saturating_sub(1) / BLOCK;
-        let writing = self.mtime - self.born;
-        for k in 1..=blocks {
-            let at = self.born + (k * BLOCK) as f64 / self.size as f64 * writing;
-            longest = longest.max(at - last);
-            last = at;
-        }
-        longest.max(self.mtime - last)
     }
 }
 
@@ -260,17 +244,6 @@ impl Timeline {
 
     fn wall(&self, t: f64) -> SystemTime {
         system_time(t + self.shift as f64)
-    }
-
-    /// The lowest grace at least [`LOWEST_GRACE`] that no recording outlasts without a write.
-    fn grace(&self) -> u64 {
-        let longest = self
-            .files
-            .iter()
-            .filter(|f| f.size > 0)
-            .map(Recording::longest_silence)
-            .fold(0.0, f64::max);
-        LOWEST_GRACE.max(longest.ceil() as u64 + 5)
     }
 
     fn file(&self, name: &str) -> Option<&Recording> {
@@ -504,10 +477,7 @@ fn one_case(scenario: &str, lag: u64, cadence: u64) -> Outcome {
     let conn = az.connection_string();
     let stream = format!("lag-{scenario}-l{lag}-c{cadence}");
     let timeline = Timeline::load(scenario);
-    let grace = match common::env_u64("LAG_GRACE_SECONDS", 0) {
-        0 => timeline.grace(),
-        forced => forced,
-    };
+    let grace = common::env_u64("LAG_GRACE_SECONDS", GRACE);
     let dir = tempfile::tempdir().unwrap();
     let recorded = timeline.recorded();
     let recorded_s = spans::measure(&recorded);
@@ -805,14 +775,12 @@ fn a_recording_grows_in_whole_blocks() {
     };
     assert_eq!(killed.at(199.0), (0, 100.0));
     assert_eq!(killed.at(200.0), (BLOCK, 200.0));
-    assert!((killed.longest_silence() - 100.0).abs() < 1e-9);
-    // Every fixture file is born before its last write, and the grace outlasts its silences.
+    // Every fixture file is born after the replay starts and before its last write.
     for scenario in FIXTURES {
         let t = Timeline::load(scenario);
         assert!(t
             .files
             .iter()
             .all(|f| f.born <= f.mtime && f.born > t.start));
-        assert!(t.grace() >= LOWEST_GRACE);
     }
 }
