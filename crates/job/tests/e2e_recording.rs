@@ -69,8 +69,17 @@ const REPLACE_AFTER: f64 = 5.0;
 const SOURCE_STOP_AT: f64 = 108.5;
 // After the stop: runs go on until the folder is empty or a run that starts this long after
 // the stop changes nothing (neither the rows nor the folder).
-const SETTLED_AFTER_STOP: f64 = GRACE_SECONDS + 2.0;
-const GIVE_UP_AFTER_STOP: f64 = GRACE_SECONDS + 30.0;
+const SETTLED_AFTER_STOP: f64 = IDLE_AFTER + 2.0;
+const GIVE_UP_AFTER_STOP: f64 = IDLE_AFTER + 30.0;
+/// How long the job waits for an unchanged file (issue 30): the grace, and never less than
+/// the share's attribute cache (SHARE_CACHE_SECONDS, 30 by default) plus ffmpeg's write
+/// interval and a quarter more; for 10-s segments (less than a 256-KiB block) the interval is
+/// the segment and 2 s.
+const IDLE_AFTER: f64 = if GRACE_SECONDS > 30.0 + 1.25 * (SEGMENT_TIME as f64 + 2.0) {
+    GRACE_SECONDS
+} else {
+    30.0 + 1.25 * (SEGMENT_TIME as f64 + 2.0)
+};
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 
 const SR: f64 = 22050.0;

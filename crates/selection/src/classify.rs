@@ -56,7 +56,7 @@ pub(crate) fn prepare(
     // recorder's write interval (`grace_for`).
     let cache = TimeDelta::from_std(settings.share_cache).unwrap_or(TimeDelta::MAX);
     let settled = settled_starts(&local, share_now, cache);
-    let grace = grace_for(&local, grace, cache);
+    let grace = grace_for(&local, grace, cache, segment);
     let sightings: HashMap<&str, &Sighting> = state
         .sightings
         .iter()
@@ -294,8 +294,16 @@ const UNKNOWN_RATE_INTERVAL: TimeDelta = TimeDelta::seconds(66);
 /// A modification time seen through the cache may be a window old while the recorder still
 /// writes every interval; waiting out both proves the recorder has stopped writing. The
 /// bound for files not yet measured is the same: the rate is the stream's. With no rate
-/// known (every file still empty), [`UNKNOWN_RATE_INTERVAL`] stands in for the interval.
-fn grace_for(local: &[(&SeenFile, SegmentName)], grace: TimeDelta, cache: TimeDelta) -> TimeDelta {
+/// known (every file still empty), [`UNKNOWN_RATE_INTERVAL`] stands in for the interval. A
+/// segment shorter than a block is written once, when ffmpeg closes it: then no write comes
+/// later than the segment time (and 2 s for the frame it cuts at) after the last. The
+/// interval is taken a quarter longer, as a margin.
+fn grace_for(
+    local: &[(&SeenFile, SegmentName)],
+    grace: TimeDelta,
+    cache: TimeDelta,
+    segment_ms: i64,
+) -> TimeDelta {
     let slowest = local
         .iter()
         .filter_map(|(f, _)| match &f.audio {
@@ -305,11 +313,15 @@ fn grace_for(local: &[(&SeenFile, SegmentName)], grace: TimeDelta, cache: TimeDe
             _ => None,
         })
         .fold(f64::INFINITY, f64::min);
-    let interval = if slowest.is_finite() && slowest > 0.0 {
+    let block = if slowest.is_finite() && slowest > 0.0 {
         TimeDelta::milliseconds((FFMPEG_WRITE_BLOCK as f64 / slowest * 1000.0).ceil() as i64)
     } else {
         UNKNOWN_RATE_INTERVAL
     };
+    let interval = block.min(TimeDelta::milliseconds(segment_ms.saturating_add(2_000)));
+    // A quarter more: the rate is an average (headers, a VBR stream), and the recorder's
+    // writes do not come to the millisecond.
+    let interval = interval + interval / 4;
     let needed = cache.checked_add(&interval).unwrap_or(TimeDelta::MAX);
     grace.max(needed)
 }

@@ -788,9 +788,23 @@ fn idleness_outlasts_the_cache_and_the_write_interval_of_a_slow_stream() {
         size: 200 * 52,
         ..file(pod, 0, killed(200), modified)
     };
+    // 600-s segments: ffmpeg writes a block whenever 256 KiB have gathered.
+    let long = Settings::new(600, "hope").unwrap();
     let files = [slow("a", 10)];
-    let p = run(&files, &ArchiveState::default(), 10 + 121);
+    // 131 s between writes, a quarter more as a margin, and the 30-s cache: 194 s.
+    let p = plan(&files, &ArchiveState::default(), &long, t(10 + 121));
     assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
-    let p = run(&files, &ArchiveState::default(), 10 + 30 + 132);
+    let p = plan(&files, &ArchiveState::default(), &long, t(10 + 192));
+    assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
+    let p = plan(&files, &ArchiveState::default(), &long, t(10 + 195));
+    assert_eq!(uploads(&p), [name("a", 0)]);
+    // 10-s segments hold less than a block: ffmpeg writes each once, when it closes it, so
+    // no write comes later than a segment (and the frame it cuts at) after the last.
+    let mut short = settings();
+    short.finish_grace = Duration::from_secs(35);
+    // 12 s, a quarter more, and the cache: 45 s.
+    let p = plan(&files, &ArchiveState::default(), &short, t(10 + 44));
+    assert_eq!(held(&p, &name("a", 0)), Some(&HoldReason::StillRecording));
+    let p = plan(&files, &ArchiveState::default(), &short, t(10 + 45));
     assert_eq!(uploads(&p), [name("a", 0)]);
 }
