@@ -17,24 +17,32 @@
 
 use std::collections::HashMap;
 
-use selection::{CompareRequest, Comparison, Verdict};
+use selection::{CompareRequest, Comparison, Plan, Verdict};
 use tracing::{info, warn};
 
 use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE};
+use crate::days::Trim;
 use crate::rows::blob_frame_offset;
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::Recording;
 use crate::store::{Archive, SegmentRow};
 
-/// Seconds of the later window that are correlated at each checkpoint.
+/// Seconds of the other file's window at each checkpoint; shorter overlaps are compared in
+/// one window as long as the overlap, down to [`SHORTEST_S`].
 const PROBE_S: f64 = 3.0;
+/// The shortest overlap compared on its own.
+const SHORTEST_S: f64 = 1.2;
 /// How far the found offset may be from the group's (a frame at 22.05 kHz is 26 ms).
 const OFFSET_SLACK_MS: f64 = 40.0;
 /// The search around the group's offset at each checkpoint.
 const TOLERANCE_S: f64 = 0.5;
 /// Checkpoints inside a long overlap, besides its two ends.
 const EVERY_S: f64 = 120.0;
+/// A correlation at the group's offset this high is the same audio, however periodic.
+const SAME_PEAK: f64 = 0.9;
+/// Below this best correlation near the group's offset, two sounding windows differ.
+const DIFFERENT_PEAK: f64 = 0.5;
 
 /// Compare what the plan asks about. Every request gets a verdict.
 ///
@@ -55,7 +63,7 @@ pub async fn measure(
 ) -> Vec<Comparison> {
     let mut own: Vec<Option<(Verdict, String)>> = Vec::with_capacity(requests.len());
     for r in requests {
-        own.push(if r.to_ms - r.from_ms >= (PROBE_S * 1000.0) as i64 {
+        own.push(if r.to_ms - r.from_ms >= (SHORTEST_S * 1000.0) as i64 {
             Some(match folder.open(&r.file) {
                 Ok(file) => {
                     let with = Source::of(&r.with, folder, archive, archived);
@@ -124,6 +132,71 @@ pub async fn measure(
                 with: r.with.clone(),
                 verdict,
             }
+        })
+        .collect()
+}
+
+/// The frame-exact cuts ([`crate::days::upload_trims`]) whose left-out audio a comparison
+/// shows the joined segment holds: a cut rests on the same evidence as a deletion. A pair no
+/// comparison of this run covered is compared now; a cut without a `Same` verdict is dropped,
+/// and its blob keeps the whole recording.
+pub async fn confirm_trims(
+    trims: HashMap<String, Trim>,
+    plan: &Plan,
+    comparisons: &[Comparison],
+    folder: &Folder,
+    settings: &Settings,
+    archive: &dyn Archive,
+    archived: &HashMap<String, SegmentRow>,
+) -> HashMap<String, Trim> {
+    let same = |a: &str, b: &str, among: &[Comparison]| {
+        among.iter().any(|c| {
+            c.verdict == Verdict::Same
+                && ((c.file == a && c.with == b) || (c.file == b && c.with == a))
+        })
+    };
+    let start_ms = |file: &str| -> Option<i64> {
+        match plan.uploads.iter().find(|u| u.file == file) {
+            Some(u) => Some(u.audio_start.timestamp_millis()),
+            None => archived.get(file)?.audio_start_ms,
+        }
+    };
+    let mut asked = Vec::new();
+    for (file, trim) in &trims {
+        if same(file, &trim.after, comparisons) {
+            continue;
+        }
+        let (Some(u), Some(at), Some(after_at)) = (
+            plan.uploads.iter().find(|u| &u.file == file),
+            start_ms(file),
+            start_ms(&trim.after),
+        ) else {
+            continue;
+        };
+        let frame_ms = u.duration.as_secs_f64() * 1000.0 / u.frames.max(1) as f64;
+        let offset_ms = after_at - at;
+        asked.push(CompareRequest {
+            file: file.clone(),
+            with: trim.after.clone(),
+            offset_ms,
+            from_ms: offset_ms.max(0),
+            to_ms: (trim.frame as f64 * frame_ms) as i64,
+        });
+    }
+    let found = if asked.is_empty() {
+        Vec::new()
+    } else {
+        measure(&asked, folder, settings, archive, archived).await
+    };
+    trims
+        .into_iter()
+        .filter(|(file, trim)| {
+            let kept = same(file, &trim.after, comparisons) || same(file, &trim.after, &found);
+            if !kept {
+                info!(file = %file, after = %trim.after, decision = "whole recording",
+                    "no comparison shows that {} holds the audio before its in-point; its blob keeps it", trim.after);
+            }
+            kept
         })
         .collect()
 }
@@ -234,30 +307,31 @@ async fn compare(
     if let Source::Missing(why) = with {
         return (Verdict::Unknown, why.clone());
     }
+    let probe = (to - from).min(PROBE_S);
     // Both ends of the overlap, and every EVERY_S inside it.
-    let last = to - PROBE_S;
+    let last = to - probe;
     let mut at = vec![from];
     let mut c = from + EVERY_S;
     while c < last {
         at.push(c);
         c += EVERY_S;
     }
-    if last - from >= PROBE_S {
+    if last - from >= probe {
         at.push(last);
     }
     let mut looks = Vec::new();
     for &c in &at {
-        let mut look = checkpoint(file, with, c, offset, settings).await;
+        let mut look = checkpoint(file, with, c, offset, probe, settings).await;
         // A disagreement must show at a second, independent window; a silent or unsure one
         // is looked at again beside it.
         if look != Look::Agrees {
-            let next = if c + 2.0 * PROBE_S <= to {
-                c + PROBE_S
+            let next = if c + 2.0 * probe <= to {
+                c + probe
             } else {
-                (c - PROBE_S).max(from)
+                (c - probe).max(from)
             };
             if next != c {
-                let again = checkpoint(file, with, next, offset, settings).await;
+                let again = checkpoint(file, with, next, offset, probe, settings).await;
                 look = match (look, again) {
                     (Look::Disagrees, Look::Disagrees) => Look::Disagrees,
                     (Look::OneSilent, Look::OneSilent | Look::Disagrees) => Look::OneSilent,
@@ -286,7 +360,7 @@ async fn compare(
     {
         return (Verdict::Different, evidence);
     }
-    if looks.iter().all(|(_, l)| *l == Look::Agrees) && (agrees >= 2 || to - from < 2.0 * PROBE_S) {
+    if looks.iter().all(|(_, l)| *l == Look::Agrees) && (agrees >= 2 || to - from < 2.0 * probe) {
         return (Verdict::Same, evidence);
     }
     if looks
@@ -305,12 +379,13 @@ async fn checkpoint(
     with: &Source<'_>,
     c: f64,
     offset: f64,
+    probe: f64,
     settings: &Settings,
 ) -> Look {
-    let Ok(Some(a)) = window(file, c - TOLERANCE_S, c + PROBE_S + TOLERANCE_S) else {
+    let Ok(Some(a)) = window(file, c - TOLERANCE_S, c + probe + TOLERANCE_S) else {
         return Look::Unsure;
     };
-    let Ok(Some(b)) = with.window(c - offset, c - offset + PROBE_S).await else {
+    let Ok(Some(b)) = with.window(c - offset, c - offset + probe).await else {
         return Look::Unsure;
     };
     // Where b's window starts on a's window's timeline.
@@ -318,20 +393,37 @@ async fn checkpoint(
     let search = align::Search {
         expected_offset_s: Some(expected_s),
         tolerance_s: TOLERANCE_S,
-        probe_s: PROBE_S * 0.8,
+        probe_s: probe * 0.8,
+        min_overlap_s: (probe * 0.8).min(1.0),
         ..align::Search::default()
     };
+    let at_offset =
+        |found: &align::Alignment| (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS;
     if let Some(found) = align::align(&a.bytes, &b.bytes, &search) {
-        if found.confidence >= MIN_CONFIDENCE
-            && (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS
-        {
+        if found.confidence >= MIN_CONFIDENCE && at_offset(&found) {
             return Look::Agrees;
         }
+    }
+    // The aligner returns only offsets nothing else comes near; periodic audio (a time code,
+    // a tone, a loop) correlates at several. The group already says where to look: the best
+    // correlation within the narrow search, at that offset and high, is the same audio.
+    let measured = align::measure_audio(&a.bytes, &b.bytes, &search);
+    if measured
+        .as_ref()
+        .is_some_and(|m| at_offset(m) && m.peak >= SAME_PEAK)
+    {
+        return Look::Agrees;
     }
     match (silent(&a.bytes, settings), silent(&b.bytes, settings)) {
         (true, true) => Look::BothSilent,
         (true, false) | (false, true) => Look::OneSilent,
-        (false, false) => Look::Disagrees,
+        // Both sound, and nothing near the group's offset correlates: different audio. A
+        // strong correlation elsewhere is the same audio misplaced: not the same here, not
+        // different either.
+        (false, false) if measured.as_ref().is_none_or(|m| m.peak < DIFFERENT_PEAK) => {
+            Look::Disagrees
+        }
+        (false, false) => Look::Unsure,
     }
 }
 

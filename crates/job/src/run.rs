@@ -128,7 +128,14 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
             let _ = execute::remember_sightings(&stores, &state, &plan).await;
             let unstamped = execute::restamp(&stores, settings, &recorded, &plan, &folder).await;
             let mut sum = execute::execute(
-                &stores, settings, &folder, &state, &recorded, &plan, deadline,
+                &stores,
+                settings,
+                &folder,
+                &state,
+                &recorded,
+                &plan,
+                &comparisons,
+                deadline,
             )
             .await;
             sum.errors += unkept + unstamped;

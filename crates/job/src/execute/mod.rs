@@ -125,6 +125,7 @@ pub async fn execute(
     state: &ArchiveState,
     recorded: &Recorded,
     plan: &Plan,
+    comparisons: &[selection::Comparison],
     deadline: Instant,
 ) -> Summary {
     for hold in &plan.holds {
@@ -140,12 +141,24 @@ pub async fn execute(
         warn!(decision = "gap", "{gap}");
     }
     let late_growth = warn_late_growth(state, plan);
+    // A cut leaves audio out of a blob on the strength of the segment it joins, as a deletion
+    // does: only where a comparison shows that segment holds the same audio.
+    let trims = crate::compare::confirm_trims(
+        days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
+        plan,
+        comparisons,
+        folder,
+        settings,
+        stores.archive,
+        &recorded.archived,
+    )
+    .await;
     let setup = Setup {
         verified: recorded.verified.clone(),
         // Where each upload joins the archive, so that its row and blob carry it from the
         // start.
         joined: days::upload_points(&recorded.archived, &plan.uploads, settings),
-        trims: days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
+        trims,
         leads: days::upload_leads(&recorded.archived, plan, state, settings),
         head_held_by: recorded
             .archived
