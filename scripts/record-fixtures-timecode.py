@@ -272,8 +272,9 @@ def content(pcm, tc, other_kind, chain=None):
     disagree), other_kind or "silence" (no time code: no run, or at most 2 blocks agree;
     "silence" when every block is quiet), or "mixed"; spans [[start, end], ...] in broadcast
     seconds, a span reaching the file's first or last blocks extended to its first or last
-    sample as broadcast_start_s/broadcast_end_s are, and a third element saying whether
-    it reaches the file's last sample.  `chain`: the broadcast time of the
+    sample as broadcast_start_s/broadcast_end_s are, then whether it reaches the file's
+    last sample, then the same span in seconds into the file (from its first decoded
+    sample).  `chain`: the broadcast time of the
     sample after the same recorder's previous file, when that file ended in time code (a
     recorder's files join without gap or overlap): a mapping to try besides the decoder's
     runs, for a file too short to hold 3 boundaries or whose time code ends early.
@@ -313,8 +314,10 @@ def content(pcm, tc, other_kind, chain=None):
     if n_x <= 2:
         if tc and tc["broadcast_start_s"] is not None and any(
                 r["boundaries"] >= 3 for r in tc["runs"]):
-            return "timecode", [[tc["broadcast_start_s"], tc["broadcast_end_s"], True]]
-        return "timecode", [[round(chain, 4), round(chain + (n - 1) / SR, 4), True]]
+            return "timecode", [[tc["broadcast_start_s"], tc["broadcast_end_s"], True,
+                                 0.0, round((n - 1) / SR, 4)]]
+        return "timecode", [[round(chain, 4), round(chain + (n - 1) / SR, 4), True,
+                             0.0, round((n - 1) / SR, 4)]]
     spans = []
     cur = None  # [first block, last block, start_s]
     for k, (v, st) in enumerate(looks):
@@ -339,7 +342,8 @@ def content(pcm, tc, other_kind, chain=None):
             continue  # shorter than 0.5 s: chance
         s0 = 0 if b0 <= SKIP else b0 * CBLOCK
         s1 = n - 1 if b1 >= nb - 3 else (b1 + 1) * CBLOCK - 1
-        out.append([round(st + s0 / SR, 4), round(st + s1 / SR, 4), s1 == n - 1])
+        out.append([round(st + s0 / SR, 4), round(st + s1 / SR, 4), s1 == n - 1,
+                    round(s0 / SR, 4), round(s1 / SR, 4)])
     return "mixed", out
 
 
@@ -529,6 +533,7 @@ def build_manifest(scen_dir, run_dir):
         chain_end.pop(pod, None)
         if tc_spans and tc_spans[-1][2]:
             chain_end[pod] = round(tc_spans[-1][1] + 1.0 / SR, 4)
+        in_file = [sp[3:5] for sp in tc_spans]
         tc_spans = [sp[:2] for sp in tc_spans]
         if source == "timecode" and tc and tc["broadcast_start_s"] is None:
             tc["broadcast_start_s"], tc["broadcast_end_s"] = tc_spans[0]  # from the chain
@@ -554,6 +559,7 @@ def build_manifest(scen_dir, run_dir):
             "broadcast_end_s": tc["broadcast_end_s"] if tc and source == "timecode" else None,
             "_source": source,
             "_spans": tc_spans,
+            "_in_file": in_file if frames else [],
             "name_broadcast_s": round(nm - src0, 3) if nm is not None else None,
             "_tc": tc,
         })
@@ -570,10 +576,11 @@ def build_manifest(scen_dir, run_dir):
     out_events.sort(key=lambda e: e["t_s"])
     multi = bool(meta.get("other_kind"))
     for f in files:
-        source, spans = f.pop("_source"), f.pop("_spans")
+        source, spans, in_file = f.pop("_source"), f.pop("_spans"), f.pop("_in_file")
         if multi:
             f["source"] = source
             f["timecode_spans"] = spans
+            f["timecode_in_file_s"] = in_file
         tc = f.pop("_tc")
         if tc and tc["problems"]:
             out_events.append({"at": None, "t_s": None, "event": "timecode_note",
