@@ -18,7 +18,8 @@
 //!   (`decision="replicas disagree"` / `"not compared"`) pair a file of replica A with one of
 //!   replica B, and where a replica's chain switched source under it (a file holds both the
 //!   time code and other audio) at least one says they disagree, about a file holding other
-//!   audio, and the run summaries' `disagreements` count is above zero.
+//!   audio, and the run summaries' `disagreements` count is above zero; no `"same audio"`
+//!   verdict pairs a file holding no time code at all with one that holds it.
 //!
 //! It prints, per scenario and source, the seconds recorded and archived, the time code held
 //! twice, and the warnings.
@@ -238,9 +239,16 @@ struct Warning {
 }
 
 fn warnings(log: &str) -> Vec<Warning> {
+    verdicts(log, &["replicas disagree", "not compared"])
+}
+
+/// The comparisons' log lines with one of `decisions`.
+fn verdicts(log: &str, decisions: &[&str]) -> Vec<Warning> {
     log.lines()
         .filter(|l| {
-            l.contains("decision=\"replicas disagree\"") || l.contains("decision=\"not compared\"")
+            decisions
+                .iter()
+                .any(|d| l.contains(&format!("decision=\"{d}\"")))
         })
         .map(|l| {
             let field = |key: &str| {
@@ -404,6 +412,23 @@ fn one_scenario(scenario: &Path, manifest: &Value, conn: &str, mode: &str) -> Ou
     // The disagreement is reported, naming a file of each replica.
     let by_name: BTreeMap<&str, &Recorded> = files.iter().map(|f| (f.name.as_str(), f)).collect();
     let found = warnings(&logs);
+    // Never "same audio" where one side holds no time code at all (the other programme, the
+    // loop, the silence) and the other does.
+    for w in verdicts(&logs, &["same audio"]) {
+        let kinds = [&w.file, &w.with].map(|f| {
+            by_name
+                .get(f.as_str())
+                .and_then(|r| r.source.as_deref())
+                .unwrap_or("-")
+        });
+        let none = |k: &str| !matches!(k, "timecode" | "mixed" | "-");
+        if none(kinds[0]) != none(kinds[1]) {
+            out.failures.push(format!(
+                "{mode} {name}: {} ({}) and {} ({}) said to hold the same audio",
+                w.file, kinds[0], w.with, kinds[1]
+            ));
+        }
+    }
     let pod_a = files[0].pod.clone();
     let source = |f: &str| by_name[f].source.as_deref().unwrap_or("-");
     for w in &found {
