@@ -4,16 +4,18 @@
 //! real binary against a real Azurite, at the snapshot (twice) and then, every recording
 //! finished, until a run archives and deletes nothing. After every run:
 //!
-//! - nothing was deleted before its audio was archived: a deleted file has its own blob with
-//!   its bytes, or it holds only time code and archived time code covers its span; a file that
-//!   holds anything else (the other programme, the loop, the silence, or a mix) must have its
-//!   own blob, whatever else was archived;
+//! - nothing was deleted before its audio was archived: a deleted file's blob holds all its
+//!   frames, or it holds only time code and the blobs hold that time code; a file that holds
+//!   anything else (the other programme, the loop, the silence, or a mix) must have a blob of
+//!   its own holding all its frames, whatever else was archived. What a blob holds is read from
+//!   its bytes: the recording's bytes from some audio frame on end it (a frame-exact blob has a
+//!   generated header and warm-up frames before them; an original blob is the recording);
 //!
 //! and at the end:
 //!
-//! - every recorded second is archived: time code 100 % by decoded spans (`timecode_spans` of
-//!   the files with a blob), every file holding another source has a blob with its size and
-//!   MD5;
+//! - every recorded second is archived: time code 100 % by decoded spans (`timecode_spans`,
+//!   from the first frame each blob holds), every file holding another source a blob holding
+//!   all its frames;
 //! - the disagreement is reported where the job compared the recordings: the warnings
 //!   (`decision="replicas disagree"` / `"not compared"`) pair a file of replica A with one of
 //!   replica B, and where a replica's chain switched source under it (a file holds both the
@@ -21,8 +23,8 @@
 //!   audio, and the run summaries' `disagreements` count is above zero; no `"same audio"`
 //!   verdict pairs a file holding no time code at all with one that holds it.
 //!
-//! It prints, per scenario and source, the seconds recorded and archived, the time code held
-//! twice, and the warnings.
+//! Both `ARCHIVE_MODE`s run, each test with an Azurite of its own. It prints, per scenario and
+//! source, the seconds recorded and archived, the time code held twice, and the warnings.
 
 mod support;
 use support::{azurite, common, fixture};
