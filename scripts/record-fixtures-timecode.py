@@ -98,9 +98,10 @@ def code_of(freq):
     return None
 
 
-def decode(path, hint=None):
+def decode(path, hint=None, pcm=None):
     """Decode the time code of one file; see the module docstring."""
-    pcm = read_pcm(path)
+    if pcm is None:
+        pcm = read_pcm(path)
     n = len(pcm)
     res = {
         "samples": n,
@@ -120,6 +121,11 @@ def decode(path, hint=None):
         peaks.append(max(max(blk), -min(blk)))
     srt = sorted(peaks)
     amp = srt[int(0.9 * (len(srt) - 1))]
+    if amp < 1000:
+        # mostly silent (a replica on a silent fallback): the level of what sounds
+        loud = sorted(p for p in peaks if p >= 1000)
+        if len(loud) * BLOCK >= SR // 2:
+            amp = loud[int(0.9 * (len(loud) - 1))]
     if amp < 1000:
         res["problems"].append("no tone found (silent file?)")
         return res
@@ -222,6 +228,123 @@ def decode(path, hint=None):
     res["broadcast_start_s"] = round(statistics.median(runs[0]["est"]), 4)
     res["broadcast_end_s"] = round(statistics.median(runs[-1]["est"]) + (n - 1) / SR, 4)
     return res
+
+
+# ---------------------------------------------------------------------------
+# what a file holds: the time code, or something else (issue 31 scenarios)
+
+CBLOCK = 441  # 20-ms blocks
+SKIP = 6  # blocks at a file's start that never count: priming or the bit reservoir's first
+          # frames, decoded without the frames before them, and the decoder's delay
+QUIET = 300  # peak below this (-40 dBFS) is silence
+
+
+def _look(pcm, i0, i1, start_s):
+    """One block under one mapping (sample 0 = broadcast start_s): 'tc' (the expected
+    tone), 'x' (sound that is not it, or silence where it should sound), None (cannot
+    tell: straddles a second boundary, or lies in the 50-ms pause, which MP3's pre-echo
+    fills with the next tone's edge)."""
+    t0 = start_s + i0 / SR
+    t1 = start_s + i1 / SR
+    n = math.floor(t0 + 1e-9)
+    if math.floor(t1 - 1e-9) != n:
+        return None
+    blk = pcm[i0:i1]
+    peak = max(max(blk), -min(blk))
+    f0, f1 = t0 - n, t1 - n
+    if f0 < 0.06 or f1 > 0.995:
+        return None
+    if peak < 4000:
+        return "x"
+    freq = tone_frequency(pcm, i0, i1, peak)
+    want = BASE + STEP * (n % MOD)
+    if freq is not None and abs(freq - want) <= 0.04 * want:
+        return "tc"
+    return "x"
+
+
+def content(pcm, tc, other_kind, chain=None):
+    """Which source a file recorded and the broadcast spans of its time-code parts.
+
+    Every 20-ms block is compared with the time code the decoder's runs predict for it
+    (the tone frequency of its second); the 50-ms pauses and the first SKIP blocks never
+    count.  Returns (source, spans): source "timecode" (at most 2 blocks
+    disagree), other_kind or "silence" (no time code: no run, or at most 2 blocks agree;
+    "silence" when every block is quiet), or "mixed"; spans [[start, end], ...] in broadcast
+    seconds, a span reaching the file's first or last blocks extended to its first or last
+    sample as broadcast_start_s/broadcast_end_s are, then whether it reaches the file's
+    last sample, then the same span in seconds into the file (from its first decoded
+    sample).  `chain`: the broadcast time of the
+    sample after the same recorder's previous file, when that file ended in time code (a
+    recorder's files join without gap or overlap): a mapping to try besides the decoder's
+    runs, for a file too short to hold 3 boundaries or whose time code ends early.
+    """
+    n = len(pcm)
+    nb = n // CBLOCK
+    if nb == 0:
+        return None, []
+    # a run of fewer than 3 consistent boundaries can be chance (music that happens to
+    # pause and hold a tone of the right pitch)
+    runs = [r for r in (tc or {}).get("runs") or [] if r["boundaries"] >= 3]
+    if chain is not None:
+        runs.append({"start_s": chain})  # continuing the same recorder's previous file
+    looks = []
+    for k in range(nb):
+        i0, i1 = k * CBLOCK, (k + 1) * CBLOCK
+        if k < SKIP:
+            looks.append((None, None))
+            continue
+        found = (None, None)
+        for r in runs:
+            v = _look(pcm, i0, i1, r["start_s"])
+            if v == "tc":
+                found = ("tc", r["start_s"])
+                break
+            if v == "x":
+                found = ("x", None)
+        looks.append(found)
+    n_tc = sum(1 for v, _ in looks if v == "tc")
+    n_x = sum(1 for v, _ in looks if v == "x")
+    enough = min(SR // 2, (nb - SKIP) * CBLOCK // 2)  # 0.5 s, or half a shorter file
+    if n_tc * CBLOCK < enough:
+        quiet = all(max(max(pcm[k * CBLOCK:(k + 1) * CBLOCK]),
+                        -min(pcm[k * CBLOCK:(k + 1) * CBLOCK])) < QUIET
+                    for k in range(SKIP, nb))
+        return ("silence" if quiet else (other_kind or "other")), []
+    if n_x <= 2:
+        if tc and tc["broadcast_start_s"] is not None and any(
+                r["boundaries"] >= 3 for r in tc["runs"]):
+            return "timecode", [[tc["broadcast_start_s"], tc["broadcast_end_s"], True,
+                                 0.0, round((n - 1) / SR, 4)]]
+        return "timecode", [[round(chain, 4), round(chain + (n - 1) / SR, 4), True,
+                             0.0, round((n - 1) / SR, 4)]]
+    spans = []
+    cur = None  # [first block, last block, start_s]
+    for k, (v, st) in enumerate(looks):
+        if v == "tc":
+            if cur is not None and cur[2] == st:
+                cur[1] = k
+            else:
+                if cur is not None:
+                    spans.append(cur)
+                cur = [k, k, st]
+        elif v == "x":
+            if cur is not None:
+                spans.append(cur)
+                cur = None
+        elif cur is not None:
+            cur[1] = k  # quiet pause or straddle inside the time code
+    if cur is not None:
+        spans.append(cur)
+    out = []
+    for b0, b1, st in spans:
+        if (b1 + 1 - b0) * CBLOCK < enough:
+            continue  # shorter than 0.5 s: chance
+        s0 = 0 if b0 <= SKIP else b0 * CBLOCK
+        s1 = n - 1 if b1 >= nb - 3 else (b1 + 1) * CBLOCK - 1
+        out.append([round(st + s0 / SR, 4), round(st + s1 / SR, 4), s1 == n - 1,
+                    round(s0 / SR, 4), round(s1 / SR, 4)])
+    return "mixed", out
 
 
 # ---------------------------------------------------------------------------
@@ -390,6 +513,7 @@ def build_manifest(scen_dir, run_dir):
     local_pod = meta.get("local_pod")
 
     files = []
+    chain_end = {}  # pod -> broadcast time after its last file, if that ended in time code
     for name in sorted(os.listdir(scen_dir)):
         if not name.endswith(".mp3"):
             continue
@@ -402,7 +526,19 @@ def build_manifest(scen_dir, run_dir):
             frames, probe_dur = ffprobe(path)
         nm = name_epoch(name)
         hint = nm - src0 if nm is not None else None
-        tc = decode(path, hint) if frames else None
+        pcm = read_pcm(path) if frames else None
+        tc = decode(path, hint, pcm) if frames else None
+        source, tc_spans = (content(pcm, tc, meta.get("other_kind"), chain_end.get(pod))
+                            if frames else (None, []))
+        chain_end.pop(pod, None)
+        if tc_spans and tc_spans[-1][2]:
+            chain_end[pod] = round(tc_spans[-1][1] + 1.0 / SR, 4)
+        in_file = [sp[3:5] for sp in tc_spans]
+        tc_spans = [sp[:2] for sp in tc_spans]
+        if source == "timecode" and tc and tc["broadcast_start_s"] is None:
+            tc["broadcast_start_s"], tc["broadcast_end_s"] = tc_spans[0]  # from the chain
+        if source != "timecode" and tc:
+            tc["problems"].append("holds %s audio" % source)
         # live: the file changed after the snapshot (finalised when its writer stopped)
         live = False
         if name in after:
@@ -419,8 +555,11 @@ def build_manifest(scen_dir, run_dir):
             "ffprobe_duration_s": probe_dur,
             "xing_frames": xing_frames(path) if st.st_size > 0 else None,
             "live": live,
-            "broadcast_start_s": tc["broadcast_start_s"] if tc else None,
-            "broadcast_end_s": tc["broadcast_end_s"] if tc else None,
+            "broadcast_start_s": tc["broadcast_start_s"] if tc and source == "timecode" else None,
+            "broadcast_end_s": tc["broadcast_end_s"] if tc and source == "timecode" else None,
+            "_source": source,
+            "_spans": tc_spans,
+            "_in_file": in_file if frames else [],
             "name_broadcast_s": round(nm - src0, 3) if nm is not None else None,
             "_tc": tc,
         })
@@ -435,7 +574,13 @@ def build_manifest(scen_dir, run_dir):
                            "time %.3f s; from then on broadcast time = wall time - "
                            "source_started_at %+.3f s" % (x, src0 - est)})
     out_events.sort(key=lambda e: e["t_s"])
+    multi = bool(meta.get("other_kind"))
     for f in files:
+        source, spans, in_file = f.pop("_source"), f.pop("_spans"), f.pop("_in_file")
+        if multi:
+            f["source"] = source
+            f["timecode_spans"] = spans
+            f["timecode_in_file_s"] = in_file
         tc = f.pop("_tc")
         if tc and tc["problems"]:
             out_events.append({"at": None, "t_s": None, "event": "timecode_note",
@@ -445,6 +590,7 @@ def build_manifest(scen_dir, run_dir):
         "scenario": meta["scenario"],
         "description": meta["description"],
         "segment_time": int(meta["segment_time"]),
+        **({"sources": sorted({"timecode", meta["other_kind"]})} if multi else {}),
         "name_format": meta["name_format"],
         "snapshot_at": rfc3339(snapshot),
         "source_started_at": rfc3339(src0),
@@ -476,6 +622,8 @@ def report(manifest):
         lines.append("%-48s %7d B %5s fr xing=%-5s %s start=%-9s end=%-9s name-audio=%s %s" % (
             f["name"], f["size"], f["frames"], f["xing_frames"],
             "LIVE" if f["live"] else "    ", s, e, off, join))
+        if "source" in f and f["source"] != "timecode":
+            lines.append("   %s: time code %s" % (f["source"], f["timecode_spans"]))
     for ev in manifest["events"]:
         if ev["event"] == "timecode_note":
             lines.append("   note: " + ev["detail"])

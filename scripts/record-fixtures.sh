@@ -25,7 +25,8 @@ HELPER=$ROOT/scripts/record-fixtures-timecode.py
 PORT=${ICECAST_PORT:-18431}
 PASS=fixture-source
 SEGMENT_TIME=10 # > Icecast's ~8-s burst, as 600 s is in production (see README)
-ALL=(steady kill-replace sigterm source-restart stall copy-clock local-variant zero-byte kill-late dead-air)
+ALL=(steady kill-replace sigterm source-restart stall copy-clock local-variant zero-byte kill-late dead-air
+    other-source fallback-loop fallback-silence)
 
 for tool in ffmpeg ffprobe icecast2 python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y ffmpeg icecast2)" >&2; exit 1; }
@@ -135,6 +136,18 @@ start_icecast() {
     <errorlog>error.log</errorlog>
     <loglevel>3</loglevel>
   </logging>
+  <!-- replica B's own mounts in fallback-loop / fallback-silence: when their source
+       leaves, Icecast moves the listener to the relay's fallback (and back on return) -->
+  <mount type="normal">
+    <mount-name>/fallback-loop-b</mount-name>
+    <fallback-mount>/fallback-loop-fb</fallback-mount>
+    <fallback-override>1</fallback-override>
+  </mount>
+  <mount type="normal">
+    <mount-name>/fallback-silence-b</mount-name>
+    <fallback-mount>/fallback-silence-fb</fallback-mount>
+    <fallback-override>1</fallback-override>
+  </mount>
   $security
 </icecast>
 EOF
@@ -154,40 +167,85 @@ EOF
     exit 1
 }
 
-# start_source SCENARIO OFFSET [DEAD_AIR]: ffmpeg source client whose broadcast time is
-# t+OFFSET.  Second N: 50 ms of silence, then a sine of 300 + 20*(N mod 256) Hz at half
-# scale.  DEAD_AIR=1: the time code stops (digital silence) during [12, 52) and [62, 82)
-# and is replaced by a 100-Hz hum of peak -60 dBFS (0.001) during [112, 152).
+# start_source SCENARIO OFFSET [DEAD_AIR [KIND [MOUNT]]]: ffmpeg source client on mount
+# MOUNT (default: the scenario's own).  KIND timecode (default): broadcast time is t+OFFSET;
+# second N: 50 ms of silence, then a sine of 300 + 20*(N mod 256) Hz at half scale.
+# DEAD_AIR=1: the time code stops (digital silence) during [12, 52) and [62, 82) and is
+# replaced by a 100-Hz hum of peak -60 dBFS (0.001) during [112, 152).  Other kinds carry
+# audio that holds no time code and aligns with nothing in it:
+#   loop:    a relay's fallback: a 4-s phrase (16 notes of 0.25 s, two voices, no pauses)
+#            repeated exactly (phase from t mod 4)
+#   other:   another programme: two voices whose notes change every 1/4 s and 1/3 s on
+#            incommensurate cycles, with a slow vibrato (never repeats within a fixture)
+#   silence: digital silence
+# Only the scenario's own time-code source writes source-progress.log (the broadcast clock);
+# the others log to source-MOUNT-progress.log and keep their pid in source-MOUNT.pid.
 start_source() {
-    local scen=$1 off=$2 d=$WORK/$1 expr
-    local T="(t+$off)"
-    expr="if(lt(mod($T\\,1)\\,0.05)\\,0\\,0.5*sin(2*PI*(300+20*mod(floor($T)\\,256))*$T))"
-    if [[ ${3:-} == 1 ]]; then
-        expr="if(between($T\\,12\\,52)+between($T\\,62\\,82)\\,0\\,if(between($T\\,112\\,152)\\,0.001*sin(2*PI*100*$T)\\,$expr))"
+    local scen=$1 off=$2 kind=${4:-timecode} mount=${5:-$1} d=$WORK/$1 expr
+    local T="(t+$off)" u="mod(t\\,4)" tag=source
+    case $kind in
+        timecode)
+            expr="if(lt(mod($T\\,1)\\,0.05)\\,0\\,0.5*sin(2*PI*(300+20*mod(floor($T)\\,256))*$T))"
+            if [[ ${3:-} == 1 ]]; then
+                expr="if(between($T\\,12\\,52)+between($T\\,62\\,82)\\,0\\,if(between($T\\,112\\,152)\\,0.001*sin(2*PI*100*$T)\\,$expr))"
+            fi
+            ;;
+        loop)
+            expr="0.3*sin(2*PI*220*pow(2\\,mod(floor($u*4)*5\\,12)/12)*$u)+0.15*sin(2*PI*330*pow(2\\,mod(floor($u*4)*7\\,12)/12)*$u)"
+            ;;
+        other)
+            expr="0.3*sin(2*PI*196*pow(2\\,mod(floor(t*4)*5\\,12)/12)*t)+0.2*sin(2*PI*262*pow(2\\,mod(floor(t*3)*7\\,11)/12)*(t+0.02*sin(2*PI*0.13*t)))"
+            ;;
+        silence) expr=0 ;;
+        *) echo "unknown source kind $kind" >&2; return 1 ;;
+    esac
+    if [[ $mount != "$scen" || $kind != timecode ]]; then
+        tag=source-$mount
     fi
-    printf '%s #offset=%s\n' "$EPOCHREALTIME" "$off" >>"$d/source-progress.log"
+    printf '%s #offset=%s\n' "$EPOCHREALTIME" "$off" >>"$d/$tag-progress.log"
     ffmpeg -loglevel error -nostdin -re -f lavfi -i "aevalsrc=exprs='$expr':s=22050:c=mono" \
         -c:a libmp3lame -b:a 64k -ac 1 -content_type audio/mpeg \
-        -progress pipe:1 -f mp3 "icecast://source:$PASS@127.0.0.1:$PORT/$scen" \
-        > >(stamp >>"$d/source-progress.log") 2>>"$d/source.err" &
-    echo $! >"$d/source.pid"
-    ev "$scen" source_start "" "offset $off s"
+        -progress pipe:1 -f mp3 "icecast://source:$PASS@127.0.0.1:$PORT/$mount" \
+        > >(stamp >>"$d/$tag-progress.log") 2>>"$d/$tag.err" &
+    echo $! >"$d/$tag.pid"
+    if [[ $tag == source ]]; then
+        ev "$scen" source_start "" "offset $off s"
+    else
+        ev "$scen" source_start "" "mount /$mount: $kind$([[ $kind == timecode ]] && echo ", offset $off s")"
+    fi
 }
 
+# stop_source SCENARIO [MOUNT]: SIGTERM to the source client of MOUNT (default: the scenario's)
 stop_source() {
-    local d=$WORK/$1
-    kill -TERM "$(<"$d/source.pid")"
-    ev "$1" source_stop "" "SIGTERM to the source client"
+    local d=$WORK/$1 tag=source
+    if [[ -n ${2:-} && $2 != "$1" ]]; then
+        tag=source-$2
+    fi
+    kill -TERM "$(<"$d/$tag.pid")"
+    rm -f "$d/$tag.pid"
+    if [[ $tag == source ]]; then
+        ev "$1" source_stop "" "SIGTERM to the source client"
+    else
+        ev "$1" source_stop "" "SIGTERM to the source client of /$2"
+    fi
 }
 
-# pod SCENARIO NAME VARIANT: run one pod's container, restarting it like the kubelet
+# broadcast_now SCENARIO: the scenario's broadcast time now (to continue its time code)
+broadcast_now() {
+    local b
+    b=$(python3 "$HELPER" source-start "$WORK/$1") || { echo "no broadcast clock yet for $1" >&2; return 1; }
+    awk -v b="$b" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.3f", n - b }'
+}
+
+# pod SCENARIO NAME VARIANT [MOUNT]: run one pod's container, restarting it like the kubelet
 # (restartPolicy Always: at once, then back-off 10 s, 20 s, 40 s) until the pod is
-# deleted.  VARIANT: article | copy-clock | local.
+# deleted.  VARIANT: article | copy-clock | local.  MOUNT: its STREAM (default: the
+# scenario's mount).
 pod() {
     local scen=$1 name=$2 variant=$3 d=$WORK/$1 restarts=0 rc pid delay out
-    local stream=http://127.0.0.1:$PORT/$scen
+    local stream=http://127.0.0.1:$PORT/${4:-$1}
     while [[ ! -e $d/$name.deleted ]]; do
-        ev "$scen" container_start "$name" "restart $restarts"
+        ev "$scen" container_start "$name" "restart $restarts${4:+, STREAM /$4}"
         case $variant in
             article) out="$d/chunks/${name}_%Y%m%dT%H%M%S.mp3" ;;
             local) out="$d/chunks/%Y%m%dT%H%M%S.mp3" ;;
@@ -294,12 +352,17 @@ finish() {
     for f in "$d"/chunks/*.mp3; do
         printf '%s=%s\n' "$(basename "$f")" "$(stat -c '%s %.6Y' "$f")"
     done >"$d/after-stop.txt"
-    kill -CONT "$(<"$d/source.pid")" 2>/dev/null || true
-    kill -TERM "$(<"$d/source.pid")" 2>/dev/null || true
-    rm -f "$d/source.pid"
+    for f in "$d"/source*.pid; do
+        [[ -e $f ]] || continue
+        kill -CONT "$(<"$f")" 2>/dev/null || true
+        kill -TERM "$(<"$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
 }
 
-# setup SCENARIO DESCRIPTION NAME_FORMAT [LOCAL_POD [DEAD_AIR]]
+# setup SCENARIO DESCRIPTION NAME_FORMAT [LOCAL_POD [DEAD_AIR [OTHER_KIND]]]
+# OTHER_KIND: what a replica records besides the time code (loop | other | silence), named
+# in the manifest's `source` of each file that holds no time code
 setup() {
     local d=$WORK/$1
     {
@@ -308,6 +371,7 @@ setup() {
         echo "segment_time=$SEGMENT_TIME"
         echo "name_format=$3"
         echo "local_pod=${4:-}"
+        echo "other_kind=${6:-}"
     } >"$d/meta"
     printf '%s\n' "$EPOCHREALTIME" >"$d/t0"
     start_source "$1" 0 "${5:-}"
@@ -352,9 +416,7 @@ scenario_source_restart() {
     at source-restart 14.4 && start_pod source-restart "$RS-fghij" article
     at source-restart 40 && stop_source source-restart
     # continue the time code: broadcast time = wall time - (when broadcast second 0 began)
-    at source-restart 46 && start_source source-restart "$(awk \
-        -v b="$(python3 "$HELPER" source-start "$WORK/source-restart")" \
-        -v n="$EPOCHREALTIME" 'BEGIN { printf "%.3f", n - b }')"
+    at source-restart 46 && start_source source-restart "$(broadcast_now source-restart)"
     at source-restart 90 && finish source-restart
 }
 
@@ -407,6 +469,44 @@ scenario_dead_air() {
     at dead-air 12.4 && start_pod dead-air "$RS-fghij" article
     at dead-air 160 && delete_pod dead-air "$RS-abcde" TERM && delete_pod dead-air "$RS-fghij" TERM
     sleep 2 && finish dead-air
+}
+
+# Issue 31: replicas that record different audio.  Replica A listens to the scenario's
+# time-code mount throughout; replica B to a mount of its own.
+
+scenario_other_source() {
+    setup other-source "Two replicas on the time code; a rolling update (new pod klmno started, then fghij deleted with SIGTERM 2 s later) points replica B at another stream (mount /other-source-alt: a different programme, no time code) for the rest of the recording." "$POD_FMT" "" "" other
+    start_source other-source 0 "" other other-source-alt
+    at other-source 10 && start_pod other-source "$RS-abcde" article
+    at other-source 12.4 && start_pod other-source "$RS-fghij" article
+    at other-source 44 && start_pod other-source "$RS-klmno" article other-source-alt
+    at other-source 46 && delete_pod other-source "$RS-fghij" TERM
+    at other-source 78 && finish other-source
+}
+
+# B's mount carries the same time code from a second source client (its broadcast time
+# continues the scenario's clock); when that client stops, Icecast moves B's connection to
+# the fallback mount (<fallback-mount>, <fallback-override> 1): B's ffmpeg keeps running and
+# its chain of files continues, on the fallback's audio.
+scenario_fallback_loop() {
+    setup fallback-loop "Replica B's mount (/fallback-loop-b, the same time code from a second source client) loses its source at broadcast 48 s: Icecast moves B's listener to the fallback mount playing a 4-s loop; B's ffmpeg keeps running (same pod, same process) and records the loop until the snapshot." "$POD_FMT" "" "" loop
+    start_source fallback-loop 0 "" loop fallback-loop-fb
+    at fallback-loop 3 && start_source fallback-loop "$(broadcast_now fallback-loop)" "" timecode fallback-loop-b
+    at fallback-loop 10 && start_pod fallback-loop "$RS-abcde" article
+    at fallback-loop 12.4 && start_pod fallback-loop "$RS-fghij" article fallback-loop-b
+    at fallback-loop 48 && stop_source fallback-loop fallback-loop-b
+    at fallback-loop 78 && finish fallback-loop
+}
+
+scenario_fallback_silence() {
+    setup fallback-silence "As fallback-loop, but the fallback mount plays digital silence, and B's source comes back at broadcast 68 s (the time code continued): Icecast moves B's listener back (fallback-override). B's ffmpeg runs throughout." "$POD_FMT" "" "" silence
+    start_source fallback-silence 0 "" silence fallback-silence-fb
+    at fallback-silence 3 && start_source fallback-silence "$(broadcast_now fallback-silence)" "" timecode fallback-silence-b
+    at fallback-silence 10 && start_pod fallback-silence "$RS-abcde" article
+    at fallback-silence 12.4 && start_pod fallback-silence "$RS-fghij" article fallback-silence-b
+    at fallback-silence 48 && stop_source fallback-silence fallback-silence-b
+    at fallback-silence 68 && start_source fallback-silence "$(broadcast_now fallback-silence)" "" timecode fallback-silence-b
+    at fallback-silence 90 && finish fallback-silence
 }
 
 # --- main ------------------------------------------------------------------------

@@ -6,7 +6,10 @@
 //! CronJob would: at the snapshot, again at once, and twice an hour later when every file is
 //! finished. Both namings must give the same coverage, the same seconds archived twice, the
 //! same gaps (no false ones) and the same number of blobs; blob folders and day manifests
-//! use the local date of the names.
+//! use the local date of the names.//!
+//! Scenarios whose replicas record more than one source (the manifest's `"sources"`, issue 31)
+//! are left out: their files that are not wholly time code have no broadcast span, and this
+//! test takes a file's span for all of its audio (`fixtures_disagree.rs` archives them).
 
 mod support;
 use support::{azurite, common};
@@ -248,7 +251,7 @@ fn the_fall_back_hour_archives_as_utc_does() {
         "{:<15} {:>10} {:>22} {:>22} {:>13} {:>9}",
         "scenario", "recorded", "archived UTC | Madrid", "twice UTC | Madrid", "blobs", "gaps"
     )];
-    for scenario in fixture::scenarios() {
+    for scenario in fixture::single_source_scenarios() {
         let name = scenario.file_name().unwrap().to_string_lossy().to_string();
         let utc = across(&scenario, &conn, Tz::UTC);
         let madrid = across(&scenario, &conn, Tz::Europe__Madrid);

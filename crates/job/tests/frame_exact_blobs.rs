@@ -9,7 +9,10 @@
 //! - no recorded second is missing from the blobs, and what the blobs hold twice is measured
 //!   (the whole-file archive held 4.8–63.9 s twice per scenario);
 //! - a day's blobs played one after another (ffmpeg's concat demuxer, mpg123) repeat nothing;
-//! - in `ARCHIVE_MODE=original` the blobs are the recordings, byte for byte.
+//! - in `ARCHIVE_MODE=original` the blobs are the recordings, byte for byte.//!
+//! Scenarios whose replicas record more than one source (the manifest's `"sources"`, issue 31)
+//! are left out: their files that are not wholly time code have no broadcast span, and this
+//! test takes a file's span for all of its audio (`fixtures_disagree.rs` archives them).
 
 mod support;
 use support::archived::{archive, archive_with, played_pcm, wav_samples};
@@ -175,7 +178,7 @@ fn every_blob_alone_plays_its_span_and_the_blobs_hold_each_second_once() {
         "scenario        blobs  cut  after previous  twice (s)  missing (s)  worst start/end (ms)"
     );
     let mut failed = Vec::new();
-    for scenario in fixture::scenarios() {
+    for scenario in fixture::single_source_scenarios() {
         let name = scenario.file_name().unwrap().to_string_lossy().into_owned();
         // `support::archived` replays pod-named recordings (local-variant's have no pod).
         let pod_named = std::fs::read_dir(&scenario)

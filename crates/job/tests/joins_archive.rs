@@ -4,7 +4,10 @@
 //! and the manifest's in/out points are played in order. At every join the overlap and the gap
 //! must each be at most about one frame (a gap the manifest reports must be a true gap, its
 //! length as close as names can tell), and together the segments must hold every second any
-//! replica finished recording. `the_time_code_decoder_matches_the_manifests` checks the tools.
+//! replica finished recording. `the_time_code_decoder_matches_the_manifests` checks the tools.//!
+//! Scenarios whose replicas record more than one source (the manifest's `"sources"`, issue 31)
+//! are left out: their files that are not wholly time code have no broadcast span, and this
+//! test takes a file's span for all of its audio (`fixtures_disagree.rs` archives them).
 
 mod support;
 use support::{azurite, common, spans, timecode};
@@ -101,7 +104,7 @@ struct Figures {
 fn every_join_is_within_a_frame_and_the_archive_holds_every_recorded_second() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
-    let scenarios = fixture::scenarios();
+    let scenarios = fixture::single_source_scenarios();
     assert_eq!(scenarios.len(), 10, "fixtures missing: {scenarios:?}");
     let mut report = Vec::new();
     let mut failures = Vec::new();
@@ -359,7 +362,7 @@ fn place(days: &[Value], truth: &Value, blobs: &Path, stream: &str) -> Vec<Playe
 fn the_time_code_decoder_matches_the_manifests() {
     let (mut checked, mut primed_checked) = (0, 0);
     let mut wrong = String::new();
-    for scenario in fixture::scenarios() {
+    for scenario in fixture::single_source_scenarios() {
         let truth: Value =
             serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
                 .unwrap();

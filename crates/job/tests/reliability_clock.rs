@@ -4,6 +4,10 @@
 //! manifest) must be neither deleted nor archived; after the recorders stop, a few runs
 //! archive everything.
 //!
+//! Scenarios whose replicas record more than one source (the manifest's `"sources"`, issue 31)
+//! are left out: their files that are not wholly time code have no broadcast span, and the
+//! coverage here takes a file's span for all of its audio (`fixtures_disagree.rs`).
+//!
 //! Needs libfaketime (Debian: `apt-get install -y faketime`) and Azurite (`npm ci`).
 
 mod support;
@@ -136,7 +140,7 @@ async fn no_clock_skew_deletes_or_archives_a_file_being_written() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
     let target = StorageTarget::parse(&conn).unwrap();
-    let scenarios = fixture::scenarios();
+    let scenarios = fixture::single_source_scenarios();
     assert!(scenarios.len() >= 5, "fixtures missing: {scenarios:?}");
     let mut report = vec!["job clock vs share | live files deleted | live files archived | archived after the end | skew warned".to_string()];
     // The skews run side by side (each case has a stream of its own): the job mostly waits

@@ -89,3 +89,25 @@ pub fn span(manifest: &Value, file: &str) -> Option<(f64, f64)> {
         f["broadcast_end_s"].as_f64()?,
     ))
 }
+
+/// Whether every replica of the scenario recorded the one time-code source. Scenarios whose
+/// replicas record different audio (issue 31: `other-source`, `fallback-loop`,
+/// `fallback-silence`) list their sources in the manifest's `"sources"`, and a file of theirs
+/// that is not wholly time code has no broadcast span: a test that takes a file's span for
+/// all of its audio must leave them out (`fixtures_disagree.rs` archives them).
+pub fn single_source(scenario: &Path) -> bool {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["sources"]
+        .as_array()
+        .is_none_or(|s| s.iter().all(|x| x == "timecode"))
+}
+
+/// [`scenarios`] whose replicas all recorded the time code ([`single_source`]).
+pub fn single_source_scenarios() -> Vec<PathBuf> {
+    scenarios()
+        .into_iter()
+        .filter(|p| single_source(p))
+        .collect()
+}
