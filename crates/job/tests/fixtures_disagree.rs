@@ -553,14 +553,15 @@ fn all_scenarios(mode: &str) {
 /// The default: blobs frame-exact (a recording's blob may leave out what a blob of its
 /// alignment group already holds).
 ///
-/// Fails on `fallback-loop` and `fallback-silence` (2026-12-07, job at 0862bfe): the frame-exact
-/// trim (`days::trim::upload_trims`) leaves a recording's head out of its blob wherever the
-/// join's other segment is of its alignment group, without asking the comparisons: the loop
-/// and silence files of `fghij` that the job itself found to disagree get blobs from frame
+/// Failed on `fallback-loop` and `fallback-silence` with the job at 0862bfe: the frame-exact
+/// trim (`days::trim::upload_trims`) left a recording's head out of its blob wherever the
+/// join's other segment was of its alignment group, without asking the comparisons: the loop
+/// and silence files of `fghij` that the job itself found to disagree got blobs from frame
 /// ~327 on (`head_held_by` an `abcde` file), and in `fallback-silence` two of `abcde`'s own
-/// time-code files are cut at frame 91 as if `fghij`'s silence held their first 2.2 s. Then
-/// "its own bytes are archived" deletes them: 27.2 s of loop, 8 s of silence and 4.8 s of
-/// time code lost.
+/// time-code files were cut at frame 91 as if `fghij`'s silence held their first 2.2 s. Then
+/// "its own bytes are archived" deleted them: 22.9 s of loop, 5.3 s of silence and 4.8 s of
+/// time code lost. A cut now waits for a comparison as a deletion does
+/// (`compare::confirm_trims`).
 #[test]
 fn replicas_that_disagree_are_both_archived_frame_exact() {
     all_scenarios("frame-exact");
