@@ -395,7 +395,6 @@ async fn checkpoint(
         tolerance_s: TOLERANCE_S,
         probe_s: probe * 0.8,
         min_overlap_s: (probe * 0.8).min(1.0),
-        ..align::Search::default()
     };
     let at_offset =
         |found: &align::Alignment| (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS;

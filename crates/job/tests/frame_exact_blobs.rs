@@ -9,7 +9,8 @@
 //! - no recorded second is missing from the blobs, and what the blobs hold twice is measured
 //!   (the whole-file archive held 4.8–63.9 s twice per scenario);
 //! - a day's blobs played one after another (ffmpeg's concat demuxer, mpg123) repeat nothing;
-//! - in `ARCHIVE_MODE=original` the blobs are the recordings, byte for byte.//!
+//! - in `ARCHIVE_MODE=original` the blobs are the recordings, byte for byte.
+//!
 //! Scenarios whose replicas record more than one source (the manifest's `"sources"`, issue 31)
 //! are left out: their files that are not wholly time code have no broadcast span, and this
 //! test takes a file's span for all of its audio (`fixtures_disagree.rs` archives them).

@@ -118,6 +118,9 @@ pub struct Recorded {
 }
 
 /// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
+/// `comparisons` are the run's verdicts on the audio the plan's deletions rest on; a
+/// frame-exact cut rests on them too.
+#[allow(clippy::too_many_arguments)] // the run's stores, folder and state, and its plan
 pub async fn execute(
     stores: &Stores<'_>,
     settings: &Settings,
