@@ -40,7 +40,7 @@ const TOLERANCE_S: f64 = 0.5;
 /// Checkpoints inside a long overlap, besides its two ends.
 const EVERY_S: f64 = 120.0;
 /// A correlation at the group's offset this high is the same audio, however periodic.
-const SAME_PEAK: f64 = 0.9;
+const SAME_PEAK: f64 = 0.95;
 /// Below this best correlation near the group's offset, two sounding windows differ.
 const DIFFERENT_PEAK: f64 = 0.5;
 
