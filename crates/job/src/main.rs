@@ -240,11 +240,16 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         settings,
         &job::rows::sightings_partition(&settings.container),
     )?;
+    let runs = open(
+        settings,
+        &job::outcome::runs_partition(&settings.container),
+    )?;
     let parts = job::run::Partitions {
         archive: &archive,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     job::run::run(&parts, settings, dry_run).await
 }
