@@ -22,40 +22,23 @@ use serde_json::Value;
 
 const STREAM: &str = "hope";
 
-/// Every metric of the contract table: (name as exposed, folder metric).
-const CONTRACT: [(&str, bool); 28] = [
-    ("segment_selector_archived_until_timestamp_seconds", false),
-    ("segment_selector_recorded_until_timestamp_seconds", true),
-    ("segment_selector_replicas_recording", true),
-    ("segment_selector_replicas_expected", false),
-    ("segment_selector_redundant_seconds_last_hour", true),
-    ("segment_selector_last_run_timestamp_seconds", false),
-    ("segment_selector_last_run_outcome", false),
-    ("segment_selector_last_success_timestamp_seconds", false),
-    ("segment_selector_runs_total", false),
-    ("segment_selector_run_errors_total", false),
-    ("segment_selector_files_archived_total", false),
-    ("segment_selector_files_deleted_total", false),
-    ("segment_selector_bytes_archived_total", false),
-    ("segment_selector_folder_files", true),
-    ("segment_selector_folder_bytes", true),
-    (
-        "segment_selector_folder_oldest_file_timestamp_seconds",
-        true,
-    ),
-    ("segment_selector_folder_free_bytes", true),
-    ("segment_selector_folder_size_bytes", true),
-    ("segment_selector_gaps_total", false),
-    ("segment_selector_dead_air_seconds_total", false),
-    ("segment_selector_dead_air_longest_seconds", false),
-    ("segment_selector_files_held", false),
-    ("segment_selector_clock_skew_seconds", false),
-    ("segment_selector_replica_disagreements_total", false),
-    ("segment_selector_storage_up", false),
-    ("segment_selector_storage_auth_ok", false),
-    ("segment_selector_segment_seconds", false),
-    ("segment_selector_job_suspended", false),
-];
+/// Every metric of docs/operations.md's table (the contract): (name, folder metric).
+fn contract() -> Vec<(String, bool)> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .unwrap();
+    let metrics: Vec<(String, bool)> = doc
+        .lines()
+        .filter_map(|l| {
+            let name = l.strip_prefix("| `")?.split('`').next()?;
+            name.starts_with("segment_selector_")
+                .then(|| (name.to_owned(), l.contains("folder metric")))
+        })
+        .collect();
+    assert!(metrics.len() >= 28, "the table lists {metrics:?}");
+    metrics
+}
 
 /// The value of `name`'s first sample whose line contains `labels`.
 fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
@@ -278,9 +261,9 @@ fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
 
     // Every metric of the contract, with the stream label (all apply: the runs archived,
     // the folder is there).
-    for (name, _) in CONTRACT {
+    for (name, _) in contract() {
         assert!(
-            sample(&page, name, &format!("stream=\"{STREAM}\"")).is_some(),
+            sample(&page, &name, &format!("stream=\"{STREAM}\"")).is_some(),
             "{name} missing:\n{page}"
         );
     }
@@ -394,9 +377,9 @@ fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
     let page_without = scrape_until(port, &log, "no folder metrics", |p| {
         !p.contains("segment_selector_folder_files")
     });
-    for (name, folder_metric) in CONTRACT {
+    for (name, folder_metric) in contract() {
         assert_eq!(
-            sample(&page_without, name, "stream=").is_some(),
+            sample(&page_without, &name, "stream=").is_some(),
             !folder_metric,
             "{name} without the folder:\n{page_without}"
         );

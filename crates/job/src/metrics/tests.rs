@@ -52,7 +52,7 @@ fn exporter_settings_have_defaults_and_errors_name_the_variable() {
 }
 
 /// Every metric of docs/operations.md's table: (name as exposed, folder metric).
-pub(crate) const CONTRACT: [(&str, bool); 28] = [
+pub(crate) const CONTRACT: [(&str, bool); 29] = [
     ("segment_selector_archived_until_timestamp_seconds", false),
     ("segment_selector_recorded_until_timestamp_seconds", true),
     ("segment_selector_replicas_recording", true),
@@ -80,6 +80,7 @@ pub(crate) const CONTRACT: [(&str, bool); 28] = [
     ("segment_selector_files_held", false),
     ("segment_selector_clock_skew_seconds", false),
     ("segment_selector_replica_disagreements_total", false),
+    ("segment_selector_late_growth_total", false),
     ("segment_selector_storage_up", false),
     ("segment_selector_storage_auth_ok", false),
     ("segment_selector_segment_seconds", false),
