@@ -267,6 +267,96 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::outcome::{run_record, RunOutcome};
+    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    use crate::store::memory::InMemoryArchive;
+
+    /// Runs over `steady` in memory with the outcome row in `runs`: what each returned.
+    fn runs_with(
+        archive: &InMemoryArchive,
+        runs: &dyn Archive,
+        folder: &std::path::Path,
+        times: usize,
+    ) -> Vec<Result<(), String>> {
+        let settings = crate::crash_tests::settings(folder);
+        let gone = archive.partition(&crate::rows::gone_partition("hope"));
+        let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
+        let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+        let parts = Partitions {
+            archive,
+            gone: &gone,
+            aligned: &aligned,
+            seen: &seen,
+            runs,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        (0..times)
+            .map(|_| runtime.block_on(run(&parts, &settings, false)))
+            .collect()
+    }
+
+    fn last(runs: &InMemoryArchive) -> crate::outcome::RunRecord {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        run_record(&runtime.block_on(runs.first_rows(1)).unwrap()[0]).unwrap()
+    }
+
+    #[test]
+    fn a_locked_run_and_a_failed_run_leave_their_outcome_and_keep_their_result() {
+        let dir = crate::crash_tests::folder("steady");
+        let archive = InMemoryArchive::new("hope");
+        let runs = archive.partition(&crate::outcome::runs_partition("hope"));
+        // Another run holds the lock: Ok, recorded as locked.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let held = runtime.block_on(archive.try_lock(60)).unwrap().unwrap();
+        assert_eq!(runs_with(&archive, &runs, dir.path(), 1), vec![Ok(())]);
+        assert_eq!(last(&runs).outcome, RunOutcome::Locked);
+        runtime.block_on(archive.release_lock(&held)).unwrap();
+        // No folder: the same error as ever, recorded as failed, the lock's count kept.
+        let missing = dir.path().join("missing");
+        let result = runs_with(&archive, &runs, &missing, 1);
+        assert!(
+            result[0].as_ref().unwrap_err().contains("FOLDER"),
+            "{result:?}"
+        );
+        let record = last(&runs);
+        assert_eq!(record.outcome, RunOutcome::Failed);
+        assert_eq!(record.totals.runs["locked"], 1);
+        assert_eq!(record.totals.errors, 1);
+        assert_eq!(record.last_success_ms, None);
+    }
+
+    #[test]
+    fn an_outcome_row_that_cannot_be_written_changes_nothing_else() {
+        let dir = crate::crash_tests::folder("steady");
+        let archive = InMemoryArchive::new("hope");
+        let runs = FaultyArchive::new(archive.partition(&crate::outcome::runs_partition("hope")));
+        runs.fail(Operation::ReplaceRow, Calls::From(1), Fault::Before);
+        assert_eq!(runs_with(&archive, &runs, dir.path(), 1), vec![Ok(())]);
+        let snapshot = archive.snapshot();
+        assert!(
+            snapshot
+                .partitions
+                .get("hope~run")
+                .is_none_or(|rows| rows.is_empty()),
+            "{:?}",
+            snapshot.partitions.get("hope~run")
+        );
+        assert!(snapshot
+            .partitions
+            .get("hope")
+            .is_some_and(|rows| !rows.is_empty()));
+    }
+
     #[test]
     fn peak_rss_is_read_from_the_process_status() {
         if std::path::Path::new("/proc/self/status").exists() {

@@ -579,6 +579,7 @@ fn read_folder(
     let mut oldest: Option<DateTime<Utc>> = None;
     let mut newest_any: Option<DateTime<Utc>> = None;
     let mut newest: HashMap<String, Newest> = HashMap::new();
+    let mut newest_key: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
     let mut held: Vec<Held> = archive.held.clone();
     let mut rates: Vec<f64> = Vec::new();
     // Each pod's files: start, end, size.
@@ -619,9 +620,12 @@ fn read_folder(
             size: a.size,
             modified: a.modified,
         };
-        match newest.get(&parsed.pod) {
-            Some(n) if n.name >= name => {}
+        // Newest by the name's time (any NAME_FORMAT), then by name.
+        let key = (parsed.start, name.clone());
+        match newest_key.get(&parsed.pod) {
+            Some(k) if *k >= key => {}
             _ => {
+                newest_key.insert(parsed.pod.clone(), key);
                 newest.insert(parsed.pod, candidate);
             }
         }
