@@ -381,10 +381,16 @@ pub struct Sources<'a> {
     pub runs: &'a dyn Archive,
 }
 
-/// What a refresh keeps for the next one: each pod's newest file and when it was seen.
+/// What a refresh keeps for the next one: each pod's newest file and when it was seen, and
+/// the last archive facts read, which stand while a read fails (so that a storage outage
+/// does not make `archived_until` and the run's metrics vanish and their alerts go quiet;
+/// `storage_up` says the numbers are old).
 #[derive(Debug, Default)]
 pub struct Memory {
     newest: Option<(DateTime<Utc>, HashMap<String, Newest>)>,
+    run: Option<RunRecord>,
+    archived_until: Option<f64>,
+    dead_air_longest: Option<f64>,
 }
 
 /// What the archive said in one refresh.
@@ -398,6 +404,9 @@ struct ArchiveReading {
     /// Bytes per second of the newest measured rows.
     byte_rate: Option<f64>,
     storage: Option<StorageState>,
+    /// Whether the outcome row and the newest rows were read (found or not).
+    run_read: bool,
+    newest_read: bool,
     /// Storage requests made (calls of the archive; each is one request unless it pages).
     requests: usize,
 }
@@ -410,7 +419,19 @@ pub async fn refresh(
     memory: &mut Memory,
     now: DateTime<Utc>,
 ) -> Reading {
-    let archive = read_archive(sources, settings, now).await;
+    let mut archive = read_archive(sources, settings, now).await;
+    if archive.run_read {
+        memory.run = archive.run.clone();
+    } else {
+        archive.run = memory.run.clone();
+    }
+    if archive.newest_read {
+        memory.archived_until = archive.archived_until;
+        memory.dead_air_longest = archive.dead_air_longest;
+    } else {
+        archive.archived_until = memory.archived_until;
+        archive.dead_air_longest = memory.dead_air_longest;
+    }
     let folder = read_folder(settings, memory, &archive, now);
     debug!(
         requests = archive.requests,
@@ -466,6 +487,7 @@ async fn read_archive(
         .await
     {
         Ok(rows) => {
+            out.run_read = true;
             out.run = rows.first().and_then(|row| match outcome::run_record(row) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -479,6 +501,7 @@ async fn read_archive(
     out.requests += 1;
     match sources.archive.first_rows(NEWEST_ROWS).await {
         Ok(rows) => {
+            out.newest_read = true;
             out.archived_until = rows
                 .iter()
                 .filter_map(|r| audio_span(r, settings).map(|(_, end)| end))

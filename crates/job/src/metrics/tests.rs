@@ -396,3 +396,55 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
     let end = now.timestamp_millis() as f64 / 1000.0;
     assert_eq!(reading.archived_until, Some(end));
 }
+
+/// A refresh whose reads fail keeps the last archive facts and says the storage is down.
+#[test]
+fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
+    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = crate::crash_tests::settings(dir.path());
+    let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
+    let now: DateTime<Utc> = Utc::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = now - TimeDelta::minutes(10);
+    runtime
+        .block_on(archive.insert_row(&crate::store::SegmentRow {
+            row_key: crate::rows::row_key(start, "pod-a"),
+            file_name: format!("pod-a_{}.mp3", start.format("%Y%m%dT%H%M%S")),
+            pod: Some("pod-a".into()),
+            audio_start_ms: Some(start.timestamp_millis()),
+            duration_us: Some(600_000_000),
+            ..Default::default()
+        }))
+        .unwrap();
+    let sources = Sources {
+        archive: &archive,
+        gone: &archive,
+        runs: &archive,
+    };
+    let exporter = ExporterSettings::from_vars(vars(&[])).unwrap();
+    let mut memory = Memory::default();
+    let first = runtime.block_on(refresh(&sources, &settings, &exporter, &mut memory, now));
+    assert!(first.archived_until.is_some());
+    assert_eq!(
+        first.storage,
+        Some(StorageState {
+            up: true,
+            auth_ok: true
+        })
+    );
+    archive.fail(Operation::FirstRows, Calls::From(1), Fault::Before);
+    archive.fail(Operation::RowsInRange, Calls::From(1), Fault::Before);
+    let second = runtime.block_on(refresh(&sources, &settings, &exporter, &mut memory, now));
+    assert_eq!(second.archived_until, first.archived_until);
+    assert_eq!(
+        second.storage,
+        Some(StorageState {
+            up: false,
+            auth_ok: true
+        })
+    );
+}
