@@ -173,4 +173,40 @@ mod tests {
         assert_eq!(status("GET /metrics SPDY/3\r\n\r\n"), "400 Bad Request");
         assert_eq!(status(""), "400 Bad Request");
     }
+
+    /// Sends `request` to a served page and reads the whole answer.
+    async fn exchange(port: u16, request: &[u8]) -> String {
+        let mut socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        // The server may answer (and close) before an oversized head is all sent.
+        let _ = socket.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_real_socket_gets_the_page_and_an_oversized_head_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let page: Page = Arc::new(RwLock::new(Arc::from("# EOF\n")));
+        tokio::spawn(serve(listener, Arc::clone(&page)));
+        let ok = exchange(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains(&format!("Content-Type: {OPENMETRICS}\r\n")),
+            "{ok}"
+        );
+        assert!(
+            ok.contains("Content-Length: 6\r\n") && ok.ends_with("\r\n\r\n# EOF\n"),
+            "{ok}"
+        );
+        // The next refresh's page is what the next scrape gets.
+        *page.write().unwrap() = Arc::from("# EOF\nx\n");
+        let next = exchange(port, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(next.ends_with("# EOF\nx\n"), "{next}");
+        let mut huge = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD + 100));
+        let refused = exchange(port, &huge).await;
+        assert!(refused.starts_with("HTTP/1.1 431 "), "{refused}");
+    }
 }
