@@ -218,6 +218,87 @@ fn stop(mut child: Child) {
     }
 }
 
+/// A JSON answer of Prometheus' HTTP API.
+fn prometheus_api(port: u16, path: &str) -> Option<Value> {
+    let (status, body) = get(port, path)?;
+    (status == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// The value of an instant query's single sample.
+fn query(port: u16, promql: &str) -> Option<f64> {
+    let q: String = url::form_urlencoded::byte_serialize(promql.as_bytes()).collect();
+    let answer = prometheus_api(port, &format!("/api/v1/query?query={q}"))?;
+    answer["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// A real Prometheus (Debian's `prometheus`, when installed) scrapes the exporter as the
+/// chart's monitors do (`job`, `stream` target labels, `honor_labels`): the target is up, it
+/// reads the counters as counters with their help, and the run counter's value.
+fn scraped_by_prometheus(exporter: u16, work: &Path) {
+    let port = free_port();
+    let dir = work.join("prometheus");
+    std::fs::create_dir(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             scrape_configs:\n\
+             \x20 - job_name: segment-selector\n\
+             \x20   honor_labels: true\n\
+             \x20   static_configs:\n\
+             \x20     - targets: ['127.0.0.1:{exporter}']\n\
+             \x20       labels: {{stream: {STREAM}}}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("log")).unwrap())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            println!("SKIPPED the scrape by a real Prometheus: {e} (apt-get install -y --no-install-recommends prometheus)");
+            return;
+        }
+    };
+    let started = Instant::now();
+    let runs_ok = format!("segment_selector_runs_total{{stream=\"{STREAM}\",outcome=\"ok\"}}");
+    let mut last = None;
+    while started.elapsed() < Duration::from_secs(60) {
+        last = query(port, &runs_ok);
+        if last.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let up = query(
+        port,
+        &format!("up{{job=\"segment-selector\",stream=\"{STREAM}\"}}"),
+    );
+    let metadata = prometheus_api(port, "/api/v1/metadata?metric=segment_selector_runs");
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert_eq!(last, Some(2.0), "Prometheus' log:\n{log}");
+    assert_eq!(up, Some(1.0));
+    let metadata = metadata.expect("metadata");
+    let family = &metadata["data"]["segment_selector_runs"][0];
+    assert_eq!(family["type"], "counter", "{metadata}");
+    assert_eq!(family["help"], "Runs by outcome.", "{metadata}");
+    println!("a real Prometheus scraped it: up 1, runs_total{{outcome=\"ok\"}} 2, segment_selector_runs a counter with its help");
+}
+
 #[test]
 fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
     let az = azurite::Azurite::start();
@@ -370,6 +451,8 @@ fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
             "the exporter made a request that is not a read: {line}"
         );
     }
+
+    scraped_by_prometheus(port, work.path());
 
     // The folder goes: its metrics disappear, the archive's stay.
     let moved = work.path().join("moved");
