@@ -890,6 +890,12 @@ PY
     grep -qw -- "$name" "$WORK/help.txt" || { echo "the CronJob sets $name, which --help does not mention"; return 1; }
   done
   echo "environment of the CronJobs: all documented by --help"
+  # The exporter the chart's metrics Deployment runs (`args: ["metrics"]`) and what its
+  # environment adds to the job's.
+  for name in metrics JOB_SUSPENDED REPLICAS_EXPECTED METRICS_REFRESH_SECONDS; do
+    grep -qw -- "$name" "$WORK/help.txt" || { echo "--help does not mention $name (the metrics exporter)"; return 1; }
+  done
+  echo "the metrics exporter and its environment: documented by --help"
   echo "size: $(stat -c %s "$bin") bytes"
   # distroless/cc provides glibc and libgcc_s only: no OpenSSL or anything else.
   local needed

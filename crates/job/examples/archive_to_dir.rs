@@ -72,11 +72,13 @@ async fn run(settings: &Settings, archive_dir: &str) -> Result<(), String> {
     let gone = partition(job::rows::gone_partition(&settings.container))?;
     let aligned = partition(job::rows::alignment_partition(&settings.container))?;
     let seen = partition(job::rows::sightings_partition(&settings.container))?;
+    let runs = partition(job::outcome::runs_partition(&settings.container))?;
     let parts = Partitions {
         archive: &archive,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     job::run::run(&parts, settings, false).await
 }

@@ -16,6 +16,12 @@ use crate::share::Share;
 /// so no scan takes it for a recording, and a run killed before removing it removes it next time.
 pub const PROBE_NAME: &str = ".segment-selector-clock";
 
+/// The node's clock, for records only, never for a decision: when a run started and ended
+/// (its outcome row, `crate::outcome`), and what time the metrics exporter says it is.
+pub fn node() -> DateTime<Utc> {
+    Utc::now()
+}
+
 /// Read the node's clock and the share's, once, for the whole run.
 pub fn read(folder: &Share) -> Now {
     let node = Utc::now();

@@ -183,11 +183,16 @@ fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool
     let gone = part(crate::rows::gone_partition("hope"));
     let aligned = part(crate::rows::alignment_partition("hope"));
     let seen = part(crate::rows::sightings_partition("hope"));
+    // The outcome row in an archive of its own: it counts runs, which a crash changes, and it
+    // never affects what is archived or deleted.
+    let outcomes = InMemoryArchive::new("hope");
+    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &main,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -316,11 +321,14 @@ fn run_faulty(
     target.fail(operation, Calls::Nth(nth), when);
     let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
     let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+    let outcomes = InMemoryArchive::new("hope");
+    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &main,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -11,6 +11,8 @@ pub mod days;
 pub mod execute;
 pub mod export;
 pub mod joins;
+pub mod metrics;
+pub mod outcome;
 pub mod playlist;
 pub mod query;
 pub mod report;

@@ -35,6 +35,9 @@ use job::store::Archive;
 /// whether each blob plays alone exactly its span (leaving out the audio a replica switch
 /// repeats, and warming the decoder up on the previous file's last frames), or is the
 /// recording's bytes.
+///
+/// `segment-selector metrics` serves Prometheus metrics with the same environment, plus
+/// JOB_SUSPENDED (true|false, false), REPLICAS_EXPECTED (2) and METRICS_REFRESH_SECONDS (30).
 #[derive(Parser)]
 #[command(name = "segment-selector", version)]
 struct Cli {
@@ -66,6 +69,19 @@ enum Command {
     /// STREAM_NAME and the storage settings: a service SAS from the account key, or a
     /// user-delegation SAS with Entra ID (AZURE_STORAGE_ACCOUNT; at most 168 hours).
     Playlist(PlaylistArgs),
+    /// Serve the stream's metrics for Prometheus (docs/operations.md) until SIGTERM:
+    /// `GET /metrics`, and `GET /healthz` for probes. Reads the archive (never writes it) and
+    /// FOLDER (mounted read-only is enough), refreshing every METRICS_REFRESH_SECONDS (30).
+    /// The job's environment, plus JOB_SUSPENDED (true|false, default false: the chart's
+    /// `suspend`) and REPLICAS_EXPECTED (the recorders' replicas, default 2).
+    Metrics(MetricsArgs),
+}
+
+#[derive(clap::Args)]
+struct MetricsArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = job::metrics::DEFAULT_LISTEN)]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(clap::Args)]
@@ -140,6 +156,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let exporter = match &cli.command {
+        Some(Command::Metrics(_)) => {
+            match job::metrics::ExporterSettings::from_vars(std::env::vars()) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("segment-selector: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
     init_logs(settings.json_logs);
     // Two workers: hashing and counting frames of one file overlaps with sending another's
     // blocks; more threads would only cost a small pod memory (a stack and an allocator
@@ -163,6 +191,10 @@ fn main() -> ExitCode {
             Command::Report(args) => report(&settings, &args).await,
             Command::Export(args) => export(&settings, &args).await,
             Command::Playlist(args) => playlist(&settings, &args).await,
+            Command::Metrics(args) => match &exporter {
+                Some(exporter) => metrics(&settings, exporter, &args).await,
+                None => Err("the exporter's settings were not read".into()),
+            },
         }
     });
     match result {
@@ -240,13 +272,32 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         settings,
         &job::rows::sightings_partition(&settings.container),
     )?;
+    let runs = open(settings, &job::outcome::runs_partition(&settings.container))?;
     let parts = job::run::Partitions {
         archive: &archive,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     job::run::run(&parts, settings, dry_run).await
+}
+
+async fn metrics(
+    settings: &Settings,
+    exporter: &job::metrics::ExporterSettings,
+    args: &MetricsArgs,
+) -> Result<(), String> {
+    // Read only: no `ensure_ready`, no lock, no row written (docs/operations.md).
+    let archive = open(settings, &settings.container)?;
+    let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
+    let runs = open(settings, &job::outcome::runs_partition(&settings.container))?;
+    let sources = job::metrics::Sources {
+        archive: &archive,
+        gone: &gone,
+        runs: &runs,
+    };
+    job::metrics::serve(sources, settings, exporter, args.listen).await
 }
 
 async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String> {

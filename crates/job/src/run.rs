@@ -3,7 +3,8 @@
 //!
 //! The order is the run's: read the clocks once → scan the folder → take the stream's lock →
 //! read what the archive says → align → plan → keep alignments and sightings → restamp →
-//! carry the plan out (blob → row → gone row → delete) → summary.
+//! carry the plan out (blob → row → gone row → delete) → summary → the outcome row
+//! (`crate::outcome`, best effort, not for dry runs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use crate::execute::{self, Stores};
+use crate::outcome::{self, RunFacts, RunRecord};
 use crate::settings::Settings;
 use crate::store::Archive;
 
@@ -28,12 +30,71 @@ pub struct Partitions<'a> {
     pub aligned: &'a dyn Archive,
     /// The sightings row (`<stream>~seen`).
     pub seen: &'a dyn Archive,
+    /// The outcome row (`<stream>~run`, [`crate::outcome`]): what the metrics exporter reads.
+    pub runs: &'a dyn Archive,
 }
 
 /// Run once over `settings.folder`. `dry_run` plans and prints the plan as JSON, changing
 /// nothing. A second run at the same time finds the lock taken and returns `Ok` without work.
+///
+/// Every run but a dry run then leaves its outcome in the outcome row ([`crate::outcome`]),
+/// whatever happened, best effort: that write never changes what the run returns.
 pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> Result<(), String> {
+    let started_at = crate::clock::node();
     let started = Instant::now();
+    let mut facts = RunFacts::default();
+    let result = attempt(parts, settings, dry_run, started, &mut facts).await;
+    if !dry_run {
+        let ended_at =
+            started_at + chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default();
+        record_outcome(parts.runs, &facts, &result, started_at, ended_at).await;
+    }
+    result
+}
+
+/// Replace the outcome row with this run's, its counters added to the previous row's. One
+/// warning when that cannot be done; the run's result stays what it was.
+async fn record_outcome(
+    runs: &dyn Archive,
+    facts: &RunFacts,
+    result: &Result<(), String>,
+    started: chrono::DateTime<chrono::Utc>,
+    ended: chrono::DateTime<chrono::Utc>,
+) {
+    let outcome = outcome::classify(facts, result);
+    let previous = match runs.rows_in_range(outcome::RUN_KEY, outcome::RUN_KEY).await {
+        Ok(rows) => rows.first().and_then(|row| match outcome::run_record(row) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                warn!("the previous outcome row is unreadable; its counters start again: {e}");
+                None
+            }
+        }),
+        Err(e) => {
+            warn!(
+                outcome = outcome.as_str(),
+                "cannot record the run's outcome: {e}"
+            );
+            return;
+        }
+    };
+    let record = RunRecord::next(previous.as_ref(), outcome, facts, started, ended);
+    match runs.replace_row(&outcome::run_row(&record)).await {
+        Ok(()) => info!(outcome = outcome.as_str(), "run outcome recorded"),
+        Err(e) => warn!(
+            outcome = outcome.as_str(),
+            "cannot record the run's outcome: {e}"
+        ),
+    }
+}
+
+async fn attempt(
+    parts: &Partitions<'_>,
+    settings: &Settings,
+    dry_run: bool,
+    started: Instant,
+    facts: &mut RunFacts,
+) -> Result<(), String> {
     let deadline = execute::deadline(settings);
     // One reading of the clocks for the whole run: the scan, the alignments and the plan see
     // the same `now`.
@@ -45,6 +106,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
     let skew_limit =
         chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
     let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);
+    facts.clock_skew_seconds = clock_skew;
     let archive = parts.archive;
     if !dry_run {
         archive.ensure_ready().await.map_err(|e| e.to_string())?;
@@ -60,6 +122,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
             Some(l) => Some(l),
             None => {
                 warn!("another run holds the stream's lock; nothing to do");
+                facts.locked = true;
                 return Ok(());
             }
         }
@@ -72,6 +135,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
         lock: lock.as_ref(),
     };
     let done = AtomicBool::new(false);
+    let mut summary = None;
     let work = async {
         let outcome = async {
             let (state, recorded) = match execute::read_state(&stores, settings, &folder).await {
@@ -156,11 +220,13 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
                 peak_rss_kib = peak_rss_kib(),
                 "run summary"
             );
-            if sum.errors > 0 {
+            let errors = sum.errors;
+            summary = Some(sum);
+            if errors > 0 {
                 return Err(format!(
                     "{} operations failed; nothing that depends on them was deleted, the next \
                      run repairs",
-                    sum.errors
+                    errors
                 ));
             }
             Ok(())
@@ -181,6 +247,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
             outcome = &mut work => (outcome, false),
         }
     };
+    facts.summary = summary;
     let outcome = match outcome {
         Ok(()) if lock_lost => Err("the stream's lock was lost during the run".to_string()),
         other => other,
@@ -207,6 +274,96 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::outcome::{run_record, RunOutcome};
+    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    use crate::store::memory::InMemoryArchive;
+
+    /// Runs over `steady` in memory with the outcome row in `runs`: what each returned.
+    fn runs_with(
+        archive: &InMemoryArchive,
+        runs: &dyn Archive,
+        folder: &std::path::Path,
+        times: usize,
+    ) -> Vec<Result<(), String>> {
+        let settings = crate::crash_tests::settings(folder);
+        let gone = archive.partition(&crate::rows::gone_partition("hope"));
+        let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
+        let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+        let parts = Partitions {
+            archive,
+            gone: &gone,
+            aligned: &aligned,
+            seen: &seen,
+            runs,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        (0..times)
+            .map(|_| runtime.block_on(run(&parts, &settings, false)))
+            .collect()
+    }
+
+    fn last(runs: &InMemoryArchive) -> crate::outcome::RunRecord {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        run_record(&runtime.block_on(runs.first_rows(1)).unwrap()[0]).unwrap()
+    }
+
+    #[test]
+    fn a_locked_run_and_a_failed_run_leave_their_outcome_and_keep_their_result() {
+        let dir = crate::crash_tests::folder("steady");
+        let archive = InMemoryArchive::new("hope");
+        let runs = archive.partition(&crate::outcome::runs_partition("hope"));
+        // Another run holds the lock: Ok, recorded as locked.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let held = runtime.block_on(archive.try_lock(60)).unwrap().unwrap();
+        assert_eq!(runs_with(&archive, &runs, dir.path(), 1), vec![Ok(())]);
+        assert_eq!(last(&runs).outcome, RunOutcome::Locked);
+        runtime.block_on(archive.release_lock(&held)).unwrap();
+        // No folder: the same error as ever, recorded as failed, the lock's count kept.
+        let missing = dir.path().join("missing");
+        let result = runs_with(&archive, &runs, &missing, 1);
+        assert!(
+            result[0].as_ref().unwrap_err().contains("FOLDER"),
+            "{result:?}"
+        );
+        let record = last(&runs);
+        assert_eq!(record.outcome, RunOutcome::Failed);
+        assert_eq!(record.totals.runs["locked"], 1);
+        assert_eq!(record.totals.errors, 1);
+        assert_eq!(record.last_success_ms, None);
+    }
+
+    #[test]
+    fn an_outcome_row_that_cannot_be_written_changes_nothing_else() {
+        let dir = crate::crash_tests::folder("steady");
+        let archive = InMemoryArchive::new("hope");
+        let runs = FaultyArchive::new(archive.partition(&crate::outcome::runs_partition("hope")));
+        runs.fail(Operation::ReplaceRow, Calls::From(1), Fault::Before);
+        assert_eq!(runs_with(&archive, &runs, dir.path(), 1), vec![Ok(())]);
+        let snapshot = archive.snapshot();
+        assert!(
+            snapshot
+                .partitions
+                .get("hope~run")
+                .is_none_or(|rows| rows.is_empty()),
+            "{:?}",
+            snapshot.partitions.get("hope~run")
+        );
+        assert!(snapshot
+            .partitions
+            .get("hope")
+            .is_some_and(|rows| !rows.is_empty()));
+    }
+
     #[test]
     fn peak_rss_is_read_from_the_process_status() {
         if std::path::Path::new("/proc/self/status").exists() {

@@ -51,6 +51,14 @@ pub struct Share {
     path: PathBuf,
 }
 
+/// The share's size and free space (`fstatvfs` on FOLDER's handle), in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub size: u64,
+    /// Free for an unprivileged writer (`f_bavail`), as the recorders are.
+    pub free: u64,
+}
+
 /// What a file is, as the server says (never the listing's `d_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -312,6 +320,20 @@ impl Share {
     /// FOLDER as configured, for messages.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The share's size and free space, asked of the file system through the handle.
+    pub fn space(&self) -> io::Result<Space> {
+        let st = rustix::fs::fstatvfs(&self.dir)?;
+        let unit = if st.f_frsize > 0 {
+            st.f_frsize
+        } else {
+            st.f_bsize
+        };
+        Ok(Space {
+            size: st.f_blocks.saturating_mul(unit),
+            free: st.f_bavail.saturating_mul(unit),
+        })
     }
 
     /// The names in the folder (not `.` and `..`), in the order the server lists them; an

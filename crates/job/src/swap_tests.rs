@@ -149,11 +149,15 @@ fn run_meddled(
     let gone = archive.partition(&crate::rows::gone_partition("hope"));
     let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
     let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+    // Apart from the compared archive: the outcome row holds the run's times.
+    let outcomes = InMemoryArchive::new("hope");
+    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &main,
         gone: &gone,
         aligned: &aligned,
         seen: &seen,
+        runs: &runs,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

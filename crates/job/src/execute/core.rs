@@ -192,6 +192,7 @@ impl<'a> Executor<'a> {
                 let u = &self.plan.uploads[i];
                 if now > self.setup.deadline {
                     warn!(file = %u.file, "run deadline reached; left for the next run");
+                    self.outcome.deadline_left += 1;
                     self.uploads[i] = UploadState::Done(false);
                     continue;
                 }
@@ -448,6 +449,10 @@ impl<'a> Executor<'a> {
         row.silences = Some(dead_air::to_json(silences));
         dead_air::warn_each(u, silences);
         self.outcome.silences += silences.len();
+        self.outcome.silence_ms += silences
+            .iter()
+            .map(|s| ((s.end_s - s.start_s).max(0.0) * 1000.0).round() as u64)
+            .sum::<u64>();
         let mut confirms = true;
         if let Some(c) = counted
             .as_ref()

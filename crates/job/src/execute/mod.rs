@@ -49,7 +49,7 @@ pub use state::read_state;
 const LOCK_RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Totals for the run summary.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub seen: usize,
     pub archived: usize,
@@ -65,6 +65,24 @@ pub struct Summary {
     /// Overlaps where two recordings held different audio (both kept; issue 31).
     pub disagreements: usize,
     pub errors: usize,
+    /// Seconds of those spans of dead air.
+    pub silence_seconds: f64,
+    /// Uploads the run deadline (`RUN_DEADLINE_SECONDS`) left for the next run.
+    pub deadline_left: usize,
+    /// Files held for an operator, never deleted by the job ([`held_for_operator`]).
+    pub held_for_operator: usize,
+}
+
+/// A hold that only a person resolves: a name the grammar refuses or that an archived
+/// segment already uses, no audio, unreadable, no acceptable blob name. The others (still
+/// recording, waiting for a replica or a comparison, a stale view, a name in the future,
+/// not yet measured) resolve themselves in later runs.
+pub fn held_for_operator(why: &selection::HoldReason) -> bool {
+    use selection::HoldReason as H;
+    matches!(
+        why,
+        H::UnknownName(_) | H::Unreadable(_) | H::NoFrames | H::BadBlobName(_) | H::NameReused(_)
+    )
 }
 
 /// One warning per archived file that the folder now shows longer than its archived bytes
@@ -209,6 +227,13 @@ pub async fn execute(
         late_growth,
         disagreements: 0,
         errors: done.errors,
+        silence_seconds: done.silence_ms as f64 / 1000.0,
+        deadline_left: done.deadline_left,
+        held_for_operator: plan
+            .holds
+            .iter()
+            .filter(|h| held_for_operator(&h.why))
+            .count(),
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write
     // failed is repaired when the day's archived files are deleted on the next run.

@@ -259,6 +259,10 @@ pub struct Outcome {
     pub confirmed: HashSet<String>,
     /// Spans of dead air found in this run's uploads.
     pub silences: usize,
+    /// Their length, milliseconds.
+    pub silence_ms: u64,
+    /// Uploads left for the next run because the deadline had passed when they would start.
+    pub deadline_left: usize,
     /// Deleted files that held audio (their days' manifests change).
     pub deleted_audio: Vec<String>,
 }

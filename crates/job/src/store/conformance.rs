@@ -465,6 +465,7 @@ fn full_row(key: &str) -> SegmentRow {
         in_byte: Some(40_545),
         out_byte: Some(9_599_999_800),
         sightings: Some(r#"[{"file_name":"pod-a.mp3"}]"#.into()),
+        run: Some(r#"{"outcome":"ok"}"#.into()),
         silences: Some(r#"[{"start_s":12.5,"end_s":48.0}]"#.into()),
         blob_mode: Some("frame-exact".into()),
         blob_first_frame: Some(92),

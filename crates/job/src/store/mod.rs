@@ -146,6 +146,9 @@ pub struct SegmentRow {
     /// In the sightings row: the files not yet known to be idle, as JSON
     /// (as `rows::sightings_row` writes it).
     pub sightings: Option<String>,
+    /// In the outcome row (`<stream>~run`): the last run and the counters, as JSON
+    /// (as `outcome::run_row` writes it).
+    pub run: Option<String>,
     /// Spans of silence in the recording longer than `SILENCE_SECONDS`, as JSON
     /// `[{"start_s":…,"end_s":…}]` in seconds into the recording (the blob, unless the blob
     /// is frame-exact); `None` where not measured.

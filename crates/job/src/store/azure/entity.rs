@@ -18,6 +18,7 @@ pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, Str
         ("contentMd5", &row.content_md5),
         ("alignedWith", &row.aligned_with),
         ("sightings", &row.sightings),
+        ("run", &row.run),
         ("silences", &row.silences),
         ("blobMode", &row.blob_mode),
         ("sourceMd5", &row.source_md5),
@@ -126,6 +127,7 @@ pub(super) fn parse_row(entity: &Map<String, Value>) -> Result<SegmentRow, Strin
         duration_us: int("durationUs"),
         aligned_with: string("alignedWith"),
         sightings: string("sightings"),
+        run: string("run"),
         silences: string("silences"),
         aligned_offset_ms: int("alignedOffsetMs"),
         in_frame: unsigned("inFrame"),
@@ -187,6 +189,7 @@ mod tests {
             in_byte: Some(40_545),
             out_byte: Some(9_599_999_800),
             sightings: Some("[]".into()),
+            run: Some("{}".into()),
             silences: Some("[]".into()),
             blob_mode: Some("frame-exact".into()),
             blob_first_frame: Some(92),
@@ -203,6 +206,35 @@ mod tests {
         assert_eq!(entity["size"], "9600000000");
         assert_eq!(entity["size@odata.type"], "Edm.Int64");
         assert_eq!(parse_row(&map(entity)).unwrap(), row);
+    }
+
+    #[test]
+    fn the_outcome_row_round_trips_through_the_entity_shape() {
+        use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
+        let at: chrono::DateTime<chrono::Utc> = "2026-12-07T10:00:00Z".parse().unwrap();
+        let record = RunRecord::next(
+            None,
+            RunOutcome::Deadline,
+            &RunFacts {
+                summary: Some(crate::execute::Summary {
+                    archived: 2,
+                    bytes: 9_600_000_000,
+                    silence_seconds: 3.25,
+                    deadline_left: 1,
+                    ..Default::default()
+                }),
+                clock_skew_seconds: Some(-1.5),
+                ..RunFacts::default()
+            },
+            at,
+            at + chrono::TimeDelta::seconds(200),
+        );
+        let entity = row_entity("hope~run", &outcome::run_row(&record)).unwrap();
+        assert_eq!(entity["PartitionKey"], "hope~run");
+        assert_eq!(entity["RowKey"], outcome::RUN_KEY);
+        assert!(entity["run"].is_string(), "{entity}");
+        let row = parse_row(&map(entity)).unwrap();
+        assert_eq!(outcome::run_record(&row).unwrap(), record);
     }
 
     #[test]

@@ -1,0 +1,290 @@
+//! Who held each moment, and which recorders are recording: the pure rules behind
+//! `segment_selector_redundant_seconds_last_hour` and `segment_selector_replicas_recording`.
+//! No I/O, no clock: the folder's files, the archive's rows and `now` are arguments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// Audio one recorder (pod) held from `start` to `end`: a file in the folder (its name's
+/// start to its modification time) or an archived or gone row (audio start + duration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub pod: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The moments of `from..to` cut where the number of recorders holding them changes: each
+/// piece with how many distinct pods held it (spans of one pod that overlap count once).
+/// Pieces held by nobody are listed too (count 0), so the pieces cover `from..to`.
+pub fn held_by(
+    spans: &[Held],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, usize)> {
+    if to <= from {
+        return Vec::new();
+    }
+    let mut cuts: BTreeSet<DateTime<Utc>> = BTreeSet::from([from, to]);
+    for s in spans {
+        for t in [s.start, s.end] {
+            if from < t && t < to {
+                cuts.insert(t);
+            }
+        }
+    }
+    let cuts: Vec<DateTime<Utc>> = cuts.into_iter().collect();
+    let mut pieces: Vec<(DateTime<Utc>, DateTime<Utc>, usize)> = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let pods: BTreeSet<&str> = spans
+            .iter()
+            .filter(|s| s.start <= a && b <= s.end)
+            .map(|s| s.pod.as_str())
+            .collect();
+        match pieces.last_mut() {
+            Some(last) if last.2 == pods.len() && last.1 == a => last.1 = b,
+            _ => pieces.push((a, b, pods.len())),
+        }
+    }
+    pieces
+}
+
+/// What a file in the folder held: from its name's time to its modification time (its last
+/// write), at most one and a half segments (`FILE_DURATION`): a name and a modification time
+/// further apart than that come from disagreeing clocks, or a copied file, and say nothing
+/// about when it was recorded.
+pub fn file_span(
+    name_start: DateTime<Utc>,
+    modified: DateTime<Utc>,
+    segment: Duration,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let longest = TimeDelta::from_std(segment.mul_f64(1.5)).unwrap_or(TimeDelta::MAX);
+    let start = name_start.max(modified.checked_sub_signed(longest).unwrap_or(name_start));
+    (start.min(modified), modified)
+}
+
+/// Seconds of `from..to` that at least `replicas` distinct pods held.
+pub fn seconds_held_by_at_least(
+    spans: &[Held],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    replicas: usize,
+) -> f64 {
+    held_by(spans, from, to)
+        .into_iter()
+        .filter(|(_, _, n)| *n >= replicas)
+        .map(|(a, b, _)| (b - a).num_milliseconds() as f64 / 1000.0)
+        .sum()
+}
+
+/// ffmpeg writes a segment in chunks of this many bytes (its AVIO buffer): a file being
+/// recorded grows, and its modification time moves, once per chunk.
+pub const WRITE_CHUNK: f64 = 256.0 * 1024.0;
+
+/// The byte rate assumed when none is known: 32 kb/s, the lowest a stream is recorded at,
+/// so the window is the longest one.
+pub const DEFAULT_BYTE_RATE: f64 = 32_000.0 / 8.0;
+
+/// How recently a recorder's newest file must have grown for it to count as recording: two of
+/// ffmpeg's writes at the stream's byte rate (bytes per second, measured from finished files,
+/// else [`DEFAULT_BYTE_RATE`]), plus the share's attribute cache (`SHARE_CACHE_SECONDS`),
+/// through which the exporter may see a modification time that old.
+pub fn recording_window(byte_rate: Option<f64>, share_cache: Duration) -> Duration {
+    let rate = byte_rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(DEFAULT_BYTE_RATE);
+    Duration::from_secs_f64((2.0 * WRITE_CHUNK / rate).min(86_400.0)) + share_cache
+}
+
+/// A pod's newest file as one look at the folder saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Newest {
+    pub name: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+}
+
+/// Pods recording at `now`: those whose newest file was modified within `window` by the
+/// modification time, or that the exporter saw grow (another newest file, or its size or
+/// modification time changed) since an earlier look taken at most `window` before `now`.
+/// The second rule needs no agreement between the node's and the share's clocks.
+pub fn replicas_recording(
+    newest: &HashMap<String, Newest>,
+    earlier: Option<(DateTime<Utc>, &HashMap<String, Newest>)>,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> usize {
+    let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+    newest
+        .iter()
+        .filter(|(pod, file)| {
+            let recent = now - file.modified <= window;
+            let grew = earlier.is_some_and(|(at, before)| {
+                now - at <= window && before.get(*pod).is_some_and(|b| b != *file)
+            });
+            recent || grew
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        format!("2026-12-07T{s}Z").parse().unwrap()
+    }
+
+    fn held(pod: &str, start: &str, end: &str) -> Held {
+        Held {
+            pod: pod.into(),
+            start: t(start),
+            end: t(end),
+        }
+    }
+
+    #[test]
+    fn moments_are_counted_by_distinct_pods() {
+        let spans = [
+            held("a", "10:00:00", "10:10:00"),
+            held("a", "10:10:00", "10:20:00"),
+            // The same pod twice (a folder file and its archived row) counts once.
+            held("a", "10:05:00", "10:06:00"),
+            held("b", "10:02:00", "10:12:00"),
+        ];
+        let pieces = held_by(&spans, t("09:59:00"), t("10:30:00"));
+        assert_eq!(
+            pieces,
+            vec![
+                (t("09:59:00"), t("10:00:00"), 0),
+                (t("10:00:00"), t("10:02:00"), 1),
+                (t("10:02:00"), t("10:12:00"), 2),
+                (t("10:12:00"), t("10:20:00"), 1),
+                (t("10:20:00"), t("10:30:00"), 0),
+            ]
+        );
+        assert_eq!(
+            seconds_held_by_at_least(&spans, t("09:59:00"), t("10:30:00"), 2),
+            600.0
+        );
+        // Clipped to the window.
+        assert_eq!(
+            seconds_held_by_at_least(&spans, t("10:10:00"), t("11:10:00"), 2),
+            120.0
+        );
+        assert_eq!(
+            seconds_held_by_at_least(&[], t("10:00:00"), t("11:00:00"), 2),
+            0.0
+        );
+        assert!(held_by(&spans, t("10:00:00"), t("10:00:00")).is_empty());
+    }
+
+    #[test]
+    fn a_file_holds_from_its_name_to_its_last_write_and_at_most_a_segment_and_a_half() {
+        let ten = Duration::from_secs(600);
+        assert_eq!(
+            file_span(t("10:00:00"), t("10:10:01"), ten),
+            (t("10:00:00"), t("10:10:01"))
+        );
+        // A name days older than its modification time (a copied file, a recorder's clock).
+        let old: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            file_span(old, t("10:30:00"), ten),
+            (t("10:15:00"), t("10:30:00"))
+        );
+        // A name after its modification time: an empty span at the modification time.
+        assert_eq!(
+            file_span(t("10:31:00"), t("10:30:00"), ten),
+            (t("10:30:00"), t("10:30:00"))
+        );
+    }
+
+    #[test]
+    fn a_fully_redundant_hour_is_3600_seconds() {
+        let spans = [
+            held("a", "09:55:00", "11:05:00"),
+            held("b", "09:58:00", "11:01:00"),
+        ];
+        assert_eq!(
+            seconds_held_by_at_least(&spans, t("10:00:00"), t("11:00:00"), 2),
+            3600.0
+        );
+    }
+
+    #[test]
+    fn the_window_is_two_writes_at_the_byte_rate_plus_the_cache() {
+        let cache = Duration::from_secs(30);
+        // 32 kb/s: 256 KiB every 65.5 s.
+        let w = recording_window(None, cache).as_secs_f64();
+        assert!((w - (2.0 * 262_144.0 / 4_000.0 + 30.0)).abs() < 1e-6, "{w}");
+        assert_eq!(
+            recording_window(Some(0.0), cache),
+            recording_window(None, cache)
+        );
+        assert_eq!(
+            recording_window(Some(f64::NAN), cache),
+            recording_window(None, cache)
+        );
+        // 128 kb/s: four times as often.
+        let w = recording_window(Some(16_000.0), Duration::ZERO).as_secs_f64();
+        assert!((w - 32.768).abs() < 1e-6, "{w}");
+    }
+
+    fn newest(entries: &[(&str, &str, u64, &str)]) -> HashMap<String, Newest> {
+        entries
+            .iter()
+            .map(|(pod, name, size, modified)| {
+                (
+                    pod.to_string(),
+                    Newest {
+                        name: name.to_string(),
+                        size: *size,
+                        modified: t(modified),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pod_records_when_its_newest_file_grew_within_the_window() {
+        let window = Duration::from_secs(100);
+        let now = t("10:10:00");
+        let seen = newest(&[
+            ("a", "a_1.mp3", 500, "10:09:00"),
+            ("b", "b_1.mp3", 500, "10:00:00"),
+        ]);
+        assert_eq!(replicas_recording(&seen, None, now, window), 1);
+        // b's modification time is old by the node's clock, but it grew since a look 60 s ago.
+        let before = newest(&[
+            ("a", "a_1.mp3", 400, "10:08:00"),
+            ("b", "b_1.mp3", 300, "10:00:00"),
+        ]);
+        assert_eq!(
+            replicas_recording(&seen, Some((t("10:09:00"), &before)), now, window),
+            2
+        );
+        // A look too long ago proves nothing about the window.
+        assert_eq!(
+            replicas_recording(&seen, Some((t("10:05:00"), &before)), now, window),
+            1
+        );
+        // Unchanged since the last look.
+        assert_eq!(
+            replicas_recording(&seen, Some((t("10:09:00"), &seen)), now, window),
+            1
+        );
+        // A new newest file counts as growth.
+        let next = newest(&[
+            ("a", "a_1.mp3", 500, "10:09:00"),
+            ("b", "b_2.mp3", 10, "10:00:00"),
+        ]);
+        assert_eq!(
+            replicas_recording(&next, Some((t("10:09:00"), &seen)), now, window),
+            2
+        );
+    }
+}
