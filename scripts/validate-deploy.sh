@@ -245,8 +245,9 @@ for i, docs in enumerate(docs_of):
     job = cronjob(docs)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     if c["image"] != job["image"] or c.get("args") != ["metrics"]:
         sys.exit(f"{name}: the exporter must run the CronJob's image with args [metrics]")
-    if c["env"][:-1] != job["env"] or c["env"][-1]["name"] != "JOB_SUSPENDED":
-        sys.exit(f"{name}: the exporter's environment must be the CronJob's plus JOB_SUSPENDED")
+    extra = [e["name"] for e in c["env"][len(job["env"]):]]
+    if c["env"][:len(job["env"])] != job["env"] or extra != ["JOB_SUSPENDED", "REPLICAS_EXPECTED"]:
+        sys.exit(f"{name}: the exporter's environment must be the CronJob's plus JOB_SUSPENDED and REPLICAS_EXPECTED")
     if c["ports"] != [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]:
         sys.exit(f"{name}: the exporter must expose 9464 named metrics")
     if not all(m.get("readOnly") for m in c["volumeMounts"]):
@@ -271,7 +272,7 @@ for i, docs in enumerate(docs_of):
             sys.exit("stream-c: the exporter must not share the archiver's (read-write) identity")
     elif wi or sas or "serviceAccountName" in pod["spec"]:
         sys.exit(f"{name}: connectionString mode: the exporter has no identity of its own")
-print("exporter: the CronJob's image, args [metrics], its env + JOB_SUSPENDED, 9464, share read-only, "
+print("exporter: the CronJob's image, args [metrics], its env + JOB_SUSPENDED + REPLICAS_EXPECTED, 9464, share read-only, "
       "probes on /metrics, scrape port alone let in; stream-c: its own ServiceAccount")
 
 # Kubernetes' own kinds, for kubernetes-validate (the custom resources have vendored schemas).
