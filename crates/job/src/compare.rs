@@ -17,11 +17,10 @@
 
 use std::collections::HashMap;
 
-use selection::{CompareRequest, Comparison, Plan, Verdict};
+use selection::{CompareRequest, Comparison, Verdict};
 use tracing::{info, warn};
 
 use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE};
-use crate::days::Trim;
 use crate::rows::blob_frame_offset;
 use crate::scan::Folder;
 use crate::settings::Settings;
@@ -132,71 +131,6 @@ pub async fn measure(
                 with: r.with.clone(),
                 verdict,
             }
-        })
-        .collect()
-}
-
-/// The frame-exact cuts ([`crate::days::upload_trims`]) whose left-out audio a comparison
-/// shows the joined segment holds: a cut rests on the same evidence as a deletion. A pair no
-/// comparison of this run covered is compared now; a cut without a `Same` verdict is dropped,
-/// and its blob keeps the whole recording.
-pub async fn confirm_trims(
-    trims: HashMap<String, Trim>,
-    plan: &Plan,
-    comparisons: &[Comparison],
-    folder: &Folder,
-    settings: &Settings,
-    archive: &dyn Archive,
-    archived: &HashMap<String, SegmentRow>,
-) -> HashMap<String, Trim> {
-    let same = |a: &str, b: &str, among: &[Comparison]| {
-        among.iter().any(|c| {
-            c.verdict == Verdict::Same
-                && ((c.file == a && c.with == b) || (c.file == b && c.with == a))
-        })
-    };
-    let start_ms = |file: &str| -> Option<i64> {
-        match plan.uploads.iter().find(|u| u.file == file) {
-            Some(u) => Some(u.audio_start.timestamp_millis()),
-            None => archived.get(file)?.audio_start_ms,
-        }
-    };
-    let mut asked = Vec::new();
-    for (file, trim) in &trims {
-        if same(file, &trim.after, comparisons) {
-            continue;
-        }
-        let (Some(u), Some(at), Some(after_at)) = (
-            plan.uploads.iter().find(|u| &u.file == file),
-            start_ms(file),
-            start_ms(&trim.after),
-        ) else {
-            continue;
-        };
-        let frame_ms = u.duration.as_secs_f64() * 1000.0 / u.frames.max(1) as f64;
-        let offset_ms = after_at - at;
-        asked.push(CompareRequest {
-            file: file.clone(),
-            with: trim.after.clone(),
-            offset_ms,
-            from_ms: offset_ms.max(0),
-            to_ms: (trim.frame as f64 * frame_ms) as i64,
-        });
-    }
-    let found = if asked.is_empty() {
-        Vec::new()
-    } else {
-        measure(&asked, folder, settings, archive, archived).await
-    };
-    trims
-        .into_iter()
-        .filter(|(file, trim)| {
-            let kept = same(file, &trim.after, comparisons) || same(file, &trim.after, &found);
-            if !kept {
-                info!(file = %file, after = %trim.after, decision = "whole recording",
-                    "no comparison shows that {} holds the audio before its in-point; its blob keeps it", trim.after);
-            }
-            kept
         })
         .collect()
 }

@@ -38,6 +38,7 @@ mod testkit;
 mod tests;
 #[cfg(test)]
 mod tests_frame_exact;
+mod trims;
 
 pub use protocol::{
     blob_proves, lookup_target, Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step,
@@ -164,7 +165,7 @@ pub async fn execute(
     let late_growth = warn_late_growth(state, plan);
     // A cut leaves audio out of a blob on the strength of the segment it joins, as a deletion
     // does: only where a comparison shows that segment holds the same audio.
-    let trims = crate::compare::confirm_trims(
+    let trims = trims::confirm_trims(
         days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
         plan,
         comparisons,
