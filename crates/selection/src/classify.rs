@@ -239,6 +239,7 @@ pub(crate) fn prepare(
             live: s.role == Role::Live,
             recorded_ms: s.recorded,
             modified_ms: (s.role != Role::Live).then_some(s.modified).flatten(),
+            in_folder: s.modified.is_some(),
         })
         .collect();
     let places = timeline::place(&members, segment, jitter);

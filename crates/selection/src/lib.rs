@@ -273,8 +273,9 @@ pub fn plan_compared(
             _ => {}
         }
     }
-    // Only an alignment corrects a record: a plan that places a chain by names alone (its
-    // records outside what the names allow, or read without their neighbours) leaves them.
+    // Only an alignment, or names seen in the folder that exclude a record, correct it: a
+    // plan that places rows by names alone (records outside what the names allow, or read
+    // without their neighbours) leaves them.
     for (i, s) in segs.iter().enumerate() {
         let moved = s.recorded.is_some_and(|r| (r - places[i].start).abs() > 1);
         if moved && places[i].moved && matches!(s.role, Role::Archived | Role::Gone) {

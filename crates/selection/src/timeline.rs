@@ -35,7 +35,8 @@ pub(crate) struct Placement {
     pub late: i64,
     /// The chain is where an earlier plan placed it.
     pub pinned: bool,
-    /// A content alignment moved it from where its names, or its records, put it.
+    /// It is no longer where its records put it: a content alignment moved it, or names
+    /// of files in the folder exclude the recorded placement.
     pub moved: bool,
 }
 
@@ -57,6 +58,8 @@ pub(crate) struct Member<'a> {
     /// When a finished local file's last bytes were written (its modification time): its
     /// audio arrived in real time, so that is when its audio ends.
     pub modified_ms: Option<i64>,
+    /// The file is in the folder (seen by this run), not only known from rows.
+    pub in_folder: bool,
 }
 
 /// Place every member. `segment` is the configured segment time, `jitter` the name error.
@@ -194,14 +197,26 @@ fn anchor(
         }
     }
     // The first record rules: later ones were placed after it, in its frame. The span the
-    // names allow stays the same, only its centre moves; a record outside that span is not
-    // a placement the names allow (a hand-edited row, another scheme) and is ignored.
+    // names allow stays the same, only its centre moves.
     let recorded = chain
         .iter()
         .zip(&offsets)
         .find_map(|(&i, &off)| Some(members[i].recorded_ms? - off));
-    let pinned = recorded.is_some_and(|r| (start - early..=start + late).contains(&r));
-    if let (true, Some(r)) = (pinned, recorded) {
+    let allowed = start - early..=start + late;
+    // A record outside that span is not a placement these names allow. Where the chain
+    // holds a file in the folder, its names are this run's evidence: a chain archived while
+    // it was one file, placed by when that file was last written, can be excluded by the
+    // names of files recorded after it. The chain then moves to the nearest placement the
+    // names allow, and its records follow (`moved`), so audio aligned with it stays in one
+    // frame. Rows alone (read without the neighbours that placed them, a hand-edited row,
+    // another scheme) are left as recorded and placed by names.
+    let in_folder = chain.iter().any(|&i| members[i].in_folder);
+    let (pinned, moved, recorded) = match recorded {
+        Some(r) if allowed.contains(&r) => (true, false, Some(r)),
+        Some(r) if in_folder => (true, true, Some(r.clamp(start - early, start + late))),
+        _ => (false, false, None),
+    };
+    if let Some(r) = recorded {
         (early, late) = (early - (start - r), late + (start - r));
         start = r;
     }
@@ -222,7 +237,7 @@ fn anchor(
             early,
             late,
             pinned,
-            moved: false,
+            moved,
         };
     }
 }
@@ -274,6 +289,7 @@ mod tests {
             live: false,
             recorded_ms: None,
             modified_ms: None,
+            in_folder: true,
         }
     }
 

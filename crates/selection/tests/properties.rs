@@ -850,3 +850,31 @@ fn run_cronjob(s: &Scenario, mut sim: Sim, align: bool) -> Result<i64, TestCaseE
     let total: i64 = archived.iter().map(|(s, e)| e - s).sum();
     Ok(total - ((hi - lo) - uncovered(&archived, lo, hi)))
 }
+
+/// Found by CI: a pod's restarted writer archives its first file alone, placed by when it was
+/// last written (0.5 s late, within what its name allows); the names of its later files then
+/// exclude that placement by 0.25 s. The chain moved by names while its record stayed, and
+/// the replica aligned with it was restamped to the new placement: 1 s off in the archive.
+#[test]
+fn a_record_excluded_by_later_names_moves_with_what_is_aligned_to_it() {
+    let run = |pod: &str, connect: i64, burst: i64, end: Option<i64>| Run {
+        pod: pod.into(),
+        connect,
+        burst,
+        end,
+    };
+    let s = Scenario {
+        segment_ms: 10_000,
+        runs: vec![
+            run("ffmpeg-7c9f-r0a", 1792890007690, 5362, Some(1792890025691)),
+            run("ffmpeg-7c9f-r0g1", 1792890037310, 4834, Some(1792890071311)),
+            run("ffmpeg-7c9f-r0g1", 1792890079635, 1138, None),
+            run("ffmpeg-7c9f-r1a", 1792890002390, 1787, Some(1792890003991)),
+            run("ffmpeg-7c9f-r1a", 1792890005795, 5309, None),
+        ],
+        ticks: (0..64).map(|k| 1792890001220 + k * 2500).collect(),
+        zero_byte_limit_ms: 2500,
+        zone: "Europe/Madrid".parse().unwrap(),
+    };
+    never_loses_audio(&s, true).unwrap();
+}
