@@ -23,7 +23,8 @@
 //!
 //! Needs ffmpeg, ffprobe, icecast2, python3 and libfaketime (Debian: `apt-get install -y ffmpeg
 //! icecast2 faketime`) and Azurite (`npm ci`). Each test takes about two and a half minutes of
-//! wall time.
+//! wall time, mostly waiting on the clock: they are ignored by a plain `cargo test`, and
+//! scripts/test.sh runs them all at once beside the rest of the suite.
 
 mod support;
 use support::{azurite, common, spans};
@@ -889,18 +890,21 @@ struct FileFacts {
 }
 
 #[test]
+#[ignore = "real time, minutes: scripts/test.sh runs it beside the rest of the suite; alone: cargo test -p job --test e2e_recording -- --ignored"]
 fn live_recording_with_a_replaced_replica_is_archived_without_early_deletions() {
     live_recording(None);
 }
 
 /// A node clock that runs ahead made files still being written look idle (issue 19).
 #[test]
+#[ignore = "real time, minutes: scripts/test.sh runs it beside the rest of the suite; alone: cargo test -p job --test e2e_recording -- --ignored"]
 fn with_the_jobs_clock_five_minutes_ahead_nothing_is_deleted_early() {
     live_recording(Some("+5m"));
 }
 
 /// A node clock that runs behind made every name look as if it were in the future.
 #[test]
+#[ignore = "real time, minutes: scripts/test.sh runs it beside the rest of the suite; alone: cargo test -p job --test e2e_recording -- --ignored"]
 fn with_the_jobs_clock_an_hour_behind_everything_is_still_archived() {
     live_recording(Some("-1h"));
 }
