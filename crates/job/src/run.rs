@@ -148,34 +148,21 @@ async fn attempt(
             };
             let alignments = crate::alignments::measure(&folder, &state, settings, now);
             // A deletion resting on another recording waits for a comparison of the audio
-            // it rests on: compare what the plan asks about, then plan again with the verdicts
-            // (each pass can only keep more, so a few suffice; what is still asked is held).
-            let mut comparisons = Vec::new();
-            let mut plan =
-                selection::plan_with(&folder.files, &state, &alignments, &settings.selection, now);
-            for _ in 0..3 {
-                if plan.compare.is_empty() {
-                    break;
-                }
-                comparisons.extend(
-                    crate::compare::measure(
-                        &plan.compare,
-                        &folder,
-                        settings,
-                        archive,
-                        &recorded.archived,
-                    )
-                    .await,
-                );
-                plan = selection::plan_compared(
-                    &folder.files,
-                    &state,
-                    &alignments,
-                    &comparisons,
-                    &settings.selection,
-                    now,
-                );
+            // it rests on: compare what the plan asks about, then plan again with the verdicts.
+            let mut planning = selection::Planning::new(
+                &folder.files,
+                &state,
+                &alignments,
+                &settings.selection,
+                now,
+            );
+            while let Some(asked) = planning.questions() {
+                let verdicts =
+                    crate::compare::measure(asked, &folder, settings, archive, &recorded.archived)
+                        .await;
+                planning.answer(verdicts);
             }
+            let (plan, comparisons) = planning.finish();
             let disagreements = comparisons
                 .iter()
                 .filter(|c| c.verdict == selection::Verdict::Different)

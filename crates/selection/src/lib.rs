@@ -73,6 +73,7 @@ mod coverage;
 mod input;
 mod name;
 mod plan;
+mod planning;
 mod seconds;
 mod settings;
 mod timeline;
@@ -93,6 +94,7 @@ pub use name::{parse_name, parse_name_near, NameError, SegmentName};
 pub use plan::{
     CompareRequest, DeleteReason, Deletion, Gap, Hold, HoldReason, Plan, Restamp, Upload,
 };
+pub use planning::{Planning, MAX_ROUNDS};
 pub use settings::{Settings, SettingsError, DEFAULT_BLOB_TEMPLATE, DEFAULT_NAME_FORMAT};
 use timeline::Member;
 

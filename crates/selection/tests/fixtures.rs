@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use selection::{
-    alignment_candidates, plan_compared, plan_with, Alignment, ArchiveState, ArchivedSegment,
-    Audio, AudioFacts, Comparison, Plan, SeenFile, Settings, Verdict,
+    alignment_candidates, Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts, Comparison,
+    Plan, Planning, SeenFile, Settings, Verdict,
 };
 use serde_json::Value;
 
@@ -177,20 +177,17 @@ fn compared(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Plan {
-    let mut comparisons = Vec::new();
-    let mut p = plan_with(files, state, alignments, settings, now);
-    for _ in 0..3 {
-        if p.compare.is_empty() {
-            break;
-        }
-        comparisons.extend(p.compare.iter().map(|c| Comparison {
+    let mut planning = Planning::new(files, state, alignments, settings, now);
+    while let Some(asked) = planning.questions() {
+        let same = asked.iter().map(|c| Comparison {
             file: c.file.clone(),
             with: c.with.clone(),
             verdict: Verdict::Same,
-        }));
-        p = plan_compared(files, state, alignments, &comparisons, settings, now);
+        });
+        let same: Vec<Comparison> = same.collect();
+        planning.answer(same);
     }
-    p
+    planning.finish().0
 }
 
 fn scenarios_end_fully_archived(align: bool) {

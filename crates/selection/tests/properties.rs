@@ -10,8 +10,8 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use selection::{
-    alignment_candidates, plan, plan_compared, plan_with, Alignment, ArchiveState, ArchivedSegment,
-    Audio, AudioFacts, Comparison, DeleteReason, Now, Plan, SeenFile, Settings, Verdict,
+    alignment_candidates, plan, Alignment, ArchiveState, ArchivedSegment, Audio, AudioFacts,
+    Comparison, DeleteReason, Now, Plan, Planning, SeenFile, Settings, Verdict,
 };
 
 const FRAME_US: i64 = 1152 * 1_000_000 / 44_100; // 26 122 µs
@@ -396,30 +396,23 @@ impl Sim {
         };
         // As the job does: compare what a plan asks about, and plan again with the verdicts
         // (here the truth: the same stream is the same audio).
-        let mut comparisons: Vec<Comparison> = Vec::new();
-        let mut p = plan_with(files, &self.state, &alignments, &self.settings, at);
-        for _ in 0..3 {
-            if p.compare.is_empty() {
-                break;
-            }
-            comparisons.extend(p.compare.iter().map(|c| Comparison {
-                file: c.file.clone(),
-                with: c.with.clone(),
-                verdict: if self.source(&c.file) == self.source(&c.with) {
-                    Verdict::Same
-                } else {
-                    Verdict::Different
-                },
-            }));
-            p = plan_compared(
-                files,
-                &self.state,
-                &alignments,
-                &comparisons,
-                &self.settings,
-                at,
-            );
+        let mut planning = Planning::new(files, &self.state, &alignments, &self.settings, at);
+        while let Some(asked) = planning.questions() {
+            let verdicts: Vec<Comparison> = asked
+                .iter()
+                .map(|c| Comparison {
+                    file: c.file.clone(),
+                    with: c.with.clone(),
+                    verdict: if self.source(&c.file) == self.source(&c.with) {
+                        Verdict::Same
+                    } else {
+                        Verdict::Different
+                    },
+                })
+                .collect();
+            planning.answer(verdicts);
         }
+        let p = planning.finish().0;
         self.state.alignments.extend(alignments);
         p
     }
