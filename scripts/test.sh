@@ -19,11 +19,20 @@ command -v gst-launch-1.0 >/dev/null ||
 command -v mpg123 >/dev/null || need_apt+=(mpg123)
 # The archive browser's day page is opened in Debian's headless Chromium (browser_report).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-if [ ${#need_apt[@]} -gt 0 ]; then
+# A real Prometheus and Alertmanager evaluate the shipped alert rules on the exporter's series
+# and notify a local webhook (alerts_e2e; metrics_exporter scrapes with Prometheus too). Without
+# recommends: Debian's prometheus recommends node-exporter, whose service is of no use here.
+need_apt_min=()
+command -v prometheus >/dev/null || need_apt_min+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt_min+=(prometheus-alertmanager)
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_apt_min[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  [ ${#need_apt[@]} -eq 0 ] ||
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  [ ${#need_apt_min[@]} -eq 0 ] ||
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt_min[@]}" >/dev/null
 fi
 # Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1, and
 # playwright-core, which drives Chromium (no browser download: it uses Debian's).
@@ -45,16 +54,17 @@ if [ -n "${CI:-}" ]; then
 fi
 cargo test --workspace --no-run
 # The real-time tests (a live recording from Icecast, replays through a lagging view of the
-# share) mostly wait on the clock: they run beside the rest of the suite, every case at once,
-# and a plain `cargo test` skips them as ignored.
+# share, alerts through a real Prometheus and Alertmanager) mostly wait on the clock: they run
+# beside the rest of the suite, every case at once, and a plain `cargo test` skips them as
+# ignored.
 realtime_log=$(mktemp)
-cargo test -p job --test e2e_recording --test reliability_lag -- --ignored --test-threads=8 \
+cargo test -p job --test e2e_recording --test reliability_lag --test alerts_e2e -- --ignored --test-threads=8 \
   >"$realtime_log" 2>&1 &
 realtime=$!
 status=0
 cargo test --workspace || status=$?
 wait "$realtime" || status=$?
-echo "== the real-time tests (e2e_recording, reliability_lag), run beside the rest:"
+echo "== the real-time tests (e2e_recording, reliability_lag, alerts_e2e), run beside the rest:"
 cat "$realtime_log"
 rm -f "$realtime_log"
 [ "$status" -eq 0 ] || exit "$status"

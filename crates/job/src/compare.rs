@@ -158,6 +158,8 @@ enum Source<'a> {
         archive: &'a dyn Archive,
         blob: String,
         offset_frames: i64,
+        /// Its size and first bytes, read once for all of its windows.
+        head: tokio::sync::OnceCell<BlobHead>,
     },
     /// Neither: the reason.
     Missing(String),
@@ -182,6 +184,7 @@ impl<'a> Source<'a> {
                     archive,
                     blob: blob.clone(),
                     offset_frames: blob_frame_offset(row),
+                    head: tokio::sync::OnceCell::new(),
                 },
                 None => Source::Missing(format!(
                     "{file} has left the folder and its row names no blob"
@@ -199,21 +202,15 @@ impl<'a> Source<'a> {
                 archive,
                 blob,
                 offset_frames,
+                head,
             } => {
-                let info = archive
-                    .blob_info(blob)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("blob {blob} is missing"))?;
-                let head = archive
-                    .read_blob_range(blob, 0, HEAD_BYTES.min(info.size))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let head = head
+                    .get_or_try_init(|| BlobHead::read(*archive, blob))
+                    .await?;
                 // The blob's time is the recording's less the frames it starts after.
-                let frame_ms =
-                    window_span(&head, info.size, 0.0, 1.0).map_or(0.0, |s| s.frame_ms());
-                let shift = *offset_frames as f64 * frame_ms / 1000.0;
-                let Some(span) = window_span(&head, info.size, from_s - shift, to_s - shift) else {
+                let shift = *offset_frames as f64 * head.frame_ms / 1000.0;
+                let Some(span) = window_span(&head.bytes, head.size, from_s - shift, to_s - shift)
+                else {
                     return Ok(None);
                 };
                 let bytes = archive
@@ -227,6 +224,34 @@ impl<'a> Source<'a> {
             }
             Source::Missing(why) => Err(why.clone()),
         }
+    }
+}
+
+/// What every window of a blob needs: its size, its first bytes and how long a frame lasts.
+struct BlobHead {
+    size: u64,
+    bytes: Vec<u8>,
+    frame_ms: f64,
+}
+
+impl BlobHead {
+    async fn read(archive: &dyn Archive, blob: &str) -> Result<Self, String> {
+        let size = archive
+            .blob_info(blob)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("blob {blob} is missing"))?
+            .size;
+        let bytes = archive
+            .read_blob_range(blob, 0, HEAD_BYTES.min(size))
+            .await
+            .map_err(|e| e.to_string())?;
+        let frame_ms = window_span(&bytes, size, 0.0, 1.0).map_or(0.0, |s| s.frame_ms());
+        Ok(BlobHead {
+            size,
+            bytes,
+            frame_ms,
+        })
     }
 }
 

@@ -89,14 +89,22 @@ pub const WRITE_CHUNK: f64 = 256.0 * 1024.0;
 pub const DEFAULT_BYTE_RATE: f64 = 32_000.0 / 8.0;
 
 /// How recently a recorder's newest file must have grown for it to count as recording: two of
-/// ffmpeg's writes at the stream's byte rate (bytes per second, measured from finished files,
-/// else [`DEFAULT_BYTE_RATE`]), plus the share's attribute cache (`SHARE_CACHE_SECONDS`),
-/// through which the exporter may see a modification time that old.
-pub fn recording_window(byte_rate: Option<f64>, share_cache: Duration) -> Duration {
+/// ffmpeg's write intervals, plus the share's attribute cache (`SHARE_CACHE_SECONDS`),
+/// through which the exporter may see a modification time that old. The write interval is a
+/// chunk at the stream's byte rate (bytes per second, measured from finished files, else
+/// [`DEFAULT_BYTE_RATE`]), but a segment shorter than a chunk is written once, when ffmpeg
+/// closes it and opens the next: then the segment time and 2 s (the job's idle wait reasons
+/// the same way, `selection::classify::grace_for`).
+pub fn recording_window(
+    byte_rate: Option<f64>,
+    segment_time: Duration,
+    share_cache: Duration,
+) -> Duration {
     let rate = byte_rate
         .filter(|r| r.is_finite() && *r > 0.0)
         .unwrap_or(DEFAULT_BYTE_RATE);
-    Duration::from_secs_f64((2.0 * WRITE_CHUNK / rate).min(86_400.0)) + share_cache
+    let interval = (WRITE_CHUNK / rate).min(segment_time.as_secs_f64() + 2.0);
+    Duration::from_secs_f64((2.0 * interval).min(86_400.0)) + share_cache
 }
 
 /// A pod's newest file as one look at the folder saw it.
@@ -217,20 +225,35 @@ mod tests {
     #[test]
     fn the_window_is_two_writes_at_the_byte_rate_plus_the_cache() {
         let cache = Duration::from_secs(30);
+        let segment = Duration::from_secs(600);
         // 32 kb/s: 256 KiB every 65.5 s.
-        let w = recording_window(None, cache).as_secs_f64();
+        let w = recording_window(None, segment, cache).as_secs_f64();
         assert!((w - (2.0 * 262_144.0 / 4_000.0 + 30.0)).abs() < 1e-6, "{w}");
         assert_eq!(
-            recording_window(Some(0.0), cache),
-            recording_window(None, cache)
+            recording_window(Some(0.0), segment, cache),
+            recording_window(None, segment, cache)
         );
         assert_eq!(
-            recording_window(Some(f64::NAN), cache),
-            recording_window(None, cache)
+            recording_window(Some(f64::NAN), segment, cache),
+            recording_window(None, segment, cache)
         );
         // 128 kb/s: four times as often.
-        let w = recording_window(Some(16_000.0), Duration::ZERO).as_secs_f64();
+        let w = recording_window(Some(16_000.0), segment, Duration::ZERO).as_secs_f64();
         assert!((w - 32.768).abs() < 1e-6, "{w}");
+    }
+
+    #[test]
+    fn a_segment_shorter_than_a_write_is_written_once_a_segment() {
+        // 10-s segments at 32 kb/s are 40 KB: ffmpeg writes each once, when it closes it, so a
+        // recorder's newest file changes every 10 s, not every 65.5 s.
+        let ten = Duration::from_secs(10);
+        let w = recording_window(Some(4_000.0), ten, Duration::ZERO).as_secs_f64();
+        assert!((w - 24.0).abs() < 1e-6, "{w}");
+        let w = recording_window(None, ten, Duration::from_secs(30)).as_secs_f64();
+        assert!((w - 54.0).abs() < 1e-6, "{w}");
+        // Where a chunk comes sooner than the segment's end, the chunk.
+        let w = recording_window(Some(16_000.0), Duration::from_secs(60), Duration::ZERO);
+        assert!((w.as_secs_f64() - 32.768).abs() < 1e-6, "{w:?}");
     }
 
     fn newest(entries: &[(&str, &str, u64, &str)]) -> HashMap<String, Newest> {

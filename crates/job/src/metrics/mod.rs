@@ -664,7 +664,7 @@ fn read_folder(
     }
     rates.sort_by(f64::total_cmp);
     let byte_rate = archive.byte_rate.or(rates.get(rates.len() / 2).copied());
-    let window = held::recording_window(byte_rate, sel.share_cache);
+    let window = held::recording_window(byte_rate, sel.segment_time, sel.share_cache);
     let earlier = memory.newest.as_ref().map(|(at, n)| (*at, n));
     let recording = held::replicas_recording(&newest, earlier, now, window);
     let space = share.space().ok();
