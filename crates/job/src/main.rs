@@ -171,12 +171,17 @@ fn main() -> ExitCode {
     init_logs(settings.json_logs);
     // Two workers: hashing and counting frames of one file overlaps with sending another's
     // blocks; more threads would only cost a small pod memory (a stack and an allocator
-    // arena each).
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // arena each). The exporter, which runs for days beside the recorders, waits on the
+    // network and the share: one thread serves it, and its memory stays smaller.
+    let mut builder = match &cli.command {
+        Some(Command::Metrics(_)) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the runtime: {e}");
