@@ -29,6 +29,9 @@
 //! 2. (the *peak* prong) `align::measure_audio`'s best correlation lies within 40 ms of the
 //!    predicted offset with `peak >= SAME_PEAK` (0.95).
 //!
+//! Where one window decides a comparison (an overlap shorter than two windows), the align
+//! prong also needs the alignment's `peak >= ONE_WINDOW_PEAK` (0.85): counted as *one window*.
+//!
 //! Otherwise the job's silence check (`deadair` on each window's bytes, 100-ms windows below
 //! −50 dBFS, ≥ 80 % of the window) decides: both silent, one silent, or, both sounding,
 //! DISAGREES when nothing was measured or the measured peak is below `DIFFERENT_PEAK` (0.5),
@@ -66,6 +69,8 @@ const MIN_CONFIDENCE: f64 = 0.5;
 const SAME_PEAK: f64 = 0.95;
 /// compare.rs `DIFFERENT_PEAK`.
 const DIFFERENT_PEAK: f64 = 0.5;
+/// compare.rs `ONE_WINDOW_PEAK`: what the align prong also needs where one window decides.
+const ONE_WINDOW_PEAK: f64 = 0.85;
 /// The job's default `SILENCE_DBFS`.
 const SILENCE_DBFS: f64 = -50.0;
 /// Seconds of each source recording.
@@ -615,6 +620,8 @@ enum Prong {
 struct Checked {
     look: Look,
     prong: Option<Prong>,
+    /// It would agree also where one window decides (`ONE_WINDOW_PEAK`).
+    one_window: bool,
     /// What `align::align` returns: a clear alignment, anywhere in the search.
     found: Option<Alignment>,
     /// What `align::measure_audio` returns: the best correlation, however weak.
@@ -685,6 +692,13 @@ fn checkpoint(
     } else {
         None
     };
+    let one_window = match prong {
+        Some(Prong::Peak) => true,
+        Some(Prong::Align) => {
+            found.is_some_and(|f| f.method == Method::Copy || f.peak >= ONE_WINDOW_PEAK)
+        }
+        None => false,
+    };
     let look = if prong.is_some() {
         Look::Agrees
     } else {
@@ -698,6 +712,7 @@ fn checkpoint(
     Checked {
         look,
         prong,
+        one_window,
         found,
         measured,
         expected_ms: expected_s * 1000.0,
@@ -710,6 +725,8 @@ fn checkpoint(
 struct Tally {
     n: usize,
     agrees: usize,
+    /// Agreements that also pass where one window decides.
+    one_window: usize,
     by_align: usize,
     by_peak: usize,
     disagrees: usize,
@@ -747,6 +764,7 @@ impl Tally {
             Look::OneSilent => self.one_silent += 1,
             Look::BothSilent => self.both_silent += 1,
         }
+        self.one_window += usize::from(c.one_window);
         match c.prong {
             Some(Prong::Align) => self.by_align += 1,
             Some(Prong::Peak) => self.by_peak += 1,
@@ -1056,9 +1074,9 @@ fn print_tables(cells: &mut [Cell]) {
         "\n### Different recordings (a checkpoint that agrees is a false Same for its window)\n"
     );
     println!(
-        "| kind | format | probes | accepted (95 % upper) | by align / by peak | accepted: confidence / peak | accepted again at a 2nd window | at the predicted offset, max: confidence / peak | not accepted: disagrees / unsure / one silent / both silent | clear / none |"
+        "| kind | format | probes | accepted (95 % upper) | on one window | by align / by peak | accepted: confidence / peak | accepted again at a 2nd window | at the predicted offset, max: confidence / peak | not accepted: disagrees / unsure / one silent / both silent | clear / none |"
     );
-    println!("|---|---|---:|---|---|---|---|---|---|---|");
+    println!("|---|---|---:|---|---|---|---|---|---|---|---|");
     for c in cells.iter() {
         let d = &c.different;
         let accepted = if c.common {
@@ -1091,10 +1109,11 @@ fn print_tables(cells: &mut [Cell]) {
             v.join("; ")
         };
         println!(
-            "| {} | {} | {} | {accepted} | {} / {} | {detail} | {} | {:.2} / {:.3} | {} / {} / {} / {} | {} / {} |",
+            "| {} | {} | {} | {accepted} | {} | {} / {} | {detail} | {} | {:.2} / {:.3} | {} / {} / {} / {} | {} / {} |",
             c.kind,
             c.format,
             d.n,
+            d.one_window,
             d.by_align,
             d.by_peak,
             if c.second_tried == 0 {
@@ -1114,9 +1133,9 @@ fn print_tables(cells: &mut [Cell]) {
     }
     println!("\n### True and misplaced alignments\n");
     println!(
-        "| kind | format | true: probes | accepted (align / peak) | unsure / disagrees / one silent / both silent | confidence at the truth p5 / p50 | peak at the truth p5 / p50 | misplaced 0.1–0.5 s: caught | caught as unsure / disagrees / silent | measure ms (mean, wall) |"
+        "| kind | format | true: probes | accepted (align / peak) | on one window | unsure / disagrees / one silent / both silent | confidence at the truth p5 / p50 | peak at the truth p5 / p50 | misplaced 0.1–0.5 s: caught | caught as unsure / disagrees / silent | measure ms (mean, wall) |"
     );
-    println!("|---|---|---:|---|---|---|---|---|---|---:|");
+    println!("|---|---|---:|---|---|---|---|---|---|---|---:|");
     for c in cells.iter_mut() {
         let (d, m) = (&c.different, &c.misplaced);
         let n = d.n + c.truth.n + m.n;
@@ -1133,13 +1152,14 @@ fn print_tables(cells: &mut [Cell]) {
         let conf = q(&mut t.conf_at_truth, 2);
         let peak = q(&mut t.peak_at_truth, 3);
         println!(
-            "| {} | {} | {} | {:.1} % ({} / {}) | {} / {} / {} / {} | {conf} | {peak} | {:.1} % | {} / {} / {} | {took:.1} |",
+            "| {} | {} | {} | {:.1} % ({} / {}) | {:.1} % | {} / {} / {} / {} | {conf} | {peak} | {:.1} % | {} / {} / {} | {took:.1} |",
             c.kind,
             c.format,
             t.n,
             pct(t.agrees, t.n),
             t.by_align,
             t.by_peak,
+            pct(t.one_window, t.n),
             t.unsure,
             t.disagrees,
             t.one_silent,
@@ -1151,8 +1171,8 @@ fn print_tables(cells: &mut [Cell]) {
         );
     }
     println!("\n### Per kind, both formats\n");
-    println!("| kind | different: accepted / probes (95 % upper) | by align / by peak | true: accepted | misplaced: caught |");
-    println!("|---|---|---|---|---|");
+    println!("| kind | different: accepted / probes (95 % upper) | on one window | by align / by peak | true: accepted | on one window | misplaced: caught |");
+    println!("|---|---|---|---|---|---|---|");
     let mut keys: Vec<&str> = cells.iter().map(|c| c.key).collect();
     keys.dedup();
     for key in keys {
@@ -1162,16 +1182,18 @@ fn print_tables(cells: &mut [Cell]) {
         let (ta, tn) = (sum(&|c| c.truth.agrees), sum(&|c| c.truth.n));
         let (ma, mn) = (sum(&|c| c.misplaced.agrees), sum(&|c| c.misplaced.n));
         println!(
-            "| {} | {k} / {n} ({}) | {} / {} | {:.1} % | {:.1} % |",
+            "| {} | {k} / {n} ({}) | {} | {} / {} | {:.1} % | {:.1} % | {:.1} % |",
             of[0].kind,
             if of[0].common {
                 "common: true audio".to_owned()
             } else {
                 format!("≤ {:.2} %", 100.0 * upper95(k, n))
             },
+            sum(&|c| c.different.one_window),
             sum(&|c| c.different.by_align),
             sum(&|c| c.different.by_peak),
             pct(ta, tn),
+            pct(sum(&|c| c.truth.one_window), tn),
             pct(mn - ma, mn),
         );
     }
