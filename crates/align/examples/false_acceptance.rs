@@ -3,13 +3,11 @@
 //!
 //! ```text
 //! cargo run --release -p align --example false_acceptance -- [--probes N] [--true-probes M]
-//!     [--seed S] [--only KIND,KIND] [--music-dir DIR] [--keep DIR] [--periodicity]
+//!     [--seed S] [--only KIND,KIND] [--music-dir DIR] [--keep DIR]
 //! ```
 //!
 //! Kinds: music, music-beat, music-real, speech, tone, jingle, jingle-same, periodic.
-//! `--periodicity` also tests every disagreement's later window against itself (a proposed
-//! rule: content that repeats within the search cannot disagree); `FA_DEBUG=1` prints every
-//! clear alignment.
+//! `FA_DEBUG=1` prints every accepted different-recording probe.
 //!
 //! Material is made at run time into a temporary folder: sources are synthesized here (music
 //! from random notes, chords and a sampled drum kit; a steady tone; jingles; click tracks and
@@ -20,44 +18,61 @@
 //! start and `B` from `off` s into it, so `B`'s audio lies exactly `off` s later on `A`'s
 //! timeline (both start with the same LAME priming).
 //!
-//! A probe is one checkpoint of `crates/job/src/compare.rs`: a window of `A` (the file) from
-//! `c - 0.5` to `c + 3.5` s and a 3-s window of the other file from `c - offset`, cut at frame
-//! boundaries as the job cuts them (two frames of margin), then
-//! `align::align(a, b, Search { expected_offset_s, tolerance_s: 0.5, probe_s: 2.4, .. })`;
-//! it AGREES when a clear alignment comes back with `confidence >= 0.5` within 40 ms of the
-//! predicted offset. Otherwise the job's silence check (`deadair`, 100-ms windows below
-//! −50 dBFS, ≥ 80 % of the window) says what the job makes of it: both hold sound → it
-//! disagrees; one silent → one-silent; both silent.
+//! A probe is one `checkpoint()` of `crates/job/src/compare.rs`, rule for rule: a window of
+//! `A` (the file) from `c - 0.5` to `c + 3.5` s and a 3-s window of the other file from
+//! `c - offset`, cut at frame boundaries as the job cuts them (two frames of margin), searched
+//! with `Search { expected_offset_s, tolerance_s: 0.5, probe_s: 2.4, min_overlap_s: 1.0 }`.
+//! It AGREES when
+//! 1. (the *align* prong) `align::align` returns a clear alignment with
+//!    `confidence >= MIN_CONFIDENCE` (0.5) within `OFFSET_SLACK_MS` (40 ms) of the predicted
+//!    offset, or
+//! 2. (the *peak* prong) `align::measure_audio`'s best correlation lies within 40 ms of the
+//!    predicted offset with `peak >= SAME_PEAK` (0.95).
+//!
+//! Where one window decides a comparison (an overlap shorter than two windows), the align
+//! prong also needs the alignment's `peak >= ONE_WINDOW_PEAK` (0.85): counted as *one window*.
+//!
+//! Otherwise the job's silence check (`deadair` on each window's bytes, 100-ms windows below
+//! −50 dBFS, ≥ 80 % of the window) decides: both silent, one silent, or, both sounding,
+//! DISAGREES when nothing was measured or the measured peak is below `DIFFERENT_PEAK` (0.5),
+//! else UNSURE. (`align::align` is `align_copy`, else `measure_audio` kept when clear: the
+//! example measures once and derives both prongs from it, as the job's two calls would.)
 //!
 //! Three sets of probes, for each kind and format:
 //! 1. **different**: `A` of one recording against `B` of another of the same kind, at a
 //!    random predicted offset (an agreement is a false acceptance; for the kinds marked
-//!    "common" both recordings hold the same material, e.g. the same tone);
+//!    "common" both recordings hold the same material, e.g. the same tone). Every accepted
+//!    one is also tried at a second window at the same predicted offset, 3 s later (or
+//!    earlier), as a comparison's second window would be;
 //! 2. **true**: `A` and `B` of one recording at the true offset;
 //! 3. **misplaced**: the same, predicted 0.1–0.5 s off the truth (either way): caught when it
 //!    does not agree.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use align::{Alignment, FrameRef, Method, Search};
 
-/// Seconds of the later window (compare.rs `PROBE_S`).
+// The job's constants, named as in `crates/job/src/compare.rs` (and `alignments.rs`,
+// `settings.rs`): keep them equal to the job's.
+
+/// compare.rs `PROBE_S`: seconds of the other file's window.
 const PROBE_S: f64 = 3.0;
-/// Search around the predicted offset (compare.rs `TOLERANCE_S`).
+/// compare.rs `TOLERANCE_S`: the search around the predicted offset.
 const TOLERANCE_S: f64 = 0.5;
 /// compare.rs `OFFSET_SLACK_MS`.
-const SLACK_MS: f64 = 40.0;
-/// alignments.rs `MIN_CONFIDENCE`.
+const OFFSET_SLACK_MS: f64 = 40.0;
+/// alignments.rs `MIN_CONFIDENCE` (the align prong).
 const MIN_CONFIDENCE: f64 = 0.5;
+/// compare.rs `SAME_PEAK` (the peak prong).
+const SAME_PEAK: f64 = 0.95;
+/// compare.rs `DIFFERENT_PEAK`.
+const DIFFERENT_PEAK: f64 = 0.5;
+/// compare.rs `ONE_WINDOW_PEAK`: what the align prong also needs where one window decides.
+const ONE_WINDOW_PEAK: f64 = 0.85;
 /// The job's default `SILENCE_DBFS`.
 const SILENCE_DBFS: f64 = -50.0;
-/// `--periodicity`: test each disagreement's later window against itself.
-static PERIODICITY: AtomicBool = AtomicBool::new(false);
-/// A window is periodic when it correlates with itself this well ≥ 20 ms away.
-const PERIODIC_SELF: f64 = 0.9;
 /// Seconds of each source recording.
 const LEN_S: f64 = 24.0;
 /// Rate of the synthesized sources.
@@ -128,9 +143,6 @@ struct Encoded {
     fa: Vec<FrameRef>,
     b: Vec<u8>,
     fb: Vec<FrameRef>,
-    /// Silences of `a` and `b` ([`silences`]).
-    sa: Vec<(f64, f64)>,
-    sb: Vec<(f64, f64)>,
     off: f64,
     frame_s: f64,
     group: usize,
@@ -586,28 +598,50 @@ fn window<'a>(
     ))
 }
 
-/// What the job makes of one checkpoint.
+/// What the job makes of one checkpoint (compare.rs `Look`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Look {
     Agrees,
     Disagrees,
-    OneSilent,
     BothSilent,
+    OneSilent,
+    Unsure,
+}
+
+/// Which of compare.rs's two rules made a checkpoint agree (the align prong is tried first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prong {
+    /// `align::align`: a clear alignment, `confidence >= MIN_CONFIDENCE`, at the offset.
+    Align,
+    /// `align::measure_audio`: the best correlation at the offset, `peak >= SAME_PEAK`.
+    Peak,
 }
 
 struct Checked {
     look: Look,
-    /// A disagreement whose later window repeats itself (`--periodicity`).
-    periodic: bool,
+    prong: Option<Prong>,
+    /// It would agree also where one window decides (`ONE_WINDOW_PEAK`).
+    one_window: bool,
+    /// What `align::align` returns: a clear alignment, anywhere in the search.
     found: Option<Alignment>,
+    /// What `align::measure_audio` returns: the best correlation, however weak.
+    measured: Option<Alignment>,
+    /// The predicted offset on `A`'s window's timeline, ms.
+    expected_ms: f64,
     /// The true offset there (if the two hold the same recording), ms.
     truth_ms: Option<f64>,
     took: Duration,
 }
 
-/// Spans of silence of a whole file as the job's check sees them (100-ms windows below
-/// −50 dBFS, at least 0.5 s long), seconds from its first audio frame.
-fn silences(bytes: &[u8]) -> Vec<(f64, f64)> {
+impl Checked {
+    fn near(f: Option<Alignment>, at_ms: f64) -> Option<Alignment> {
+        f.filter(|f| (f.offset_ms - at_ms).abs() <= OFFSET_SLACK_MS)
+    }
+}
+
+/// compare.rs `silent`: `deadair` on the window's bytes, silent below `SILENCE_DBFS` for at
+/// least 80 % of it.
+fn silent(bytes: &[u8]) -> bool {
     let report = deadair::detect(
         bytes,
         deadair::Threshold {
@@ -615,33 +649,20 @@ fn silences(bytes: &[u8]) -> Vec<(f64, f64)> {
             dbfs: SILENCE_DBFS,
         },
     );
-    report.spans.iter().map(|s| (s.start_s, s.end_s)).collect()
-}
-
-/// compare.rs `silent` on the window `from..to` of a file: silent for at least 80 % of it,
-/// counting the file's silences clipped to the window that still last 0.5 s. (The job runs
-/// `deadair` on the window's bytes; the file's silences are found once here, which differs
-/// only in the window's first frame or two, decoded without their bit reservoir.)
-fn silent(spans: &[(f64, f64)], from: f64, to: f64) -> bool {
-    let silent: f64 = spans
-        .iter()
-        .map(|&(s, e)| e.min(to) - s.max(from))
-        .filter(|&d| d >= 0.5)
-        .sum();
-    silent >= 0.8 * (to - from)
+    let silent: f64 = report.spans.iter().map(|s| s.seconds()).sum();
+    report.seconds > 0.0 && silent >= 0.8 * report.seconds
 }
 
 /// compare.rs `checkpoint`: `file`'s window around `c`, `with`'s from `c - offset`.
-#[allow(clippy::too_many_arguments)]
 fn checkpoint(
-    file: (&[u8], &[FrameRef], &[(f64, f64)]),
-    with: (&[u8], &[FrameRef], &[(f64, f64)]),
+    file: (&[u8], &[FrameRef]),
+    with: (&[u8], &[FrameRef]),
     frame_s: f64,
     c: f64,
     offset: f64,
     true_offset: Option<f64>,
 ) -> Checked {
-    let (a, a_start, a_end) = window(
+    let (a, a_start, _) = window(
         file.0,
         file.1,
         frame_s,
@@ -649,64 +670,52 @@ fn checkpoint(
         c + PROBE_S + TOLERANCE_S,
     )
     .expect("a window");
-    let (b, b_start, b_end) =
+    let (b, b_start, _) =
         window(with.0, with.1, frame_s, c - offset, c - offset + PROBE_S).expect("b window");
     let expected_s = b_start + offset - a_start;
     let search = Search {
         expected_offset_s: Some(expected_s),
         tolerance_s: TOLERANCE_S,
         probe_s: PROBE_S * 0.8,
-        ..Search::default()
+        min_overlap_s: (PROBE_S * 0.8).min(1.0),
     };
+    let at_offset = |f: &Alignment| (f.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS;
     let t = Instant::now();
-    let found = align::align(a, b, &search);
+    // `align::align(a, b, &search)` is `align_copy(a, b)`, else `measure_audio` when clear.
+    let measured = align::measure_audio(a, b, &search);
+    let found = align::align_copy(a, b).or_else(|| measured.filter(Alignment::is_clear));
     let took = t.elapsed();
-    let agrees = found.is_some_and(|f| {
-        f.confidence >= MIN_CONFIDENCE && (f.offset_ms - expected_s * 1000.0).abs() <= SLACK_MS
-    });
-    if std::env::var_os("FA_DEBUG").is_some() {
-        if let Some(f) = found {
-            eprintln!(
-                "c {c:.3} offset {offset:.3} expected {:.1} found {:.1} conf {:.2} peak {:.4} second {:.4} {:?} truth {:?}",
-                expected_s * 1000.0,
-                f.offset_ms,
-                f.confidence,
-                f.peak,
-                f.second_peak,
-                f.method,
-                true_offset.map(|o| (b_start + o - a_start) * 1000.0)
-            );
+    let prong = if found.is_some_and(|f| f.confidence >= MIN_CONFIDENCE && at_offset(&f)) {
+        Some(Prong::Align)
+    } else if measured.is_some_and(|m| at_offset(&m) && m.peak >= SAME_PEAK) {
+        Some(Prong::Peak)
+    } else {
+        None
+    };
+    let one_window = match prong {
+        Some(Prong::Peak) => true,
+        Some(Prong::Align) => {
+            found.is_some_and(|f| f.method == Method::Copy || f.peak >= ONE_WINDOW_PEAK)
         }
-    }
-    let look = if agrees {
+        None => false,
+    };
+    let look = if prong.is_some() {
         Look::Agrees
     } else {
-        match (
-            silent(file.2, a_start, a_end),
-            silent(with.2, b_start, b_end),
-        ) {
+        match (silent(a), silent(b)) {
             (true, true) => Look::BothSilent,
-            (false, false) => Look::Disagrees,
-            _ => Look::OneSilent,
+            (true, false) | (false, true) => Look::OneSilent,
+            (false, false) if measured.is_none_or(|m| m.peak < DIFFERENT_PEAK) => Look::Disagrees,
+            (false, false) => Look::Unsure,
         }
     };
-    // The proposed rule: a window whose content correlates with itself (≥ 20 ms away, within
-    // the search's reach) as well as PERIODIC_SELF cannot disagree.
-    let periodic = look == Look::Disagrees
-        && PERIODICITY.load(Ordering::Relaxed)
-        && align::measure_audio(
-            b,
-            b,
-            &Search {
-                expected_offset_s: Some(0.0),
-                ..search
-            },
-        )
-        .is_some_and(|m| m.second_peak >= PERIODIC_SELF);
     Checked {
         look,
-        periodic,
+        prong,
+        one_window,
         found,
+        measured,
+        expected_ms: expected_s * 1000.0,
         truth_ms: true_offset.map(|o| (b_start + o - a_start) * 1000.0),
         took,
     }
@@ -716,23 +725,31 @@ fn checkpoint(
 struct Tally {
     n: usize,
     agrees: usize,
-    none: usize,
-    /// A clear alignment with confidence ≥ 0.5, wherever it was found.
-    confident: usize,
+    /// Agreements that also pass where one window decides.
+    one_window: usize,
+    by_align: usize,
+    by_peak: usize,
     disagrees: usize,
-    /// Disagreements whose later window is periodic.
-    periodic: usize,
+    unsure: usize,
     one_silent: usize,
     both_silent: usize,
-    /// Clear alignments within 40 ms of the truth: their confidences.
-    at_truth: Vec<f64>,
-    /// Largest |found − truth| among those, ms.
+    /// `measure_audio` found nothing to correlate.
+    none: usize,
+    /// `align` returned a clear alignment (anywhere in the search).
+    clear: usize,
+    /// Accepted probes: the prong, `align`'s confidence (NaN: none), the measured peak.
+    accepted: Vec<(Prong, f64, f64)>,
+    /// The highest confidence of a clear alignment within 40 ms of the prediction.
+    max_conf_at_offset: f64,
+    /// The highest measured peak within 40 ms of the prediction.
+    max_peak_at_offset: f64,
+    /// Within 40 ms of the truth: `align`'s confidences and the measured peaks.
+    conf_at_truth: Vec<f64>,
+    peak_at_truth: Vec<f64>,
+    /// Largest |measured − truth| among those, ms.
     max_error_ms: f64,
-    max_conf: f64,
     /// Clear alignments by method: copy, plain, whitened.
     methods: [usize; 3],
-    /// Agreements by method.
-    agree_methods: [usize; 3],
     took: Duration,
 }
 
@@ -742,35 +759,48 @@ impl Tally {
         self.took += c.took;
         match c.look {
             Look::Agrees => self.agrees += 1,
-            Look::Disagrees => {
-                self.disagrees += 1;
-                self.periodic += usize::from(c.periodic);
-            }
+            Look::Disagrees => self.disagrees += 1,
+            Look::Unsure => self.unsure += 1,
             Look::OneSilent => self.one_silent += 1,
             Look::BothSilent => self.both_silent += 1,
         }
-        match c.found {
-            None => self.none += 1,
-            Some(f) => {
-                let m = match f.method {
-                    Method::Copy => 0,
-                    Method::Audio => 1,
-                    Method::AudioWhitened => 2,
-                };
-                self.methods[m] += 1;
-                if c.look == Look::Agrees {
-                    self.agree_methods[m] += 1;
-                }
-                self.max_conf = self.max_conf.max(f.confidence);
-                if f.confidence >= MIN_CONFIDENCE {
-                    self.confident += 1;
-                }
-                if let Some(t) = c.truth_ms {
-                    if (f.offset_ms - t).abs() <= SLACK_MS {
-                        self.at_truth.push(f.confidence);
-                        self.max_error_ms = self.max_error_ms.max((f.offset_ms - t).abs());
-                    }
-                }
+        self.one_window += usize::from(c.one_window);
+        match c.prong {
+            Some(Prong::Align) => self.by_align += 1,
+            Some(Prong::Peak) => self.by_peak += 1,
+            None => {}
+        }
+        if let Some(p) = c.prong {
+            self.accepted.push((
+                p,
+                c.found.map_or(f64::NAN, |f| f.confidence),
+                c.measured.map_or(f64::NAN, |m| m.peak),
+            ));
+        }
+        if c.measured.is_none() {
+            self.none += 1;
+        }
+        if let Some(f) = c.found {
+            self.clear += 1;
+            self.methods[match f.method {
+                Method::Copy => 0,
+                Method::Audio => 1,
+                Method::AudioWhitened => 2,
+            }] += 1;
+        }
+        if let Some(f) = Checked::near(c.found, c.expected_ms) {
+            self.max_conf_at_offset = self.max_conf_at_offset.max(f.confidence);
+        }
+        if let Some(m) = Checked::near(c.measured, c.expected_ms) {
+            self.max_peak_at_offset = self.max_peak_at_offset.max(m.peak);
+        }
+        if let Some(t) = c.truth_ms {
+            if let Some(f) = Checked::near(c.found, t) {
+                self.conf_at_truth.push(f.confidence);
+            }
+            if let Some(m) = Checked::near(c.measured, t) {
+                self.peak_at_truth.push(m.peak);
+                self.max_error_ms = self.max_error_ms.max((m.offset_ms - t).abs());
             }
         }
     }
@@ -820,14 +850,17 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
 }
 
 struct Cell {
+    key: &'static str,
     kind: String,
     common: bool,
     format: &'static str,
     different: Tally,
+    /// Accepted different-recording probes tried at a second window at the same predicted
+    /// offset: how many, and how many of those agreed again.
+    second_tried: usize,
+    second_agreed: usize,
     truth: Tally,
     misplaced: Tally,
-    /// Misplaced probes whose clear alignment was at the true offset.
-    misplaced_found_truth: usize,
 }
 
 fn measure(
@@ -861,8 +894,6 @@ fn measure(
             let (fa, fb) = (align::frames(&a), align::frames(&b));
             let first = fa[0];
             Encoded {
-                sa: silences(&a),
-                sb: silences(&b),
                 frame_s: f64::from(first.samples) / f64::from(first.sample_rate),
                 a,
                 fa,
@@ -874,17 +905,20 @@ fn measure(
         })
         .collect();
     let mut cell = Cell {
+        key: kind.key,
         kind: kind.name.to_owned(),
         common: kind.common,
         format: format.name,
         different: Tally::default(),
+        second_tried: 0,
+        second_agreed: 0,
         truth: Tally::default(),
         misplaced: Tally::default(),
-        misplaced_found_truth: 0,
     };
     // Where a window of A may start, and one of B (both whole inside the files).
     let a_range = |e: &Encoded| (TOLERANCE_S + 0.1, e.len_a() - PROBE_S - TOLERANCE_S - 0.1);
     let b_range = |e: &Encoded| (0.1, e.len_b() - PROBE_S - 0.1);
+    let debug = std::env::var_os("FA_DEBUG").is_some();
     for _ in 0..probes {
         let i = rng.below(encoded.len());
         let others: Vec<usize> = (0..encoded.len())
@@ -897,14 +931,50 @@ fn measure(
         let c = rng.range(alo, ahi);
         let cb = rng.range(blo, bhi);
         let checked = checkpoint(
-            (&ea.a, &ea.fa, &ea.sa),
-            (&eb.b, &eb.fb, &eb.sb),
+            (&ea.a, &ea.fa),
+            (&eb.b, &eb.fb),
             ea.frame_s,
             c,
             c - cb,
             None,
         );
         cell.different.add(&checked);
+        if checked.look == Look::Agrees {
+            // A comparison's next window: the same offset, 3 s on (or back).
+            let step = if c + PROBE_S <= ahi && cb + PROBE_S <= bhi {
+                PROBE_S
+            } else {
+                -PROBE_S
+            };
+            let again = (c + step >= alo && cb + step >= blo).then(|| {
+                checkpoint(
+                    (&ea.a, &ea.fa),
+                    (&eb.b, &eb.fb),
+                    ea.frame_s,
+                    c + step,
+                    c - cb,
+                    None,
+                )
+            });
+            if let Some(again) = &again {
+                cell.second_tried += 1;
+                cell.second_agreed += usize::from(again.look == Look::Agrees);
+            }
+            if debug {
+                eprintln!(
+                    "{} / {}: recordings {i} and {j}, c {c:.3} offset {:.3}: {:?} confidence {:?} peak {:?} second peak {:?} ({:?}); next window {:?}",
+                    kind.key,
+                    format.name,
+                    c - cb,
+                    checked.prong,
+                    checked.found.map(|f| f.confidence),
+                    checked.measured.map(|m| m.peak),
+                    checked.measured.map(|m| m.second_peak),
+                    checked.measured.map(|m| m.method),
+                    again.map(|a| a.look),
+                );
+            }
+        }
     }
     for _ in 0..true_probes {
         let e = &encoded[rng.below(encoded.len())];
@@ -915,8 +985,8 @@ fn measure(
         let hi = ahi.min(bhi + e.off - 0.5);
         let c = rng.range(lo, hi);
         let checked = checkpoint(
-            (&e.a, &e.fa, &e.sa),
-            (&e.b, &e.fb, &e.sb),
+            (&e.a, &e.fa),
+            (&e.b, &e.fb),
             e.frame_s,
             c,
             e.off,
@@ -926,20 +996,13 @@ fn measure(
         let delta = rng.range(0.1, 0.5) * if rng.f() < 0.5 { -1.0 } else { 1.0 };
         let c = rng.range(lo, hi);
         let checked = checkpoint(
-            (&e.a, &e.fa, &e.sa),
-            (&e.b, &e.fb, &e.sb),
+            (&e.a, &e.fa),
+            (&e.b, &e.fb),
             e.frame_s,
             c,
             e.off + delta,
             Some(e.off),
         );
-        if checked.look != Look::Agrees && checked.truth_ms.is_some() {
-            if let (Some(f), Some(t)) = (checked.found, checked.truth_ms) {
-                if (f.offset_ms - t).abs() <= SLACK_MS {
-                    cell.misplaced_found_truth += 1;
-                }
-            }
-        }
         cell.misplaced.add(&checked);
     }
     cell
@@ -956,7 +1019,6 @@ fn main() {
     let probes: usize = value("--probes").map_or(1000, |v| v.parse().expect("--probes N"));
     let true_probes: usize =
         value("--true-probes").map_or(250, |v| v.parse().expect("--true-probes N"));
-    PERIODICITY.store(args.iter().any(|a| a == "--periodicity"), Ordering::Relaxed);
     let seed: u64 = value("--seed").map_or(31, |v| v.parse().expect("--seed S"));
     let only: Vec<String> = value("--only")
         .map(|v| v.split(',').map(str::to_owned).collect())
@@ -980,15 +1042,17 @@ fn main() {
         for format in &FORMATS {
             let t = Instant::now();
             let cell = measure(kind, format, &dir, &mut rng, probes, true_probes);
+            let n = cell.different.n + cell.truth.n + cell.misplaced.n;
             eprintln!(
-                "{} / {}: {:.1?} ({} probes; align {:.1} ms mean)",
+                "{} / {}: {:.1?} ({n} probes; measure {:.1} ms mean); different accepted {} of {}",
                 kind.key,
                 format.name,
                 t.elapsed(),
-                cell.different.n + cell.truth.n + cell.misplaced.n,
                 (cell.different.took + cell.truth.took + cell.misplaced.took).as_secs_f64()
                     * 1000.0
-                    / (cell.different.n + cell.truth.n + cell.misplaced.n).max(1) as f64
+                    / n.max(1) as f64,
+                cell.different.agrees,
+                cell.different.n,
             );
             cells.push(cell);
         }
@@ -1001,93 +1065,136 @@ fn main() {
     );
 }
 
+fn pct(k: usize, n: usize) -> f64 {
+    100.0 * k as f64 / n.max(1) as f64
+}
+
 fn print_tables(cells: &mut [Cell]) {
-    println!("\n### Different recordings, true and misplaced alignments\n");
     println!(
-        "| kind | format | different: probes | accepted (rate, 95 % upper) | clear / conf ≥ 0.5 / None | \
-         true: probes | accepted | None | confidence p5 / p50 / p95 | misplaced: caught | \
-         found at the truth |"
+        "\n### Different recordings (a checkpoint that agrees is a false Same for its window)\n"
     );
-    println!("|---|---|---:|---|---|---:|---:|---:|---|---:|---:|");
-    for c in cells.iter_mut() {
+    println!(
+        "| kind | format | probes | accepted (95 % upper) | on one window | by align / by peak | accepted: confidence / peak | accepted again at a 2nd window | at the predicted offset, max: confidence / peak | not accepted: disagrees / unsure / one silent / both silent | clear / none |"
+    );
+    println!("|---|---|---:|---|---|---|---|---|---|---|---|");
+    for c in cells.iter() {
         let d = &c.different;
-        let t = &mut c.truth;
-        let m = &c.misplaced;
-        let pct = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;
-        let accepted = format!(
-            "{}{} ({:.2} %, ≤ {:.2} %)",
-            d.agrees,
-            if c.common { " (common)" } else { "" },
-            pct(d.agrees, d.n),
-            100.0 * upper95(d.agrees, d.n)
-        );
-        let clear = d.n - d.none;
-        let (p5, p50, p95) = (
-            percentile(&mut t.at_truth, 0.05),
-            percentile(&mut t.at_truth, 0.5),
-            percentile(&mut t.at_truth, 0.95),
-        );
+        let accepted = if c.common {
+            format!("{} (common: true audio)", d.agrees)
+        } else {
+            format!(
+                "{} ({:.2} %, ≤ {:.2} %)",
+                d.agrees,
+                pct(d.agrees, d.n),
+                100.0 * upper95(d.agrees, d.n)
+            )
+        };
+        let detail = if d.accepted.is_empty() {
+            "—".to_owned()
+        } else {
+            let mut v: Vec<String> = d
+                .accepted
+                .iter()
+                .take(6)
+                .map(|(p, conf, peak)| {
+                    format!(
+                        "{}{conf:.2} / {peak:.3}",
+                        if *p == Prong::Peak { "peak: " } else { "" }
+                    )
+                })
+                .collect();
+            if d.accepted.len() > 6 {
+                v.push("…".to_owned());
+            }
+            v.join("; ")
+        };
         println!(
-            "| {} | {} | {} | {accepted} | {clear} / {} / {} | {} | {:.1} % | {:.1} % | {} | {:.1} % | {} |",
+            "| {} | {} | {} | {accepted} | {} | {} / {} | {detail} | {} | {:.2} / {:.3} | {} / {} / {} / {} | {} / {} |",
             c.kind,
             c.format,
             d.n,
-            d.confident,
-            d.none,
-            t.n,
-            pct(t.agrees, t.n),
-            pct(t.none, t.n),
-            if p50.is_nan() {
+            d.one_window,
+            d.by_align,
+            d.by_peak,
+            if c.second_tried == 0 {
                 "—".to_owned()
             } else {
-                format!("{p5:.2} / {p50:.2} / {p95:.2}")
+                format!("{} of {}", c.second_agreed, c.second_tried)
             },
-            pct(m.n - m.agrees, m.n),
-            c.misplaced_found_truth,
-        );
-    }
-    println!("\n### What the job makes of a checkpoint that does not agree (compare.rs `Look`)\n");
-    println!(
-        "| kind | format | different: disagrees / one silent / both silent | different: clear by copy / plain / whitened (accepted) | different: max confidence | true: disagrees / one silent / both silent | true: clear by copy / plain / whitened | max offset error at the truth ms | align ms (mean, wall) |"
-    );
-    println!("|---|---|---|---|---:|---|---|---:|---:|");
-    let by = |t: &Tally, accepted: bool| {
-        let m = t.methods;
-        let a = t.agree_methods;
-        if accepted {
-            format!(
-                "{} / {} / {} ({} / {} / {})",
-                m[0], m[1], m[2], a[0], a[1], a[2]
-            )
-        } else {
-            format!("{} / {} / {}", m[0], m[1], m[2])
-        }
-    };
-    let dis = |t: &Tally| {
-        if PERIODICITY.load(Ordering::Relaxed) {
-            format!("{} ({} periodic)", t.disagrees, t.periodic)
-        } else {
-            t.disagrees.to_string()
-        }
-    };
-    for c in cells.iter() {
-        let (d, t, m) = (&c.different, &c.truth, &c.misplaced);
-        let n = d.n + t.n + m.n;
-        println!(
-            "| {} | {} | {} / {} / {} | {} | {:.2} | {} / {} / {} | {} | {:.2} | {:.1} |",
-            c.kind,
-            c.format,
-            dis(d),
+            d.max_conf_at_offset,
+            d.max_peak_at_offset,
+            d.disagrees,
+            d.unsure,
             d.one_silent,
             d.both_silent,
-            by(d, true),
-            d.max_conf,
-            dis(t),
+            d.clear,
+            d.none,
+        );
+    }
+    println!("\n### True and misplaced alignments\n");
+    println!(
+        "| kind | format | true: probes | accepted (align / peak) | on one window | unsure / disagrees / one silent / both silent | confidence at the truth p5 / p50 | peak at the truth p5 / p50 | misplaced 0.1–0.5 s: caught | caught as unsure / disagrees / silent | measure ms (mean, wall) |"
+    );
+    println!("|---|---|---:|---|---|---|---|---|---|---|---:|");
+    for c in cells.iter_mut() {
+        let (d, m) = (&c.different, &c.misplaced);
+        let n = d.n + c.truth.n + m.n;
+        let took = (d.took + c.truth.took + m.took).as_secs_f64() * 1000.0 / n.max(1) as f64;
+        let t = &mut c.truth;
+        let q = |v: &mut Vec<f64>, digits: usize| {
+            if v.is_empty() {
+                "—".to_owned()
+            } else {
+                let (p5, p50) = (percentile(v, 0.05), percentile(v, 0.5));
+                format!("{p5:.digits$} / {p50:.digits$}")
+            }
+        };
+        let conf = q(&mut t.conf_at_truth, 2);
+        let peak = q(&mut t.peak_at_truth, 3);
+        println!(
+            "| {} | {} | {} | {:.1} % ({} / {}) | {:.1} % | {} / {} / {} / {} | {conf} | {peak} | {:.1} % | {} / {} / {} | {took:.1} |",
+            c.kind,
+            c.format,
+            t.n,
+            pct(t.agrees, t.n),
+            t.by_align,
+            t.by_peak,
+            pct(t.one_window, t.n),
+            t.unsure,
+            t.disagrees,
             t.one_silent,
             t.both_silent,
-            by(t, false),
-            t.max_error_ms,
-            (d.took + t.took + m.took).as_secs_f64() * 1000.0 / n.max(1) as f64
+            pct(m.n - m.agrees, m.n),
+            m.unsure,
+            m.disagrees,
+            m.one_silent + m.both_silent,
+        );
+    }
+    println!("\n### Per kind, both formats\n");
+    println!("| kind | different: accepted / probes (95 % upper) | on one window | by align / by peak | true: accepted | on one window | misplaced: caught |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut keys: Vec<&str> = cells.iter().map(|c| c.key).collect();
+    keys.dedup();
+    for key in keys {
+        let of: Vec<&Cell> = cells.iter().filter(|c| c.key == key).collect();
+        let sum = |f: &dyn Fn(&Cell) -> usize| of.iter().map(|c| f(c)).sum::<usize>();
+        let (k, n) = (sum(&|c| c.different.agrees), sum(&|c| c.different.n));
+        let (ta, tn) = (sum(&|c| c.truth.agrees), sum(&|c| c.truth.n));
+        let (ma, mn) = (sum(&|c| c.misplaced.agrees), sum(&|c| c.misplaced.n));
+        println!(
+            "| {} | {k} / {n} ({}) | {} | {} / {} | {:.1} % | {:.1} % | {:.1} % |",
+            of[0].kind,
+            if of[0].common {
+                "common: true audio".to_owned()
+            } else {
+                format!("≤ {:.2} %", 100.0 * upper95(k, n))
+            },
+            sum(&|c| c.different.one_window),
+            sum(&|c| c.different.by_align),
+            sum(&|c| c.different.by_peak),
+            pct(ta, tn),
+            pct(sum(&|c| c.truth.one_window), tn),
+            pct(mn - ma, mn),
         );
     }
 }

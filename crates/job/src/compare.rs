@@ -8,8 +8,9 @@
 //! intervals inside it.
 //!
 //! - **Same**: every window aligns at the group's offset (within a frame), at least two
-//!   independent windows where the overlap is long enough for two; or both sides are silent
-//!   (below `SILENCE_DBFS`) over the whole overlap.
+//!   independent windows where the overlap is long enough for two (one window alone must
+//!   also correlate at `ONE_WINDOW_PEAK`); or both sides are silent (below `SILENCE_DBFS`)
+//!   over the whole overlap.
 //! - **Different**: a window where both sides hold sound and do not align, confirmed by a
 //!   second window; or one side silent where the other is not. Both files are archived.
 //! - **Unknown**: too little overlap, a weak match, or a side that cannot be read (the other
@@ -42,6 +43,12 @@ const EVERY_S: f64 = 120.0;
 const SAME_PEAK: f64 = 0.95;
 /// Below this best correlation near the group's offset, two sounding windows differ.
 const DIFFERENT_PEAK: f64 = 0.5;
+/// A Same that rests on one window (an overlap shorter than two) also needs the aligner's
+/// correlation at the group's offset this high: its confidence says how unique an offset is,
+/// not how alike the audio is. Different songs over one drum machine aligned clearly there
+/// at 0.73–0.79, never confirmed by a second window; re-encoded music and speech correlate at
+/// 0.91–0.97 (p5). Measured in docs/alignment.md, "False acceptances (issue 31)".
+const ONE_WINDOW_PEAK: f64 = 0.85;
 
 /// Compare what the plan asks about. Every request gets a verdict.
 ///
@@ -278,9 +285,16 @@ async fn compare(
     if last - from >= probe {
         at.push(last);
     }
+    // One window decides an overlap shorter than two: it must correlate well, not only
+    // uniquely.
+    let least_peak = if to - from < 2.0 * probe {
+        ONE_WINDOW_PEAK
+    } else {
+        0.0
+    };
     let mut looks = Vec::new();
     for &c in &at {
-        let mut look = checkpoint(file, with, c, offset, probe, settings).await;
+        let mut look = checkpoint(file, with, c, offset, probe, least_peak, settings).await;
         // A disagreement must show at a second, independent window; a silent or unsure one
         // is looked at again beside it.
         if look != Look::Agrees {
@@ -290,7 +304,7 @@ async fn compare(
                 (c - probe).max(from)
             };
             if next != c {
-                let again = checkpoint(file, with, next, offset, probe, settings).await;
+                let again = checkpoint(file, with, next, offset, probe, least_peak, settings).await;
                 look = match (look, again) {
                     (Look::Disagrees, Look::Disagrees) => Look::Disagrees,
                     (Look::OneSilent, Look::OneSilent | Look::Disagrees) => Look::OneSilent,
@@ -332,13 +346,15 @@ async fn compare(
     (Verdict::Unknown, evidence)
 }
 
-/// Align `with`'s audio from `c - offset` (its own time) against `file`'s around `c`.
+/// Align `with`'s audio from `c - offset` (its own time) against `file`'s around `c`; a
+/// clear alignment of decoded audio agrees only with a correlation of `least_peak` or more.
 async fn checkpoint(
     file: &Recording,
     with: &Source<'_>,
     c: f64,
     offset: f64,
     probe: f64,
+    least_peak: f64,
     settings: &Settings,
 ) -> Look {
     let Ok(Some(a)) = window(file, c - TOLERANCE_S, c + probe + TOLERANCE_S) else {
@@ -358,7 +374,10 @@ async fn checkpoint(
     let at_offset =
         |found: &align::Alignment| (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS;
     if let Some(found) = align::align(&a.bytes, &b.bytes, &search) {
-        if found.confidence >= MIN_CONFIDENCE && at_offset(&found) {
+        if found.confidence >= MIN_CONFIDENCE
+            && (found.method == align::Method::Copy || found.peak >= least_peak)
+            && at_offset(&found)
+        {
             return Look::Agrees;
         }
     }
