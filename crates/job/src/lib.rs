@@ -14,6 +14,7 @@ pub mod joins;
 pub mod metrics;
 pub mod outcome;
 pub mod playlist;
+pub mod proof;
 pub mod query;
 pub mod report;
 pub mod rows;

@@ -67,9 +67,9 @@ use selection::{DeleteReason, Deletion, Plan, Upload};
 use tracing::{error, info, warn};
 
 use super::dead_air;
-use super::protocol::{blob_proves, lookup_target};
 pub use super::protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
 use crate::days::Silence;
+use crate::proof::{blob_proves, lookup_target};
 use crate::rows;
 use crate::store::{PutMode, SegmentRow};
 

@@ -40,9 +40,7 @@ mod tests;
 mod tests_frame_exact;
 mod trims;
 
-pub use protocol::{
-    blob_proves, lookup_target, Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step,
-};
+pub use protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
 pub use record::{remember_alignments, remember_sightings, restamp};
 pub use state::read_state;
 
