@@ -33,6 +33,7 @@
 //! assert!(report.spans[0].start_s < 0.01 && report.spans[0].end_s > 59.9);
 //! ```
 
+mod dequantize;
 mod frames;
 mod huffman;
 mod huffman_tables;
