@@ -22,7 +22,7 @@ use crate::huffman_tables::{BIG, LINBITS};
 
 /// The samples' sum of squares (each channel) per unit of the spectral values' sum of
 /// squares, for symphonia's decoder: measured on steady signals by
-/// `spectrum_tests::parseval_holds_on_steady_signals`.
+/// `parseval_holds_on_steady_signals` in `tests/spectrum.rs`.
 pub(crate) const PARSEVAL: f64 = 288.0;
 
 /// Main data kept for the next frames: `main_data_begin` reaches at most 511 bytes back.
@@ -82,21 +82,22 @@ struct Channel {
 }
 
 /// The reservoir and the scale factors the second granule may reuse.
-pub(crate) struct Spectrum {
+pub struct Spectrum {
     reservoir: Vec<u8>,
     /// Granule 0's long-block scale factors per channel, when read (`scfsi`).
     sf0: [Option<[u8; 22]>; 2],
     /// Where each granule read stopped and where its bits end, for the tests.
-    #[cfg(test)]
-    pub(crate) stops: Vec<(usize, usize)>,
+    #[cfg(any(test, feature = "internals"))]
+    pub stops: Vec<(usize, usize)>,
 }
 
 impl Spectrum {
-    pub(crate) fn new() -> Self {
+    #[allow(clippy::new_without_default)] // `pub` only for `internals`
+    pub fn new() -> Self {
         Spectrum {
             reservoir: Vec::with_capacity(COMPACT + 2048 + PAD),
             sf0: [None; 2],
-            #[cfg(test)]
+            #[cfg(any(test, feature = "internals"))]
             stops: Vec::new(),
         }
     }
@@ -111,7 +112,7 @@ impl Spectrum {
 
     /// The bound: the mean square per sample and channel that the values read imply,
     /// stopping once it reaches `need`. `None` where the frame cannot be read.
-    pub(crate) fn energy(&mut self, h: &FrameHeader, frame: &[u8], need: f64) -> Option<f64> {
+    pub fn energy(&mut self, h: &FrameHeader, frame: &[u8], need: f64) -> Option<f64> {
         if h.layer != Layer::Layer3 {
             return None;
         }
@@ -192,7 +193,7 @@ impl Spectrum {
                     if let Some(sf) = sf.filter(|_| r.pos <= end) {
                         let (s, stop) = values(&mut r, end, c, &sf, &LONG_BANDS[rate], goal - sum);
                         sum += s;
-                        #[cfg(test)]
+                        #[cfg(any(test, feature = "internals"))]
                         self.stops.push((stop, end));
                         let _ = stop;
                     }
