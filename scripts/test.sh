@@ -55,6 +55,8 @@ done
 no_network=()
 if command -v ip >/dev/null && unshare --user --map-root-user --net ip link set lo up 2>/dev/null; then
   no_network=(unshare --user --map-root-user --net sh -c 'ip link set lo up && exec "$@"' no-network)
+else
+  echo "note: no user and network namespace here; the lib tests run without ffmpeg and Node only" >&2
 fi
 PATH="$bare_path" "${no_network[@]}" cargo test --workspace --lib --offline
 cargo test --workspace
