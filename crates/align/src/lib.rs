@@ -22,6 +22,8 @@
 
 mod audio;
 mod copy;
+mod correlation;
+mod decimate;
 mod decode;
 mod fft;
 mod frames;

@@ -14,7 +14,7 @@ const CAPACITY: usize = 2 * (MAX_FRAME + HEADER_LEN);
 
 /// Splits a stream into frames; see the module docs.
 #[derive(Debug)]
-pub(crate) struct Splitter {
+pub struct Splitter {
     pending: Vec<u8>,
     /// Bytes still to pass over (an ID3v2 tag).
     skip: u64,
@@ -27,7 +27,8 @@ pub(crate) struct Splitter {
 }
 
 impl Splitter {
-    pub(crate) fn new() -> Self {
+    #[allow(clippy::new_without_default)] // `pub` only for `internals`
+    pub fn new() -> Self {
         Splitter {
             pending: Vec::with_capacity(CAPACITY),
             skip: 0,
@@ -37,7 +38,7 @@ impl Splitter {
     }
 
     /// Feeds bytes; `frame` is called with each whole frame, in order.
-    pub(crate) fn feed(&mut self, mut data: &[u8], frame: &mut impl FnMut(&FrameHeader, &[u8])) {
+    pub fn feed(&mut self, mut data: &[u8], frame: &mut impl FnMut(&FrameHeader, &[u8])) {
         while !data.is_empty() {
             if self.skip > 0 {
                 let k = self.skip.min(data.len() as u64) as usize;
@@ -55,7 +56,7 @@ impl Splitter {
 
     /// Ends the stream: the frames still held are decided with the bytes there are; a frame
     /// cut short at the end (a killed writer) is dropped.
-    pub(crate) fn finish(&mut self, frame: &mut impl FnMut(&FrameHeader, &[u8])) {
+    pub fn finish(&mut self, frame: &mut impl FnMut(&FrameHeader, &[u8])) {
         let used = self.scan(true, frame);
         self.pending.drain(..used);
         self.pending.clear();
@@ -136,7 +137,7 @@ fn id3v2_len(b: &[u8]) -> Option<u64> {
 
 /// Whether `frame` (a stream's first frame) is a Xing/Info or VBRI header frame, which
 /// holds no audio.
-pub(crate) fn is_header_frame(h: &FrameHeader, frame: &[u8]) -> bool {
+pub fn is_header_frame(h: &FrameHeader, frame: &[u8]) -> bool {
     let xing = h
         .xing_tag_offset()
         .and_then(|o| frame.get(o..o + 4))

@@ -8,7 +8,7 @@
 //!
 //! Data, not code: the standard's values as transcribed in symphonia-bundle-mp3 0.5.5
 //! (`src/layer3/codebooks.rs`, which keeps them private), copied by a script. The test
-//! `spectrum_tests::every_granule_ends_where_its_length_says` checks them: decoding every
+//! `every_granule_ends_where_its_length_says` (`tests/spectrum.rs`) checks them: decoding every
 //! granule of the fixtures ends exactly at its `part2_3_length`.
 
 /// Big-values table 1.

@@ -30,7 +30,7 @@ pub(crate) struct Meter {
     /// Whether the open window holds samples passed over as loud ([`Meter::skip`]).
     skipped: bool,
     /// Each window's start and verdict, kept for the tests that compare methods.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) windows: Vec<(f64, Verdict)>,
     frames: u64,
     refused: u64,
@@ -50,7 +50,7 @@ impl Meter {
             window_start: 0.0,
             run: None,
             skipped: false,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "internals"))]
             windows: Vec::new(),
             frames: 0,
             refused: 0,
@@ -178,7 +178,7 @@ impl Meter {
         }
         let end = self.window_start + f64::from(self.len) / f64::from(self.rate.max(1));
         let silent = self.sum / f64::from(self.len) < self.floor;
-        #[cfg(test)]
+        #[cfg(any(test, feature = "internals"))]
         self.windows.push((
             self.window_start,
             match (self.skipped, silent) {
@@ -210,7 +210,7 @@ impl Meter {
     }
 
     /// [`Meter::finish`], with each window's verdict.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn finish_windows(mut self) -> (Report, Vec<(f64, Verdict)>) {
         self.close_window();
         let windows = std::mem::take(&mut self.windows);
@@ -231,9 +231,9 @@ impl Meter {
 }
 
 /// A window's verdict, as the tests see it.
-#[cfg(test)]
+#[cfg(any(test, feature = "internals"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     Silent,
     Loud,
     /// Passed over by the screen (taken as loud without decoding).

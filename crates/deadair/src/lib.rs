@@ -33,18 +33,27 @@
 //! assert!(report.spans[0].start_s < 0.01 && report.spans[0].end_s > 59.9);
 //! ```
 
+mod dequantize;
 mod frames;
 mod huffman;
 mod huffman_tables;
 mod level;
-#[cfg(test)]
-mod same_spans;
 mod screen;
 mod spectrum;
 #[cfg(test)]
-mod spectrum_tests;
-#[cfg(test)]
 mod tests;
+
+/// What `tests/same_spans.rs` and `tests/spectrum.rs` look at (each window's verdict, the
+/// frame splitter, the energy bound and where it stopped reading), with the `internals`
+/// feature only: those tests make signals with ffmpeg, so they are integration tests, and the
+/// lib's own tests need no program. Not an API; results do not depend on the feature.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::frames::{is_header_frame, Splitter};
+    pub use crate::level::Verdict;
+    pub use crate::spectrum::Spectrum;
+}
 
 use frames::Splitter;
 use level::Meter;
@@ -188,8 +197,9 @@ impl Detector {
     }
 
     /// [`Detector::finish`], with each window's verdict and (screened) the frames decoded.
-    #[cfg(test)]
-    pub(crate) fn finish_windows(mut self) -> (Report, Vec<(f64, level::Verdict)>, u64) {
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn finish_windows(mut self) -> (Report, Vec<(f64, level::Verdict)>, u64) {
         self.flush();
         match self.meter {
             Level::Plain(m) => {

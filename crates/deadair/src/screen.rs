@@ -32,9 +32,9 @@ const BEHIND: u64 = 32;
 /// How far above the threshold (dB) a frame's energy bound must be for the frame to be
 /// passed over. The bound is a lower bound of the frame's spectral energy, which the
 /// decoded samples follow within 2.5 dB frame by frame on steady signals
-/// (`spectrum_tests.rs`); the margin covers the rest: energy that moves between frames
+/// (`tests/spectrum.rs`); the margin covers the rest: energy that moves between frames
 /// (the filter banks' overlap) and a 100-ms window that holds only part of a frame.
-/// Measured on the corpus of `same_spans.rs` (no silent window missed).
+/// Measured on the corpus of `tests/same_spans.rs` (no silent window missed).
 pub(crate) const MARGIN_DB: f64 = 6.0;
 
 /// One frame waiting in the ring.
@@ -139,7 +139,7 @@ impl Screened {
     }
 
     /// [`Screened::finish`], with each window's verdict and the frames decoded.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn finish_windows(mut self) -> (Report, Vec<(f64, crate::level::Verdict)>, u64) {
         self.drain();
         let decoded = self.decoded;

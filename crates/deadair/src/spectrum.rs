@@ -16,12 +16,13 @@
 
 use mp3frame::{FrameHeader, Layer, MpegVersion};
 
+use crate::dequantize::{exp2_quarter, pow83};
 use crate::huffman::{Reader, Tables};
 use crate::huffman_tables::{BIG, LINBITS};
 
 /// The samples' sum of squares (each channel) per unit of the spectral values' sum of
 /// squares, for symphonia's decoder: measured on steady signals by
-/// `spectrum_tests::parseval_holds_on_steady_signals`.
+/// `parseval_holds_on_steady_signals` in `tests/spectrum.rs`.
 pub(crate) const PARSEVAL: f64 = 288.0;
 
 /// Main data kept for the next frames: `main_data_begin` reaches at most 511 bytes back.
@@ -81,21 +82,22 @@ struct Channel {
 }
 
 /// The reservoir and the scale factors the second granule may reuse.
-pub(crate) struct Spectrum {
+pub struct Spectrum {
     reservoir: Vec<u8>,
     /// Granule 0's long-block scale factors per channel, when read (`scfsi`).
     sf0: [Option<[u8; 22]>; 2],
     /// Where each granule read stopped and where its bits end, for the tests.
-    #[cfg(test)]
-    pub(crate) stops: Vec<(usize, usize)>,
+    #[cfg(any(test, feature = "internals"))]
+    pub stops: Vec<(usize, usize)>,
 }
 
 impl Spectrum {
-    pub(crate) fn new() -> Self {
+    #[allow(clippy::new_without_default)] // `pub` only for `internals`
+    pub fn new() -> Self {
         Spectrum {
             reservoir: Vec::with_capacity(COMPACT + 2048 + PAD),
             sf0: [None; 2],
-            #[cfg(test)]
+            #[cfg(any(test, feature = "internals"))]
             stops: Vec::new(),
         }
     }
@@ -110,7 +112,7 @@ impl Spectrum {
 
     /// The bound: the mean square per sample and channel that the values read imply,
     /// stopping once it reaches `need`. `None` where the frame cannot be read.
-    pub(crate) fn energy(&mut self, h: &FrameHeader, frame: &[u8], need: f64) -> Option<f64> {
+    pub fn energy(&mut self, h: &FrameHeader, frame: &[u8], need: f64) -> Option<f64> {
         if h.layer != Layer::Layer3 {
             return None;
         }
@@ -191,7 +193,7 @@ impl Spectrum {
                     if let Some(sf) = sf.filter(|_| r.pos <= end) {
                         let (s, stop) = values(&mut r, end, c, &sf, &LONG_BANDS[rate], goal - sum);
                         sum += s;
-                        #[cfg(test)]
+                        #[cfg(any(test, feature = "internals"))]
                         self.stops.push((stop, end));
                         let _ = stop;
                     }
@@ -433,71 +435,4 @@ fn upper(c: &Channel) -> f64 {
         .unwrap_or(0)
         .max(1);
     576.0 * pow83(largest) * exp2_quarter(2 * (c.global_gain - 210)) * 1.001
-}
-
-/// `q^(8/3)`: a quantized magnitude's squared value before gains; exact below 16 (the
-/// values without linbits), above it at most 2 dB low (`q^(2/3)` taken at the power of two
-/// below `q`), which keeps the sum a lower bound without a cube root per value.
-#[inline]
-fn pow83(q: u32) -> f64 {
-    #[allow(clippy::excessive_precision)]
-    const SMALL: [f64; 16] = [
-        0.0,
-        1.0,
-        6.3496042078727974,
-        18.720754407467133,
-        40.317473596635935,
-        73.10044345532164,
-        118.86938096020653,
-        179.30597979112557,
-        256.0,
-        350.46664558470013,
-        464.15888336127773,
-        598.4765806330926,
-        754.7735215321619,
-        934.362943511729,
-        1138.5220037784857,
-        1368.4954490040145,
-    ];
-    /// `2^(2k/3)`.
-    #[allow(clippy::excessive_precision)]
-    const POW23: [f64; 14] = [
-        1.0,
-        1.5874010519681994,
-        2.5198420997897464,
-        4.0,
-        6.3496042078727974,
-        10.079368399158986,
-        16.0,
-        25.398416831491197,
-        40.317473596635935,
-        64.0,
-        101.59366732596479,
-        161.26989438654374,
-        256.0,
-        406.3746693038589,
-    ];
-    match SMALL.get(q as usize) {
-        Some(&v) => v,
-        None => {
-            let log2 = (31 - q.leading_zeros()) as usize;
-            let q = f64::from(q);
-            q * q * POW23[log2.min(13)]
-        }
-    }
-}
-
-/// `2^(k/4)`.
-#[inline]
-fn exp2_quarter(k: i32) -> f64 {
-    const FRAC: [f64; 4] = [
-        1.0,
-        1.189_207_115_002_721,
-        std::f64::consts::SQRT_2,
-        1.681_792_830_507_429,
-    ];
-    let whole = k.div_euclid(4);
-    let frac = FRAC[k.rem_euclid(4) as usize];
-    // Gains span about 2^−150 to 2^23: well inside f64's exponents.
-    f64::from_bits(((whole + 1023) as u64) << 52) * frac
 }

@@ -13,7 +13,7 @@ pub mod export;
 pub mod joins;
 pub mod metrics;
 pub mod outcome;
-pub mod playlist;
+pub mod proof;
 pub mod query;
 pub mod report;
 pub mod rows;

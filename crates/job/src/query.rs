@@ -192,7 +192,7 @@ pub async fn signed_playlist(
             signed.insert(s.blob.clone(), url);
         }
     }
-    Ok(crate::playlist::playlist_with(&manifest, |s| {
+    Ok(crate::days::playlist::playlist_with(&manifest, |s| {
         signed.get(&s.blob).cloned().unwrap_or_default()
     }))
 }

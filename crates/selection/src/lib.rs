@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alignments;
 mod choose;
 mod classify;
 mod coverage;
@@ -83,6 +84,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use alignments::link;
+pub use alignments::{alignment_candidates, AlignmentCandidate};
 use choose::{Entry, Outcome, Role};
 use classify::{prepare, Prepared, Segment};
 pub use input::{
@@ -350,97 +353,6 @@ pub fn plan_compared(
         .sort_by(|a, b| (&a.file, &a.with).cmp(&(&b.file, &b.with)));
     out.sightings.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     out
-}
-
-/// A pair of files worth aligning by content, with what their names say.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AlignmentCandidate {
-    /// A file in the folder.
-    pub a: String,
-    /// A file of another recording, in the folder.
-    pub b: String,
-    /// Start of `b`'s audio minus start of `a`'s, as the names place them, ms.
-    pub expected_offset_ms: i64,
-    /// How far the truth may be from that (both placements' uncertainty, plus a second).
-    pub tolerance_ms: i64,
-}
-
-/// One pair of files per pair of recordings whose audio overlaps by at least 2 s by their
-/// names and that no remembered alignment relates yet. Aligning them by content and passing
-/// the result to [`plan_with`] places the two recordings relative to each other exactly: no
-/// duplicate archived for doubt, and joins placed to the frame. Only files in the folder are
-/// named.
-pub fn alignment_candidates(
-    files: &[SeenFile],
-    state: &ArchiveState,
-    settings: &Settings,
-    now: impl Into<Now>,
-) -> Vec<AlignmentCandidate> {
-    let Prepared {
-        segs, mut places, ..
-    } = prepare(files, state, settings, now.into());
-    // Recordings already aligned (in an earlier run) need no new measurement.
-    link(&segs, &mut places, &state.alignments);
-    // Archived files still in the folder are aligned too: a run interrupted after their
-    // upload must place the rest as the uninterrupted run would have.
-    let in_folder: std::collections::HashSet<&str> =
-        files.iter().map(|f| f.name.as_str()).collect();
-    let mut local: Vec<usize> = (0..segs.len())
-        .filter(|&i| match segs[i].role {
-            Role::Candidate => true,
-            Role::Archived => in_folder.contains(segs[i].file.as_str()),
-            _ => false,
-        })
-        .collect();
-    local.sort_by_key(|&i| (places[i].start, &segs[i].file));
-    let mut done = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for (n, &i) in local.iter().enumerate() {
-        for &j in local[n + 1..]
-            .iter()
-            .take_while(|&&j| places[j].start < places[i].end)
-        {
-            let (p, q) = (&places[i], &places[j]);
-            let overlap = p.end.min(q.end) - p.start.max(q.start);
-            let key = (p.group.min(q.group), p.group.max(q.group));
-            if p.group != q.group && overlap >= 2_000 && done.insert(key) {
-                out.push(AlignmentCandidate {
-                    a: segs[i].file.clone(),
-                    b: segs[j].file.clone(),
-                    expected_offset_ms: q.start - p.start,
-                    tolerance_ms: p.early.max(p.late) + q.early.max(q.late) + 1_000,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Place the recordings of aligned files relative to each other; alignments naming a file
-/// the plan does not know are ignored.
-fn link<'a>(
-    segs: &[Segment],
-    places: &mut [timeline::Placement],
-    alignments: impl IntoIterator<Item = &'a Alignment>,
-) {
-    let index: HashMap<&str, usize> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.file.as_str(), i))
-        .collect();
-    let mut pairs: Vec<(usize, usize, i64)> = alignments
-        .into_iter()
-        .filter_map(|a| {
-            Some((
-                *index.get(a.a.as_str())?,
-                *index.get(a.b.as_str())?,
-                a.offset_ms,
-            ))
-        })
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    timeline::align(places, &pairs);
 }
 
 /// Why [`blob_name`] cannot name a segment's blob: the text says what was built and what is

@@ -108,7 +108,7 @@ fn segments_in_order_with_the_gaps_between() {
     assert!(m.gaps.iter().all(|g| g.pods_down == ["a", "b"]));
     assert_eq!(m.archived_seconds, 25.0);
     assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
-    let p = crate::playlist::playlist(&m);
+    let p = crate::days::playlist::playlist(&m);
     assert!(
         p.starts_with(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
@@ -236,7 +236,7 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
     let m = build(&rows, day, &settings());
     let s = &m.segments[1];
     assert_eq!((s.in_byte, s.out_byte), (Some(40_545), Some(160_200)));
-    let p = crate::playlist::playlist(&m);
+    let p = crate::days::playlist::playlist(&m);
     assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{p}");
     let played = (383.0 - 96.0) * 576.0 / 22_050.0;
     assert!(
@@ -257,7 +257,7 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
         (m.segments[1].in_byte, m.segments[1].out_byte),
         (None, None)
     );
-    let p = crate::playlist::playlist(&m);
+    let p = crate::days::playlist::playlist(&m);
     assert!(
         p.contains("#EXT-X-VERSION:3\n") && !p.contains("BYTERANGE"),
         "{p}"

@@ -134,7 +134,7 @@ pub fn upload_leads(
             None => archived
                 .get(prev)
                 .and_then(|r| r.blob_name.clone())
-                .or_else(|| crate::execute::lookup_target(state, &settings.selection, prev)),
+                .or_else(|| crate::proof::lookup_target(state, &settings.selection, prev)),
         };
         if let Some(blob) = blob {
             leads.insert(

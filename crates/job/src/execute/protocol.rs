@@ -1,6 +1,7 @@
 //! What the executor core and its shell say to each other: the [`Setup`], the
-//! [`Operation`]s the core asks for, the [`Event`]s the shell answers with, and the rules of
-//! proof both the core and [`super::read_state`] apply to a blob.
+//! [`Operation`]s the core asks for and the [`Event`]s the shell answers with. The rules of
+//! proof for a blob, which the core, [`super::read_state`] and `days` apply, are in
+//! [`crate::proof`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -265,27 +266,4 @@ pub struct Outcome {
     pub deadline_left: usize,
     /// Deleted files that held audio (their days' manifests change).
     pub deleted_audio: Vec<String>,
-}
-
-/// The blob that proves archived segment `file`: its row's, or for the original job's rows
-/// (which name none) the default name; `None` when neither can be named.
-pub fn lookup_target(
-    state: &ArchiveState,
-    settings: &selection::Settings,
-    file: &str,
-) -> Option<String> {
-    let row = state.segments.iter().find(|s| s.file_name == file);
-    match row.and_then(|r| r.blob_name.clone()) {
-        Some(b) => Some(b),
-        None => {
-            let name = selection::parse_name(file, settings, None).ok()?;
-            selection::blob_name(settings, &name, file).ok()
-        }
-    }
-}
-
-/// Whether a blob's properties prove the archived segment whose row says `expected` bytes:
-/// it has bytes, and the size the row recorded (the original job's rows record none).
-pub fn blob_proves(expected: Option<u64>, blob: &BlobInfo) -> bool {
-    blob.size > 0 && expected.is_none_or(|s| s == blob.size)
 }

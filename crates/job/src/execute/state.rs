@@ -7,8 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use selection::ArchiveState;
 use tracing::warn;
 
-use super::protocol::{blob_proves, lookup_target};
 use super::Stores;
+use crate::proof::{blob_proves, lookup_target};
 use crate::rows;
 use crate::scan::Folder;
 use crate::settings::Settings;

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use chrono::TimeDelta;
+
 use super::*;
-use crate::outcome::{RunFacts, RunRecord};
+use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
 use crate::run::{run, Partitions};
 use crate::store::memory::InMemoryArchive;
 

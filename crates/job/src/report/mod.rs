@@ -15,6 +15,7 @@ use crate::store::{Archive, StoreResult};
 
 pub mod html;
 pub mod index;
+mod style;
 pub mod svg;
 mod timeline;
 

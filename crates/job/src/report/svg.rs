@@ -17,26 +17,15 @@ use std::fmt::Write;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use super::style::{
+    secs, ARCHIVED, AXIS, GAP, GAP_LABELS, HELD, JOIN, LANE, RECORDED, RIGHT, SILENCE, WIDTH,
+};
 use super::timeline::Timeline;
 use super::{esc, seconds_text, HeldFile};
 use crate::days::DayManifest;
 
 /// Days whose audio spans less than this also get a zoomed timeline of that audio.
 pub const DETAIL_BELOW: TimeDelta = TimeDelta::hours(6);
-
-pub(super) const WIDTH: f64 = 1200.0;
-pub(super) const LEFT: f64 = 190.0;
-pub(super) const RIGHT: f64 = 24.0;
-pub(super) const LANE: f64 = 44.0;
-pub(super) const AXIS: f64 = 26.0;
-pub(super) const GAP_LABELS: f64 = 18.0;
-
-pub(super) const RECORDED: &str = "#b8cce4";
-pub(super) const ARCHIVED: &str = "#1f5fa8";
-pub(super) const GAP: &str = "#d62728";
-pub(super) const SILENCE: &str = "#7b3fc4";
-pub(super) const HELD: &str = "#e08a00";
-pub(super) const JOIN: &str = "#111111";
 
 /// The picture of `m`'s day in `zone`. `held` is `None` when the files still held are not
 /// known (the `report` command reads only the archive): the legend says so.
@@ -143,10 +132,6 @@ fn audio_span(m: &DayManifest, held: &[&HeldFile]) -> Option<(DateTime<Utc>, Dat
         None => Some((a, b)),
         Some((lo, hi)) => Some((lo.min(a), hi.max(b))),
     })
-}
-
-pub(super) fn secs(s: f64) -> TimeDelta {
-    TimeDelta::microseconds((s * 1e6).round() as i64)
 }
 
 fn legend(out: &mut String, y: f64, held_known: bool, held: usize) {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::svg::{
+use super::style::{
     secs, ARCHIVED, AXIS, GAP, HELD, JOIN, LANE, LEFT, RECORDED, RIGHT, SILENCE, WIDTH,
 };
 use super::{esc, local_time, local_time_ms, seconds_text, HeldFile};

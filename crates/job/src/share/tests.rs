@@ -4,6 +4,8 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::symlink;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use super::*;
 
 /// A folder with `a.mp3`, and beside it (outside the folder) `outside.mp3`.

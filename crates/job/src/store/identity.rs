@@ -11,18 +11,14 @@
 //! keeps going. Errors name the variable, file or authority that failed, never a token.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_core::auth::{AccessToken, TokenCredential};
 use azure_core::error::ErrorKind;
-use azure_core::{headers, ClientOptions, HttpClient, Method, Request, TransportOptions, Url};
+use azure_core::{headers, HttpClient, Method, Request, Url};
 use azure_identity::{TokenCredentialOptions, VirtualMachineManagedIdentityCredential};
-use azure_storage::StorageCredentials;
 use time::OffsetDateTime;
-
-use super::connection::{Credential, StorageTarget};
-use super::transport;
 
 /// The scope of a token for Azure Storage (blobs and tables alike).
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -80,78 +76,6 @@ impl EntraId {
             )),
         }
     }
-}
-
-/// What the SDK clients of one archive need for `target`: credentials, and the transport and
-/// policies that go with them.
-pub struct SdkAuth {
-    pub credentials: StorageCredentials,
-    transport: Option<TransportOptions>,
-    entra_id: bool,
-}
-
-impl SdkAuth {
-    /// Errors name the setting at fault (`SSL_CERT_FILE`, `AZURE_FEDERATED_TOKEN_FILE`).
-    pub fn new(target: &StorageTarget) -> Result<SdkAuth, String> {
-        let client = transport::http_client(target.ca_file.as_deref())?;
-        let (credentials, entra_id) = match &target.credential {
-            Credential::AccountKey(key) => (
-                StorageCredentials::access_key(target.account.clone(), key.expose().to_owned()),
-                false,
-            ),
-            Credential::EntraId(entra) => {
-                check(entra)?;
-                let http = client.clone().unwrap_or_else(azure_core::new_http_client);
-                let credential = shared(entra, target.ca_file.as_deref(), http);
-                (StorageCredentials::token_credential(credential), true)
-            }
-        };
-        Ok(SdkAuth {
-            credentials,
-            transport: client.map(transport::transport),
-            entra_id,
-        })
-    }
-
-    /// `options` with the transport (extra CA roots) and, with Entra ID, the policy that logs
-    /// why storage refused a token.
-    pub fn client_options(&self, mut options: ClientOptions) -> ClientOptions {
-        if let Some(transport) = &self.transport {
-            options = options.transport(transport.clone());
-        }
-        if self.entra_id {
-            options
-                .per_retry_policies_mut()
-                .push(Arc::new(super::refusal::ExplainRefusal));
-        }
-        options
-    }
-}
-
-/// One credential per identity for the whole process: the job opens an archive per table
-/// partition, and they should share one token (and its exchange) rather than fetch one each.
-fn shared(
-    entra: &EntraId,
-    ca_file: Option<&std::path::Path>,
-    http: Arc<dyn HttpClient>,
-) -> Arc<dyn TokenCredential> {
-    type Shared = Vec<(EntraId, Option<PathBuf>, Arc<dyn TokenCredential>)>;
-    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-    let mut shared = SHARED
-        .get_or_init(|| Mutex::new(Vec::new()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let key = ca_file.map(|p| p.to_owned());
-    if let Some((_, _, credential)) = shared.iter().find(|(e, c, _)| e == entra && *c == key) {
-        return credential.clone();
-    }
-    tracing::info!(
-        identity = %entra.describe(),
-        "storage requests are authorised with Microsoft Entra ID"
-    );
-    let credential = entra.credential(http);
-    shared.push((entra.clone(), key, credential.clone()));
-    credential
 }
 
 /// Reads the federated token file; the error names the variable and the file.

@@ -9,6 +9,7 @@ use std::fs::File;
 
 use async_trait::async_trait;
 
+pub mod auth;
 pub mod azure;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]

@@ -10,8 +10,7 @@ use symphonia::core::codecs::{CodecParameters, Decoder, DecoderOptions, CODEC_TY
 use symphonia::core::formats::Packet;
 use symphonia::default::codecs::MpaDecoder;
 
-use crate::frames::{is_header_frame, Splitter};
-use crate::spectrum::Spectrum;
+use deadair::internals::{is_header_frame, Spectrum, Splitter};
 
 /// The audio frames of a whole file.
 fn frames(data: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {

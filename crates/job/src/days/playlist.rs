@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::days::{DayManifest, DaySegment};
+use super::manifest::{DayManifest, DaySegment};
 
 /// The day as an HLS VOD playlist (RFC 8216); blob paths are relative to the playlist's own
 /// folder. See [`playlist_with`].

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::level::Verdict;
-use crate::{Detector, Method, Report, Threshold};
+use deadair::internals::Verdict;
+use deadair::{Detector, Method, Report, Threshold};
 
 /// Every MP3 under `fixtures/` (one level of folders).
 fn fixtures() -> Vec<PathBuf> {
