@@ -25,6 +25,8 @@ pub(super) struct ArchiveReading {
     /// Whether the outcome row and the newest rows were read (found or not).
     pub(super) run_read: bool,
     pub(super) newest_read: bool,
+    /// Whether both of the last hour's reads (archived and gone rows) answered.
+    pub(super) held_read: bool,
     /// Storage requests made (calls of the archive; each is one request unless it pages).
     pub(super) requests: usize,
 }
@@ -100,6 +102,7 @@ pub(super) async fn read_archive(
     let segment =
         TimeDelta::from_std(settings.selection.segment_time).unwrap_or(TimeDelta::hours(1));
     let (from, to) = crate::rows::key_range(now - TimeDelta::hours(1) - segment, now);
+    out.held_read = true;
     for (what, store) in [("archived", sources.archive), ("gone", sources.gone)] {
         out.requests += 1;
         match store.rows_in_range(&from, &to).await {
@@ -111,7 +114,10 @@ pub(super) async fn read_archive(
                     end,
                 })
             })),
-            Err(e) => note(&format!("cannot read the last hour's {what} rows"), &e),
+            Err(e) => {
+                out.held_read = false;
+                note(&format!("cannot read the last hour's {what} rows"), &e)
+            }
         }
     }
     out.storage = Some(StorageState { up, auth_ok });

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::debug;
 
-use super::archive::ArchiveReading;
 use super::held::{self, Held, Newest};
 use super::{FolderReading, Memory};
 use crate::settings::Settings;
@@ -16,13 +15,36 @@ use crate::share::{Kind, Share};
 /// A file's start, end and size.
 type Span = (DateTime<Utc>, DateTime<Utc>, u64);
 
-/// The folder's metrics, or `None` when FOLDER cannot be opened or listed.
+/// What the folder showed: its metrics but the redundancy, and each file's span, which the
+/// archive's rows of the last hour complete ([`FolderScan::reading`]).
+#[derive(Debug, Clone)]
+pub(super) struct FolderScan {
+    reading: FolderReading,
+    held: Vec<Held>,
+}
+
+impl FolderScan {
+    /// The folder's metrics, the last hour's redundancy counted over its files and the
+    /// archive's `held` spans together.
+    pub(super) fn reading(&self, archive_held: &[Held], now: DateTime<Utc>) -> FolderReading {
+        let held: Vec<Held> = archive_held.iter().chain(&self.held).cloned().collect();
+        let hour_ago = now - TimeDelta::hours(1);
+        FolderReading {
+            redundant_seconds_last_hour: held::seconds_held_by_at_least(&held, hour_ago, now, 2),
+            ..self.reading.clone()
+        }
+    }
+}
+
+/// Read the folder, or `None` when FOLDER cannot be opened or listed. `archive_byte_rate`,
+/// the newest rows' bytes per second, sets how long a file may go unwritten while its
+/// recorder still records; without it the folder's finished files give the rate.
 pub(super) fn read_folder(
     settings: &Settings,
     memory: &mut Memory,
-    archive: &ArchiveReading,
+    archive_byte_rate: Option<f64>,
     now: DateTime<Utc>,
-) -> Option<FolderReading> {
+) -> Option<FolderScan> {
     let share = match Share::open(&settings.folder) {
         Ok(s) => s,
         Err(e) => {
@@ -44,7 +66,7 @@ pub(super) fn read_folder(
     let mut newest_any: Option<DateTime<Utc>> = None;
     let mut newest: HashMap<String, Newest> = HashMap::new();
     let mut newest_key: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
-    let mut held: Vec<Held> = archive.held.clone();
+    let mut held: Vec<Held> = Vec::new();
     let mut rates: Vec<f64> = Vec::new();
     // Each pod's files: start, end, size.
     let mut by_pod: HashMap<String, Vec<Span>> = HashMap::new();
@@ -104,22 +126,24 @@ pub(super) fn read_folder(
         }));
     }
     rates.sort_by(f64::total_cmp);
-    let byte_rate = archive.byte_rate.or(rates.get(rates.len() / 2).copied());
+    let byte_rate = archive_byte_rate.or(rates.get(rates.len() / 2).copied());
     let window = held::recording_window(byte_rate, sel.segment_time, sel.share_cache);
     let earlier = memory.newest.as_ref().map(|(at, n)| (*at, n));
     let recording = held::replicas_recording(&newest, earlier, now, window);
     let space = share.space().ok();
     memory.newest = Some((now, newest));
-    let hour_ago = now - TimeDelta::hours(1);
     let secs = |t: DateTime<Utc>| t.timestamp_millis() as f64 / 1000.0;
-    Some(FolderReading {
-        recorded_until: newest_any.map(secs),
-        replicas_recording: recording as u64,
-        files,
-        bytes,
-        oldest: oldest.map_or(0.0, secs),
-        free_bytes: space.map(|s| s.free),
-        size_bytes: space.map(|s| s.size),
-        redundant_seconds_last_hour: held::seconds_held_by_at_least(&held, hour_ago, now, 2),
+    Some(FolderScan {
+        reading: FolderReading {
+            recorded_until: newest_any.map(secs),
+            replicas_recording: recording as u64,
+            files,
+            bytes,
+            oldest: oldest.map_or(0.0, secs),
+            free_bytes: space.map(|s| s.free),
+            size_bytes: space.map(|s| s.size),
+            redundant_seconds_last_hour: 0.0,
+        },
+        held,
     })
 }

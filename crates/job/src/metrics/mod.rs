@@ -34,10 +34,10 @@ pub mod held;
 pub mod http;
 mod reading;
 
-use archive::read_archive;
+use archive::{read_archive, ArchiveReading};
 pub use encode::encode_reading;
 use folder::read_folder;
-use held::Newest;
+use held::{Held, Newest};
 pub use reading::{FolderReading, Reading, StorageState};
 
 /// The port exporters of application metrics usually take.
@@ -120,9 +120,27 @@ pub struct Memory {
     run: Option<RunRecord>,
     archived_until: Option<f64>,
     dead_air_longest: Option<f64>,
+    held: Vec<Held>,
+    byte_rate: Option<f64>,
+    storage: Option<StorageState>,
 }
 
-/// One refresh at `now`: read the archive and the folder, remember what the folder showed.
+impl Memory {
+    /// The archive's facts as last read.
+    fn archive(&self) -> ArchiveReading {
+        ArchiveReading {
+            archived_until: self.archived_until,
+            dead_air_longest: self.dead_air_longest,
+            run: self.run.clone(),
+            held: self.held.clone(),
+            byte_rate: self.byte_rate,
+            storage: self.storage,
+            ..ArchiveReading::default()
+        }
+    }
+}
+
+/// One refresh at `now`: read the folder and the archive, remember what they showed.
 pub async fn refresh(
     sources: &Sources<'_>,
     settings: &Settings,
@@ -130,6 +148,26 @@ pub async fn refresh(
     memory: &mut Memory,
     now: DateTime<Utc>,
 ) -> Reading {
+    refresh_with(sources, settings, exporter, memory, now, |_| {}).await
+}
+
+/// [`refresh`], handing `early` a reading as soon as the folder is read: the folder's
+/// metrics with the archive's as last read. While the storage account does not answer, its
+/// requests wait out their retries (about 4 s each, four requests); the folder's metrics
+/// (files waiting, replicas recording, the share's space) are what is worth seeing then, and
+/// they do not wait for it.
+pub async fn refresh_with(
+    sources: &Sources<'_>,
+    settings: &Settings,
+    exporter: &ExporterSettings,
+    memory: &mut Memory,
+    now: DateTime<Utc>,
+    early: impl FnOnce(&Reading),
+) -> Reading {
+    let last = memory.archive();
+    let scan = read_folder(settings, memory, last.byte_rate, now);
+    let folder = |archive: &ArchiveReading| scan.as_ref().map(|s| s.reading(&archive.held, now));
+    early(&reading(settings, exporter, &last, folder(&last)));
     let mut archive = read_archive(sources, settings, now).await;
     if archive.run_read {
         memory.run = archive.run.clone();
@@ -139,21 +177,37 @@ pub async fn refresh(
     if archive.newest_read {
         memory.archived_until = archive.archived_until;
         memory.dead_air_longest = archive.dead_air_longest;
+        memory.byte_rate = archive.byte_rate;
     } else {
         archive.archived_until = memory.archived_until;
         archive.dead_air_longest = memory.dead_air_longest;
     }
-    let folder = read_folder(settings, memory, &archive, now);
+    if archive.held_read {
+        memory.held = archive.held.clone();
+    }
+    memory.storage = archive.storage;
+    if !archive.held_read {
+        archive.held = memory.held.clone();
+    }
     debug!(
         requests = archive.requests,
-        folder = folder.is_some(),
+        folder = scan.is_some(),
         "refreshed"
     );
+    reading(settings, exporter, &archive, folder(&archive))
+}
+
+fn reading(
+    settings: &Settings,
+    exporter: &ExporterSettings,
+    archive: &ArchiveReading,
+    folder: Option<FolderReading>,
+) -> Reading {
     Reading {
         storage: archive.storage,
         archived_until: archive.archived_until,
         dead_air_longest: archive.dead_air_longest,
-        run: archive.run,
+        run: archive.run.clone(),
         folder,
         ..Reading::configured(settings, exporter)
     }
@@ -184,12 +238,19 @@ pub async fn serve(
         let mut last_folder = None;
         loop {
             ticks.tick().await;
-            let reading = refresh(
+            let publish = |reading: &Reading| {
+                let text = encode_reading(reading);
+                if let Ok(mut p) = page.write() {
+                    *p = Arc::from(text);
+                }
+            };
+            let reading = refresh_with(
                 &sources,
                 settings,
                 exporter,
                 &mut memory,
                 crate::clock::node(),
+                publish,
             )
             .await;
             // State changes are logged once, not every refresh.
@@ -206,10 +267,7 @@ pub async fn serve(
                 }
                 last_folder = Some(folder_now);
             }
-            let text = encode_reading(&reading);
-            if let Ok(mut p) = page.write() {
-                *p = Arc::from(text);
-            }
+            publish(&reading);
         }
     };
     let stop = async {

@@ -450,3 +450,60 @@ fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
         })
     );
 }
+
+/// The folder's metrics are published before the archive is asked anything: while the
+/// storage account does not answer (each request waiting out its retries), files waiting and
+/// replicas recording are still seen, beside the archive's facts as last read.
+#[test]
+fn the_folder_is_published_before_the_archive_is_read() {
+    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    let dir = tempfile::tempdir().unwrap();
+    let now: DateTime<Utc> = Utc::now();
+    let t = now - TimeDelta::minutes(12);
+    let file = dir
+        .path()
+        .join(format!("pod-a_{}.mp3", t.format("%Y%m%dT%H%M%S")));
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(9_600_000)
+        .unwrap();
+    let settings = crate::crash_tests::settings(dir.path());
+    let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
+    let sources = Sources {
+        archive: &archive,
+        gone: &archive,
+        runs: &archive,
+    };
+    let exporter = ExporterSettings::from_vars(vars(&[])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut memory = Memory::default();
+    let first = runtime.block_on(refresh(&sources, &settings, &exporter, &mut memory, now));
+    let asked = |a: &FaultyArchive<InMemoryArchive>| {
+        a.calls(Operation::FirstRows) + a.calls(Operation::RowsInRange)
+    };
+    let before = asked(&archive);
+    archive.fail(Operation::FirstRows, Calls::From(1), Fault::Before);
+    archive.fail(Operation::RowsInRange, Calls::From(1), Fault::Before);
+    let mut early = None;
+    let second = runtime.block_on(refresh_with(
+        &sources,
+        &settings,
+        &exporter,
+        &mut memory,
+        now,
+        |r: &Reading| early = Some((r.clone(), asked(&archive))),
+    ));
+    let (early, asked_then) = early.expect("an early reading");
+    assert_eq!(
+        asked_then, before,
+        "the archive was asked before the folder was published"
+    );
+    assert_eq!(early.folder.as_ref().map(|f| f.files), Some(1));
+    assert_eq!(early.storage, first.storage, "the storage as last seen");
+    assert_eq!(early.archived_until, first.archived_until);
+    assert_eq!(second.folder, early.folder);
+    assert_eq!(second.storage.map(|s| s.up), Some(false));
+}
