@@ -23,6 +23,16 @@ const PROBE_S: f64 = 4.0;
 /// A file that cannot be cut by time (not constant bitrate) is read whole only up to this.
 const WHOLE_FILE_CAP: u64 = 4 * 1024 * 1024;
 
+/// What [`measure`] found.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub alignments: Vec<Alignment>,
+    /// Pairs whose files both hold sound where their names overlap, yet share no audio
+    /// there: replicas that may record different audio (another stream, a relay's fallback).
+    /// Each got a warning; neither file stands in for the other.
+    pub unaligned: usize,
+}
+
 /// Measure the alignments the planner asks for, reading each file through the folder's
 /// handle as the scan measured it ([`Folder::open`]). A pair that cannot be read or aligned
 /// with confidence is left out: the planner then keeps its doubt, which costs duplicates, not
@@ -32,14 +42,15 @@ pub fn measure(
     state: &ArchiveState,
     settings: &Settings,
     now: selection::Now,
-) -> Vec<Alignment> {
-    let mut out = Vec::new();
+) -> Measured {
+    let mut out = Measured::default();
+    let open = |name: &str| folder.open(name).map_err(|e| e.to_string());
     for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now)
         .into_iter()
         .take(MAX_PAIRS)
     {
-        match align_pair(&|name| folder.open(name).map_err(|e| e.to_string()), &pair) {
-            Ok(Some((found, offset_ms))) => {
+        match align_pair(&open, &pair, settings.silence.dbfs) {
+            Ok(Paired::Found(found, offset_ms)) => {
                 let confidence = (found.confidence * 100.0).round() / 100.0;
                 if found.confidence < MIN_CONFIDENCE {
                     info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
@@ -49,14 +60,22 @@ pub fn measure(
                 }
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
                     method = ?found.method, confidence, decision = "aligned", "aligned by content");
-                out.push(Alignment {
+                out.alignments.push(Alignment {
                     a: pair.a,
                     b: pair.b,
                     offset_ms,
                 });
             }
-            Ok(None) => info!(a = %pair.a, b = %pair.b, decision = "not aligned",
-                "no common audio found (silence, another source, or too little overlap): placed by names, and neither file stands in for the other"),
+            Ok(Paired::NotFound { both_sound: true }) => {
+                out.unaligned += 1;
+                warn!(a = %pair.a, b = %pair.b, by_names_ms = pair.expected_offset_ms,
+                    tolerance_ms = pair.tolerance_ms, decision = "not aligned",
+                    "both files hold sound where their names overlap, but no common audio within the tolerance: the replicas may record different audio (another stream, a relay's fallback); both are kept, placed by names");
+            }
+            Ok(Paired::NotFound { both_sound: false }) => {
+                info!(a = %pair.a, b = %pair.b, decision = "not aligned",
+                "no common audio found (silence, or too little overlap): placed by names, and neither file stands in for the other")
+            }
             Err(e) => warn!(a = %pair.a, b = %pair.b, decision = "not aligned",
                 "cannot read for alignment ({e}): placed by names, and neither file stands in for the other"),
         }
@@ -64,12 +83,21 @@ pub fn measure(
     out
 }
 
+/// What aligning a pair came to.
+enum Paired {
+    /// The aligner's alignment, with `b`'s start minus `a`'s in ms.
+    Found(align::Alignment, i64),
+    /// No clear alignment; `both_sound` when neither window is silent (nor too short to read).
+    NotFound { both_sound: bool },
+}
+
 /// What the aligner found from a few seconds of each file (opened by `open`, one at a time),
 /// with `b`'s start minus `a`'s in ms.
 fn align_pair(
     open: &dyn Fn(&str) -> Result<Recording, String>,
     pair: &AlignmentCandidate,
-) -> Result<Option<(align::Alignment, i64)>, String> {
+    silence_dbfs: f64,
+) -> Result<Paired, String> {
     // Cut the earlier file around where the later one starts.
     let (early, late, sign) = if pair.expected_offset_ms >= 0 {
         (&pair.a, &pair.b, 1)
@@ -86,7 +114,7 @@ fn align_pair(
     )
     .map_err(read)?
     else {
-        return Ok(None);
+        return Ok(Paired::NotFound { both_sound: false });
     };
     // When the later file may in truth start first, its window holds the earlier's start.
     let Some(b) = window(
@@ -96,17 +124,34 @@ fn align_pair(
     )
     .map_err(read)?
     else {
-        return Ok(None);
+        return Ok(Paired::NotFound { both_sound: false });
     };
     let search = align::Search {
         expected_offset_s: Some(expected_s - a.start_ms / 1000.0),
         tolerance_s,
         ..align::Search::default()
     };
-    Ok(align::align(&a.bytes, &b.bytes, &search).map(|found| {
-        let offset_ms = ((found.offset_ms + a.start_ms - b.start_ms).round() as i64) * sign;
-        (found, offset_ms)
-    }))
+    Ok(match align::align(&a.bytes, &b.bytes, &search) {
+        Some(found) => {
+            let offset_ms = ((found.offset_ms + a.start_ms - b.start_ms).round() as i64) * sign;
+            Paired::Found(found, offset_ms)
+        }
+        None => Paired::NotFound {
+            both_sound: !silent(&a.bytes, silence_dbfs) && !silent(&b.bytes, silence_dbfs),
+        },
+    })
+}
+
+/// Whether a window of a recording is silent below `dbfs` for most of its length (its
+/// first frames may decode wrongly: their bit reservoir lies before the window).
+pub(crate) fn silent(bytes: &[u8], dbfs: f64) -> bool {
+    let threshold = deadair::Threshold {
+        min_seconds: 0.5,
+        dbfs,
+    };
+    let report = deadair::detect(bytes, threshold);
+    let silent: f64 = report.spans.iter().map(|s| s.seconds()).sum();
+    report.seconds > 0.0 && silent >= 0.8 * report.seconds
 }
 
 /// Bytes of a file from its first whole frame at or after `from_s` to about `to_s`, and that
@@ -282,9 +327,10 @@ mod tests {
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
                 };
-                let (found, got) = align_pair(&opener(&dir), &pair)
-                    .unwrap()
-                    .unwrap_or_else(|| panic!("{scenario} {a} {b} not aligned"));
+                let Paired::Found(found, got) = align_pair(&opener(&dir), &pair, -50.0).unwrap()
+                else {
+                    panic!("{scenario} {a} {b} not aligned")
+                };
                 assert!(
                     found.confidence >= MIN_CONFIDENCE,
                     "{scenario} {a} {b}: confidence {}",

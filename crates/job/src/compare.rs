@@ -404,16 +404,9 @@ async fn checkpoint(
     }
 }
 
-/// Whether a window of a recording is silent below `SILENCE_DBFS` for most of its length (its
-/// first frames may decode wrongly: their bit reservoir lies before the window).
+/// Whether a window of a recording is silent below `SILENCE_DBFS` for most of its length.
 fn silent(bytes: &[u8], settings: &Settings) -> bool {
-    let threshold = deadair::Threshold {
-        min_seconds: 0.5,
-        dbfs: settings.silence.dbfs,
-    };
-    let report = deadair::detect(bytes, threshold);
-    let silent: f64 = report.spans.iter().map(|s| s.seconds()).sum();
-    report.seconds > 0.0 && silent >= 0.8 * report.seconds
+    crate::alignments::silent(bytes, settings.silence.dbfs)
 }
 
 /// Both sides silent over the whole overlap: the only way silence counts as the same audio.

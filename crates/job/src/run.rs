@@ -146,7 +146,8 @@ async fn attempt(
                 }
                 Err(e) => return Err(e),
             };
-            let alignments = crate::alignments::measure(&folder, &state, settings, now);
+            let measured = crate::alignments::measure(&folder, &state, settings, now);
+            let alignments = measured.alignments;
             // A deletion resting on another recording waits for a comparison of the audio
             // it rests on: compare what the plan asks about, then plan again with the verdicts.
             let mut planning = selection::Planning::new(
@@ -190,7 +191,10 @@ async fn attempt(
             )
             .await;
             sum.errors += unkept + unstamped;
-            sum.disagreements = disagreements;
+            // Replicas that never aligned although both held sound disagree as surely as a
+            // comparison that found different audio (a replica on another stream from the
+            // start is never compared: nothing groups it with the other).
+            sum.disagreements = disagreements + measured.unaligned;
             info!(
                 seen = sum.seen,
                 archived = sum.archived,

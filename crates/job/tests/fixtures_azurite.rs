@@ -171,6 +171,20 @@ async fn every_scenario_archives_what_it_deletes() {
             logs.matches("decision=\"rejoined\"").count(),
             logs.matches("decision=\"restamped\"").count()
         ));
+        // One stream, two replicas: nothing may be reported as disagreeing (the
+        // ReplicasDisagree alert would wake someone for a healthy pair).
+        let disagreeing: Vec<&str> = logs
+            .lines()
+            .filter(|l| {
+                l.contains("decision=\"replicas disagree\"")
+                    || l.contains("may record different audio")
+            })
+            .collect();
+        assert!(
+            disagreeing.is_empty(),
+            "{name}: replicas of one stream reported as disagreeing:\n{}",
+            disagreeing.join("\n")
+        );
         report.push(format!(
             "{name}: {} archived, {deleted} deleted, {} left",
             rows.len(),

@@ -20,7 +20,9 @@
 //!   (`decision="replicas disagree"` / `"not compared"`) pair a file of replica A with one of
 //!   replica B, and where a replica's chain switched source under it (a file holds both the
 //!   time code and other audio) at least one says they disagree, about a file holding other
-//!   audio, and the run summaries' `disagreements` count is above zero; no `"same audio"`
+//!   audio; in every scenario the run summaries' `disagreements` count is above zero (a
+//!   replica on another stream from its start is never compared, but its files and the
+//!   other replica's both sound and never align); no `"same audio"`
 //!   verdict pairs a file holding no time code at all with one that holds it.
 //!
 //! Both `ARCHIVE_MODE`s run, each test with an Azurite of its own. It prints, per scenario and
@@ -475,6 +477,14 @@ fn one_scenario(scenario: &Path, manifest: &Value, conn: &str, mode: &str) -> Ou
             "{mode} {name}: no disagreement reported about the other audio ({} warnings, {about_other} \
              about a file holding other audio, summary {summary})",
             disagree.len()
+        ));
+    }
+    // Every scenario here has the replicas on different audio for a while: compared and found
+    // different, or (a replica on another stream from its start, never grouped with the other)
+    // both sounding and never aligned.
+    if summary == 0 {
+        out.failures.push(format!(
+            "{mode} {name}: the run summaries count no disagreement"
         ));
     }
     out.table.push(format!(

@@ -63,7 +63,8 @@ pub struct Summary {
     /// Archived files found longer than the bytes archived for them (a writer that resumed,
     /// or a view of the share that lagged when they were archived): archived again in full.
     pub late_growth: usize,
-    /// Overlaps where two recordings held different audio (both kept; issue 31).
+    /// Overlaps where two recordings held different audio (both kept; issue 31): compared
+    /// and found different, or both sounding and never aligned.
     pub disagreements: usize,
     pub errors: usize,
     /// Seconds of those spans of dead air.
