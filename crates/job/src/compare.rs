@@ -373,18 +373,25 @@ async fn checkpoint(
     };
     let at_offset =
         |found: &align::Alignment| (found.offset_ms - expected_s * 1000.0).abs() <= OFFSET_SLACK_MS;
-    if let Some(found) = align::align(&a.bytes, &b.bytes, &search) {
-        if found.confidence >= MIN_CONFIDENCE
+    let accepted = |found: &align::Alignment| {
+        found.confidence >= MIN_CONFIDENCE
             && (found.method == align::Method::Copy || found.peak >= least_peak)
-            && at_offset(&found)
-        {
-            return Look::Agrees;
-        }
+            && at_offset(found)
+    };
+    // What `align::align` does (equal frames, else the audio's measurement when clear), with
+    // the audio measured once for both rules below.
+    let copy = align::align_copy(&a.bytes, &b.bytes);
+    if copy.as_ref().is_some_and(accepted) {
+        return Look::Agrees;
+    }
+    let measured = align::measure_audio(&a.bytes, &b.bytes, &search);
+    let clear = measured.as_ref().filter(|m| m.is_clear());
+    if copy.is_none() && clear.is_some_and(accepted) {
+        return Look::Agrees;
     }
     // The aligner returns only offsets nothing else comes near; periodic audio (a time code,
     // a tone, a loop) correlates at several. The group already says where to look: the best
     // correlation within the narrow search, at that offset and high, is the same audio.
-    let measured = align::measure_audio(&a.bytes, &b.bytes, &search);
     if measured
         .as_ref()
         .is_some_and(|m| at_offset(m) && m.peak >= SAME_PEAK)
