@@ -270,9 +270,7 @@ mod tests {
     }
 
     fn fixture(scenario: &str) -> (std::path::PathBuf, serde_json::Value) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures")
-            .join(scenario);
+        let dir = crate::testkit::fixture_dir(scenario);
         let manifest =
             serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
                 .unwrap();

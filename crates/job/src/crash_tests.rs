@@ -8,10 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -22,6 +21,7 @@ use crate::store::memory::{InMemoryArchive, Snapshot};
 use crate::store::{
     Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
 };
+use crate::testkit::{files, folder, memory_partitions, paused_runtime, settings};
 
 /// Where a run dies: at storage call `at` (counted over all partitions from 1), `after` the
 /// call took effect or before.
@@ -133,41 +133,6 @@ impl Archive for Crashing {
     }
 }
 
-/// A copy of fixture `name`, its files finished an hour ago.
-pub(crate) fn folder(name: &str) -> tempfile::TempDir {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name);
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let old = SystemTime::now() - Duration::from_secs(3600);
-    for entry in std::fs::read_dir(&src).expect("the fixture folder") {
-        let path = entry.expect("a fixture file").path();
-        if path.extension().is_some_and(|e| e == "mp3") {
-            let to = dir.path().join(path.file_name().expect("a file name"));
-            std::fs::copy(&path, &to).expect("a copy");
-            let file = std::fs::File::options()
-                .write(true)
-                .open(&to)
-                .expect("opened");
-            file.set_modified(old).expect("an old mtime");
-        }
-    }
-    dir
-}
-
-pub(crate) fn settings(folder: &Path) -> Settings {
-    Settings::from_vars([
-        ("FOLDER".to_string(), folder.display().to_string()),
-        ("STREAM_NAME".into(), "hope".into()),
-        ("FILE_DURATION".into(), "10".into()),
-        (
-            "AZURE_STORAGE_CONNECTION_STRING".into(),
-            "UseDevelopmentStorage=true".into(),
-        ),
-    ])
-    .expect("settings")
-}
-
 /// One run that dies at `crash` (`at == 0`: never). Returns how many storage calls it made.
 fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool) -> u64 {
     let crash = Arc::new(Crash {
@@ -175,30 +140,13 @@ fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool
         after,
         ..Crash::default()
     });
-    let part = |p: String| Crashing {
-        inner: archive.partition(&p),
+    // The outcome row in an archive of its own: it counts runs, which a crash changes.
+    let partitions = memory_partitions(archive).map(|inner| Crashing {
+        inner,
         crash: Arc::clone(&crash),
-    };
-    let main = part("hope".into());
-    let gone = part(crate::rows::gone_partition("hope"));
-    let aligned = part(crate::rows::alignment_partition("hope"));
-    let seen = part(crate::rows::sightings_partition("hope"));
-    // The outcome row in an archive of its own: it counts runs, which a crash changes, and it
-    // never affects what is archived or deleted.
-    let outcomes = InMemoryArchive::new("hope");
-    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
-    let parts = Partitions {
-        archive: &main,
-        gone: &gone,
-        aligned: &aligned,
-        seen: &seen,
-        runs: &runs,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    });
+    let parts = partitions.parts();
+    let runtime = paused_runtime();
     runtime.block_on(async {
         tokio::select! {
             biased;
@@ -209,18 +157,6 @@ fn run_once(archive: &InMemoryArchive, settings: &Settings, at: u64, after: bool
     // A killed run's lease expires before the next one starts.
     archive.advance_clock(Duration::from_secs(16));
     crash.calls.load(Ordering::SeqCst)
-}
-
-pub(crate) fn files(folder: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(folder)
-        .expect("the folder")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
 }
 
 /// What `runs` uninterrupted runs leave, after a first one crashed at `at`.
@@ -315,26 +251,17 @@ fn run_faulty(
     fault: (bool, Operation, u64, Fault),
 ) -> Result<(), String> {
     let (on_gone, operation, nth, when) = fault;
-    let main = FaultyArchive::new(archive.partition("hope"));
-    let gone = FaultyArchive::new(archive.partition(&crate::rows::gone_partition("hope")));
+    let partitions = memory_partitions(archive);
+    let main = FaultyArchive::new(partitions.archive.clone());
+    let gone = FaultyArchive::new(partitions.gone.clone());
     let target = if on_gone { &gone } else { &main };
     target.fail(operation, Calls::Nth(nth), when);
-    let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
-    let seen = archive.partition(&crate::rows::sightings_partition("hope"));
-    let outcomes = InMemoryArchive::new("hope");
-    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &main,
         gone: &gone,
-        aligned: &aligned,
-        seen: &seen,
-        runs: &runs,
+        ..partitions.parts()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let outcome = runtime.block_on(run(&parts, settings, false));
     archive.advance_clock(Duration::from_secs(16));
     outcome

@@ -24,3 +24,5 @@ pub mod share;
 pub mod store;
 #[cfg(test)]
 mod swap_tests;
+#[cfg(test)]
+mod testkit;

@@ -245,17 +245,10 @@ mod tests {
 
     #[tokio::test]
     async fn node_rows_in_the_repeated_hour_are_listed_at_the_instant_they_were_recorded() {
-        let settings = Settings::from_vars([
-            ("FOLDER".to_string(), "/x".to_string()),
-            ("STREAM_NAME".into(), "hope".into()),
-            ("FILE_DURATION".into(), "600".into()),
-            ("TIME_ZONE".into(), "Europe/Madrid".into()),
-            (
-                "AZURE_STORAGE_CONNECTION_STRING".into(),
-                "UseDevelopmentStorage=true".into(),
-            ),
-        ])
-        .unwrap();
+        let settings = crate::testkit::settings_with(
+            std::path::Path::new("/x"),
+            &[("FILE_DURATION", "600"), ("TIME_ZONE", "Europe/Madrid")],
+        );
         // The Node job's rows, keyed by upload time (two minutes after each file ended):
         // 02:50 CEST is 00:50 UTC, the next file's 02:00 CET is 01:00 UTC.
         let archive = crate::store::memory::InMemoryArchive::new("hope");

@@ -269,6 +269,7 @@ mod tests {
     use crate::outcome::{run_record, RunOutcome};
     use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
     use crate::store::memory::InMemoryArchive;
+    use crate::testkit;
 
     /// Runs over `steady` in memory with the outcome row in `runs`: what each returned.
     fn runs_with(
@@ -277,22 +278,14 @@ mod tests {
         folder: &std::path::Path,
         times: usize,
     ) -> Vec<Result<(), String>> {
-        let settings = crate::crash_tests::settings(folder);
-        let gone = archive.partition(&crate::rows::gone_partition("hope"));
-        let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
-        let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+        let settings = testkit::settings(folder);
+        let partitions = testkit::memory_partitions(archive);
         let parts = Partitions {
             archive,
-            gone: &gone,
-            aligned: &aligned,
-            seen: &seen,
             runs,
+            ..partitions.parts()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = testkit::paused_runtime();
         (0..times)
             .map(|_| runtime.block_on(run(&parts, &settings, false)))
             .collect()
@@ -307,14 +300,11 @@ mod tests {
 
     #[test]
     fn a_locked_run_and_a_failed_run_leave_their_outcome_and_keep_their_result() {
-        let dir = crate::crash_tests::folder("steady");
+        let dir = testkit::folder("steady");
         let archive = InMemoryArchive::new("hope");
         let runs = archive.partition(&crate::outcome::runs_partition("hope"));
         // Another run holds the lock: Ok, recorded as locked.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = testkit::runtime();
         let held = runtime.block_on(archive.try_lock(60)).unwrap().unwrap();
         assert_eq!(runs_with(&archive, &runs, dir.path(), 1), vec![Ok(())]);
         assert_eq!(last(&runs).outcome, RunOutcome::Locked);
@@ -335,7 +325,7 @@ mod tests {
 
     #[test]
     fn an_outcome_row_that_cannot_be_written_changes_nothing_else() {
-        let dir = crate::crash_tests::folder("steady");
+        let dir = testkit::folder("steady");
         let archive = InMemoryArchive::new("hope");
         let runs = FaultyArchive::new(archive.partition(&crate::outcome::runs_partition("hope")));
         runs.fail(Operation::ReplaceRow, Calls::From(1), Fault::Before);

@@ -261,10 +261,9 @@ fn trusted_header(peeked: &mp3count::Mp3Facts, size: u64) -> Option<AudioFacts> 
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt as _;
-    use std::path::Path;
 
     fn fixture() -> Vec<u8> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/steady");
+        let dir = crate::testkit::fixture_dir("steady");
         let name = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::crash_tests::{files, folder, settings};
 use crate::run::{run, Partitions};
 use crate::store::memory::{InMemoryArchive, Snapshot};
 use crate::store::{
     Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
 };
+use crate::testkit::{files, fixture_dir, folder, memory_partitions, paused_runtime, settings};
 
 /// The call the meddler acts before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,29 +141,17 @@ fn run_meddled(
     action: impl FnOnce(&str) + Send + 'static,
 ) -> (Snapshot, Result<(), String>) {
     let archive = InMemoryArchive::new("hope");
+    let partitions = memory_partitions(&archive);
     let main = Meddling {
-        inner: archive.partition("hope"),
+        inner: partitions.archive.clone(),
         before,
         action: Mutex::new(Some(Box::new(action))),
     };
-    let gone = archive.partition(&crate::rows::gone_partition("hope"));
-    let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
-    let seen = archive.partition(&crate::rows::sightings_partition("hope"));
-    // Apart from the compared archive: the outcome row holds the run's times.
-    let outcomes = InMemoryArchive::new("hope");
-    let runs = outcomes.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &main,
-        gone: &gone,
-        aligned: &aligned,
-        seen: &seen,
-        runs: &runs,
+        ..partitions.parts()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let outcome = runtime.block_on(run(&parts, &settings(folder), false));
     assert!(
         main.action.lock().unwrap().is_none(),
@@ -192,8 +180,7 @@ fn deleted_by_reference() -> BTreeSet<String> {
 
 /// Bytes that are nowhere in `steady`: a recording of another fixture, outside the folder.
 fn outside_recording(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/dead-air/ffmpeg-deployment-7c9f8d-abcde_20261202T001151.mp3");
+    let src = fixture_dir("dead-air").join("ffmpeg-deployment-7c9f8d-abcde_20261202T001151.mp3");
     let bytes = std::fs::read(src).expect("the dead-air fixture");
     let path = dir.join("elsewhere.mp3");
     std::fs::write(&path, &bytes).unwrap();

@@ -1,16 +1,7 @@
 use super::*;
 
 fn settings() -> Settings {
-    Settings::from_vars([
-        ("FOLDER".to_string(), "/x".to_string()),
-        ("STREAM_NAME".into(), "hope".into()),
-        ("FILE_DURATION".into(), "10".into()),
-        (
-            "AZURE_STORAGE_CONNECTION_STRING".into(),
-            "UseDevelopmentStorage=true".into(),
-        ),
-    ])
-    .unwrap()
+    crate::testkit::settings(std::path::Path::new("/x"))
 }
 
 fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
@@ -25,17 +16,10 @@ fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
 
 #[test]
 fn node_rows_in_the_repeated_hour_are_played_in_recording_order() {
-    let settings = Settings::from_vars([
-        ("FOLDER".to_string(), "/x".to_string()),
-        ("STREAM_NAME".into(), "hope".into()),
-        ("FILE_DURATION".into(), "600".into()),
-        (
-            "AZURE_STORAGE_CONNECTION_STRING".into(),
-            "UseDevelopmentStorage=true".into(),
-        ),
-        ("TIME_ZONE".into(), "Europe/Madrid".into()),
-    ])
-    .unwrap();
+    let settings = crate::testkit::settings_with(
+        std::path::Path::new("/x"),
+        &[("FILE_DURATION", "600"), ("TIME_ZONE", "Europe/Madrid")],
+    );
     // The Node job's rows, keyed by upload time (2 minutes after each file ended): 02:50
     // CEST is 00:50 UTC, the next file 02:00 CET is 01:00 UTC.
     let node = |file: &str, upload: &str| {

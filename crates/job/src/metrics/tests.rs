@@ -8,6 +8,7 @@ use super::*;
 use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
 use crate::run::{run, Partitions};
 use crate::store::memory::InMemoryArchive;
+use crate::testkit;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -216,25 +217,18 @@ fn folder_and_archive_metrics_are_absent_not_zero() {
 /// A real run of `steady` in memory, then a refresh: what it reads, and that it wrote nothing.
 #[test]
 fn a_refresh_reads_the_run_and_writes_nothing() {
-    let dir = crate::crash_tests::folder("steady");
-    let settings = crate::crash_tests::settings(dir.path());
+    let dir = testkit::folder("steady");
+    let settings = testkit::settings(dir.path());
     let archive = InMemoryArchive::new("hope");
-    let gone = archive.partition(&crate::rows::gone_partition("hope"));
-    let aligned = archive.partition(&crate::rows::alignment_partition("hope"));
-    let seen = archive.partition(&crate::rows::sightings_partition("hope"));
+    let partitions = testkit::memory_partitions(&archive);
+    // The outcome row in the archive the exporter reads.
     let runs = archive.partition(&crate::outcome::runs_partition("hope"));
     let parts = Partitions {
         archive: &archive,
-        gone: &gone,
-        aligned: &aligned,
-        seen: &seen,
         runs: &runs,
+        ..partitions.parts()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = testkit::paused_runtime();
     runtime.block_on(run(&parts, &settings, false)).unwrap();
     runtime.block_on(run(&parts, &settings, false)).unwrap();
     let record = outcome::run_record(&runtime.block_on(runs.first_rows(1)).unwrap()[0]).unwrap();
@@ -247,7 +241,7 @@ fn a_refresh_reads_the_run_and_writes_nothing() {
     let exporter = ExporterSettings::from_vars(vars(&[])).unwrap();
     let sources = Sources {
         archive: &archive,
-        gone: &gone,
+        gone: &partitions.gone,
         runs: &runs,
     };
     let mut memory = Memory::default();
@@ -275,10 +269,7 @@ fn a_refresh_reads_the_run_and_writes_nothing() {
     assert!((until - end).abs() < 0.002, "{until} vs {end}");
     // The folder: what the runs left (an hour old: nobody recording), and its space.
     let folder = reading.folder.clone().unwrap();
-    assert_eq!(
-        folder.files as usize,
-        crate::crash_tests::files(dir.path()).len()
-    );
+    assert_eq!(folder.files as usize, testkit::files(dir.path()).len());
     assert_eq!(folder.replicas_recording, 0);
     assert!(folder.size_bytes.unwrap() >= folder.free_bytes.unwrap());
     // The folder gone: its metrics are absent, the archive's stay.
@@ -311,7 +302,7 @@ fn a_growing_file_counts_its_recorder_and_the_hour_counts_two_replicas() {
             write(&name_of("pod-b", t), 9_600_000, t + TimeDelta::minutes(10));
         }
     }
-    let mut settings = crate::crash_tests::settings(dir.path());
+    let mut settings = testkit::settings(dir.path());
     settings.selection = selection::Settings::new(600, "hope").unwrap();
     let archive = InMemoryArchive::new("hope");
     let sources = Sources {
@@ -320,10 +311,7 @@ fn a_growing_file_counts_its_recorder_and_the_hour_counts_two_replicas() {
         runs: &archive,
     };
     let exporter = ExporterSettings::from_vars(vars(&[])).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = testkit::runtime();
     let mut memory = Memory::default();
     let reading = runtime.block_on(refresh(&sources, &settings, &exporter, &mut memory, now));
     let folder = reading.folder.unwrap();
@@ -340,7 +328,7 @@ fn a_growing_file_counts_its_recorder_and_the_hour_counts_two_replicas() {
 #[test]
 fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = crate::crash_tests::settings(dir.path());
+    let settings = testkit::settings(dir.path());
     let archive = InMemoryArchive::new("hope");
     let gone = archive.partition(&crate::rows::gone_partition("hope"));
     let now: DateTime<Utc> = Utc::now();
@@ -352,10 +340,7 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
         duration_us: Some(minutes * 60_000_000),
         ..Default::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = testkit::runtime();
     runtime.block_on(async {
         // pod-a archived the last 80 minutes; pod-b's copies of 30 of them were deleted as
         // duplicates (gone rows); a row two hours old is not read.
@@ -404,13 +389,10 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
 fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
     use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
     let dir = tempfile::tempdir().unwrap();
-    let settings = crate::crash_tests::settings(dir.path());
+    let settings = testkit::settings(dir.path());
     let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
     let now: DateTime<Utc> = Utc::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = testkit::runtime();
     let start = now - TimeDelta::minutes(10);
     runtime
         .block_on(archive.insert_row(&crate::store::SegmentRow {
@@ -467,7 +449,7 @@ fn the_folder_is_published_before_the_archive_is_read() {
         .unwrap()
         .set_len(9_600_000)
         .unwrap();
-    let settings = crate::crash_tests::settings(dir.path());
+    let settings = testkit::settings(dir.path());
     let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
     let sources = Sources {
         archive: &archive,
@@ -475,10 +457,7 @@ fn the_folder_is_published_before_the_archive_is_read() {
         runs: &archive,
     };
     let exporter = ExporterSettings::from_vars(vars(&[])).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = testkit::runtime();
     let mut memory = Memory::default();
     let first = runtime.block_on(refresh(&sources, &settings, &exporter, &mut memory, now));
     let asked = |a: &FaultyArchive<InMemoryArchive>| {

@@ -318,16 +318,8 @@ fn the_index_keeps_other_days_and_replaces_the_ones_written() {
 #[tokio::test]
 async fn pages_and_the_index_are_written_beside_the_manifests() {
     let archive = crate::store::memory::InMemoryArchive::new("hope");
-    let settings = Settings::from_vars([
-        ("FOLDER".to_string(), "/x".to_string()),
-        ("STREAM_NAME".into(), "hope".into()),
-        ("FILE_DURATION".into(), "600".into()),
-        (
-            "AZURE_STORAGE_CONNECTION_STRING".into(),
-            "UseDevelopmentStorage=true".into(),
-        ),
-    ])
-    .unwrap();
+    let settings =
+        crate::testkit::settings_with(std::path::Path::new("/x"), &[("FILE_DURATION", "600")]);
     let mut yesterday = manifest();
     yesterday.day = "2026-11-25".into();
     write_pages(&archive, &settings, &[yesterday], None)
