@@ -362,6 +362,49 @@ fn refused_tokens_fail_clearly_and_delete_nothing() {
             run.code,
             common::truncate(&last_error, 600)
         );
+        // The reason is in the line the run ends with, not only in a warning before it.
+        for e in expect {
+            assert!(
+                last_error.contains(e),
+                "{what}: no {e:?} in the final error line: {last_error}"
+            );
+        }
     }
     assert!(rig.snapshot("refused").rows.is_empty());
+}
+
+/// A private endpoint whose CA is not trusted (no `SSL_CERT_FILE`): the run ends with an
+/// error that says it is a certificate problem and names the setting, not that Entra ID
+/// refused anything (nothing answered), and deletes nothing.
+#[test]
+fn an_untrusted_certificate_is_named_as_such() {
+    let rig = Rig::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = common::replay("steady", &[dir.path()]);
+    let before = common::folder_state(dir.path());
+    let mut cmd = rig.job(dir.path(), "untrusted", manifest.segment, &rig.token_file());
+    cmd.env_remove("SSL_CERT_FILE");
+    let run = run_limited(cmd, LIMIT);
+    run.assert_no_panic("untrusted CA");
+    assert!(!run.success(), "the run succeeded:\n{}", run.describe());
+    let last_error = run
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("untrusted CA: {}", common::truncate(&last_error, 800));
+    for e in ["certificate problem", "SSL_CERT_FILE", "did not answer"] {
+        assert!(
+            last_error.contains(e),
+            "no {e:?} in the final error line: {last_error}"
+        );
+    }
+    assert!(!last_error.contains("refused"), "{last_error}");
+    assert_eq!(
+        common::folder_state(dir.path()),
+        before,
+        "files were deleted"
+    );
 }

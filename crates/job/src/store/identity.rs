@@ -142,11 +142,21 @@ impl std::fmt::Debug for WorkloadIdentity {
     }
 }
 
+/// How a token exchange failed: only an answer is a refusal.
+enum Exchange {
+    /// The request could not be made.
+    NotSent(String),
+    /// No answer came (the connection or the TLS handshake failed).
+    NoAnswer(String),
+    /// Entra ID answered, and gave no token.
+    Refused(String),
+}
+
 impl WorkloadIdentity {
     /// The client-credentials request with a federated assertion, as Entra ID documents it
     /// (and azure_identity sends it), done here so that a refusal reports Entra ID's own error
     /// code and description. Returns the access token and its lifetime in seconds.
-    async fn post(&self, assertion: &str, scopes: &[&str]) -> Result<(String, u64), String> {
+    async fn post(&self, assertion: &str, scopes: &[&str]) -> Result<(String, u64), Exchange> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.client_id)
             .append_pair("scope", &scopes.join(" "))
@@ -160,21 +170,25 @@ impl WorkloadIdentity {
         let url = self
             .authority_host
             .join(&format!("/{}/oauth2/v2.0/token", self.tenant_id))
-            .map_err(|e| format!("AZURE_TENANT_ID cannot be part of a URL ({e})"))?;
+            .map_err(|e| {
+                Exchange::NotSent(format!("AZURE_TENANT_ID cannot be part of a URL ({e})"))
+            })?;
         let mut request = Request::new(url, Method::Post);
         request.insert_header(headers::CONTENT_TYPE, "application/x-www-form-urlencoded");
         request.set_body(body);
-        let response = self
-            .http
-            .execute_request(&request)
-            .await
-            .map_err(|e| format!("no answer ({e})"))?;
+        let response = self.http.execute_request(&request).await.map_err(|e| {
+            let causes = super::tls::chain(&e);
+            Exchange::NoAnswer(match super::tls::certificate_problem(&causes) {
+                Some(hint) => format!("{hint} ({causes})"),
+                None => causes,
+            })
+        })?;
         let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("HTTP {status}, and its body could not be read ({e})"))?;
+        let bytes = response.into_body().collect().await.map_err(|e| {
+            Exchange::Refused(format!(
+                "HTTP {status}, and its body could not be read ({e})"
+            ))
+        })?;
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         if !status.is_success() {
             let code = json["error"].as_str().unwrap_or("(no error code)");
@@ -184,17 +198,20 @@ impl WorkloadIdentity {
                 .and_then(|d| d.lines().next())
                 .unwrap_or("(no description)");
             let description: String = description.chars().take(300).collect();
-            return Err(format!("HTTP {} {code}: {description}", u16::from(status)));
+            return Err(Exchange::Refused(format!(
+                "HTTP {} {code}: {description}",
+                u16::from(status)
+            )));
         }
         let token = json["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or("the answer has no access_token")?;
+            .ok_or_else(|| Exchange::Refused("the answer has no access_token".into()))?;
         // A number from Entra ID; some endpoints send it as a string.
         let expires_in = json["expires_in"]
             .as_u64()
             .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .ok_or("the answer has no expires_in")?;
+            .ok_or_else(|| Exchange::Refused("the answer has no expires_in".into()))?;
         Ok((token.to_owned(), expires_in))
     }
 
@@ -202,12 +219,17 @@ impl WorkloadIdentity {
         let assertion = read_token_file(&self.token_file)
             .map_err(|m| azure_core::Error::message(ErrorKind::Credential, m))?;
         let started = Instant::now();
-        let (token, expires_in) = self.post(&assertion, scopes).await.map_err(|cause| {
+        let (token, expires_in) = self.post(&assertion, scopes).await.map_err(|failed| {
+            let (what, cause) = match failed {
+                Exchange::Refused(cause) => ("refused to exchange", cause),
+                Exchange::NoAnswer(cause) => ("did not answer the exchange of", cause),
+                Exchange::NotSent(cause) => ("was not asked to exchange", cause),
+            };
             azure_core::Error::message(
                 ErrorKind::Credential,
                 format!(
-                    "Entra ID at {} refused to exchange the federated token of {} for a storage \
-                     token (AZURE_CLIENT_ID {}, AZURE_TENANT_ID {}): {cause}",
+                    "Entra ID at {} {what} the federated token of {} for a storage token \
+                     (AZURE_CLIENT_ID {}, AZURE_TENANT_ID {}): {cause}",
                     self.authority_host.as_str().trim_end_matches('/'),
                     self.token_file.display(),
                     self.client_id,

@@ -23,6 +23,7 @@ pub mod local;
 pub mod memory;
 pub mod refusal;
 pub mod rules;
+pub(crate) mod tls;
 pub mod transport;
 
 /// A storage failure, already stripped of secrets: safe to log as is.

@@ -72,6 +72,19 @@ impl Policy for ExplainRefusal {
     }
 }
 
+/// The reason a service error body gives for refusing a token (`AuthenticationErrorDetail`,
+/// in XML or JSON), also from a text that quotes the body escaped (the SDK's error display).
+pub(crate) fn authentication_detail(text: &str) -> Option<String> {
+    let text = text.replace("\\\"", "\"");
+    between(
+        &text,
+        "<AuthenticationErrorDetail>",
+        "</AuthenticationErrorDetail>",
+    )
+    .or_else(|| json_string(&text, "\"AuthenticationErrorDetail\""))
+    .map(|d| d.chars().take(300).collect())
+}
+
 fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
     let start = text.find(open)? + open.len();
     let end = text[start..].find(close)? + start;
@@ -117,5 +130,24 @@ mod tests {
             Some("Lifetime validation failed. The token is expired.")
         );
         assert_eq!(json_string("{}", "\"code\""), None);
+    }
+
+    #[test]
+    fn a_reason_is_found_in_the_sdk_s_display_of_the_body() {
+        // azure_core's HttpError shows the body as escaped bytes.
+        let display = format!(
+            "HttpError {{ Status: 403, Body: \"{:?}\" }}",
+            r#"{"odata.error":{"code":"AuthenticationFailed","AuthenticationErrorDetail":"Lifetime validation failed. The token is expired."}}"#
+        );
+        assert_eq!(
+            authentication_detail(&display).as_deref(),
+            Some("Lifetime validation failed. The token is expired.")
+        );
+        let xml = "Body: \"b\\\"<Error><AuthenticationErrorDetail>Invalid token audience.</AuthenticationErrorDetail></Error>\\\"\"";
+        assert_eq!(
+            authentication_detail(xml).as_deref(),
+            Some("Invalid token audience.")
+        );
+        assert_eq!(authentication_detail("HTTP 403 AuthorizationFailure"), None);
     }
 }

@@ -35,15 +35,38 @@ pub(super) fn store_error(operation: impl Into<String>, error: &azure_core::Erro
                 .and_then(|m| m.lines().next())
                 .map(str::trim)
                 .filter(|m| !m.is_empty());
-            if let Some(message) = message {
+            // A refused token is answered with a generic message; the reason (a wrong
+            // audience, an expired token) is only in the body's detail, and it belongs in the
+            // error the run ends with, not only in the warning logged on the way.
+            let detail = matches!(status, 401 | 403)
+                .then(|| error.as_http_error())
+                .flatten()
+                .and_then(|http| crate::store::refusal::authentication_detail(&http.to_string()));
+            if let Some(detail) = &detail {
                 cause.push_str(": ");
+                cause.push_str(&redact_urls(detail));
+            }
+            if let Some(message) = message {
+                cause.push_str(if detail.is_some() { " (" } else { ": " });
                 cause.push_str(&redact_urls(&truncate(message, 200)));
+                if detail.is_some() {
+                    cause.push(')');
+                }
             }
             // "Being deleted" clears up by itself; a later run can create the resource.
             let deleting = matches!(code, Some("ContainerBeingDeleted" | "TableBeingDeleted"));
             (cause, TRANSIENT_STATUSES.contains(&status) || deleting)
         }
-        None => (cause_chain(error), matches!(error.kind(), ErrorKind::Io)),
+        None => {
+            let causes = cause_chain(error);
+            // Said once: an Entra ID exchange that failed the same way already says it.
+            let full = crate::store::tls::chain(error);
+            let causes = match crate::store::tls::certificate_problem(&full) {
+                Some(hint) if !full.contains("SSL_CERT_FILE") => format!("{hint} ({causes})"),
+                _ => causes,
+            };
+            (causes, matches!(error.kind(), ErrorKind::Io))
+        }
     };
     StoreError {
         operation: operation.into(),
@@ -62,7 +85,7 @@ pub(super) fn cause_chain(error: &azure_core::Error) -> String {
         }
         next = e.source();
     }
-    truncate(&parts.join(": "), 600)
+    truncate(&parts.join(": "), 900)
 }
 
 /// Drops the query string of every URL in `text`: with SAS credentials it holds the signature.
