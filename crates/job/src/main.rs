@@ -111,6 +111,10 @@ struct ExportArgs {
     /// Export what exists when the range contains gaps (still reported on stderr).
     #[arg(long)]
     allow_gaps: bool,
+    /// Only this replica's recordings (the pod name in the file names), e.g. the side the
+    /// day's playback does not follow where the replicas recorded different audio.
+    #[arg(long)]
+    pod: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -431,8 +435,15 @@ async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
     }
     let pad = chrono::TimeDelta::microseconds((pad * 1e6).round() as i64);
     let archive = open(settings, &settings.container)?;
-    let plan = match export::plan_from_rows(&archive, settings, from - pad, to + pad).await {
+    let pod = args.pod.as_deref();
+    let plan = match export::plan_from_rows(&archive, settings, from - pad, to + pad, pod).await {
         Ok(plan) => plan,
+        Err(e) if pod.is_some() => {
+            return Err(format!(
+                "{e} by pod {:?} (--pod: a pod name as the file names carry it, e.g.                  `segment-selector ls` shows them)",
+                pod.unwrap_or_default()
+            ))
+        }
         Err(e)
             if archive
                 .first_rows(1)

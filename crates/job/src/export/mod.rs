@@ -214,11 +214,16 @@ pub fn plan(
 /// The plan of `from..to` from the stream's rows: those named up to a day around the range
 /// (the original job's rows are keyed by upload time, as `ls` allows for), placed and joined
 /// as the day manifests do.
+///
+/// With `pod`, only that replica's recordings, joined among themselves: where the replicas
+/// recorded different audio both are archived, and the day's playback follows one of them;
+/// this exports the other (issue 31). Its gaps are that replica's.
 pub async fn plan_from_rows(
     archive: &dyn Archive,
     settings: &Settings,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    pod: Option<&str>,
 ) -> Result<ExportPlan, String> {
     let margin = TimeDelta::days(1);
     let (lo, hi) = rows::key_range(from - margin, to + margin);
@@ -228,6 +233,7 @@ pub async fn plan_from_rows(
         .map_err(|e| e.to_string())?;
     let (counted, uncounted): (Vec<Placed>, Vec<Placed>) = days::placed_rows(&rows, settings)
         .into_iter()
+        .filter(|p| pod.is_none_or(|pod| p.pod == pod))
         .partition(|p| p.frames.is_some_and(|f| f > 0));
     let uncounted: Vec<String> = uncounted
         .into_iter()

@@ -269,3 +269,56 @@ async fn an_id3v2_tag_longer_than_a_chunk_is_stepped_over() {
     assert_eq!(indexed[0].start, first_audio + 192 * LEN as u64);
     assert_eq!(indexed[0].end, bytes.len() as u64);
 }
+
+/// `--pod`: where both replicas' recordings are archived (they recorded different audio),
+/// the export of one pod holds only its own recordings, joined among themselves, and its
+/// own gaps; without it, the day's playback (one of them at each moment).
+#[tokio::test]
+async fn one_replicas_recordings_are_exported_with_its_own_gaps() {
+    let archive = InMemoryArchive::new("hope");
+    let settings = crate::testkit::settings(std::path::Path::new("/x"));
+    let row = |pod: &str, after_s: i64| {
+        let start = t0() + TimeDelta::seconds(after_s);
+        crate::store::SegmentRow {
+            row_key: crate::rows::row_key(start, pod),
+            file_name: format!("{pod}_{}.mp3", start.format("%Y%m%dT%H%M%S")),
+            pod: Some(pod.into()),
+            audio_start_ms: Some(start.timestamp_millis()),
+            duration_us: Some(10_000_000),
+            frames: Some(400),
+            ..Default::default()
+        }
+    };
+    // pod-a recorded 0-20 s and 30-40 s; pod-b 5-35 s.
+    for r in [row("pod-a", 0), row("pod-a", 10), row("pod-a", 30)] {
+        archive.insert_row(&r).await.unwrap();
+    }
+    for r in [row("pod-b", 5), row("pod-b", 15), row("pod-b", 25)] {
+        archive.insert_row(&r).await.unwrap();
+    }
+    let (from, to) = (at(0.0), at(40.0));
+    let all = plan_from_rows(&archive, &settings, from, to, None)
+        .await
+        .unwrap();
+    assert!(all.gaps.is_empty(), "{:?}", all.gaps);
+    let a = plan_from_rows(&archive, &settings, from, to, Some("pod-a"))
+        .await
+        .unwrap();
+    assert!(a.pieces.iter().all(|p| p.pod == "pod-a"), "{:?}", a.pieces);
+    assert_eq!(a.pieces.len(), 3);
+    assert_eq!(
+        a.gaps,
+        [ExportGap {
+            start: at(20.0),
+            end: at(30.0)
+        }]
+    );
+    let b = plan_from_rows(&archive, &settings, from, to, Some("pod-b"))
+        .await
+        .unwrap();
+    assert!(b.pieces.iter().all(|p| p.pod == "pod-b"));
+    assert_eq!(b.gaps.len(), 2, "before 5 s and after 35 s: {:?}", b.gaps);
+    assert!(plan_from_rows(&archive, &settings, from, to, Some("pod-c"))
+        .await
+        .is_err());
+}
