@@ -139,36 +139,50 @@ fn sweep(
 
 /// Turn the sweep's picks into outcomes, adding every candidate whose coverage cannot be
 /// proven.
+///
+/// In timeline order, a candidate that neither the archive nor the files still being written
+/// can be shown to cover is chosen, and counts for those after it. Coverage only grows as
+/// files are chosen, so no candidate before it changes its mind: one pass decides, and the
+/// outcomes are then read with the final choice. (Starting over after each added file gave
+/// the same choice, at a cost quadratic in the files: 2.5 s for 10,000 files of two replicas
+/// that no alignment relates, every file of one of them added one by one.)
 fn prove(entries: &[Entry<'_>], chosen: &mut [bool]) -> Vec<Outcome> {
     let near = ByStart::new(entries);
     // Timeline order, so the file added first does not depend on the listing's order.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| (entries[i].place.start, entries[i].name));
-    'again: loop {
-        let mut archived = Runs::new(entries, chosen, false);
-        let mut with_live = Runs::new(entries, chosen, true);
-        let mut outcomes = vec![Outcome::Idle; entries.len()];
-        for &i in &order {
-            if chosen[i] {
-                outcomes[i] = Outcome::Chosen;
-                continue;
-            }
-            if entries[i].role != Role::Candidate {
-                continue;
-            }
-            let (lo, hi) = possible(&entries[i].place);
-            let group = entries[i].place.group;
-            outcomes[i] = if archived.covers(&entries[i].place) {
-                Outcome::Covered(near.overlapping(entries, chosen, (lo, hi), group, false))
-            } else if with_live.covers(&entries[i].place) {
-                Outcome::Waiting(near.overlapping(entries, chosen, (lo, hi), group, true))
-            } else {
-                chosen[i] = true;
-                continue 'again;
-            };
+    let mut archived = Runs::new(entries, chosen, false);
+    let mut with_live = Runs::new(entries, chosen, true);
+    for &i in &order {
+        let p = &entries[i].place;
+        if chosen[i] || entries[i].role != Role::Candidate {
+            continue;
         }
-        return outcomes;
+        if !archived.covers(p) && !with_live.covers(p) {
+            chosen[i] = true;
+            archived.add(p);
+            with_live.add(p);
+        }
     }
+    let mut outcomes = vec![Outcome::Idle; entries.len()];
+    for &i in &order {
+        if chosen[i] {
+            outcomes[i] = Outcome::Chosen;
+            continue;
+        }
+        if entries[i].role != Role::Candidate {
+            continue;
+        }
+        let (lo, hi) = possible(&entries[i].place);
+        let group = entries[i].place.group;
+        outcomes[i] = if archived.covers(&entries[i].place) {
+            Outcome::Covered(near.overlapping(entries, chosen, (lo, hi), group, false))
+        } else {
+            debug_assert!(with_live.covers(&entries[i].place));
+            Outcome::Waiting(near.overlapping(entries, chosen, (lo, hi), group, true))
+        };
+    }
+    outcomes
 }
 
 /// The audio the entry may hold, given how unsure its placement is (used to name what a
@@ -210,6 +224,31 @@ impl Runs {
             runs,
             cache: Default::default(),
         }
+    }
+
+    /// A file just chosen joins the runs: as a run of its own, at the end of the run before
+    /// it or the start of the run after it in its chain, or joining the two.
+    fn add(&mut self, p: &Placement) {
+        let key = |q: &Placement| (q.chain, q.index);
+        let at = self.runs.partition_point(|(first, _)| key(first) < key(p));
+        let joins_prev = at > 0 && {
+            let (_, last) = &self.runs[at - 1];
+            last.chain == p.chain && last.index + 1 == p.index
+        };
+        let joins_next = self
+            .runs
+            .get(at)
+            .is_some_and(|(first, _)| first.chain == p.chain && first.index == p.index + 1);
+        match (joins_prev, joins_next) {
+            (true, true) => {
+                let (_, last) = self.runs.remove(at);
+                self.runs[at - 1].1 = last;
+            }
+            (true, false) => self.runs[at - 1].1 = *p,
+            (false, true) => self.runs[at].0 = *p,
+            (false, false) => self.runs.insert(at, (*p, *p)),
+        }
+        self.cache.remove(&p.group);
     }
 
     /// Whether everything `x` holds is held for certain by runs of its own group: its own
