@@ -184,11 +184,10 @@ pub async fn refresh_with(
     }
     if archive.held_read {
         memory.held = archive.held.clone();
-    }
-    memory.storage = archive.storage;
-    if !archive.held_read {
+    } else {
         archive.held = memory.held.clone();
     }
+    memory.storage = archive.storage;
     debug!(
         requests = archive.requests,
         folder = scan.is_some(),
