@@ -69,9 +69,13 @@ fn main() -> ExitCode {
 async fn run(settings: &Settings, archive_dir: &str) -> Result<(), String> {
     let archive = LocalArchive::new(archive_dir, &settings.container).map_err(|e| e.to_string())?;
     let partition = |name: String| archive.partition(&name).map_err(|e| e.to_string());
-    let gone = partition(job::rows::gone_partition(&settings.container))?;
-    let aligned = partition(job::rows::alignment_partition(&settings.container))?;
-    let seen = partition(job::rows::sightings_partition(&settings.container))?;
+    let gone = partition(archive_model::rows::gone_partition(&settings.container))?;
+    let aligned = partition(archive_model::rows::alignment_partition(
+        &settings.container,
+    ))?;
+    let seen = partition(archive_model::rows::sightings_partition(
+        &settings.container,
+    ))?;
     let runs = partition(job::outcome::runs_partition(&settings.container))?;
     let parts = Partitions {
         archive: &archive,

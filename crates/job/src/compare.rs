@@ -22,11 +22,11 @@ use selection::{CompareRequest, Comparison, Verdict};
 use tracing::{info, warn};
 
 use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE};
-use crate::rows::blob_frame_offset;
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::Recording;
 use crate::store::{Archive, SegmentRow};
+use archive_model::rows::blob_frame_offset;
 
 /// Seconds of the other file's window at each checkpoint; shorter overlaps are compared in
 /// one window as long as the overlap, down to [`SHORTEST_S`].

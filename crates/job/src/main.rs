@@ -146,14 +146,17 @@ fn open(settings: &Settings, partition: &str) -> Result<AzureArchive, String> {
 
 async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
     let archive = open(settings, &settings.container)?;
-    let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
+    let gone = open(
+        settings,
+        &archive_model::rows::gone_partition(&settings.container),
+    )?;
     let aligned = open(
         settings,
-        &job::rows::alignment_partition(&settings.container),
+        &archive_model::rows::alignment_partition(&settings.container),
     )?;
     let seen = open(
         settings,
-        &job::rows::sightings_partition(&settings.container),
+        &archive_model::rows::sightings_partition(&settings.container),
     )?;
     let runs = open(settings, &job::outcome::runs_partition(&settings.container))?;
     let parts = job::run::Partitions {
@@ -173,7 +176,10 @@ async fn metrics(
 ) -> Result<(), String> {
     // Read only: no `ensure_ready`, no lock, no row written (docs/operations.md).
     let archive = open(settings, &settings.container)?;
-    let gone = open(settings, &job::rows::gone_partition(&settings.container))?;
+    let gone = open(
+        settings,
+        &archive_model::rows::gone_partition(&settings.container),
+    )?;
     let runs = open(settings, &job::outcome::runs_partition(&settings.container))?;
     let sources = job::metrics::Sources {
         archive: &archive,

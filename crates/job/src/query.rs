@@ -8,11 +8,11 @@ use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZon
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::rows;
 use crate::settings::Settings;
 use crate::store::azure::sas::ReadUrls;
 use crate::store::azure::AzureArchive;
 use crate::store::{Archive, SegmentRow};
+use archive_model::rows;
 
 /// One archived segment as `ls` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -192,9 +192,10 @@ pub async fn signed_playlist(
             signed.insert(s.blob.clone(), url);
         }
     }
-    Ok(crate::days::playlist::playlist_with(&manifest, |s| {
-        signed.get(&s.blob).cloned().unwrap_or_default()
-    }))
+    Ok(archive_model::day::playlist::playlist_with(
+        &manifest,
+        |s| signed.get(&s.blob).cloned().unwrap_or_default(),
+    ))
 }
 
 /// `ls`'s table: a header, then one line per segment.

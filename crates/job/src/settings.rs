@@ -82,18 +82,8 @@ pub struct Settings {
     pub archive_mode: ArchiveMode,
 }
 
-/// What the job puts in a blob (`ARCHIVE_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveMode {
-    /// `frame-exact`, the default: where a recording repeats audio that a blob of its
-    /// alignment group already holds exactly, its blob leaves the repeat out: a generated
-    /// header frame, the frames the decoder needs to warm up (declared as encoder delay), then
-    /// the rest of the recording. Elsewhere the blob is the recording's bytes.
-    FrameExact,
-    /// `original`: every blob is the recording's bytes, as ffmpeg wrote them (for archives
-    /// kept as evidence); the join points are metadata only.
-    Original,
-}
+/// What the job puts in a blob (`ARCHIVE_MODE`): the archive model's.
+pub use archive_model::ArchiveMode;
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -93,9 +93,9 @@ pub(crate) struct MemoryPartitions<A = InMemoryArchive> {
 pub(crate) fn memory_partitions(archive: &InMemoryArchive) -> MemoryPartitions {
     MemoryPartitions {
         archive: archive.partition(STREAM),
-        gone: archive.partition(&crate::rows::gone_partition(STREAM)),
-        aligned: archive.partition(&crate::rows::alignment_partition(STREAM)),
-        seen: archive.partition(&crate::rows::sightings_partition(STREAM)),
+        gone: archive.partition(&archive_model::rows::gone_partition(STREAM)),
+        aligned: archive.partition(&archive_model::rows::alignment_partition(STREAM)),
+        seen: archive.partition(&archive_model::rows::sightings_partition(STREAM)),
         runs: InMemoryArchive::new(STREAM).partition(&crate::outcome::runs_partition(STREAM)),
     }
 }

@@ -22,9 +22,9 @@ use common::fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use archive_model::day::DaySilence;
 use azure_storage::shared_access_signature::service_sas::BlobSasPermissions;
 use azure_storage::shared_access_signature::SasToken;
-use job::days::DaySilence;
 use serde_json::Value;
 
 const CHROMIUM: &str = "/usr/bin/chromium";

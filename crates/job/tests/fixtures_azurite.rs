@@ -151,7 +151,7 @@ async fn every_scenario_archives_what_it_deletes() {
             &target,
             &stream,
             "audios",
-            &job::rows::alignment_partition(&stream),
+            &archive_model::rows::alignment_partition(&stream),
             AzureOptions::default(),
         )
         .unwrap()
@@ -160,7 +160,7 @@ async fn every_scenario_archives_what_it_deletes() {
         .unwrap();
         let kept: std::collections::BTreeSet<_> = kept
             .iter()
-            .filter_map(job::rows::alignment)
+            .filter_map(archive_model::rows::alignment)
             .map(|al| (al.a, al.b))
             .collect();
         assert_eq!(kept, distinct, "{name}: alignments kept in the table");

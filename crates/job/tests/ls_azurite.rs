@@ -53,7 +53,7 @@ async fn ls_pages_through_every_row_and_filters_by_local_day_and_range() {
             let start = t0 + TimeDelta::seconds(i * SEGMENT_S);
             let file = format!("pod-a_{}.mp3", start.format("%Y%m%dT%H%M%S"));
             let row = SegmentRow {
-                row_key: job::rows::row_key(start, "pod-a"),
+                row_key: archive_model::rows::row_key(start, "pod-a"),
                 blob_name: Some(format!("{}/{file}", start.format("%d-%m-%Y"))),
                 file_name: file,
                 pod: Some("pod-a".into()),

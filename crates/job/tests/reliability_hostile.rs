@@ -652,7 +652,7 @@ fn cases() -> Vec<Case> {
             ..case("rows-blob-missing", "our row for a local file, its blob missing (deleted by hand or a lifecycle rule): the file is not deleted", |c| {
                 let name = c.rel("base1").to_string_lossy().into_owned();
                 let blob = format!("{}/{name}", c.at(0).format("%d-%m-%Y"));
-                let mut r = row(&job::rows::row_key(c.at(0), "rec-a"), &name, Some(&blob));
+                let mut r = row(&archive_model::rows::row_key(c.at(0), "rec-a"), &name, Some(&blob));
                 r.size = Some(media(Media::Cbr).len() as u64);
                 insert(c, r);
             })
@@ -673,7 +673,7 @@ fn cases() -> Vec<Case> {
                 let blob = format!("{}/{name}", c.at(0).format("%d-%m-%Y"));
                 let other = media(Media::Vbr);
                 upload(c, &blob, &other);
-                let mut r = row(&job::rows::row_key(c.at(0), "rec-a"), &name, Some(&blob));
+                let mut r = row(&archive_model::rows::row_key(c.at(0), "rec-a"), &name, Some(&blob));
                 r.size = Some(other.len() as u64);
                 r.content_md5 = Some(md5_b64(&md5::Md5::digest(&other).into()));
                 insert(c, r);

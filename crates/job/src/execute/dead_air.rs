@@ -4,7 +4,7 @@ use chrono::TimeDelta;
 use selection::Upload;
 use tracing::warn;
 
-use crate::days::Silence;
+use archive_model::day::Silence;
 
 /// The spans a detector reported, as rows and manifests keep them.
 pub(crate) fn silences(report: &deadair::Report) -> Vec<Silence> {

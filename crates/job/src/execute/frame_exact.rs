@@ -51,15 +51,15 @@ pub(super) struct Prepared {
     pub dead_air: deadair::Detector,
 }
 
-/// Reads `recording` (`size` bytes, `frames` audio frames as planned) up to its frame `trim`,
+/// Reads `recording` (`size` bytes, `frames` audio frames as planned) up to its frame `cut`,
 /// counting and measuring on the way, and builds the header of the blob that plays it from
-/// `trim` on. `None` where no such blob can be built (the format is not found,
+/// `cut` on. `None` where no such blob can be built (the format is not found,
 /// the in-point is too near the start for a warm-up, the counts do not fit a header): the
 /// blob is then the recording's bytes.
 pub(super) fn prepare(
     recording: &Recording,
     size: u64,
-    trim: u64,
+    cut: u64,
     frames: u64,
     silence: deadair::Threshold,
 ) -> std::io::Result<Option<Prepared>> {
@@ -76,12 +76,12 @@ pub(super) fn prepare(
     // As many frames as the delay field can declare: 4 of 1152 samples, 8 of 576.
     let budget = u64::from(MAX_DELAY + DECODER_DELAY) / spf;
     let counted = pass.scanner.frames_counted();
-    let warm_up = budget.min(trim.saturating_sub(counted));
-    if warm_up == 0 || trim >= frames {
+    let warm_up = budget.min(cut.saturating_sub(counted));
+    if warm_up == 0 || cut >= frames {
         return Ok(None);
     }
-    let first_frame = trim - warm_up;
-    pass.scanner.locate(first_frame, trim);
+    let first_frame = cut - warm_up;
+    pass.scanner.locate(first_frame, cut);
     loop {
         let found = pass.scanner.located();
         if found.start.is_some() && found.end.is_some() {

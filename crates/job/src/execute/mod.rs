@@ -18,13 +18,13 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use selection::{ArchiveState, Plan};
 use tracing::{error, info, warn};
 
-use crate::days;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
 use crate::share::Share;
 use crate::store::{Archive, Lock, SegmentRow};
 
 pub mod core;
+mod cuts;
 mod dead_air;
 mod frame_exact;
 #[cfg(test)]
@@ -39,7 +39,6 @@ mod testkit;
 mod tests;
 #[cfg(test)]
 mod tests_frame_exact;
-mod trims;
 
 pub use protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
 pub use record::{remember_alignments, remember_sightings, restamp};
@@ -122,7 +121,7 @@ pub struct Stores<'a> {
     pub archive: &'a dyn Archive,
     pub gone: &'a dyn Archive,
     pub aligned: &'a dyn Archive,
-    /// The partition holding the sightings row ([`crate::rows::sightings_row`]).
+    /// The partition holding the sightings row ([`archive_model::rows::sightings_row`]).
     pub seen: &'a dyn Archive,
     pub lock: Option<&'a Lock>,
 }
@@ -166,8 +165,14 @@ pub async fn execute(
     let late_growth = warn_late_growth(state, plan);
     // A cut leaves audio out of a blob on the strength of the segment it joins, as a deletion
     // does: only where a comparison shows that segment holds the same audio.
-    let trims = trims::confirm_trims(
-        days::upload_trims(&recorded.archived, &plan.uploads, &plan.groups, settings),
+    let cuts = cuts::confirm_cuts(
+        archive_model::day::upload_cuts(
+            &recorded.archived,
+            &plan.uploads,
+            &plan.groups,
+            &settings.selection,
+            settings.archive_mode,
+        ),
         plan,
         comparisons,
         folder,
@@ -180,9 +185,19 @@ pub async fn execute(
         verified: recorded.verified.clone(),
         // Where each upload joins the archive, so that its row and blob carry it from the
         // start.
-        joined: days::upload_points(&recorded.archived, &plan.uploads, settings),
-        trims,
-        leads: days::upload_leads(&recorded.archived, plan, state, settings),
+        joined: archive_model::day::upload_points(
+            &recorded.archived,
+            &plan.uploads,
+            &settings.selection,
+        ),
+        cuts,
+        leads: archive_model::day::upload_leads(
+            &recorded.archived,
+            plan,
+            state,
+            &settings.selection,
+            settings.archive_mode,
+        ),
         head_held_by: recorded
             .archived
             .iter()
@@ -243,12 +258,12 @@ pub async fn execute(
         .uploads
         .iter()
         .filter(|u| done.confirmed.contains(&u.file))
-        .filter_map(|u| days::day_of(&u.file, settings))
+        .filter_map(|u| archive_model::day::day_of(&u.file, &settings.selection))
         .collect();
     days.extend(
         done.deleted_audio
             .iter()
-            .filter_map(|f| days::day_of(f, settings)),
+            .filter_map(|f| archive_model::day::day_of(f, &settings.selection)),
     );
     let held = crate::report::held_files(&folder.files, plan, Some(&done.deleted_audio), settings);
     sum.errors += record::write_manifests(stores.archive, settings, &days, &held).await;

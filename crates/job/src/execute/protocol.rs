@@ -1,16 +1,16 @@
 //! What the executor core and its shell say to each other: the [`Setup`], the
 //! [`Operation`]s the core asks for and the [`Event`]s the shell answers with. The rules of
 //! proof for a blob, which the core, [`super::read_state`] and `days` apply, are in
-//! [`crate::proof`].
+//! [`archive_model::proof`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
-use crate::days::{Lead, Silence, Trim};
-use crate::joins::Points;
 use crate::store::{BlobInfo, PutMode, SegmentRow};
+use archive_model::day::{Cut, Lead, Silence};
+use archive_model::joins::Points;
 
 /// What the executor needs besides the plan: all of it read before the run's first write.
 pub struct Setup<'a> {
@@ -22,12 +22,12 @@ pub struct Setup<'a> {
     pub stream: &'a str,
     /// Archived segments whose row was read this run and whose blob was seen.
     pub verified: HashSet<String>,
-    /// Where each upload joins the archive ([`crate::days::upload_points`]).
+    /// Where each upload joins the archive ([`archive_model::day::upload_points`]).
     pub joined: HashMap<String, Points>,
     /// Uploads whose blob may leave out the audio before their in-point
-    /// ([`crate::days::upload_trims`]): frame-exact blobs.
-    pub trims: HashMap<String, Trim>,
-    /// Uploads that continue another file of their ffmpeg process ([`crate::days::upload_leads`]):
+    /// ([`archive_model::day::upload_cuts`]): frame-exact blobs.
+    pub cuts: HashMap<String, Cut>,
+    /// Uploads that continue another file of their ffmpeg process ([`archive_model::day::upload_leads`]):
     /// a blob not cut at an in-point starts with that file's last frames, for the decoder.
     pub leads: HashMap<String, Lead>,
     /// Archived segments whose frame-exact blob leaves out audio another segment's blob
@@ -56,7 +56,7 @@ impl<'a> Setup<'a> {
             stream,
             verified: HashSet::new(),
             joined: HashMap::new(),
-            trims: HashMap::new(),
+            cuts: HashMap::new(),
             leads: HashMap::new(),
             head_held_by: HashMap::new(),
             blob_sizes: HashMap::new(),

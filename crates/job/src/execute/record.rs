@@ -9,9 +9,9 @@ use tracing::{error, info, warn};
 use super::{Recorded, Stores};
 use crate::days;
 use crate::report;
-use crate::rows;
 use crate::settings::Settings;
 use crate::store::{Archive, SegmentRow};
+use archive_model::rows;
 
 /// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
 /// of their days. Returns how many failed: a stale start misplaces a join in a day manifest
@@ -57,7 +57,7 @@ pub async fn restamp(
                 info!(file = %r.file, audio_start = %r.audio_start, decision = "restamped",
                     "placed anew by a content alignment measured since it was recorded");
                 if r.archived {
-                    changed_days.extend(days::day_of(&r.file, settings));
+                    changed_days.extend(archive_model::day::day_of(&r.file, &settings.selection));
                 }
             }
             Err(e) => {

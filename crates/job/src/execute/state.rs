@@ -8,11 +8,11 @@ use selection::ArchiveState;
 use tracing::warn;
 
 use super::Stores;
-use crate::proof::{blob_proves, lookup_target};
-use crate::rows;
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::store::{Archive, SegmentRow};
+use archive_model::proof::{blob_proves, lookup_target};
+use archive_model::rows;
 
 pub use super::Recorded;
 
@@ -138,7 +138,7 @@ async fn blob_present(
         return false;
     };
     match archive.blob_info(&blob).await {
-        Ok(Some(info)) => blob_proves(expected, &info),
+        Ok(Some(info)) => blob_proves(expected, info.size),
         Ok(None) => {
             warn!(file, blob = %blob, "archived by the table but its blob is missing");
             false

@@ -20,9 +20,9 @@ fn cut_after<'a>(
 ) -> Executor<'a> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut setup = Setup::new(settings, state, "hope", deadline);
-    setup.trims.insert(
+    setup.cuts.insert(
         B0.into(),
-        crate::days::Trim {
+        archive_model::day::Cut {
             frame: 120,
             after: after.into(),
         },
@@ -193,7 +193,7 @@ fn a_blob_that_continues_a_file_starts_with_its_frames_and_rests_on_itself_alone
     let p = plan(&[B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut setup = Setup::new(&s, &st, "hope", deadline);
-    let lead = crate::days::Lead {
+    let lead = archive_model::day::Lead {
         file: A0.into(),
         blob: format!("hope/{A0}"),
     };
@@ -241,13 +241,13 @@ fn a_blob_that_continues_a_file_starts_with_its_frames_and_rests_on_itself_alone
     );
     // Its blob's frame k is the recording's k - 8: all of the recording plays, from blob
     // frame 8.
-    assert_eq!(crate::rows::blob_frame_offset(row), -8);
+    assert_eq!(archive_model::rows::blob_frame_offset(row), -8);
     let whole = SegmentRow {
         in_frame: Some(0),
         out_frame: Some(383),
         ..row.clone()
     };
-    assert_eq!(crate::rows::ranged(&whole), Some((8, 391)));
+    assert_eq!(archive_model::rows::ranged(&whole), Some((8, 391)));
     ex.handle(Event::RowWritten { upload: 0 });
     assert_eq!(kinds(&polled(&mut ex, now)), [Step::Delete(0)]);
 }

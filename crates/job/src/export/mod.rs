@@ -4,7 +4,7 @@
 //!
 //! In three steps:
 //! 1. [`plan`] (pure): the archive's rows placed and joined as the day manifests do
-//!    ([`crate::days::placed_rows`], [`crate::joins::joins`]), so each blob plays from its
+//!    ([`archive_model::day::placed_rows`], [`archive_model::joins::joins`]), so each blob plays from its
 //!    in-point to its out-point; the frames of each blob that cover the range, the gaps no
 //!    replica recorded, and how much of the first and last frame lies outside the range.
 //! 2. [`read::index`]: each blob's frames walked in chunks of at most [`read::CHUNK`] bytes up
@@ -21,10 +21,10 @@ pub mod read;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::joins::{joins, Join, Placed, MIN_GAP_MS};
 use crate::settings::Settings;
 use crate::store::Archive;
-use crate::{days, rows};
+use archive_model::joins::{joins, Join, Placed, MIN_GAP_MS};
+use archive_model::rows;
 
 /// The frames one blob gives the export: the blob's audio frames `first_frame..end_frame`
 /// (a frame-exact blob's frames are its recording's from the row's `blob_first_frame` on).
@@ -88,7 +88,7 @@ fn seconds(d: TimeDelta) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
 }
 
-/// The pieces and gaps of `from..to` from the archive's joined segments ([`crate::joins::joins`]
+/// The pieces and gaps of `from..to` from the archive's joined segments ([`archive_model::joins::joins`]
 /// over every row near the range, in its order). Segments without a frame count cannot be cut
 /// frame-exactly and are left out (their span shows as a gap unless another replica has it);
 /// join them without those rows so that the other replica's copies play instead.
@@ -100,7 +100,7 @@ fn seconds(d: TimeDelta) -> f64 {
 ///
 /// ```
 /// use job::export::plan;
-/// use job::joins::{joins, Placed};
+/// use archive_model::joins::{joins, Placed};
 /// let t0: chrono::DateTime<chrono::Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
 /// let s = |ms| t0 + chrono::TimeDelta::milliseconds(ms);
 /// let placed = |file: &str, after_ms| Placed {
@@ -231,10 +231,11 @@ pub async fn plan_from_rows(
         .rows_in_range(&lo, &hi)
         .await
         .map_err(|e| e.to_string())?;
-    let (counted, uncounted): (Vec<Placed>, Vec<Placed>) = days::placed_rows(&rows, settings)
-        .into_iter()
-        .filter(|p| pod.is_none_or(|pod| p.pod == pod))
-        .partition(|p| p.frames.is_some_and(|f| f > 0));
+    let (counted, uncounted): (Vec<Placed>, Vec<Placed>) =
+        archive_model::day::placed_rows(&rows, &settings.selection)
+            .into_iter()
+            .filter(|p| pod.is_none_or(|pod| p.pod == pod))
+            .partition(|p| p.frames.is_some_and(|f| f > 0));
     let uncounted: Vec<String> = uncounted
         .into_iter()
         .filter(|p| p.start < to && p.start + micros(p.duration_us as f64 / 1e6) > from)

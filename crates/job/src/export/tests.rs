@@ -1,7 +1,7 @@
 use super::read::{index, write, CHUNK};
 use super::*;
-use crate::joins::{joins, Placed};
 use crate::store::memory::InMemoryArchive;
+use archive_model::joins::{joins, Placed};
 
 use mp3frame::info_tag::{tag_frame, Gapless, Toc};
 use mp3frame::FrameHeader;
@@ -280,7 +280,7 @@ async fn one_replicas_recordings_are_exported_with_its_own_gaps() {
     let row = |pod: &str, after_s: i64| {
         let start = t0() + TimeDelta::seconds(after_s);
         crate::store::SegmentRow {
-            row_key: crate::rows::row_key(start, pod),
+            row_key: archive_model::rows::row_key(start, pod),
             file_name: format!("{pod}_{}.mp3", start.format("%Y%m%dT%H%M%S")),
             pod: Some(pod.into()),
             audio_start_ms: Some(start.timestamp_millis()),

@@ -101,7 +101,7 @@ pub(super) async fn read_archive(
     // the hour may reach into it.
     let segment =
         TimeDelta::from_std(settings.selection.segment_time).unwrap_or(TimeDelta::hours(1));
-    let (from, to) = crate::rows::key_range(now - TimeDelta::hours(1) - segment, now);
+    let (from, to) = archive_model::rows::key_range(now - TimeDelta::hours(1) - segment, now);
     out.held_read = true;
     for (what, store) in [("archived", sources.archive), ("gone", sources.gone)] {
         out.requests += 1;
@@ -145,7 +145,8 @@ fn audio_span(row: &SegmentRow, settings: &Settings) -> Option<(DateTime<Utc>, D
 
 /// The longest span of dead air a row records; `None` where it was not measured.
 fn longest_silence(row: &SegmentRow) -> Option<f64> {
-    let spans: Vec<crate::days::Silence> = serde_json::from_str(row.silences.as_deref()?).ok()?;
+    let spans: Vec<archive_model::day::Silence> =
+        serde_json::from_str(row.silences.as_deref()?).ok()?;
     Some(
         spans
             .iter()

@@ -330,10 +330,10 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
     let dir = tempfile::tempdir().unwrap();
     let settings = testkit::settings(dir.path());
     let archive = InMemoryArchive::new("hope");
-    let gone = archive.partition(&crate::rows::gone_partition("hope"));
+    let gone = archive.partition(&archive_model::rows::gone_partition("hope"));
     let now: DateTime<Utc> = Utc::now();
     let row = |pod: &str, start: DateTime<Utc>, minutes: i64| crate::store::SegmentRow {
-        row_key: crate::rows::row_key(start, pod),
+        row_key: archive_model::rows::row_key(start, pod),
         file_name: format!("{pod}_{}.mp3", start.format("%Y%m%dT%H%M%S")),
         pod: Some(pod.into()),
         audio_start_ms: Some(start.timestamp_millis()),
@@ -396,7 +396,7 @@ fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
     let start = now - TimeDelta::minutes(10);
     runtime
         .block_on(archive.insert_row(&crate::store::SegmentRow {
-            row_key: crate::rows::row_key(start, "pod-a"),
+            row_key: archive_model::rows::row_key(start, "pod-a"),
             file_name: format!("pod-a_{}.mp3", start.format("%Y%m%dT%H%M%S")),
             pod: Some("pod-a".into()),
             audio_start_ms: Some(start.timestamp_millis()),

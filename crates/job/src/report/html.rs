@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::index::IndexEntry;
 use super::{esc, local_time, seconds_text};
-use crate::days::DayManifest;
+use archive_model::day::DayManifest;
 
 /// Makes every relative URL of the page carry the page's own query string.
 ///

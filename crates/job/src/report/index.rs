@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::days::DayManifest;
+use archive_model::day::DayManifest;
 
 /// Where the list of days is kept.
 pub const INDEX: &str = "_days/index.jsonl";

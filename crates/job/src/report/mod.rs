@@ -8,10 +8,10 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::days::{self, DayManifest};
-use crate::rows;
 use crate::settings::Settings;
 use crate::store::{Archive, StoreResult};
+use archive_model::day::{self, DayManifest};
+use archive_model::rows;
 
 pub mod html;
 pub mod index;
@@ -152,7 +152,12 @@ pub async fn day_manifest(
         .rows_in_range(&lo, &hi)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(days::build(&rows, date, settings))
+    Ok(day::build(
+        &rows,
+        date,
+        &settings.stream,
+        &settings.selection,
+    ))
 }
 
 /// Escapes text for XML and HTML (content and attribute values).

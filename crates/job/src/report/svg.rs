@@ -22,7 +22,7 @@ use super::style::{
 };
 use super::timeline::Timeline;
 use super::{esc, seconds_text, HeldFile};
-use crate::days::DayManifest;
+use archive_model::day::DayManifest;
 
 /// Days whose audio spans less than this also get a zoomed timeline of that audio.
 pub const DETAIL_BELOW: TimeDelta = TimeDelta::hours(6);

@@ -2,7 +2,7 @@ use super::*;
 
 use quick_xml::events::Event;
 
-use crate::days::{DayGap, DaySegment, DaySilence};
+use archive_model::day::{DayGap, DaySegment, DaySilence};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()

@@ -10,7 +10,7 @@ use super::style::{
     secs, ARCHIVED, AXIS, GAP, HELD, JOIN, LANE, LEFT, RECORDED, RIGHT, SILENCE, WIDTH,
 };
 use super::{esc, local_time, local_time_ms, seconds_text, HeldFile};
-use crate::days::DayManifest;
+use archive_model::day::DayManifest;
 
 /// One timeline: an axis and a lane per pod, over `from..to`.
 pub(super) struct Timeline<'a> {

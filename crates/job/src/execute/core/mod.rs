@@ -68,10 +68,10 @@ use tracing::{error, info, warn};
 
 use super::dead_air;
 pub use super::protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
-use crate::days::Silence;
-use crate::proof::blob_proves;
-use crate::rows;
 use crate::store::{PutMode, SegmentRow};
+use archive_model::day::Silence;
+use archive_model::proof::blob_proves;
+use archive_model::rows;
 
 mod deletions;
 mod uploads;
@@ -88,8 +88,8 @@ enum UploadState {
     Done(bool),
 }
 
-/// Whether an upload's blob leaves out its start now ([`Setup::trims`]).
-enum TrimNow {
+/// Whether an upload's blob leaves out its start now ([`Setup::cuts`]).
+enum CutNow {
     /// Not a frame-exact blob: the recording's bytes.
     Whole,
     /// From this frame: the segment holding the audio before it is confirmed.
@@ -199,24 +199,24 @@ impl<'a> Executor<'a> {
                     self.uploads[i] = UploadState::Done(false);
                     continue;
                 }
-                let exact = match self.trim_now(u) {
-                    TrimNow::Wait => continue,
-                    TrimNow::Blocked(after) => {
+                let exact = match self.cut_now(u) {
+                    CutNow::Wait => continue,
+                    CutNow::Blocked(after) => {
                         warn!(file = %u.file, after,
                             "left for the next run: its blob leaves out audio that rests on \
                              {after}, not archived in this run");
                         self.uploads[i] = UploadState::Done(false);
                         continue;
                     }
-                    TrimNow::LookUp { file, blob } => {
+                    CutNow::LookUp { file, blob } => {
                         if self.looking_up.is_some() {
                             continue;
                         }
                         self.looking_up = Some(file.clone());
                         return Some(Operation::LookUp { file, blob });
                     }
-                    TrimNow::Cut(frame) => Some(Exact::Cut(frame)),
-                    TrimNow::Whole => self.setup.leads.get(&u.file).cloned().map(Exact::Lead),
+                    CutNow::Cut(frame) => Some(Exact::Cut(frame)),
+                    CutNow::Whole => self.setup.leads.get(&u.file).cloned().map(Exact::Lead),
                 };
                 self.uploads[i] = UploadState::Uploading;
                 let planned = self.row(u, u.size, &[0; 16]);
@@ -305,7 +305,7 @@ impl<'a> Executor<'a> {
                 self.looking_up = None;
                 let expected = self.archived_size(&file);
                 match blob {
-                    Some(info) if blob_proves(expected, &info) => {
+                    Some(info) if blob_proves(expected, info.size) => {
                         self.outcome.confirmed.insert(file);
                     }
                     Some(_) => {

@@ -6,10 +6,10 @@
 use selection::Upload;
 use tracing::{error, info, warn};
 
-use super::{dead_air, Counted, Executor, FrameExact, Silence, TrimNow, UploadState};
-use crate::proof::lookup_target;
-use crate::rows;
+use super::{dead_air, Counted, CutNow, Executor, FrameExact, Silence, UploadState};
 use crate::store::SegmentRow;
+use archive_model::proof::lookup_target;
+use archive_model::rows;
 
 impl<'a> Executor<'a> {
     /// The row recording upload `u` with these bytes, joined to the archive.
@@ -23,24 +23,24 @@ impl<'a> Executor<'a> {
 
     /// Whether upload `u`'s blob leaves out its start, now: only once the segment holding
     /// that audio is confirmed (in this run, or verified when the run began).
-    pub(super) fn trim_now(&self, u: &Upload) -> TrimNow {
-        let Some(t) = self.setup.trims.get(&u.file) else {
-            return TrimNow::Whole;
+    pub(super) fn cut_now(&self, u: &Upload) -> CutNow {
+        let Some(t) = self.setup.cuts.get(&u.file) else {
+            return CutNow::Whole;
         };
         match self.by_file.get(t.after.as_str()) {
             Some(&j) => match self.uploads[j] {
-                UploadState::Done(true) => TrimNow::Cut(t.frame),
-                UploadState::Done(false) => TrimNow::Blocked(t.after.clone()),
-                _ => TrimNow::Wait,
+                UploadState::Done(true) => CutNow::Cut(t.frame),
+                UploadState::Done(false) => CutNow::Blocked(t.after.clone()),
+                _ => CutNow::Wait,
             },
-            None if self.outcome.confirmed.contains(&t.after) => TrimNow::Cut(t.frame),
-            None if self.refuted.contains(&t.after) => TrimNow::Whole,
+            None if self.outcome.confirmed.contains(&t.after) => CutNow::Cut(t.frame),
+            None if self.refuted.contains(&t.after) => CutNow::Whole,
             None => match lookup_target(self.setup.state, self.setup.settings, &t.after) {
-                Some(blob) => TrimNow::LookUp {
+                Some(blob) => CutNow::LookUp {
                     file: t.after.clone(),
                     blob,
                 },
-                None => TrimNow::Whole,
+                None => CutNow::Whole,
             },
         }
     }
@@ -48,7 +48,7 @@ impl<'a> Executor<'a> {
     /// The segment whose blob holds the audio `file`'s frame-exact blob leaves out.
     pub(super) fn head_held_by(&self, file: &str) -> Option<&str> {
         match self.by_file.get(file) {
-            Some(_) => self.setup.trims.get(file).map(|t| t.after.as_str()),
+            Some(_) => self.setup.cuts.get(file).map(|t| t.after.as_str()),
             None => self.setup.head_held_by.get(file).map(String::as_str),
         }
     }
@@ -83,7 +83,7 @@ impl<'a> Executor<'a> {
                 row.lead_frames = Some(e.lead);
                 row.lead_from = self.setup.leads.get(&u.file).map(|l| l.file.clone());
             } else {
-                row.head_held_by = self.setup.trims.get(&u.file).map(|t| t.after.clone());
+                row.head_held_by = self.setup.cuts.get(&u.file).map(|t| t.after.clone());
             }
         }
         row.silences = Some(dead_air::to_json(silences));

@@ -9,11 +9,11 @@ use std::os::unix::fs::FileExt;
 use tracing::{info, warn};
 
 use super::{read_from, Shell};
-use crate::days::Lead;
 use crate::execute::frame_exact::{prepare, prepare_lead, Prepared, LEAD_TAIL};
 use crate::execute::{dead_air, Counted, Event, Exact, FrameExact, Step};
 use crate::share::{Recording, Why};
 use crate::store::{PutMode, PutOutcome};
+use archive_model::day::Lead;
 
 impl Shell<'_> {
     /// What the blob of `plan.uploads[upload]` starts with, read from the recording (and for
@@ -30,8 +30,8 @@ impl Shell<'_> {
         let silence = self.settings.silence;
         let read = |e: std::io::Error| format!("cannot read it: {e}");
         match (exact, tail) {
-            (Exact::Cut(trim), _) => {
-                prepare(recording, u.size, *trim, u.frames, silence).map_err(read)
+            (Exact::Cut(cut), _) => {
+                prepare(recording, u.size, *cut, u.frames, silence).map_err(read)
             }
             (Exact::Lead(_), Some(tail)) => {
                 prepare_lead(recording, u.size, u.frames, silence, tail).map_err(read)
@@ -268,7 +268,7 @@ fn read_tail(recording: &Recording) -> std::io::Result<Vec<u8>> {
 /// What an [`Exact`] asked for, for the log.
 pub(super) fn describe_exact(exact: &Exact) -> String {
     match exact {
-        Exact::Cut(trim) => format!("cut at frame {trim}"),
+        Exact::Cut(cut) => format!("cut at frame {cut}"),
         Exact::Lead(lead) => format!("after the last frames of {}", lead.file),
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use selection::Plan;
 use tracing::{info, warn};
 
-use super::{days, dead_air, Counted, Event, Exact, Operation, Step, Stores};
+use super::{dead_air, Counted, Event, Exact, Operation, Step, Stores};
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::{self, Difference, Recording};
@@ -228,7 +228,7 @@ impl Shell<'_> {
     fn md5_and_dead_air(
         &self,
         recording: &Recording,
-    ) -> std::io::Result<([u8; 16], Vec<days::Silence>)> {
+    ) -> std::io::Result<([u8; 16], Vec<archive_model::day::Silence>)> {
         let mut dead_air = deadair::Detector::new(self.settings.silence);
         let md5 = md5_of(recording, &mut |chunk| dead_air.feed(chunk))?;
         Ok((md5, dead_air::silences(&dead_air.finish())))

@@ -5,24 +5,24 @@ use std::collections::HashMap;
 use selection::{CompareRequest, Comparison, Plan, Verdict};
 use tracing::info;
 
-use crate::days::Trim;
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::store::{Archive, SegmentRow};
+use archive_model::day::Cut;
 
-/// The frame-exact cuts ([`crate::days::upload_trims`]) whose left-out audio a comparison
+/// The frame-exact cuts ([`archive_model::day::upload_cuts`]) whose left-out audio a comparison
 /// shows the joined segment holds: a cut rests on the same evidence as a deletion. A pair no
 /// comparison of this run covered is compared now; a cut without a `Same` verdict is dropped,
 /// and its blob keeps the whole recording.
-pub(crate) async fn confirm_trims(
-    trims: HashMap<String, Trim>,
+pub(crate) async fn confirm_cuts(
+    cuts: HashMap<String, Cut>,
     plan: &Plan,
     comparisons: &[Comparison],
     folder: &Folder,
     settings: &Settings,
     archive: &dyn Archive,
     archived: &HashMap<String, SegmentRow>,
-) -> HashMap<String, Trim> {
+) -> HashMap<String, Cut> {
     let same = |a: &str, b: &str, among: &[Comparison]| {
         among.iter().any(|c| {
             c.verdict == Verdict::Same
@@ -36,14 +36,14 @@ pub(crate) async fn confirm_trims(
         }
     };
     let mut asked = Vec::new();
-    for (file, trim) in &trims {
-        if same(file, &trim.after, comparisons) {
+    for (file, cut) in &cuts {
+        if same(file, &cut.after, comparisons) {
             continue;
         }
         let (Some(u), Some(at), Some(after_at)) = (
             plan.uploads.iter().find(|u| &u.file == file),
             start_ms(file),
-            start_ms(&trim.after),
+            start_ms(&cut.after),
         ) else {
             continue;
         };
@@ -51,10 +51,10 @@ pub(crate) async fn confirm_trims(
         let offset_ms = after_at - at;
         asked.push(CompareRequest {
             file: file.clone(),
-            with: trim.after.clone(),
+            with: cut.after.clone(),
             offset_ms,
             from_ms: offset_ms.max(0),
-            to_ms: (trim.frame as f64 * frame_ms) as i64,
+            to_ms: (cut.frame as f64 * frame_ms) as i64,
         });
     }
     let found = if asked.is_empty() {
@@ -62,13 +62,13 @@ pub(crate) async fn confirm_trims(
     } else {
         crate::compare::measure(&asked, folder, settings, archive, archived).await
     };
-    trims
+    cuts
         .into_iter()
-        .filter(|(file, trim)| {
-            let kept = same(file, &trim.after, comparisons) || same(file, &trim.after, &found);
+        .filter(|(file, cut)| {
+            let kept = same(file, &cut.after, comparisons) || same(file, &cut.after, &found);
             if !kept {
-                info!(file = %file, after = %trim.after, decision = "whole recording",
-                    "no comparison shows that {} holds the audio before its in-point; its blob keeps it", trim.after);
+                info!(file = %file, after = %cut.after, decision = "whole recording",
+                    "no comparison shows that {} holds the audio before its in-point; its blob keeps it", cut.after);
             }
             kept
         })

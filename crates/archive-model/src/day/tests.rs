@@ -1,7 +1,9 @@
 use super::*;
+use crate::ArchiveMode;
 
-fn settings() -> Settings {
-    crate::testkit::settings(std::path::Path::new("/x"))
+/// Stream `hope`'s names: 10-second files in UTC.
+fn settings() -> selection::Settings {
+    selection::Settings::new(10, "hope").unwrap()
 }
 
 fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
@@ -16,10 +18,8 @@ fn row(file: &str, start_ms: i64, duration_ms: i64) -> SegmentRow {
 
 #[test]
 fn node_rows_in_the_repeated_hour_are_played_in_recording_order() {
-    let settings = crate::testkit::settings_with(
-        std::path::Path::new("/x"),
-        &[("FILE_DURATION", "600"), ("TIME_ZONE", "Europe/Madrid")],
-    );
+    let mut settings = selection::Settings::new(600, "hope").unwrap();
+    settings.time_zone = "Europe/Madrid".parse().unwrap();
     // The Node job's rows, keyed by upload time (2 minutes after each file ended): 02:50
     // CEST is 00:50 UTC, the next file 02:00 CET is 01:00 UTC.
     let node = |file: &str, upload: &str| {
@@ -38,6 +38,7 @@ fn node_rows_in_the_repeated_hour_are_played_in_recording_order() {
     let m = build(
         &rows,
         NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(),
+        "hope",
         &settings,
     );
     let order: Vec<(&str, String)> = m
@@ -71,7 +72,7 @@ fn segments_in_order_with_the_gaps_between() {
         row("a_20261125T235959.mp3", t0 - 36_001_000, 10_000),
     ];
     let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-    let m = build(&rows, day, &settings());
+    let m = build(&rows, day, "hope", &settings());
     let files: Vec<&str> = m.segments.iter().map(|s| s.file.as_str()).collect();
     assert_eq!(
         files,
@@ -92,7 +93,7 @@ fn segments_in_order_with_the_gaps_between() {
     assert!(m.gaps.iter().all(|g| g.pods_down == ["a", "b"]));
     assert_eq!(m.archived_seconds, 25.0);
     assert_eq!((m.segments[1].in_s, m.segments[2].in_s), (0.0, 0.0));
-    let p = crate::days::playlist::playlist(&m);
+    let p = playlist::playlist(&m);
     assert!(
         p.starts_with(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
@@ -116,6 +117,7 @@ fn an_overlap_is_skipped_by_the_in_point() {
     let m = build(
         &rows,
         NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        "hope",
         &settings(),
     );
     assert_eq!((m.segments[1].in_s, m.segments[1].out_s), (2.5, 10.0));
@@ -133,6 +135,7 @@ fn the_first_segment_of_a_day_joins_the_last_of_the_day_before() {
     let m = build(
         &rows,
         NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        "hope",
         &settings(),
     );
     assert_eq!(m.segments[1].in_s, 7.0);
@@ -143,6 +146,7 @@ fn the_first_segment_of_a_day_joins_the_last_of_the_day_before() {
     let m = build(
         &rows,
         NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        "hope",
         &settings(),
     );
     assert_eq!(m.segments.len(), 1);
@@ -161,6 +165,7 @@ fn with_frames_the_in_point_is_the_nearest_frame_boundary() {
     let m = build(
         &rows,
         NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        "hope",
         &settings(),
     );
     let s = &m.segments[1];
@@ -217,10 +222,10 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
     (b.in_byte, b.out_byte) = (Some(40_545), Some(160_200));
     let rows = [row("a_20261126T100000.mp3", t0, 10_000), b.clone()];
     let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-    let m = build(&rows, day, &settings());
+    let m = build(&rows, day, "hope", &settings());
     let s = &m.segments[1];
     assert_eq!((s.in_byte, s.out_byte), (Some(40_545), Some(160_200)));
-    let p = crate::days::playlist::playlist(&m);
+    let p = playlist::playlist(&m);
     assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{p}");
     let played = (383.0 - 96.0) * 576.0 / 22_050.0;
     assert!(
@@ -235,13 +240,14 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
     let m = build(
         &[row("a_20261126T100000.mp3", t0, 10_000), b],
         day,
+        "hope",
         &settings(),
     );
     assert_eq!(
         (m.segments[1].in_byte, m.segments[1].out_byte),
         (None, None)
     );
-    let p = crate::days::playlist::playlist(&m);
+    let p = playlist::playlist(&m);
     assert!(
         p.contains("#EXT-X-VERSION:3\n") && !p.contains("BYTERANGE"),
         "{p}"
@@ -276,7 +282,7 @@ fn changed_points_keep_byte_offsets_only_for_the_same_frames() {
     assert_eq!(rows::ranged(&rows::with_points(&r, &whole)), None);
 }
 
-/// `upload_trims`: only a join within one alignment group is cut, only in frame-exact mode,
+/// `upload_cuts`: only a join within one alignment group is cut, only in frame-exact mode,
 /// and never before the blob joined starts holding audio.
 #[test]
 fn only_a_join_within_an_alignment_group_is_cut() {
@@ -310,10 +316,16 @@ fn only_a_join_within_an_alignment_group_is_cut() {
         .into()
     };
     // One group: cut at the join, 2.5 s in (frame 96 of 383).
-    let trims = upload_trims(&archived, &uploads, &groups(a), &settings());
+    let cuts = upload_cuts(
+        &archived,
+        &uploads,
+        &groups(a),
+        &settings(),
+        ArchiveMode::FrameExact,
+    );
     assert_eq!(
-        trims.get(file),
-        Some(&Trim {
+        cuts.get(file),
+        Some(&Cut {
             frame: 96,
             after: a.into()
         })
@@ -324,16 +336,35 @@ fn only_a_join_within_an_alignment_group_is_cut() {
         "the cut is the row's in-point"
     );
     // Placed by names only: nothing is cut.
-    assert!(upload_trims(&archived, &uploads, &groups(file), &settings()).is_empty());
+    assert!(upload_cuts(
+        &archived,
+        &uploads,
+        &groups(file),
+        &settings(),
+        ArchiveMode::FrameExact
+    )
+    .is_empty());
     // ARCHIVE_MODE=original: nothing is cut.
-    let mut original = settings();
-    original.archive_mode = crate::settings::ArchiveMode::Original;
-    assert!(upload_trims(&archived, &uploads, &groups(a), &original).is_empty());
+    assert!(upload_cuts(
+        &archived,
+        &uploads,
+        &groups(a),
+        &settings(),
+        ArchiveMode::Original
+    )
+    .is_empty());
     // The blob joined itself starts after the upload's start: its audio there is elsewhere.
     let mut cut = a_row;
     (cut.blob_first_frame, cut.warm_up_frames) = (Some(300), Some(4));
     let archived: HashMap<String, SegmentRow> = [(a.to_owned(), cut)].into();
-    assert!(upload_trims(&archived, &uploads, &groups(a), &settings()).is_empty());
+    assert!(upload_cuts(
+        &archived,
+        &uploads,
+        &groups(a),
+        &settings(),
+        ArchiveMode::FrameExact
+    )
+    .is_empty());
 }
 
 /// `upload_leads`: an upload that continues a file starts with that file's last frames, read
@@ -367,11 +398,15 @@ fn an_upload_that_continues_a_file_is_led_by_that_files_blob() {
         ..selection::Plan::default()
     };
     let state = selection::ArchiveState::default();
-    let leads = upload_leads(&archived, &plan, &state, &settings());
+    let leads = upload_leads(
+        &archived,
+        &plan,
+        &state,
+        &settings(),
+        ArchiveMode::FrameExact,
+    );
     let lead = |file: &str| leads.get(file).map(|l| (l.file.as_str(), l.blob.as_str()));
     assert_eq!(lead(b), Some((a, "elsewhere/a.mp3")));
     assert_eq!(lead(c), Some((b, "26-11-2026/a_20261126T100010.mp3")));
-    let mut original = settings();
-    original.archive_mode = crate::settings::ArchiveMode::Original;
-    assert!(upload_leads(&archived, &plan, &state, &original).is_empty());
+    assert!(upload_leads(&archived, &plan, &state, &settings(), ArchiveMode::Original).is_empty());
 }

@@ -1,7 +1,7 @@
 //! Where a frame-exact blob may leave out the start of a planned upload: the audio it repeats
 //! is already held, exactly, by the blob of the segment it joins.
 //!
-//! **Key decision: trim only where the join is exact.** Two segments of one alignment group
+//! **Key decision: cut only where the join is exact.** Two segments of one alignment group
 //! (one recorder's consecutive files, or recordings related by a content alignment) are
 //! placed relative to each other to a frame, so the upload's frames before its in-point are
 //! the other segment's audio: left out of the blob, nothing is lost. Between groups only names
@@ -15,12 +15,11 @@ use chrono::TimeDelta;
 use super::{placed_row, placed_upload};
 use crate::joins::{joins, Placed};
 use crate::rows;
-use crate::settings::{ArchiveMode, Settings};
-use crate::store::SegmentRow;
+use crate::{ArchiveMode, SegmentRow};
 
 /// A planned upload whose blob starts at its in-point.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trim {
+pub struct Cut {
     /// The first frame the blob plays (the join's in-point); the frames before it are the
     /// audio of `after`, bar the few the blob keeps for the decoder to warm up.
     pub frame: u64,
@@ -33,17 +32,18 @@ pub struct Trim {
 /// `groups` the plan's alignment groups ([`selection::Plan::groups`]). Only in
 /// [`ArchiveMode::FrameExact`], only for a recording that replaces no archived copy, and only where the segment it joins is of its group and holds that audio
 /// itself (its own blob does not start after it).
-pub fn upload_trims(
+pub fn upload_cuts(
     archived: &HashMap<String, SegmentRow>,
     uploads: &[selection::Upload],
     groups: &BTreeMap<String, String>,
-    settings: &Settings,
-) -> HashMap<String, Trim> {
-    let mut trims = HashMap::new();
-    if settings.archive_mode != ArchiveMode::FrameExact {
-        return trims;
+    settings: &selection::Settings,
+    mode: ArchiveMode,
+) -> HashMap<String, Cut> {
+    let mut cuts = HashMap::new();
+    if mode != ArchiveMode::FrameExact {
+        return cuts;
     }
-    let node = rows::node_name_starts(archived.values(), &settings.selection);
+    let node = rows::node_name_starts(archived.values(), settings);
     let mut placed: HashMap<&str, Placed> = archived
         .iter()
         .filter_map(|(file, r)| Some((file.as_str(), placed_row(r, settings, &node)?)))
@@ -57,7 +57,7 @@ pub fn upload_trims(
     let by_file: HashMap<&str, &selection::Upload> =
         uploads.iter().map(|u| (u.file.as_str(), u)).collect();
     // Where each segment's blob starts holding audio, on the timeline: a row's frame-exact
-    // blob at its first frame, an upload trimmed here at its in-point.
+    // blob at its first frame, an upload cut here at its in-point.
     let mut held_from = HashMap::new();
     for (file, r) in archived {
         if let (Some(p), Some(first)) = (placed.get(file.as_str()), r.blob_first_frame) {
@@ -85,16 +85,16 @@ pub fn upload_trims(
         }
         if same_group && holds {
             held_from.insert(file.to_owned(), j.placed.start + j.placed.frame_time(frame));
-            trims.insert(
+            cuts.insert(
                 file.to_owned(),
-                Trim {
+                Cut {
                     frame,
                     after: after.clone(),
                 },
             );
         }
     }
-    trims
+    cuts
 }
 
 /// The file a planned upload continues, whose last frames its blob starts with.
@@ -117,9 +117,10 @@ pub fn upload_leads(
     archived: &HashMap<String, SegmentRow>,
     plan: &selection::Plan,
     state: &selection::ArchiveState,
-    settings: &Settings,
+    settings: &selection::Settings,
+    mode: ArchiveMode,
 ) -> HashMap<String, Lead> {
-    if settings.archive_mode != ArchiveMode::FrameExact {
+    if mode != ArchiveMode::FrameExact {
         return HashMap::new();
     }
     let uploading: HashMap<&str, &str> = plan
@@ -134,7 +135,7 @@ pub fn upload_leads(
             None => archived
                 .get(prev)
                 .and_then(|r| r.blob_name.clone())
-                .or_else(|| crate::proof::lookup_target(state, &settings.selection, prev)),
+                .or_else(|| crate::proof::lookup_target(state, settings, prev)),
         };
         if let Some(blob) = blob {
             leads.insert(

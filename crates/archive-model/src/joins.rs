@@ -12,8 +12,11 @@ pub const MIN_GAP_MS: i64 = 1_500;
 /// One segment placed on the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placed {
+    /// The recording's file name.
     pub file: String,
+    /// The blob that holds its audio.
     pub blob: String,
+    /// The replica that recorded it.
     pub pod: String,
     /// The day its name falls on, as the blob folders count days.
     pub day: NaiveDate,
@@ -47,27 +50,37 @@ impl Placed {
 /// join (at most half a frame off).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Points {
+    /// Where to start playing, in seconds into the segment.
     pub in_s: f64,
+    /// Where to stop playing.
     pub out_s: f64,
+    /// The in-point as a frame index, where the frames are counted.
     pub in_frame: Option<u64>,
+    /// The out-point as a frame index (exclusive).
     pub out_frame: Option<u64>,
 }
 
 /// A span nobody recorded, just before a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gap {
+    /// Where the gap starts: the end of the audio before it.
     pub start: DateTime<Utc>,
+    /// Where audio resumes.
     pub end: DateTime<Utc>,
     /// The pod whose audio ends where the gap starts, and the one whose audio resumes.
     pub after: String,
+    /// The pod whose audio resumes.
     pub before: String,
 }
 
 /// One segment in time order, joined to everything before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
+    /// The segment, placed.
     pub placed: Placed,
+    /// Where it plays.
     pub points: Points,
+    /// The span no replica recorded just before it, if any.
     pub gap_before: Option<Gap>,
     /// Milliseconds of audio it adds to what the segments before it play.
     pub new_ms: i64,

@@ -1,12 +1,10 @@
 //! What proves an archived segment: the blob its row names (or, for the original job's rows,
 //! the default name) and the properties that blob must have. The executor's core and
-//! [`crate::execute::read_state`] confirm segments with these rules, and `days` names the
+//! the job's reading of the archive state confirm segments with these rules, and `days` names the
 //! blob a lead is read from with them; they live apart from both so neither reaches into the
 //! other.
 
 use selection::ArchiveState;
-
-use crate::store::BlobInfo;
 
 /// The blob that proves archived segment `file`: its row's, or for the original job's rows
 /// (which name none) the default name; `None` when neither can be named.
@@ -25,8 +23,8 @@ pub fn lookup_target(
     }
 }
 
-/// Whether a blob's properties prove the archived segment whose row says `expected` bytes:
+/// Whether a blob of `size` bytes proves the archived segment whose row says `expected` bytes:
 /// it has bytes, and the size the row recorded (the original job's rows record none).
-pub fn blob_proves(expected: Option<u64>, blob: &BlobInfo) -> bool {
-    blob.size > 0 && expected.is_none_or(|s| s == blob.size)
+pub fn blob_proves(expected: Option<u64>, size: u64) -> bool {
+    size > 0 && expected.is_none_or(|s| s == size)
 }
