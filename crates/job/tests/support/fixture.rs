@@ -31,6 +31,23 @@ pub fn replay(scenario: &Path, dir: &Path) -> Value {
     manifest
 }
 
+/// Copy a scenario into `dir` with the modification times it was recorded with, not moved to
+/// now: for a job whose clock is set to the snapshot's moment (`golden_archive.rs`). Returns
+/// the manifest.
+pub fn replay_as_recorded(scenario: &Path, dir: &Path) -> Value {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario.join("manifest.json")).unwrap())
+            .unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        let to = dir.join(name);
+        std::fs::copy(scenario.join(name), &to).unwrap();
+        let mtime = chrono::DateTime::parse_from_rfc3339(f["mtime"].as_str().unwrap()).unwrap();
+        filetime::set_file_mtime(&to, filetime::FileTime::from_system_time(mtime.into())).unwrap();
+    }
+    manifest
+}
+
 /// The job as the CronJob starts it ([`super::common::job`]), run to its end.
 pub fn run_job(dir: &Path, conn: &str, stream: &str, segment: u64) -> std::process::Output {
     super::common::job(dir, conn, stream, segment)
