@@ -94,7 +94,7 @@ pub struct Join {
 /// out-point is the segment's end.
 ///
 /// ```
-/// use job::joins::{joins, Placed};
+/// use archive_model::joins::{joins, Placed};
 /// let t0: chrono::DateTime<chrono::Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
 /// let placed = |file: &str, after_ms| Placed {
 ///     file: file.into(),
