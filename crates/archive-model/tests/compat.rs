@@ -73,9 +73,8 @@ fn rows_of_every_earlier_version_read_and_place_their_segments() {
     let names = selection::Settings::new(10, "radio").unwrap();
     let day = "2026-11-26".parse().unwrap();
     let now = build(&as_written_before(ADDED.len()), day, "radio", &names);
-    for version in 0..ADDED.len() {
+    for (version, (what, _)) in ADDED.iter().enumerate() {
         let rows = as_written_before(version);
-        let what = ADDED[version].0;
         for row in &rows {
             let a = rows::archived(row, Duration::from_secs(10));
             assert_eq!(a.file_name, row.file_name, "before {what}");
