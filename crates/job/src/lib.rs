@@ -12,6 +12,7 @@ pub mod execute;
 pub mod export;
 pub mod metrics;
 pub mod outcome;
+pub mod publish;
 pub mod query;
 pub mod report;
 pub mod run;

@@ -3,8 +3,9 @@
 //!
 //! The order is the run's: read the clocks once → scan the folder → take the stream's lock →
 //! read what the archive says → align → plan → keep alignments and sightings → restamp →
-//! carry the plan out (blob → row → gone row → delete) → summary → the outcome row
-//! (`crate::outcome`, best effort, not for dry runs).
+//! carry the plan out (blob → row → gone row → delete) → the changed days' manifests and
+//! pages (`crate::publish`) → summary → the outcome row (`crate::outcome`, best effort, not
+//! for dry runs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::execute::{self, Stores};
 use crate::outcome::{self, RunFacts, RunRecord};
+use crate::publish;
 use crate::settings::Settings;
 use crate::store::Archive;
 
@@ -178,8 +180,8 @@ async fn attempt(
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
             // Not an error: without them a later run only waits for the clocks to agree.
             let _ = execute::remember_sightings(&stores, &state, &plan).await;
-            let unstamped = execute::restamp(&stores, settings, &recorded, &plan, &folder).await;
-            let mut sum = execute::execute(
+            let (unstamped, mut days) = execute::restamp(&stores, settings, &recorded, &plan).await;
+            let (mut sum, changed) = execute::execute(
                 &stores,
                 settings,
                 &folder,
@@ -190,7 +192,13 @@ async fn attempt(
                 deadline,
             )
             .await;
-            sum.errors += unkept + unstamped;
+            // Days and pages: every day whose segments moved, were archived or deleted,
+            // rewritten once from the table after the plan is carried out.
+            days.extend(changed.days);
+            let held =
+                crate::report::held_files(&folder.files, &plan, Some(&changed.deleted), settings);
+            let unpublished = publish::days_and_pages(archive, settings, &days, &held).await;
+            sum.errors += unkept + unstamped + unpublished;
             // Replicas that never aligned although both held sound disagree as surely as a
             // comparison that found different audio (a replica on another stream from the
             // start is never compared: nothing groups it with the other).

@@ -136,7 +136,8 @@ pub struct Recorded {
     pub verified: HashSet<String>,
 }
 
-/// Carry out `plan`. Returns the summary; `errors > 0` means the run must exit non-zero.
+/// Carry out `plan`. Returns the summary (`errors > 0` means the run must exit non-zero) and
+/// what changed, whose day manifests and pages the run then rewrites ([`crate::publish`]).
 /// `comparisons` are the run's verdicts on the audio the plan's deletions rest on; a
 /// frame-exact cut rests on them too.
 #[allow(clippy::too_many_arguments)] // the run's stores, folder and state, and its plan
@@ -149,7 +150,7 @@ pub async fn execute(
     plan: &Plan,
     comparisons: &[selection::Comparison],
     deadline: Instant,
-) -> Summary {
+) -> (Summary, Changed) {
     for hold in &plan.holds {
         // A reused name waits for an operator; every other hold resolves itself or is logged
         // where it arose.
@@ -233,7 +234,7 @@ pub async fn execute(
         }
     }
     let done = core.outcome();
-    let mut sum = Summary {
+    let sum = Summary {
         seen: folder.files.len(),
         archived: done.archived,
         bytes: done.bytes,
@@ -265,9 +266,20 @@ pub async fn execute(
             .iter()
             .filter_map(|f| archive_model::day::day_of(f, &settings.selection)),
     );
-    let held = crate::report::held_files(&folder.files, plan, Some(&done.deleted_audio), settings);
-    sum.errors += record::write_manifests(stores.archive, settings, &days, &held).await;
-    sum
+    let changed = Changed {
+        days,
+        deleted: done.deleted_audio.clone(),
+    };
+    (sum, changed)
+}
+
+/// What carrying out a plan changed that the day manifests and pages show.
+#[derive(Debug, Default)]
+pub struct Changed {
+    /// Days whose segments changed (uploaded, or deleted from the folder).
+    pub days: BTreeSet<chrono::NaiveDate>,
+    /// Files deleted from the folder whose audio is archived.
+    pub deleted: Vec<String>,
 }
 
 /// Renew the run's lease every 5 s (`LOCK_RENEW_EVERY`) until `done`; `true` when it was lost.

@@ -1,31 +1,30 @@
-//! What a run records besides segments: moved audio starts (restamps), day manifests,
-//! content alignments and sightings.
+//! What a run records besides segments: moved audio starts (restamps), content alignments
+//! and sightings.
 
 use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
 
 use selection::{ArchiveState, Plan};
 use tracing::{error, info, warn};
 
 use super::{Recorded, Stores};
-use crate::days;
-use crate::report;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
+use crate::store::SegmentRow;
 use archive_model::rows;
 
-/// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
-/// of their days. Returns how many failed: a stale start misplaces a join in a day manifest
-/// until a later run restamps it; it never affects what is deleted. `folder`: what the run
-/// scanned, for the files the day pictures show as held.
+/// Record the audio starts the plan moved ([`selection::Restamp`]). Returns how many failed
+/// (a stale start misplaces a join in a day manifest until a later run restamps it; it never
+/// affects what is deleted) and the days whose archived segments moved, whose manifests the
+/// run rewrites after it has carried out the plan.
 pub async fn restamp(
     stores: &Stores<'_>,
     settings: &Settings,
     recorded: &Recorded,
     plan: &Plan,
-    folder: &crate::scan::Folder,
-) -> usize {
+) -> (usize, BTreeSet<NaiveDate>) {
     if settings.dry_run {
-        return 0;
+        return (0, BTreeSet::new());
     }
     let mut failed = 0;
     let mut changed_days = BTreeSet::new();
@@ -66,46 +65,7 @@ pub async fn restamp(
             }
         }
     }
-    if changed_days.is_empty() {
-        return failed;
-    }
-    // Before the plan is carried out: its deletions are taken as done.
-    let held = report::held_files(&folder.files, plan, None, settings);
-    failed + write_manifests(stores.archive, settings, &changed_days, &held).await
-}
-
-/// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
-/// and pages and the index of days (`report`), which show `held` (the files left in the
-/// folder). Returns the number of failures (0 or 1). The pages are written here, not in
-/// `days`, so that `days` does not depend on `report`.
-pub(super) async fn write_manifests(
-    archive: &dyn Archive,
-    settings: &Settings,
-    changed: &BTreeSet<chrono::NaiveDate>,
-    held: &[report::HeldFile],
-) -> usize {
-    if !settings.day_manifests || changed.is_empty() {
-        return 0;
-    }
-    match days::write(archive, settings, changed).await {
-        Ok(written) => {
-            for m in &written {
-                info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
-                    archived_seconds = m.archived_seconds, "day manifest written");
-            }
-            match report::write_pages(archive, settings, &written, Some(held)).await {
-                Ok(()) => 0,
-                Err(e) => {
-                    error!("day pages: {e}");
-                    1
-                }
-            }
-        }
-        Err(e) => {
-            error!("day manifest: {e}");
-            1
-        }
-    }
+    (failed, changed_days)
 }
 
 /// Keep the plan's sightings in place of the stored ones, when they changed. Returns how

@@ -1,0 +1,45 @@
+//! The run's step after the plan is carried out: the manifests of the days whose segments
+//! changed are rewritten from the table ([`crate::days`]), with their pictures and pages and
+//! the index of days ([`crate::report`]).
+
+use std::collections::BTreeSet;
+
+use tracing::{error, info};
+
+use crate::days;
+use crate::report;
+use crate::settings::Settings;
+use crate::store::Archive;
+
+/// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
+/// and pages and the index of days (`report`), which show `held` (the files left in the
+/// folder). Returns the number of failures (0 or 1).
+pub async fn days_and_pages(
+    archive: &dyn Archive,
+    settings: &Settings,
+    changed: &BTreeSet<chrono::NaiveDate>,
+    held: &[report::HeldFile],
+) -> usize {
+    if !settings.day_manifests || changed.is_empty() {
+        return 0;
+    }
+    match days::write(archive, settings, changed).await {
+        Ok(written) => {
+            for m in &written {
+                info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
+                    archived_seconds = m.archived_seconds, "day manifest written");
+            }
+            match report::write_pages(archive, settings, &written, Some(held)).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    error!("day pages: {e}");
+                    1
+                }
+            }
+        }
+        Err(e) => {
+            error!("day manifest: {e}");
+            1
+        }
+    }
+}
