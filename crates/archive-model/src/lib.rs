@@ -10,7 +10,11 @@
 //! - [`day`]: segments placed on the timeline from rows and planned uploads; the day manifest
 //!   and its playlist; the frame-exact blob recipe (a [`day::Cut`] at an in-point, a
 //!   [`day::Lead`] of the file a recording continues).
-//! - [`proof`]: which blob proves an archived segment.
+//! - [`proof`]: which blob proves an archived segment; [`blob`]: what the archive knows of a
+//!   blob.
+//! - [`executor`]: the executor's rules as a state machine (quinn-proto's shape): blob → row
+//!   → gone row → delete, what counts as confirmed, what a failure blocks. The job's async
+//!   shell performs the operations it asks for.
 //!
 //! **Key decision: placement is computed, never stored alone.** A row records a segment's
 //! measured start, length and frames; where it plays from and to (its join with its
@@ -19,7 +23,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blob;
 pub mod day;
+pub mod executor;
 pub mod joins;
 pub mod proof;
 pub mod rows;

@@ -23,24 +23,16 @@ use crate::settings::Settings;
 use crate::share::Share;
 use crate::store::{Archive, Lock, SegmentRow};
 
-pub mod core;
 mod cuts;
-mod dead_air;
 mod frame_exact;
-#[cfg(test)]
-mod properties;
-mod protocol;
 pub mod record;
 mod shell;
 pub mod state;
-#[cfg(test)]
-mod testkit;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_frame_exact;
 
-pub use protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
+use archive_model::executor as core;
+pub use archive_model::executor::{
+    Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step,
+};
 pub use record::{remember_alignments, remember_sightings, restamp};
 use shell::Shell;
 pub use state::read_state;

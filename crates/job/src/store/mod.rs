@@ -10,6 +10,7 @@ use std::fs::File;
 use async_trait::async_trait;
 
 /// The table row is the archive model's ([`archive_model::SegmentRow`]): one owner of the schema.
+pub use archive_model::blob::{BlobInfo, PutMode};
 pub use archive_model::SegmentRow;
 
 pub mod auth;
@@ -49,24 +50,6 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// What the archive holds for one blob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobInfo {
-    pub size: u64,
-    /// The blob's Content-MD5 property, when the service has one.
-    pub md5: Option<[u8; 16]>,
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// How to treat a blob that already exists under the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutMode {
-    /// Commit only if no blob has the name (`If-None-Match: *`).
-    CreateOnly,
-    /// Replace whatever is there (a file that grew after it was archived).
-    Overwrite,
-}
 
 /// The result of [`Archive::put_file`].
 #[derive(Debug, Clone, PartialEq, Eq)]

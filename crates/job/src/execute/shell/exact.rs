@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::{read_from, Shell};
 use crate::execute::frame_exact::{prepare, prepare_lead, Prepared, LEAD_TAIL};
-use crate::execute::{dead_air, Counted, Event, Exact, FrameExact, Step};
+use crate::execute::{Counted, Event, Exact, FrameExact, Step};
 use crate::share::{Recording, Why};
 use crate::store::{PutMode, PutOutcome};
 use archive_model::day::Lead;
@@ -198,7 +198,7 @@ impl Shell<'_> {
                 let mut exact = exact(head_len + (at - start), source.finalize().into());
                 let local_md5: [u8; 16] = blob_md5.finalize().into();
                 let whole_md5: [u8; 16] = whole.finalize().into();
-                let silences = dead_air::silences(&dead_air.finish());
+                let silences = archive_model::executor::dead_air::silences(&dead_air.finish());
                 if info.size == exact.blob_size && info.md5.is_none_or(|m| m == local_md5) {
                     self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
                         .await;

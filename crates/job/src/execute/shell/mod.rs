@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use selection::Plan;
 use tracing::{info, warn};
 
-use super::{dead_air, Counted, Event, Exact, Operation, Step, Stores};
+use super::{Counted, Event, Exact, Operation, Step, Stores};
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::{self, Difference, Recording};
@@ -231,7 +231,10 @@ impl Shell<'_> {
     ) -> std::io::Result<([u8; 16], Vec<archive_model::day::Silence>)> {
         let mut dead_air = deadair::Detector::new(self.settings.silence);
         let md5 = md5_of(recording, &mut |chunk| dead_air.feed(chunk))?;
-        Ok((md5, dead_air::silences(&dead_air.finish())))
+        Ok((
+            md5,
+            archive_model::executor::dead_air::silences(&dead_air.finish()),
+        ))
     }
 
     /// The file as the plan was made on it, asked of the server afresh ([`Share::attributes`]:

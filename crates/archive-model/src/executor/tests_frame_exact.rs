@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use selection::{ArchiveState, DeleteReason, Plan};
 
-use super::core::Executor;
 use super::testkit::{archived, counted, deletion, kinds, plan, settings, A0, B0};
+use super::Executor;
 use super::{Counted, Event, Exact, FrameExact, Operation, Setup, Step};
-use crate::store::{BlobInfo, SegmentRow};
+use crate::blob::BlobInfo;
+use crate::SegmentRow;
 
 /// An executor with B0's blob cut at frame 120, after `after` (the frames before are its
 /// audio).
@@ -22,7 +23,7 @@ fn cut_after<'a>(
     let mut setup = Setup::new(settings, state, "hope", deadline);
     setup.cuts.insert(
         B0.into(),
-        archive_model::day::Cut {
+        crate::day::Cut {
             frame: 120,
             after: after.into(),
         },
@@ -193,7 +194,7 @@ fn a_blob_that_continues_a_file_starts_with_its_frames_and_rests_on_itself_alone
     let p = plan(&[B0], vec![deletion(B0, &[B0], DeleteReason::Archived)]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut setup = Setup::new(&s, &st, "hope", deadline);
-    let lead = archive_model::day::Lead {
+    let lead = crate::day::Lead {
         file: A0.into(),
         blob: format!("hope/{A0}"),
     };
@@ -241,13 +242,13 @@ fn a_blob_that_continues_a_file_starts_with_its_frames_and_rests_on_itself_alone
     );
     // Its blob's frame k is the recording's k - 8: all of the recording plays, from blob
     // frame 8.
-    assert_eq!(archive_model::rows::blob_frame_offset(row), -8);
+    assert_eq!(crate::rows::blob_frame_offset(row), -8);
     let whole = SegmentRow {
         in_frame: Some(0),
         out_frame: Some(383),
         ..row.clone()
     };
-    assert_eq!(archive_model::rows::ranged(&whole), Some((8, 391)));
+    assert_eq!(crate::rows::ranged(&whole), Some((8, 391)));
     ex.handle(Event::RowWritten { upload: 0 });
     assert_eq!(kinds(&polled(&mut ex, now)), [Step::Delete(0)]);
 }

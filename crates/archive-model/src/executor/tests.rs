@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use selection::{ArchiveState, DeleteReason, Plan};
 
-use super::core::Executor;
 use super::testkit::{archived, counted, deletion, kinds, plan, settings, A0, A1, B0, B1};
+use super::Executor;
 use super::{Counted, Event, Operation, Setup, Step};
-use crate::store::{BlobInfo, PutMode, SegmentRow};
+use crate::blob::{BlobInfo, PutMode};
+use crate::SegmentRow;
 
 /// Drives one executor by hand: `ops` are what it asked for, in order.
 struct Drive<'a> {

@@ -4,10 +4,10 @@ use chrono::TimeDelta;
 use selection::Upload;
 use tracing::warn;
 
-use archive_model::day::Silence;
+use crate::day::Silence;
 
 /// The spans a detector reported, as rows and manifests keep them.
-pub(crate) fn silences(report: &deadair::Report) -> Vec<Silence> {
+pub fn silences(report: &deadair::Report) -> Vec<Silence> {
     report
         .spans
         .iter()

@@ -7,9 +7,9 @@ use selection::Upload;
 use tracing::{error, info, warn};
 
 use super::{dead_air, Counted, CutNow, Executor, FrameExact, Silence, UploadState};
-use crate::store::SegmentRow;
-use archive_model::proof::lookup_target;
-use archive_model::rows;
+use crate::proof::lookup_target;
+use crate::rows;
+use crate::SegmentRow;
 
 impl<'a> Executor<'a> {
     /// The row recording upload `u` with these bytes, joined to the archive.

@@ -9,7 +9,7 @@
 //!   more than two uploads and one deletion at once. At the end: every deletion whose
 //!   segments were all confirmed and whose own steps succeeded happened (a failure blocks
 //!   nothing else), and the totals add up.
-//! - A crash at any step, then further runs: `crate::crash_tests`, end to end in memory.
+//! - A crash at any step, then further runs: the job's `crash_tests`, end to end in memory.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use selection::{ArchiveState, DeleteReason, Deletion, GoneSegment, Plan};
 
-use super::core::Executor;
 use super::testkit::{archived, counted, settings, upload};
+use super::Executor;
 use super::{Counted, Event, Operation, Setup};
-use crate::store::{BlobInfo, SegmentRow};
+use crate::blob::BlobInfo;
+use crate::SegmentRow;
 
 /// A small deterministic generator, seeded by proptest.
 pub(super) struct Rng(u64);

@@ -37,7 +37,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use job::execute::core::{Event, Executor, Operation, Setup};
+//! use archive_model::executor::{Event, Executor, Operation, Setup};
 //!
 //! // A plan with nothing but an empty file to delete.
 //! let plan = selection::Plan {
@@ -66,14 +66,24 @@ use std::time::Instant;
 use selection::{DeleteReason, Plan};
 use tracing::{error, info, warn};
 
-use super::dead_air;
-pub use super::protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
-use crate::store::{PutMode, SegmentRow};
-use archive_model::day::Silence;
-use archive_model::proof::blob_proves;
-use archive_model::rows;
+use crate::blob::PutMode;
+use crate::day::Silence;
+use crate::proof::blob_proves;
+use crate::rows;
+use crate::SegmentRow;
+pub use protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome, Setup, Step};
 
+pub mod dead_air;
 mod deletions;
+#[cfg(test)]
+mod properties;
+mod protocol;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_frame_exact;
 mod uploads;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,16 +1,17 @@
 //! What the executor core and its shell say to each other: the [`Setup`], the
 //! [`Operation`]s the core asks for and the [`Event`]s the shell answers with. The rules of
 //! proof for a blob, which the core, [`super::read_state`] and `days` apply, are in
-//! [`archive_model::proof`].
+//! [`crate::proof`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use selection::ArchiveState;
 
-use crate::store::{BlobInfo, PutMode, SegmentRow};
-use archive_model::day::{Cut, Lead, Silence};
-use archive_model::joins::Points;
+use crate::blob::{BlobInfo, PutMode};
+use crate::day::{Cut, Lead, Silence};
+use crate::joins::Points;
+use crate::SegmentRow;
 
 /// What the executor needs besides the plan: all of it read before the run's first write.
 pub struct Setup<'a> {
@@ -22,12 +23,12 @@ pub struct Setup<'a> {
     pub stream: &'a str,
     /// Archived segments whose row was read this run and whose blob was seen.
     pub verified: HashSet<String>,
-    /// Where each upload joins the archive ([`archive_model::day::upload_points`]).
+    /// Where each upload joins the archive ([`crate::day::upload_points`]).
     pub joined: HashMap<String, Points>,
     /// Uploads whose blob may leave out the audio before their in-point
-    /// ([`archive_model::day::upload_cuts`]): frame-exact blobs.
+    /// ([`crate::day::upload_cuts`]): frame-exact blobs.
     pub cuts: HashMap<String, Cut>,
-    /// Uploads that continue another file of their ffmpeg process ([`archive_model::day::upload_leads`]):
+    /// Uploads that continue another file of their ffmpeg process ([`crate::day::upload_leads`]):
     /// a blob not cut at an in-point starts with that file's last frames, for the decoder.
     pub leads: HashMap<String, Lead>,
     /// Archived segments whose frame-exact blob leaves out audio another segment's blob
@@ -77,9 +78,14 @@ pub enum Operation {
     /// finds their byte offsets in that pass and adds them to the blob's metadata
     /// ([`Counted::bytes`]).
     Upload {
+        /// Index into the plan's `uploads`.
         upload: usize,
+        /// The blob's metadata (the row's facts: [`crate::rows::blob_metadata`]).
         metadata: BTreeMap<String, String>,
+        /// Create-only, or replace a shorter copy.
         mode: PutMode,
+        /// Audio frames `first..end` whose byte offsets to find, where the blob holds more
+        /// than it plays.
         locate: Option<(u64, u64)>,
         /// A frame-exact blob, the shell adding what it built to `metadata`
         /// ([`Counted::exact`]). Where the shell cannot build it, the blob is the recording's
@@ -89,19 +95,35 @@ pub enum Operation {
     /// Write the upload's row: insert it, or replace the shorter copy's row when `replace`;
     /// answered by [`Event::RowWritten`] or [`Event::RowExists`].
     WriteRow {
+        /// Index into the plan's `uploads`.
         upload: usize,
+        /// The row to write.
         row: SegmentRow,
+        /// Replace the archived copy's row instead of inserting.
         replace: bool,
     },
     /// Read the properties of `blob`, the archived segment `file`'s; answered by
     /// [`Event::Found`].
-    LookUp { file: String, blob: String },
+    LookUp {
+        /// The archived segment.
+        file: String,
+        /// Its blob.
+        blob: String,
+    },
     /// Insert the gone row remembering `plan.deletions[deletion]`; answered by
     /// [`Event::GoneWritten`]. The shell first checks the file is as listed.
-    WriteGone { deletion: usize, row: SegmentRow },
+    WriteGone {
+        /// Index into the plan's `deletions`.
+        deletion: usize,
+        /// The gone row.
+        row: SegmentRow,
+    },
     /// Delete the local file of `plan.deletions[deletion]`; answered by [`Event::Deleted`].
     /// The shell first checks the file is as listed.
-    DeleteFile { deletion: usize },
+    DeleteFile {
+        /// Index into the plan's `deletions`.
+        deletion: usize,
+    },
 }
 
 /// How a frame-exact blob starts: after a generated Xing/Info + LAME header, a few frames
@@ -147,7 +169,9 @@ impl Operation {
 /// same pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counted {
+    /// MPEG audio frames counted.
     pub frames: u64,
+    /// The audio they hold.
     pub duration: Duration,
     /// It ends mid-frame or its header lies: its writer was killed.
     pub truncated: bool,
@@ -172,8 +196,9 @@ pub struct FrameExact {
     /// How many of them are the last frames of the file the recording continues (`lead`,
     /// [`Exact::Lead`]) rather than its own; `first_frame` is then 0.
     pub lead: u64,
-    /// The recording's bytes after the header, and their MD5.
+    /// The recording's bytes after the header.
     pub source: (u64, u64),
+    /// Their MD5.
     pub source_md5: [u8; 16],
     /// The blob's size: the header's bytes and the source's.
     pub blob_size: u64,
@@ -207,43 +232,79 @@ impl Counted {
 pub enum Event {
     /// The blob was written with these bytes, whose frames were counted.
     Uploaded {
+        /// Index into the plan's `uploads`.
         upload: usize,
+        /// The blob's size.
         size: u64,
+        /// The blob's MD5, as the service computed it.
         md5: [u8; 16],
+        /// What was counted and measured while uploading.
         counted: Counted,
     },
     /// A create-only upload found a blob already there (an earlier run stopped before its
     /// row): its size and MD5, and the local file's MD5 and dead air, measured in one read
     /// (so that its row records what an uninterrupted run's would).
     BlobExists {
+        /// Index into the plan's `uploads`.
         upload: usize,
+        /// The blob's size.
         size: u64,
+        /// Its Content-MD5, where the service has one.
         md5: Option<[u8; 16]>,
+        /// The MD5 of the local file (or of the blob it would make).
         local_md5: [u8; 16],
+        /// The local file's dead air.
         silences: Vec<Silence>,
         /// For a frame-exact blob: what it must hold (`local_md5` is then the MD5 of that
         /// blob, header and source bytes, as built from the local file).
         exact: Option<FrameExact>,
     },
     /// The row is written.
-    RowWritten { upload: usize },
+    RowWritten {
+        /// Index into the plan's `uploads`.
+        upload: usize,
+    },
     /// A row with the same RowKey was there already.
-    RowExists { upload: usize, row: Box<SegmentRow> },
+    RowExists {
+        /// Index into the plan's `uploads`.
+        upload: usize,
+        /// The row found there.
+        row: Box<SegmentRow>,
+    },
     /// What a lookup found (`None`: no such blob).
     Found {
+        /// The archived segment looked up.
         file: String,
+        /// Its blob's properties.
         blob: Option<BlobInfo>,
     },
     /// The gone row is written (or was there).
-    GoneWritten { deletion: usize },
+    GoneWritten {
+        /// Index into the plan's `deletions`.
+        deletion: usize,
+    },
     /// The local file is deleted.
-    Deleted { deletion: usize },
+    Deleted {
+        /// Index into the plan's `deletions`.
+        deletion: usize,
+    },
     /// The local file is not as listed: left for the next run, not an error.
-    Changed { step: Step },
+    Changed {
+        /// The operation that found it changed.
+        step: Step,
+    },
     /// A dry run: the deletion was only reported.
-    Skipped { deletion: usize },
+    Skipped {
+        /// Index into the plan's `deletions`.
+        deletion: usize,
+    },
     /// The operation failed, or timed out with its effect unknown; `error` names the input.
-    Failed { step: Step, error: String },
+    Failed {
+        /// The operation that failed.
+        step: Step,
+        /// What went wrong, naming the input.
+        error: String,
+    },
 }
 
 /// Totals of a run's execution.
@@ -253,6 +314,7 @@ pub struct Outcome {
     pub archived: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Files deleted from the folder.
     pub deleted: usize,
     /// Operations that failed (lookups excepted: an unconfirmed segment only keeps a file).
     pub errors: usize,

@@ -6,8 +6,8 @@ use selection::Deletion;
 use tracing::warn;
 
 use super::{DeletionState, Executor, Operation, Resolution};
-use archive_model::proof::lookup_target;
-use archive_model::rows;
+use crate::proof::lookup_target;
+use crate::rows;
 
 impl<'a> Executor<'a> {
     /// The size the archive's row records for `file`, if any.
