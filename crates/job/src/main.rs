@@ -195,7 +195,8 @@ async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String
     // is all there is to count it from.
     let now = chrono::Utc::now();
     let expiry = now + chrono::TimeDelta::hours(i64::from(args.expires_in));
-    let text = job::query::signed_playlist(&archive, settings, &args.day, now, expiry).await?;
+    let text = job::query::signed_playlist(&archive, &settings.read_side(), &args.day, now, expiry)
+        .await?;
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write the playlist to {}: {e}", path.display()))?,
@@ -225,7 +226,7 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
         _ => None,
     };
     let archive = open(settings, &settings.container)?;
-    let listed = query::list(&archive, settings, range).await?;
+    let listed = query::list(&archive, &settings.read_side(), range).await?;
     if listed.is_empty()
         && archive
             .first_rows(1)
@@ -252,7 +253,7 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
 
 async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
     let archive = open(settings, &settings.container)?;
-    let m = job::report::day_manifest(&archive, settings, &args.day).await?;
+    let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day).await?;
     let svg = job::report::day_svg(&m, None, settings.selection.time_zone);
     std::fs::write(&args.output, svg)
         .map_err(|e| format!("cannot write the picture to {}: {e}", args.output.display()))?;
@@ -316,7 +317,7 @@ async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
     let pad = chrono::TimeDelta::microseconds((pad * 1e6).round() as i64);
     let archive = open(settings, &settings.container)?;
     let pod = args.pod.as_deref();
-    let plan = match export::plan_from_rows(&archive, settings, from - pad, to + pad, pod).await {
+    let plan = match export::plan_from_rows(&archive, &settings.read_side(), from - pad, to + pad, pod).await {
         Ok(plan) => plan,
         Err(e) if pod.is_some() => {
             return Err(format!(

@@ -12,24 +12,27 @@ use crate::settings::Settings;
 use crate::store::Archive;
 
 /// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
-/// and pages and the index of days (`report`), which show `held` (the files left in the
-/// folder). Returns the number of failures (0 or 1).
+/// and pages and the index of days (`report`), which show the files the run left in the
+/// folder (`files` as scanned, less `deleted`, as the `plan` held them). Returns the number
+/// of failures (0 or 1).
 pub async fn days_and_pages(
     archive: &dyn Archive,
     settings: &Settings,
     changed: &BTreeSet<chrono::NaiveDate>,
-    held: &[report::HeldFile],
+    (files, plan, deleted): (&[selection::SeenFile], &selection::Plan, &[String]),
 ) -> usize {
     if !settings.day_manifests || changed.is_empty() {
         return 0;
     }
-    match days::write(archive, settings, changed).await {
+    let settings = settings.read_side();
+    match days::write(archive, &settings, changed).await {
         Ok(written) => {
             for m in &written {
                 info!(day = %m.day, segments = m.segments.len(), gaps = m.gaps.len(),
                     archived_seconds = m.archived_seconds, "day manifest written");
             }
-            match report::write_pages(archive, settings, &written, Some(held)).await {
+            let held = report::held_files(files, plan, Some(deleted), &settings);
+            match report::write_pages(archive, &settings, &written, Some(&held)).await {
                 Ok(()) => 0,
                 Err(e) => {
                     error!("day pages: {e}");

@@ -8,7 +8,7 @@ use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZon
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::settings::Settings;
+use crate::settings::ReadSettings;
 use crate::store::azure::sas::ReadUrls;
 use crate::store::azure::AzureArchive;
 use crate::store::{Archive, SegmentRow};
@@ -91,7 +91,7 @@ pub fn day_span(text: &str, zone: Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), 
 /// order of their start. Every page of the table is read.
 pub async fn list(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Vec<Listed>, String> {
     let rows = match range {
@@ -131,7 +131,7 @@ pub async fn list(
 
 fn listed(
     row: &SegmentRow,
-    settings: &Settings,
+    settings: &ReadSettings,
     node: &HashMap<String, DateTime<Utc>>,
 ) -> Option<Listed> {
     let name = selection::parse_name(&row.file_name, &settings.selection, None).ok();
@@ -165,7 +165,7 @@ fn listed(
 /// the day has nothing archived.
 pub async fn signed_playlist(
     archive: &AzureArchive,
-    settings: &Settings,
+    settings: &ReadSettings,
     day: &str,
     now: DateTime<Utc>,
     expiry: DateTime<Utc>,
@@ -265,7 +265,7 @@ mod tests {
             };
             archive.insert_row(&row).await.unwrap();
         }
-        let listed = list(&archive, &settings, None).await.unwrap();
+        let listed = list(&archive, &settings.read_side(), None).await.unwrap();
         let starts: Vec<(&str, String)> = listed
             .iter()
             .map(|l| (l.file.as_str(), l.start.to_rfc3339()))

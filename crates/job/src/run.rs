@@ -195,9 +195,8 @@ async fn attempt(
             // Days and pages: every day whose segments moved, were archived or deleted,
             // rewritten once from the table after the plan is carried out.
             days.extend(changed.days);
-            let held =
-                crate::report::held_files(&folder.files, &plan, Some(&changed.deleted), settings);
-            let unpublished = publish::days_and_pages(archive, settings, &days, &held).await;
+            let left = (folder.files.as_slice(), &plan, changed.deleted.as_slice());
+            let unpublished = publish::days_and_pages(archive, settings, &days, left).await;
             sum.errors += unkept + unstamped + unpublished;
             // Replicas that never aligned although both held sound disagree as surely as a
             // comparison that found different audio (a replica on another stream from the

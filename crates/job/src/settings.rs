@@ -85,6 +85,33 @@ pub struct Settings {
 /// What the job puts in a blob (`ARCHIVE_MODE`): the archive model's.
 pub use archive_model::ArchiveMode;
 
+/// What the readers of an archive use of the settings (`ls`, `export`, `playlist`, `report`,
+/// and the day manifests and pages a run writes): the stream, where its rows and blobs are
+/// named, and how its file names read. Nothing of the folder, the run or the connection.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    /// `STREAM_NAME`: the table partition and the day manifests' stream.
+    pub stream: String,
+    /// The blob container.
+    pub container: String,
+    /// The table.
+    pub table: String,
+    /// How file names read: segment length, time zone, name grammar, blob template.
+    pub selection: selection::Settings,
+}
+
+impl Settings {
+    /// The part of the settings a reader of the archive uses.
+    pub fn read_side(&self) -> ReadSettings {
+        ReadSettings {
+            stream: self.stream.clone(),
+            container: self.container.clone(),
+            table: self.table.clone(),
+            selection: self.selection.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")

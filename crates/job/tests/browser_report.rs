@@ -305,7 +305,7 @@ fn chromium_renders_a_day_with_a_gap_and_plays_its_segments_through_a_sas() {
             ("AZURE_STORAGE_CONNECTION_STRING".into(), conn.clone()),
         ])
         .unwrap();
-        let mut m = job::report::day_manifest(&archive, &settings, DAY)
+        let mut m = job::report::day_manifest(&archive, &settings.read_side(), DAY)
             .await
             .unwrap();
         let s = &m.segments[1];

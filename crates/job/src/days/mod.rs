@@ -13,7 +13,7 @@ use archive_model::day::{build, playlist, DayManifest};
 use archive_model::rows;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
-use crate::settings::Settings;
+use crate::settings::ReadSettings;
 use crate::store::{Archive, SegmentRow, StoreResult};
 
 mod bytes;
@@ -21,7 +21,7 @@ mod bytes;
 /// Rewrite the manifests of `days` from the table.
 pub async fn write(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     days: &BTreeSet<NaiveDate>,
 ) -> StoreResult<Vec<DayManifest>> {
     let mut written = Vec::new();
@@ -50,7 +50,7 @@ pub async fn write(
 /// only join).
 async fn day_rows(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     day: NaiveDate,
 ) -> StoreResult<Vec<SegmentRow>> {
     let tz = settings.selection.time_zone;
@@ -70,7 +70,7 @@ async fn day_rows(
 /// writing anything (what `segment-selector playlist` signs).
 pub async fn read(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     day: NaiveDate,
 ) -> StoreResult<DayManifest> {
     Ok(build(
@@ -88,7 +88,7 @@ pub async fn read(
 /// they are found by reading the blob's head ([`bytes::locate`]); the manifest gets them too.
 async fn sync_points(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     rows: &[SegmentRow],
     manifest: &mut DayManifest,
 ) -> StoreResult<()> {

@@ -21,7 +21,7 @@ pub mod read;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::settings::Settings;
+use crate::settings::ReadSettings;
 use crate::store::Archive;
 use archive_model::joins::{joins, Join, Placed, MIN_GAP_MS};
 use archive_model::rows;
@@ -220,7 +220,7 @@ pub fn plan(
 /// this exports the other (issue 31). Its gaps are that replica's.
 pub async fn plan_from_rows(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     pod: Option<&str>,

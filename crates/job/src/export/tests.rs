@@ -297,11 +297,11 @@ async fn one_replicas_recordings_are_exported_with_its_own_gaps() {
         archive.insert_row(&r).await.unwrap();
     }
     let (from, to) = (at(0.0), at(40.0));
-    let all = plan_from_rows(&archive, &settings, from, to, None)
+    let all = plan_from_rows(&archive, &settings.read_side(), from, to, None)
         .await
         .unwrap();
     assert!(all.gaps.is_empty(), "{:?}", all.gaps);
-    let a = plan_from_rows(&archive, &settings, from, to, Some("pod-a"))
+    let a = plan_from_rows(&archive, &settings.read_side(), from, to, Some("pod-a"))
         .await
         .unwrap();
     assert!(a.pieces.iter().all(|p| p.pod == "pod-a"), "{:?}", a.pieces);
@@ -313,12 +313,14 @@ async fn one_replicas_recordings_are_exported_with_its_own_gaps() {
             end: at(30.0)
         }]
     );
-    let b = plan_from_rows(&archive, &settings, from, to, Some("pod-b"))
+    let b = plan_from_rows(&archive, &settings.read_side(), from, to, Some("pod-b"))
         .await
         .unwrap();
     assert!(b.pieces.iter().all(|p| p.pod == "pod-b"));
     assert_eq!(b.gaps.len(), 2, "before 5 s and after 35 s: {:?}", b.gaps);
-    assert!(plan_from_rows(&archive, &settings, from, to, Some("pod-c"))
-        .await
-        .is_err());
+    assert!(
+        plan_from_rows(&archive, &settings.read_side(), from, to, Some("pod-c"))
+            .await
+            .is_err()
+    );
 }

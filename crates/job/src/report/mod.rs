@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::settings::Settings;
+use crate::settings::ReadSettings;
 use crate::store::{Archive, StoreResult};
 use archive_model::day::{self, DayManifest};
 use archive_model::rows;
@@ -52,7 +52,7 @@ pub fn held_files(
     files: &[selection::SeenFile],
     plan: &selection::Plan,
     deleted: Option<&[String]>,
-    settings: &Settings,
+    settings: &ReadSettings,
 ) -> Vec<HeldFile> {
     let gone = |name: &str| match deleted {
         Some(deleted) => deleted.iter().any(|d| d == name),
@@ -90,7 +90,7 @@ pub fn held_files(
 /// the index of days. `held`: the files still held, `None` when not known.
 pub async fn write_pages(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     written: &[DayManifest],
     held: Option<&[HeldFile]>,
 ) -> StoreResult<()> {
@@ -141,7 +141,7 @@ pub async fn write_pages(
 /// `days::write` reads them.
 pub async fn day_manifest(
     archive: &dyn Archive,
-    settings: &Settings,
+    settings: &ReadSettings,
     day: &str,
 ) -> Result<DayManifest, String> {
     let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")

@@ -322,12 +322,17 @@ async fn pages_and_the_index_are_written_beside_the_manifests() {
         crate::testkit::settings_with(std::path::Path::new("/x"), &[("FILE_DURATION", "600")]);
     let mut yesterday = manifest();
     yesterday.day = "2026-11-25".into();
-    write_pages(&archive, &settings, &[yesterday], None)
+    write_pages(&archive, &settings.read_side(), &[yesterday], None)
         .await
         .unwrap();
-    write_pages(&archive, &settings, &[manifest()], Some(&held()))
-        .await
-        .unwrap();
+    write_pages(
+        &archive,
+        &settings.read_side(),
+        &[manifest()],
+        Some(&held()),
+    )
+    .await
+    .unwrap();
     let read = |name: &'static str| {
         let archive = &archive;
         async move {
