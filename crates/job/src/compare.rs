@@ -26,7 +26,7 @@ use crate::rows::blob_frame_offset;
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::Recording;
-use crate::store::{Archive, SegmentRow};
+use store::{Archive, SegmentRow};
 
 /// Seconds of the other file's window at each checkpoint; shorter overlaps are compared in
 /// one window as long as the overlap, down to [`SHORTEST_S`].

@@ -16,12 +16,10 @@ use async_trait::async_trait;
 
 use crate::run::{run, Partitions};
 use crate::settings::Settings;
-use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
-use crate::store::memory::{InMemoryArchive, Snapshot};
-use crate::store::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
-};
 use crate::testkit::{files, folder, memory_partitions, paused_runtime, settings};
+use store::faulty::{Calls, Fault, FaultyArchive, Operation};
+use store::memory::{InMemoryArchive, Snapshot};
+use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
 
 /// Where a run dies: at storage call `at` (counted over all partitions from 1), `after` the
 /// call took effect or before.

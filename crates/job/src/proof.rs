@@ -6,7 +6,7 @@
 
 use selection::ArchiveState;
 
-use crate::store::BlobInfo;
+use store::BlobInfo;
 
 /// The blob that proves archived segment `file`: its row's, or for the original job's rows
 /// (which name none) the default name; `None` when neither can be named.

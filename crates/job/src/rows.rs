@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use selection::{Alignment, ArchivedSegment, GoneSegment, Sighting, Upload};
 
 use crate::joins::Points;
-use crate::store::SegmentRow;
+use store::SegmentRow;
 
 /// .NET's `DateTime.MaxValue.Ticks`: 100-ns ticks since 0001-01-01.
 const MAX_TICKS: i64 = 3_155_378_975_999_999_999;

@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::run::{run, Partitions};
-use crate::store::memory::{InMemoryArchive, Snapshot};
-use crate::store::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
-};
 use crate::testkit::{files, fixture_dir, folder, memory_partitions, paused_runtime, settings};
+use store::memory::{InMemoryArchive, Snapshot};
+use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
 
 /// The call the meddler acts before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ mod bytes;
 
 use crate::rows;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow, StoreResult};
+use store::{Archive, SegmentRow, StoreResult};
 
 /// The day a file's name falls on, as the blob folders count days.
 pub fn day_of(file: &str, settings: &Settings) -> Option<NaiveDate> {

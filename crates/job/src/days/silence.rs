@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 use super::{DaySegment, DaySilence, Silence};
-use crate::store::SegmentRow;
+use store::SegmentRow;
 
 /// The spans a row records; none when it was not measured (the original job's rows, rows
 /// written before dead air was measured) or its property is not the JSON we write.

@@ -16,7 +16,7 @@ use super::{placed_row, placed_upload};
 use crate::joins::{joins, Placed};
 use crate::rows;
 use crate::settings::{ArchiveMode, Settings};
-use crate::store::SegmentRow;
+use store::SegmentRow;
 
 /// A planned upload whose blob starts at its in-point.
 #[derive(Debug, Clone, PartialEq, Eq)]

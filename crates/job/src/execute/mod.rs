@@ -22,7 +22,7 @@ use crate::days;
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
 use crate::share::Share;
-use crate::store::{Archive, Lock, SegmentRow};
+use store::{Archive, Lock, SegmentRow};
 
 pub mod core;
 mod dead_air;

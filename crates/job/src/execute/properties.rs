@@ -20,7 +20,7 @@ use selection::{ArchiveState, DeleteReason, Deletion, GoneSegment, Plan};
 use super::core::Executor;
 use super::testkit::{archived, counted, settings, upload};
 use super::{Counted, Event, Operation, Setup};
-use crate::store::{BlobInfo, SegmentRow};
+use store::{BlobInfo, SegmentRow};
 
 /// A small deterministic generator, seeded by proptest.
 pub(super) struct Rng(u64);

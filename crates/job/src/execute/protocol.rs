@@ -10,7 +10,7 @@ use selection::ArchiveState;
 
 use crate::days::{Lead, Silence, Trim};
 use crate::joins::Points;
-use crate::store::{BlobInfo, PutMode, SegmentRow};
+use store::{BlobInfo, PutMode, SegmentRow};
 
 /// What the executor needs besides the plan: all of it read before the run's first write.
 pub struct Setup<'a> {

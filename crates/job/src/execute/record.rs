@@ -11,7 +11,7 @@ use crate::days;
 use crate::report;
 use crate::rows;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
+use store::{Archive, SegmentRow};
 
 /// Record the audio starts the plan moved ([`selection::Restamp`]) and rewrite the manifests
 /// of their days. Returns how many failed: a stale start misplaces a join in a day manifest

@@ -12,7 +12,7 @@ use crate::proof::{blob_proves, lookup_target};
 use crate::rows;
 use crate::scan::Folder;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
+use store::{Archive, SegmentRow};
 
 pub use super::Recorded;
 

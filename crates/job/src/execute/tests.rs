@@ -7,7 +7,7 @@ use selection::{ArchiveState, DeleteReason, Plan};
 use super::core::Executor;
 use super::testkit::{archived, counted, deletion, kinds, plan, settings, A0, A1, B0, B1};
 use super::{Counted, Event, Operation, Setup, Step};
-use crate::store::{BlobInfo, PutMode, SegmentRow};
+use store::{BlobInfo, PutMode, SegmentRow};
 
 /// Drives one executor by hand: `ops` are what it asked for, in order.
 struct Drive<'a> {

@@ -8,7 +8,7 @@ use selection::{ArchiveState, DeleteReason, Plan};
 use super::core::Executor;
 use super::testkit::{archived, counted, deletion, kinds, plan, settings, A0, B0};
 use super::{Counted, Event, Exact, FrameExact, Operation, Setup, Step};
-use crate::store::{BlobInfo, SegmentRow};
+use store::{BlobInfo, SegmentRow};
 
 /// An executor with B0's blob cut at frame 120, after `after` (the frames before are its
 /// audio).

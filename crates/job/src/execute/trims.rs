@@ -8,7 +8,7 @@ use tracing::info;
 use crate::days::Trim;
 use crate::scan::Folder;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
+use store::{Archive, SegmentRow};
 
 /// The frame-exact cuts ([`crate::days::upload_trims`]) whose left-out audio a comparison
 /// shows the joined segment holds: a cut rests on the same evidence as a deletion. A pair no

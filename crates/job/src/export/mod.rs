@@ -23,8 +23,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::joins::{joins, Join, Placed, MIN_GAP_MS};
 use crate::settings::Settings;
-use crate::store::Archive;
 use crate::{days, rows};
+use store::Archive;
 
 /// The frames one blob gives the export: the blob's audio frames `first_frame..end_frame`
 /// (a frame-exact blob's frames are its recording's from the row's `blob_first_frame` on).

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use crate::days::{self, DayManifest};
 use crate::rows;
 use crate::settings::Settings;
-use crate::store::{Archive, StoreResult};
+use store::{Archive, StoreResult};
 
 pub mod html;
 pub mod index;

@@ -71,7 +71,7 @@ pub use super::protocol::{Counted, Event, Exact, FrameExact, Operation, Outcome,
 use crate::days::Silence;
 use crate::proof::blob_proves;
 use crate::rows;
-use crate::store::{PutMode, SegmentRow};
+use store::{PutMode, SegmentRow};
 
 mod deletions;
 mod uploads;

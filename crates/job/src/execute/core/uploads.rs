@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 use super::{dead_air, Counted, Executor, FrameExact, Silence, TrimNow, UploadState};
 use crate::proof::lookup_target;
 use crate::rows;
-use crate::store::SegmentRow;
+use store::SegmentRow;
 
 impl<'a> Executor<'a> {
     /// The row recording upload `u` with these bytes, joined to the archive.

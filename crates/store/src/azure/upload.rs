@@ -18,7 +18,7 @@ use super::blob::to_metadata;
 use super::body::Part;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
-use crate::store::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
 
 pub(super) const MAX_BLOCKS: usize = 50_000;
 pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;

@@ -3,6 +3,10 @@
 //! Everything Azure-specific (the 0.21 SDK crates, connection strings, HTTP status codes) stays
 //! behind [`Archive`], so a maintained client can replace those crates without touching the
 //! planner or the executor.
+//!
+//! A crate of its own (like object_store), so the job and any other tool that reads or writes
+//! the archive use the same trait and backends; it depends on nothing of segment-selector's.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -134,7 +138,7 @@ pub struct SegmentRow {
     pub aligned_with: Option<String>,
     pub aligned_offset_ms: Option<i64>,
     /// Where to start and stop playing the blob so that it joins the segments before it
-    /// without repeat ([`crate::joins::joins`]), as frame indexes and milliseconds.
+    /// without repeat (the job's `joins::joins`), as frame indexes and milliseconds.
     pub in_frame: Option<u64>,
     pub in_ms: Option<i64>,
     pub out_frame: Option<u64>,
@@ -209,7 +213,7 @@ pub trait Archive: Send + Sync {
     /// the whole file's MD5 as the blob's Content-MD5, and `metadata`.
     ///
     /// The file is a handle, never a path: the executor passes the recording it opened and
-    /// checked ([`crate::share::Recording`]), so what is uploaded is what was measured, and
+    /// checked (the job's `share::Recording`), so what is uploaded is what was measured, and
     /// nothing in the shared folder is resolved again. Backends read it at explicit offsets
     /// (`read_at`), whatever its position, and may duplicate the handle (`try_clone`) for the
     /// length of the call.

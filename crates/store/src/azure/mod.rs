@@ -145,7 +145,7 @@ impl AzureArchive {
             return Err(invalid("upload_concurrency must be at least 1".into()));
         }
 
-        let auth = crate::store::auth::SdkAuth::new(target).map_err(invalid)?;
+        let auth = crate::auth::SdkAuth::new(target).map_err(invalid)?;
         let client_options = auth.client_options(client_options(&options));
         let credentials = auth.credentials;
         let location = |uri: &str| CloudLocation::Custom {

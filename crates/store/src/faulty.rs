@@ -291,7 +291,7 @@ impl<A: Archive> Archive for FaultyArchive<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::InMemoryArchive;
+    use crate::memory::InMemoryArchive;
 
     fn row(key: &str) -> SegmentRow {
         SegmentRow {
