@@ -8,9 +8,9 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use job::store::faulty::{Calls, Fault, FaultyArchive, Operation};
-//! use job::store::memory::InMemoryArchive;
-//! use job::store::{Archive, SegmentRow};
+//! use store::faulty::{Calls, Fault, FaultyArchive, Operation};
+//! use store::memory::InMemoryArchive;
+//! use store::{Archive, SegmentRow};
 //!
 //! let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
 //! archive.fail(Operation::InsertRow, Calls::Nth(1), Fault::After);

@@ -16,11 +16,12 @@ use async_trait::async_trait;
 pub mod auth;
 pub mod azure;
 pub mod clock;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod connection;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod differential;
+#[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 pub mod identity;
 pub mod local;

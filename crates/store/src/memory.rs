@@ -9,8 +9,8 @@
 //!
 //! ```
 //! # tokio_test_block_on(async {
-//! use job::store::memory::InMemoryArchive;
-//! use job::store::Archive;
+//! use store::memory::InMemoryArchive;
+//! use store::Archive;
 //!
 //! let archive = InMemoryArchive::new("hope");
 //! let lock = archive.try_lock(15).await.unwrap().expect("nobody holds it");
