@@ -58,19 +58,6 @@ impl Archive for Crashing {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.crash.gate(self.inner.ensure_ready()).await
     }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        let call = self
-            .inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect);
-        self.crash.gate(call).await
-    }
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,

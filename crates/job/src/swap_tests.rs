@@ -60,19 +60,6 @@ impl Archive for Meddling {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.inner.ensure_ready().await
     }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.meddle(Before::Put, file_of(blob_name));
-        self.inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect)
-            .await
-    }
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,

@@ -34,7 +34,8 @@ use super::{
     StoreResult,
 };
 
-/// One operation of the [`Archive`] trait (`put_file` and `put_file_inspected` are one).
+/// One operation of the [`Archive`] trait (`put_file`, `put_file_inspected` and
+/// `put_file_range_inspected` are one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Operation {
@@ -183,20 +184,6 @@ impl<A: Archive> Archive for FaultyArchive<A> {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.call(Operation::EnsureReady, self.inner.ensure_ready())
             .await
-    }
-
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        let put = self
-            .inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect);
-        self.call(Operation::PutFile, put).await
     }
 
     async fn put_file_range_inspected(

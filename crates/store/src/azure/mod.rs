@@ -222,18 +222,6 @@ impl Archive for AzureArchive {
         }
         Ok(())
     }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, &[], file, None, metadata, mode, inspect)
-            .await
-    }
-
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
@@ -244,7 +232,7 @@ impl Archive for AzureArchive {
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, head, file, Some(range), metadata, mode, inspect)
+        self.upload(blob_name, head, file, range, metadata, mode, inspect)
             .await
     }
 
