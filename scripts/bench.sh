@@ -163,7 +163,7 @@ start_azurite() {
     cat "$log" >&2
     exit 1
   fi
-  # The public Azurite account key (crates/job/src/store/connection.rs DEV_ACCOUNT_KEY).
+  # The public Azurite account key (crates/store/src/connection.rs DEV_ACCOUNT_KEY).
   conn="DefaultEndpointsProtocol=http;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 }
 

@@ -30,9 +30,9 @@ use std::time::Instant;
 use azure_storage::{CloudLocation, StorageCredentials};
 use azure_storage_blobs::prelude::{ClientBuilder, ContainerClient};
 use futures::stream::{self, StreamExt};
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, PutMode, PutOutcome};
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::{Archive, PutMode, PutOutcome};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -169,7 +169,7 @@ async fn blocks(
     let archive = match via {
         Via::Blocks => archive,
         Via::Single | Via::Inspected => {
-            archive.with_single_put_limit(job::store::azure::SINGLE_PUT_LIMIT)
+            archive.with_single_put_limit(store::azure::SINGLE_PUT_LIMIT)
         }
     };
     let archive = Arc::new(archive);

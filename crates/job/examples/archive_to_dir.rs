@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use job::run::Partitions;
 use job::settings::Settings;
-use job::store::local::LocalArchive;
+use store::local::LocalArchive;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -25,8 +25,8 @@ use crate::alignments::{window, window_span, Window, HEAD_BYTES, MIN_CONFIDENCE}
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::Recording;
-use crate::store::{Archive, SegmentRow};
 use archive_model::rows::blob_frame_offset;
+use store::{Archive, SegmentRow};
 
 /// Seconds of the other file's window at each checkpoint; shorter overlaps are compared in
 /// one window as long as the overlap, down to [`SHORTEST_S`].

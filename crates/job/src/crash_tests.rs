@@ -16,12 +16,10 @@ use async_trait::async_trait;
 
 use crate::run::{run, Partitions};
 use crate::settings::Settings;
-use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
-use crate::store::memory::{InMemoryArchive, Snapshot};
-use crate::store::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
-};
 use crate::testkit::{files, folder, memory_partitions, paused_runtime, settings};
+use store::faulty::{Calls, Fault, FaultyArchive, Operation};
+use store::memory::{InMemoryArchive, Snapshot};
+use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
 
 /// Where a run dies: at storage call `at` (counted over all partitions from 1), `after` the
 /// call took effect or before.
@@ -59,19 +57,6 @@ struct Crashing {
 impl Archive for Crashing {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.crash.gate(self.inner.ensure_ready()).await
-    }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        let call = self
-            .inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect);
-        self.crash.gate(call).await
     }
     async fn put_file_range_inspected(
         &self,

@@ -19,7 +19,6 @@ pub mod run;
 pub mod scan;
 pub mod settings;
 pub mod share;
-pub mod store;
 #[cfg(test)]
 mod swap_tests;
 #[cfg(test)]

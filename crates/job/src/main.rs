@@ -13,8 +13,8 @@ use tracing::error;
 const UPLOAD_BLOCK_SIZE: usize = 2 * 1024 * 1024;
 const UPLOAD_BLOCKS: usize = 2;
 use job::settings::Settings;
-use job::store::azure::{AzureArchive, AzureOptions, SINGLE_PUT_LIMIT};
-use job::store::Archive;
+use store::azure::{AzureArchive, AzureOptions, SINGLE_PUT_LIMIT};
+use store::Archive;
 
 mod cli;
 use cli::{Cli, Command, ExportArgs, LsArgs, MetricsArgs, PlaylistArgs, ReportArgs};

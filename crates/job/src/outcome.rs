@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::execute::Summary;
-use crate::store::SegmentRow;
+use store::SegmentRow;
 
 /// The partition holding the stream's outcome row. `~` cannot appear in a container name, so
 /// no stream's own partition can collide with it.

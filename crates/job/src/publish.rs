@@ -9,7 +9,7 @@ use tracing::{error, info};
 use crate::days;
 use crate::report;
 use crate::settings::Settings;
-use crate::store::Archive;
+use store::Archive;
 
 /// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
 /// and pages and the index of days (`report`), which show the files the run left in the

@@ -9,10 +9,10 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::settings::ReadSettings;
-use crate::store::azure::sas::ReadUrls;
-use crate::store::azure::AzureArchive;
-use crate::store::{Archive, SegmentRow};
 use archive_model::rows;
+use store::azure::sas::ReadUrls;
+use store::azure::AzureArchive;
+use store::{Archive, SegmentRow};
 
 /// One archived segment as `ls` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -252,7 +252,7 @@ mod tests {
         );
         // The Node job's rows, keyed by upload time (two minutes after each file ended):
         // 02:50 CEST is 00:50 UTC, the next file's 02:00 CET is 01:00 UTC.
-        let archive = crate::store::memory::InMemoryArchive::new("hope");
+        let archive = store::memory::InMemoryArchive::new("hope");
         for (file, upload) in [
             ("a_20261025T025000.mp3", "2026-10-25T01:02:00Z"),
             ("a_20261025T020000.mp3", "2026-10-25T01:12:00Z"),

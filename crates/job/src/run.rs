@@ -16,7 +16,7 @@ use crate::execute::{self, Stores};
 use crate::outcome::{self, RunFacts, RunRecord};
 use crate::publish;
 use crate::settings::Settings;
-use crate::store::Archive;
+use store::Archive;
 
 /// The stream's lease: short, so a run killed while holding it blocks the next one for
 /// seconds only; the executor renews it every 5 s.
@@ -274,9 +274,9 @@ pub fn peak_rss_kib() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::outcome::{run_record, RunOutcome};
-    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
-    use crate::store::memory::InMemoryArchive;
     use crate::testkit;
+    use store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    use store::memory::InMemoryArchive;
 
     /// Runs over `steady` in memory with the outcome row in `runs`: what each returned.
     fn runs_with(

@@ -7,7 +7,7 @@
 //! Instead of the connection string, `AZURE_STORAGE_ACCOUNT` (optionally with
 //! `AZURE_STORAGE_BLOB_ENDPOINT` and `AZURE_STORAGE_TABLE_ENDPOINT`) selects Microsoft Entra ID:
 //! Workload Identity when its variables are injected, a managed identity otherwise (see
-//! [`crate::store::identity`]).
+//! [`store::identity`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 mod storage;
 
-use crate::store::connection::StorageTarget;
 use storage::{set, storage_target};
+use store::connection::StorageTarget;
 
 /// The raw environment, as envy reads it.
 #[derive(Deserialize)]

@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::run::{run, Partitions};
-use crate::store::memory::{InMemoryArchive, Snapshot};
-use crate::store::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult,
-};
 use crate::testkit::{files, fixture_dir, folder, memory_partitions, paused_runtime, settings};
+use store::memory::{InMemoryArchive, Snapshot};
+use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
 
 /// The call the meddler acts before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,19 +59,6 @@ fn file_of(blob: &str) -> &str {
 impl Archive for Meddling {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.inner.ensure_ready().await
-    }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.meddle(Before::Put, file_of(blob_name));
-        self.inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect)
-            .await
     }
     async fn put_file_range_inspected(
         &self,

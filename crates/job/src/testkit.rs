@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::run::Partitions;
 use crate::settings::Settings;
-use crate::store::memory::InMemoryArchive;
-use crate::store::Archive;
+use store::memory::InMemoryArchive;
+use store::Archive;
 
 /// The stream every test archives.
 pub(crate) const STREAM: &str = "hope";

@@ -1,6 +1,6 @@
-//! The `Archive` contract suite (`job::store::conformance`) against `AzureArchive` on a real
+//! The `Archive` contract suite (`store::conformance`) against `AzureArchive` on a real
 //! Azurite, and random call sequences that must get the same answers from Azure and from the
-//! in-memory archive (`job::store::differential`). The in-memory and local-directory archives
+//! in-memory archive (`store::differential`). The in-memory and local-directory archives
 //! run the same suite in `cargo test --lib`. Needs `npm ci` at the repository root.
 
 mod support;
@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use azurite::Azurite;
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::differential::{compare, Call};
-use job::store::memory::InMemoryArchive;
-use job::store::{conformance, Archive};
 use proptest::test_runner::{Config, TestRunner};
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::differential::{compare, Call};
+use store::memory::InMemoryArchive;
+use store::{conformance, Archive};
 
 fn options() -> AzureOptions {
     AzureOptions {
@@ -44,7 +44,7 @@ async fn azure_with_single_puts_keeps_the_archive_contract() {
     let target = StorageTarget::parse(&azurite.connection_string()).unwrap();
     let archive = AzureArchive::new(&target, "hope", "audios", "hope", options())
         .unwrap()
-        .with_single_put_limit(job::store::azure::SINGLE_PUT_LIMIT);
+        .with_single_put_limit(store::azure::SINGLE_PUT_LIMIT);
     archive.ensure_ready().await.unwrap();
     conformance::check_archive(&archive).await;
 }

@@ -319,7 +319,7 @@ fn chromium_renders_a_day_with_a_gap_and_plays_its_segments_through_a_sas() {
         let zone = settings.selection.time_zone;
         let page = job::report::html::day_page(&m, &job::report::day_svg(&m, None, zone), zone);
         let name = format!("_days/{DAY}-with-silence.html");
-        use job::store::Archive;
+        use store::Archive;
         archive
             .put_small(&name, page.into_bytes(), "text/html; charset=utf-8")
             .await

@@ -11,8 +11,8 @@ use support::{azurite, common, fixture};
 use std::path::Path;
 use std::process::Command;
 
-use job::store::{Archive, SegmentRow};
 use serde_json::Value;
+use store::{Archive, SegmentRow};
 
 const SCENARIO: &str = "dead-air";
 

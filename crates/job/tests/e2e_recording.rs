@@ -43,12 +43,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, BlobInfo};
 use md5::{Digest, Md5};
 use serde_json::Value;
 use spans::{gaps_in, measure, merge, overlap};
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::{Archive, BlobInfo};
 
 const STREAM: &str = "e2e-recording";
 const TABLE: &str = "audios";

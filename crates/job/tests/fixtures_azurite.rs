@@ -11,9 +11,9 @@ use support::{azurite, fixture};
 
 use std::path::PathBuf;
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::Archive;
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::Archive;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_archives_what_it_deletes() {

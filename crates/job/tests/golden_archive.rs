@@ -62,9 +62,9 @@ use std::path::{Path, PathBuf};
 use azure_storage::{CloudLocation, StorageCredentials};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
-use job::store::connection::StorageTarget;
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
+use store::connection::StorageTarget;
 
 /// The table the job writes to (the default `TABLE_NAME`).
 const TABLE: &str = "audios";

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::Archive;
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::Archive;
 
 use common::{run_limited, Run};
 use entra::{Behaviour, Pki, SlowRelay, TokenEndpoint};

@@ -258,16 +258,16 @@ fn scenario_figures(scenario: &Path, conn: &str, stream: &str) -> Figures {
 fn download(conn: &str, stream: &str, to: &Path) -> Vec<Value> {
     common::runtime().block_on(async {
         let container = common::container_client(conn, stream);
-        let target = job::store::connection::StorageTarget::parse(conn).unwrap();
-        let rows = job::store::azure::AzureArchive::new(
+        let target = store::connection::StorageTarget::parse(conn).unwrap();
+        let rows = store::azure::AzureArchive::new(
             &target,
             stream,
             "audios",
             stream,
-            job::store::azure::AzureOptions::default(),
+            store::azure::AzureOptions::default(),
         )
         .unwrap();
-        let rows = job::store::Archive::first_rows(&rows, 1000).await.unwrap();
+        let rows = store::Archive::first_rows(&rows, 1000).await.unwrap();
         let mut days = Vec::new();
         for (name, day) in common::day_manifests(&container).await {
             for seg in day["segments"].as_array().unwrap() {

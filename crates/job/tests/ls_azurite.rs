@@ -9,10 +9,10 @@ use support::azurite;
 use std::process::Command;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, SegmentRow};
 use serde_json::Value;
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::{Archive, SegmentRow};
 
 const ROWS: i64 = 1_100;
 const SEGMENT_S: i64 = 600;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use azure_storage::StorageCredentials;
 use futures::StreamExt;
-use job::store::connection::StorageTarget;
 use serde_json::Value;
+use store::connection::StorageTarget;
 
 const STREAM: &str = "hope";
 
@@ -376,7 +376,7 @@ fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
 
     // archived_until: where the newest archived row's audio ends.
     let rows = common::runtime()
-        .block_on(job::store::Archive::first_rows(
+        .block_on(store::Archive::first_rows(
             &common::archive(&conn, STREAM),
             10_000,
         ))

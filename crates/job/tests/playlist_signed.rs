@@ -17,9 +17,9 @@ use common::fixture;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
 use serde_json::Value;
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
 
 const DAY: &str = "2026-11-26";
 const FRAME_S: f64 = 576.0 / 22_050.0;

@@ -15,10 +15,10 @@ use support::{azurite, common, fixture};
 
 use std::path::Path;
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::Archive;
 use serde_json::Value;
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::Archive;
 
 /// Offsets of the job's clock from the share's, in seconds: those the issue measured, from
 /// an hour behind to an hour ahead.

@@ -27,9 +27,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use job::store::Archive;
 use md5::Digest;
 use serde_json::{json, Value};
+use store::Archive;
 
 use common::{folder_state, md5_b64, run_limited, snapshot, tree_state, Run, Snapshot};
 
@@ -216,7 +216,7 @@ impl Ctx {
             .unwrap_or_else(|| panic!("no file labelled {label}"))
     }
 
-    fn archive(&self) -> job::store::azure::AzureArchive {
+    fn archive(&self) -> store::azure::AzureArchive {
         common::archive(&self.conn, &self.stream)
     }
 }
@@ -721,8 +721,8 @@ fn cases() -> Vec<Case> {
     .collect()
 }
 
-fn row(key: &str, file: &str, blob: Option<&str>) -> job::store::SegmentRow {
-    job::store::SegmentRow {
+fn row(key: &str, file: &str, blob: Option<&str>) -> store::SegmentRow {
+    store::SegmentRow {
         row_key: key.to_owned(),
         file_name: file.to_owned(),
         blob_name: blob.map(str::to_owned),
@@ -730,7 +730,7 @@ fn row(key: &str, file: &str, blob: Option<&str>) -> job::store::SegmentRow {
     }
 }
 
-fn insert(c: &Ctx, r: job::store::SegmentRow) {
+fn insert(c: &Ctx, r: store::SegmentRow) {
     common::runtime().block_on(async {
         let a = c.archive();
         a.ensure_ready().await.unwrap();
@@ -742,7 +742,7 @@ fn insert_raw(c: &Ctx, mut entity: Value) {
     entity["PartitionKey"] = json!(c.stream);
     common::runtime().block_on(async {
         c.archive().ensure_ready().await.unwrap();
-        let target = job::store::connection::StorageTarget::parse(&c.conn).unwrap();
+        let target = store::connection::StorageTarget::parse(&c.conn).unwrap();
         let credentials = azure_storage::StorageCredentials::access_key(
             target.account.clone(),
             target.key().expect("an account key").expose().to_owned(),
@@ -777,7 +777,7 @@ fn upload(c: &Ctx, blob: &str, bytes: &[u8]) {
     });
 }
 
-fn row_of<'a>(c: &Ctx, s: &'a Snapshot, label: &str) -> Result<&'a job::store::SegmentRow, String> {
+fn row_of<'a>(c: &Ctx, s: &'a Snapshot, label: &str) -> Result<&'a store::SegmentRow, String> {
     let name = c.rel(label).to_string_lossy().into_owned();
     s.row_for_file(&name).ok_or(format!("no row for {name}"))
 }

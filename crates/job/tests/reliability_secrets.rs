@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use job::store::{Archive, InsertOutcome, SegmentRow};
 use serde_json::Value;
+use store::{Archive, InsertOutcome, SegmentRow};
 
 use common::{job, replay, run_limited, Run};
 use faultproxy::{Fault, FaultProxy, Scope};
@@ -235,14 +235,14 @@ fn no_secret_at(levels: &[&str]) {
 fn odata_filters_quote_what_they_are_given() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
-    let target = job::store::connection::StorageTarget::parse(&conn).unwrap();
+    let target = store::connection::StorageTarget::parse(&conn).unwrap();
     let archive = |partition: &str| {
-        job::store::azure::AzureArchive::new(
+        store::azure::AzureArchive::new(
             &target,
             "odata",
             "audios",
             partition,
-            job::store::azure::AzureOptions::default(),
+            store::azure::AzureOptions::default(),
         )
         .unwrap()
     };

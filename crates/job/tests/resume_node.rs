@@ -8,9 +8,9 @@ use support::{azurite, fixture};
 
 use std::collections::BTreeSet;
 
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, PutMode, SegmentRow};
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::{Archive, PutMode, SegmentRow};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_from_the_node_jobs_rows() {

@@ -12,10 +12,10 @@ use std::time::Duration;
 use azurite::{Azurite, ACCOUNT, ACCOUNT_KEY};
 use bytes::Bytes;
 use faultproxy::{Fault, FaultProxy, RequestHead, Scope};
-use job::store::azure::{AzureArchive, AzureOptions, Part};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, PutMode, PutOutcome};
 use md5::{Digest, Md5};
+use store::azure::{AzureArchive, AzureOptions, Part};
+use store::connection::StorageTarget;
+use store::{Archive, PutMode, PutOutcome};
 
 const LIMIT: u64 = 4 * 1024 * 1024;
 
@@ -59,7 +59,7 @@ async fn put(
     name: &str,
     path: &Path,
     mode: PutMode,
-) -> (Result<PutOutcome, job::store::StoreError>, Vec<u8>) {
+) -> (Result<PutOutcome, store::StoreError>, Vec<u8>) {
     let mut seen = Vec::new();
     let metadata = BTreeMap::from([("pod".to_owned(), "pod-a".to_owned())]);
     let outcome = archive

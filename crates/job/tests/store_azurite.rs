@@ -16,10 +16,10 @@ use azure_storage_blobs::prelude::{BlobClient, BlockListType, ClientBuilder};
 use azurite::{Azurite, ACCOUNT, ACCOUNT_KEY};
 use base64::Engine as _;
 use futures::stream::{self, StreamExt};
-use job::store::azure::{AzureArchive, AzureOptions};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, InsertOutcome, PutMode, PutOutcome, SegmentRow, StoreError};
 use md5::{Digest, Md5};
+use store::azure::{AzureArchive, AzureOptions};
+use store::connection::StorageTarget;
+use store::{Archive, InsertOutcome, PutMode, PutOutcome, SegmentRow, StoreError};
 
 const CONTAINER: &str = "hope";
 const TABLE: &str = "audios";

@@ -1,7 +1,7 @@
 //! Byte offsets of frames in an archived blob, for points that changed after its upload (at
 //! upload they are found in the pass that counts its frames).
 
-use crate::store::{Archive, StoreResult};
+use store::{Archive, StoreResult};
 
 /// Bytes read per request: a few hundred frames at recording bitrates.
 const CHUNK: u64 = 256 * 1024;

@@ -14,7 +14,7 @@ use archive_model::rows;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
 use crate::settings::ReadSettings;
-use crate::store::{Archive, SegmentRow, StoreResult};
+use store::{Archive, SegmentRow, StoreResult};
 
 mod bytes;
 

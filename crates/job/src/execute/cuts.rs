@@ -7,8 +7,8 @@ use tracing::info;
 
 use crate::scan::Folder;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
 use archive_model::day::Cut;
+use store::{Archive, SegmentRow};
 
 /// The frame-exact cuts ([`archive_model::day::upload_cuts`]) whose left-out audio a comparison
 /// shows the joined segment holds: a cut rests on the same evidence as a deletion. A pair no

@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 use crate::scan::{self, Folder};
 use crate::settings::Settings;
 use crate::share::Share;
-use crate::store::{Archive, Lock, SegmentRow};
+use store::{Archive, Lock, SegmentRow};
 
 mod cuts;
 mod frame_exact;

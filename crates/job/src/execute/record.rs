@@ -10,8 +10,8 @@ use tracing::{error, info, warn};
 
 use super::{Recorded, Stores};
 use crate::settings::Settings;
-use crate::store::SegmentRow;
 use archive_model::rows;
+use store::SegmentRow;
 
 /// Record the audio starts the plan moved ([`selection::Restamp`]). Returns how many failed
 /// (a stale start misplaces a join in a day manifest until a later run restamps it; it never

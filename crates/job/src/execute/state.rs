@@ -10,9 +10,9 @@ use tracing::warn;
 use super::Stores;
 use crate::scan::Folder;
 use crate::settings::Settings;
-use crate::store::{Archive, SegmentRow};
 use archive_model::proof::{blob_proves, lookup_target};
 use archive_model::rows;
+use store::{Archive, SegmentRow};
 
 pub use super::Recorded;
 

@@ -22,9 +22,9 @@ pub mod read;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::settings::ReadSettings;
-use crate::store::Archive;
 use archive_model::joins::{joins, Join, Placed, MIN_GAP_MS};
 use archive_model::rows;
+use store::Archive;
 
 /// The frames one blob gives the export: the blob's audio frames `first_frame..end_frame`
 /// (a frame-exact blob's frames are its recording's from the row's `blob_first_frame` on).

@@ -13,7 +13,7 @@ use mp3frame::info_tag::{self, Gapless, Toc, DECODER_DELAY, MAX_DELAY};
 use mp3frame::FrameHeader;
 
 use super::{ExportPlan, Piece};
-use crate::store::Archive;
+use store::Archive;
 
 /// The most bytes asked of the archive at once.
 pub const CHUNK: u64 = 1024 * 1024;

@@ -1,7 +1,7 @@
 use super::read::{index, write, CHUNK};
 use super::*;
-use crate::store::memory::InMemoryArchive;
 use archive_model::joins::{joins, Placed};
+use store::memory::InMemoryArchive;
 
 use mp3frame::info_tag::{tag_frame, Gapless, Toc};
 use mp3frame::FrameHeader;
@@ -279,7 +279,7 @@ async fn one_replicas_recordings_are_exported_with_its_own_gaps() {
     let settings = crate::testkit::settings(std::path::Path::new("/x"));
     let row = |pod: &str, after_s: i64| {
         let start = t0() + TimeDelta::seconds(after_s);
-        crate::store::SegmentRow {
+        store::SegmentRow {
             row_key: archive_model::rows::row_key(start, pod),
             file_name: format!("{pod}_{}.mp3", start.format("%Y%m%dT%H%M%S")),
             pod: Some(pod.into()),

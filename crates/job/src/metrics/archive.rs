@@ -9,7 +9,7 @@ use super::held::Held;
 use super::{Sources, StorageState, NEWEST_ROWS};
 use crate::outcome::{self, RunRecord};
 use crate::settings::Settings;
-use crate::store::{SegmentRow, StoreError};
+use store::{SegmentRow, StoreError};
 
 /// What the archive said in one refresh.
 #[derive(Debug, Default)]

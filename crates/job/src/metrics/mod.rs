@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::outcome::RunRecord;
 use crate::settings::{Settings, SettingsError};
-use crate::store::Archive;
+use store::Archive;
 
 mod archive;
 mod encode;

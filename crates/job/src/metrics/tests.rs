@@ -7,8 +7,8 @@ use chrono::TimeDelta;
 use super::*;
 use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
 use crate::run::{run, Partitions};
-use crate::store::memory::InMemoryArchive;
 use crate::testkit;
+use store::memory::InMemoryArchive;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -332,7 +332,7 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
     let archive = InMemoryArchive::new("hope");
     let gone = archive.partition(&archive_model::rows::gone_partition("hope"));
     let now: DateTime<Utc> = Utc::now();
-    let row = |pod: &str, start: DateTime<Utc>, minutes: i64| crate::store::SegmentRow {
+    let row = |pod: &str, start: DateTime<Utc>, minutes: i64| store::SegmentRow {
         row_key: archive_model::rows::row_key(start, pod),
         file_name: format!("{pod}_{}.mp3", start.format("%Y%m%dT%H%M%S")),
         pod: Some(pod.into()),
@@ -387,7 +387,7 @@ fn archived_and_gone_rows_of_the_last_hour_count_as_held() {
 /// A refresh whose reads fail keeps the last archive facts and says the storage is down.
 #[test]
 fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
-    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    use store::faulty::{Calls, Fault, FaultyArchive, Operation};
     let dir = tempfile::tempdir().unwrap();
     let settings = testkit::settings(dir.path());
     let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
@@ -395,7 +395,7 @@ fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
     let runtime = testkit::runtime();
     let start = now - TimeDelta::minutes(10);
     runtime
-        .block_on(archive.insert_row(&crate::store::SegmentRow {
+        .block_on(archive.insert_row(&store::SegmentRow {
             row_key: archive_model::rows::row_key(start, "pod-a"),
             file_name: format!("pod-a_{}.mp3", start.format("%Y%m%dT%H%M%S")),
             pod: Some("pod-a".into()),
@@ -438,7 +438,7 @@ fn a_failed_read_keeps_the_last_facts_and_reports_the_storage_down() {
 /// replicas recording are still seen, beside the archive's facts as last read.
 #[test]
 fn the_folder_is_published_before_the_archive_is_read() {
-    use crate::store::faulty::{Calls, Fault, FaultyArchive, Operation};
+    use store::faulty::{Calls, Fault, FaultyArchive, Operation};
     let dir = tempfile::tempdir().unwrap();
     let now: DateTime<Utc> = Utc::now();
     let t = now - TimeDelta::minutes(12);

@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::settings::ReadSettings;
-use crate::store::{Archive, StoreResult};
 use archive_model::day::{self, DayManifest};
 use archive_model::rows;
+use store::{Archive, StoreResult};
 
 pub mod html;
 pub mod index;

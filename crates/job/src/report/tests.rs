@@ -317,7 +317,7 @@ fn the_index_keeps_other_days_and_replaces_the_ones_written() {
 
 #[tokio::test]
 async fn pages_and_the_index_are_written_beside_the_manifests() {
-    let archive = crate::store::memory::InMemoryArchive::new("hope");
+    let archive = store::memory::InMemoryArchive::new("hope");
     let settings =
         crate::testkit::settings_with(std::path::Path::new("/x"), &[("FILE_DURATION", "600")]);
     let mut yesterday = manifest();

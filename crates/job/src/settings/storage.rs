@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::{Env, SettingsError};
-use crate::store::connection::StorageTarget;
-use crate::store::identity::{EntraId, PUBLIC_AUTHORITY};
+use store::connection::StorageTarget;
+use store::identity::{authority_host, EntraId, PUBLIC_AUTHORITY};
 
 /// Treats an empty variable as unset, as a Helm template that renders `""` means it.
 pub(super) fn set(value: Option<String>) -> Option<String> {
@@ -98,14 +98,11 @@ fn entra_id(env: &Env) -> Result<EntraId, SettingsError> {
         )));
     };
     let host = set(env.azure_authority_host.clone()).unwrap_or_else(|| PUBLIC_AUTHORITY.into());
-    let authority_host = azure_core::Url::parse(host.trim())
-        .ok()
-        .filter(|u| u.scheme() == "https" && u.host_str().is_some() && u.query().is_none())
-        .ok_or_else(|| {
-            SettingsError(format!(
-                "AZURE_AUTHORITY_HOST {host:?} is not an https URL (expected e.g. {PUBLIC_AUTHORITY})"
-            ))
-        })?;
+    let authority_host = authority_host(host.trim()).ok_or_else(|| {
+        SettingsError(format!(
+            "AZURE_AUTHORITY_HOST {host:?} is not an https URL (expected e.g. {PUBLIC_AUTHORITY})"
+        ))
+    })?;
     Ok(EntraId::Workload {
         tenant_id: tenant_id.trim().to_owned(),
         client_id: client_id.trim().to_owned(),
@@ -118,7 +115,7 @@ fn entra_id(env: &Env) -> Result<EntraId, SettingsError> {
 mod tests {
     use super::super::tests::{vars, KEY};
     use super::super::Settings;
-    use crate::store::identity::EntraId;
+    use store::identity::EntraId;
 
     fn identity_vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut all = vec![
@@ -148,7 +145,7 @@ mod tests {
             s.storage.table_endpoint,
             "https://archive1.table.core.windows.net"
         );
-        let crate::store::connection::Credential::EntraId(EntraId::Workload {
+        let store::connection::Credential::EntraId(EntraId::Workload {
             authority_host,
             token_file,
             ..
@@ -196,7 +193,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.storage.credential,
-            crate::store::connection::Credential::EntraId(EntraId::ManagedIdentity)
+            store::connection::Credential::EntraId(EntraId::ManagedIdentity)
         );
     }
 

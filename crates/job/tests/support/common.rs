@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use azure_storage::StorageCredentials;
 use futures::StreamExt;
-use job::store::azure::{AzureArchive, AzureOptions, LOCK_BLOB};
-use job::store::connection::StorageTarget;
-use job::store::{Archive, SegmentRow};
 use md5::{Digest, Md5};
 use serde_json::Value;
+use store::azure::{AzureArchive, AzureOptions, LOCK_BLOB};
+use store::connection::StorageTarget;
+use store::{Archive, SegmentRow};
 
 /// Azurite's well-known key (public); also in `support/azurite.rs`.
 pub const AZURITE_KEY: &str =

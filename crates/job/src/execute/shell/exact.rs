@@ -12,8 +12,8 @@ use super::{read_from, Shell};
 use crate::execute::frame_exact::{prepare, prepare_lead, Prepared, LEAD_TAIL};
 use crate::execute::{Counted, Event, Exact, FrameExact, Step};
 use crate::share::{Recording, Why};
-use crate::store::{PutMode, PutOutcome};
 use archive_model::day::Lead;
+use store::{PutMode, PutOutcome};
 
 impl Shell<'_> {
     /// What the blob of `plan.uploads[upload]` starts with, read from the recording (and for
@@ -56,7 +56,7 @@ impl Shell<'_> {
             Err(e) => Some(e),
         };
         let archive = self.stores.archive;
-        let failed = |e: crate::store::StoreError| {
+        let failed = |e: store::StoreError| {
             format!("cannot read blob {}, which it continues: {e}", lead.blob)
         };
         let Some(info) = archive.blob_info(&lead.blob).await.map_err(failed)? else {

@@ -12,7 +12,7 @@ use super::{Counted, Event, Exact, Operation, Step, Stores};
 use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::{self, Difference, Recording};
-use crate::store::{InsertOutcome, PutOutcome};
+use store::{InsertOutcome, PutOutcome};
 
 mod exact;
 

@@ -28,6 +28,14 @@ pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// short-lived tokens), so no request goes out with a token about to expire.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// `host` as Entra ID's authority (`AZURE_AUTHORITY_HOST`): an https URL with a host and no
+/// query, or `None`.
+pub fn authority_host(host: &str) -> Option<Url> {
+    Url::parse(host)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.host_str().is_some() && u.query().is_none())
+}
+
 /// Which Entra ID credential the job uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntraId {

@@ -2,7 +2,7 @@
 //! processes, blobs whose properties were never written, names that are not plain paths).
 
 use super::*;
-use crate::store::conformance;
+use crate::conformance;
 
 fn archive(dir: &tempfile::TempDir) -> LocalArchive {
     LocalArchive::new(dir.path().join("archive"), "hope").unwrap()
@@ -61,10 +61,10 @@ async fn blobs_without_properties_and_bad_names() {
 mod differential {
     use proptest::prelude::*;
 
-    use crate::store::differential::{compare, Call};
-    use crate::store::local::LocalArchive;
-    use crate::store::memory::InMemoryArchive;
-    use crate::store::Archive;
+    use crate::differential::{compare, Call};
+    use crate::local::LocalArchive;
+    use crate::memory::InMemoryArchive;
+    use crate::Archive;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]

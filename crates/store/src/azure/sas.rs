@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::errors::store_error;
 use super::AzureArchive;
-use crate::store::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 
 /// The longest a user-delegation key (and so a user-delegation SAS) may live: 7 days.
 pub const MAX_DELEGATION: TimeDelta = TimeDelta::days(7);

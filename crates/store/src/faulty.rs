@@ -8,9 +8,9 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use job::store::faulty::{Calls, Fault, FaultyArchive, Operation};
-//! use job::store::memory::InMemoryArchive;
-//! use job::store::{Archive, SegmentRow};
+//! use store::faulty::{Calls, Fault, FaultyArchive, Operation};
+//! use store::memory::InMemoryArchive;
+//! use store::{Archive, SegmentRow};
 //!
 //! let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
 //! archive.fail(Operation::InsertRow, Calls::Nth(1), Fault::After);
@@ -34,7 +34,8 @@ use super::{
     StoreResult,
 };
 
-/// One operation of the [`Archive`] trait (`put_file` and `put_file_inspected` are one).
+/// One operation of the [`Archive`] trait (`put_file`, `put_file_inspected` and
+/// `put_file_range_inspected` are one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Operation {
@@ -185,20 +186,6 @@ impl<A: Archive> Archive for FaultyArchive<A> {
             .await
     }
 
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        let put = self
-            .inner
-            .put_file_inspected(blob_name, file, metadata, mode, inspect);
-        self.call(Operation::PutFile, put).await
-    }
-
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
@@ -291,7 +278,7 @@ impl<A: Archive> Archive for FaultyArchive<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::InMemoryArchive;
+    use crate::memory::InMemoryArchive;
 
     fn row(key: &str) -> SegmentRow {
         SegmentRow {

@@ -3,6 +3,10 @@
 //! Everything Azure-specific (the 0.21 SDK crates, connection strings, HTTP status codes) stays
 //! behind [`Archive`], so a maintained client can replace those crates without touching the
 //! planner or the executor.
+//!
+//! A crate of its own (like object_store), so the job and any other tool that reads or writes
+//! the archive use the same trait and backends; it depends on nothing of segment-selector's.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,11 +20,12 @@ pub use archive_model::SegmentRow;
 pub mod auth;
 pub mod azure;
 pub mod clock;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod connection;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod differential;
+#[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 pub mod identity;
 pub mod local;
@@ -107,6 +112,10 @@ pub struct Lock {
 }
 
 /// The operations the executor needs, and nothing more.
+///
+/// The required methods are the primitives a backend implements; what derives from them
+/// (`put_file`, `put_file_inspected`) is provided, so a backend or a wrapper writes the upload
+/// once, as [`Archive::put_file_range_inspected`].
 #[async_trait]
 pub trait Archive: Send + Sync {
     /// Create the container and the table if missing. Idempotent; safe when another run
@@ -118,7 +127,7 @@ pub trait Archive: Send + Sync {
     /// the whole file's MD5 as the blob's Content-MD5, and `metadata`.
     ///
     /// The file is a handle, never a path: the executor passes the recording it opened and
-    /// checked ([`crate::share::Recording`]), so what is uploaded is what was measured, and
+    /// checked (the job's `share::Recording`), so what is uploaded is what was measured, and
     /// nothing in the shared folder is resolved again. Backends read it at explicit offsets
     /// (`read_at`), whatever its position, and may duplicate the handle (`try_clone`) for the
     /// length of the call.
@@ -135,6 +144,9 @@ pub trait Archive: Send + Sync {
 
     /// [`Archive::put_file`], showing every byte read, in order, to `inspect`: the executor
     /// counts frames in the same pass as the upload, so an archived file is read once.
+    ///
+    /// Provided: [`Archive::put_file_range_inspected`] with no head and the whole file
+    /// (`0..u64::MAX`).
     async fn put_file_inspected(
         &self,
         blob_name: &str,
@@ -142,13 +154,20 @@ pub trait Archive: Send + Sync {
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome>;
+    ) -> StoreResult<PutOutcome> {
+        self.put_file_range_inspected(blob_name, &[], file, 0..u64::MAX, metadata, mode, inspect)
+            .await
+    }
 
-    /// A blob assembled from `head` (a generated header frame) followed by bytes `range` of
-    /// the open `file`: a frame-exact blob. The same guarantees as
-    /// [`Archive::put_file_inspected`] (bounded memory, the blob's MD5 as its Content-MD5,
-    /// `Written` giving the blob's size and MD5); `inspect` sees every byte of the blob, `head`
-    /// first. A file shorter than `range` gives a shorter blob, which `Written::size` shows.
+    /// A blob assembled from `head` (a generated header frame, or nothing) followed by bytes
+    /// `range` of the open `file`: a frame-exact blob, or with no head and `0..u64::MAX` the
+    /// whole file ([`Archive::put_file_inspected`]). Bounded memory, the blob's MD5 as its
+    /// Content-MD5, `Written` giving the blob's size and MD5; `inspect` sees every byte of the
+    /// blob, `head` first. A file shorter than `range` gives a shorter blob, which
+    /// `Written::size` shows; a range that ends at `u64::MAX` reads to the file's end. The
+    /// file is read as [`Archive::put_file`] says (a handle, at explicit offsets).
+    ///
+    /// The one upload every backend writes; the whole-file forms above are provided.
     #[allow(clippy::too_many_arguments)] // put_file_inspected's, plus the parts
     async fn put_file_range_inspected(
         &self,

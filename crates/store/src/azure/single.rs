@@ -21,7 +21,7 @@ use super::body::{self, Part, PartsBody};
 use super::errors::store_error;
 use super::upload::refused_as_existing;
 use super::AzureArchive;
-use crate::store::{PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{PutMode, PutOutcome, StoreError, StoreResult};
 
 /// Files up to this size go up in one Put Blob by default (above: blocks). The service takes
 /// up to 5000 MiB in one Put Blob; the bound here is the per-attempt timeout: a request must

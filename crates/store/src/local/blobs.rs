@@ -12,8 +12,8 @@ use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
 use super::{io_error, permanent, LocalArchive, Props};
-use crate::store::rules::check_metadata;
-use crate::store::{BlobInfo, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::rules::check_metadata;
+use crate::{BlobInfo, PutMode, PutOutcome, StoreError, StoreResult};
 
 /// Bytes read, hashed and shown to `inspect` at a time.
 const CHUNK: usize = 256 * 1024;
@@ -118,7 +118,7 @@ impl LocalArchive {
             // A read up to the end as it is now: a writer may still append, but the blob
             // must hold exactly what was hashed.
             let want = (range.end - at).min(CHUNK as u64) as usize;
-            buffer = crate::store::read_file_at(&file, buffer, at, want)
+            buffer = crate::read_file_at(&file, buffer, at, want)
                 .await
                 .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
             if buffer.is_empty() {

@@ -145,7 +145,7 @@ impl AzureArchive {
             return Err(invalid("upload_concurrency must be at least 1".into()));
         }
 
-        let auth = crate::store::auth::SdkAuth::new(target).map_err(invalid)?;
+        let auth = crate::auth::SdkAuth::new(target).map_err(invalid)?;
         let client_options = auth.client_options(client_options(&options));
         let credentials = auth.credentials;
         let location = |uri: &str| CloudLocation::Custom {
@@ -222,18 +222,6 @@ impl Archive for AzureArchive {
         }
         Ok(())
     }
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, &[], file, None, metadata, mode, inspect)
-            .await
-    }
-
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,
@@ -244,7 +232,7 @@ impl Archive for AzureArchive {
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        self.upload(blob_name, head, file, Some(range), metadata, mode, inspect)
+        self.upload(blob_name, head, file, range, metadata, mode, inspect)
             .await
     }
 

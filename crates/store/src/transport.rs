@@ -17,7 +17,7 @@ pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// default client) when there is no file.
 ///
 /// ```no_run
-/// let client = job::store::transport::http_client(Some(std::path::Path::new("/etc/ca.pem")))
+/// let client = store::transport::http_client(Some(std::path::Path::new("/etc/ca.pem")))
 ///     .expect("a readable PEM file");
 /// assert!(client.is_some());
 /// ```

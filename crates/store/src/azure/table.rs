@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::entity::{parse_row, row_entity};
 use super::errors::{status_of, store_error};
 use super::AzureArchive;
-use crate::store::rules::check_key;
-use crate::store::{InsertOutcome, SegmentRow, StoreError, StoreResult};
+use crate::rules::check_key;
+use crate::{InsertOutcome, SegmentRow, StoreError, StoreResult};
 
 // Keeps a single page request well under the service's 1,000-row page limit.
 pub(super) const MAX_TOP: usize = 1000;

@@ -3,7 +3,7 @@
 
 use azure_core::error::ErrorKind;
 
-use crate::store::StoreError;
+use crate::StoreError;
 
 pub(super) const TRANSIENT_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
@@ -41,7 +41,7 @@ pub(super) fn store_error(operation: impl Into<String>, error: &azure_core::Erro
             let detail = matches!(status, 401 | 403)
                 .then(|| error.as_http_error())
                 .flatten()
-                .and_then(|http| crate::store::refusal::authentication_detail(&http.to_string()));
+                .and_then(|http| crate::refusal::authentication_detail(&http.to_string()));
             if let Some(detail) = &detail {
                 cause.push_str(": ");
                 cause.push_str(&redact_urls(detail));
@@ -60,8 +60,8 @@ pub(super) fn store_error(operation: impl Into<String>, error: &azure_core::Erro
         None => {
             let causes = cause_chain(error);
             // Said once: an Entra ID exchange that failed the same way already says it.
-            let full = crate::store::tls::chain(error);
-            let causes = match crate::store::tls::certificate_problem(&full) {
+            let full = crate::tls::chain(error);
+            let causes = match crate::tls::certificate_problem(&full) {
                 Some(hint) if !full.contains("SSL_CERT_FILE") => format!("{hint} ({causes})"),
                 _ => causes,
             };

@@ -9,8 +9,8 @@ use md5::{Digest, Md5};
 
 use super::errors::{status_of, store_error};
 use super::AzureArchive;
-use crate::store::rules::check_metadata;
-use crate::store::{BlobInfo, StoreError, StoreResult};
+use crate::rules::check_metadata;
+use crate::{BlobInfo, StoreError, StoreResult};
 
 impl AzureArchive {
     pub(super) async fn write_small(

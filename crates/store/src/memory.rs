@@ -9,8 +9,8 @@
 //!
 //! ```
 //! # tokio_test_block_on(async {
-//! use job::store::memory::InMemoryArchive;
-//! use job::store::Archive;
+//! use store::memory::InMemoryArchive;
+//! use store::Archive;
 //!
 //! let archive = InMemoryArchive::new("hope");
 //! let lock = archive.try_lock(15).await.unwrap().expect("nobody holds it");
@@ -188,18 +188,6 @@ impl Archive for InMemoryArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
         // Always ready: there is no container or table to create.
         Ok(())
-    }
-
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.put_file_range_inspected(blob_name, &[], file, 0..u64::MAX, metadata, mode, inspect)
-            .await
     }
 
     async fn put_file_range_inspected(

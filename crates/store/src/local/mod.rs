@@ -228,18 +228,6 @@ impl Archive for LocalArchive {
         Ok(())
     }
 
-    async fn put_file_inspected(
-        &self,
-        blob_name: &str,
-        file: &std::fs::File,
-        metadata: &BTreeMap<String, String>,
-        mode: PutMode,
-        inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
-    ) -> StoreResult<PutOutcome> {
-        self.put_assembled(blob_name, &[], file, 0..u64::MAX, metadata, mode, inspect)
-            .await
-    }
-
     async fn put_file_range_inspected(
         &self,
         blob_name: &str,

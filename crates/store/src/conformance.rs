@@ -384,7 +384,7 @@ pub async fn the_lock_is_exclusive_until_released(archive: &dyn Archive) {
     }
 }
 
-/// A scratch file open for reading: what the executor passes ([`crate::share::Recording`]'s
+/// A scratch file open for reading: what the executor passes (the job's `share::Recording`'s
 /// handle).
 fn open(path: &Path) -> std::fs::File {
     std::fs::File::open(path).unwrap()
@@ -486,7 +486,7 @@ fn keys(rows: &[SegmentRow]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::InMemoryArchive;
+    use crate::memory::InMemoryArchive;
 
     #[tokio::test]
     async fn the_in_memory_archive_keeps_the_contract() {

@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::errors::{status_of, store_error};
 use super::{AzureArchive, LOCK_BLOB};
-use crate::store::rules::check_lock_ttl;
-use crate::store::{Lock, StoreError, StoreResult};
+use crate::rules::check_lock_ttl;
+use crate::{Lock, StoreError, StoreResult};
 
 impl AzureArchive {
     pub(super) async fn create_lock_blob(&self) -> StoreResult<()> {

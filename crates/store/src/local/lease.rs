@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{io_error, now_ms, permanent, LocalArchive};
-use crate::store::rules::check_lock_ttl;
-use crate::store::{Lock, StoreResult};
+use crate::rules::check_lock_ttl;
+use crate::{Lock, StoreResult};
 
 const LEASE_PREFIX: &str = "lease.";
 

@@ -18,7 +18,7 @@ use super::blob::to_metadata;
 use super::body::Part;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
-use crate::store::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
 
 pub(super) const MAX_BLOCKS: usize = 50_000;
 pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;
@@ -58,16 +58,17 @@ impl AzureArchive {
         self
     }
 
-    /// Uploads `head`, then bytes `range` of the open `file` (`None`: all of it): in one
-    /// Put Blob up to the single-put limit, in blocks above it. The file is read at explicit
-    /// offsets, from a duplicate of the handle held for the call.
+    /// Uploads `head`, then bytes `range` of the open `file` (a range ending at `u64::MAX`: to
+    /// the file's end, whose size then decides): in one Put Blob up to the single-put limit,
+    /// in blocks above it. The file is read at explicit offsets, from a duplicate of the
+    /// handle held for the call.
     #[allow(clippy::too_many_arguments)] // the trait's arguments, plus the blob's parts
     pub(super) async fn upload(
         &self,
         blob_name: &str,
         head: &[u8],
         file: &std::fs::File,
-        range: Option<std::ops::Range<u64>>,
+        range: std::ops::Range<u64>,
         metadata: &BTreeMap<String, String>,
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
@@ -82,17 +83,19 @@ impl AzureArchive {
             file.try_clone()
                 .map_err(|e| fail(format!("cannot read the file: {e}"), false))?,
         );
-        let (start, len) = match &range {
-            Some(r) => (r.start, Some(r.end.saturating_sub(r.start))),
-            None => (0, None),
-        };
+        // `None`: to the file's end.
+        let (start, len) = (
+            range.start,
+            (range.end != u64::MAX).then(|| range.end.saturating_sub(range.start)),
+        );
         if self.single_put_limit > 0 {
             let len = match len {
                 Some(len) => len,
                 None => file
                     .metadata()
                     .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
-                    .len(),
+                    .len()
+                    .saturating_sub(start),
             };
             if head.len() as u64 + len <= self.single_put_limit {
                 let mut parts = Vec::with_capacity(2);

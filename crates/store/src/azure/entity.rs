@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::store::SegmentRow;
+use crate::SegmentRow;
 
 pub(super) fn row_entity(partition: &str, row: &SegmentRow) -> Result<Value, String> {
     let mut entity = Map::new();
@@ -210,31 +210,33 @@ mod tests {
 
     #[test]
     fn the_outcome_row_round_trips_through_the_entity_shape() {
-        use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
-        let at: chrono::DateTime<chrono::Utc> = "2026-12-07T10:00:00Z".parse().unwrap();
-        let record = RunRecord::next(
-            None,
-            RunOutcome::Deadline,
-            &RunFacts {
-                summary: Some(crate::execute::Summary {
-                    archived: 2,
-                    bytes: 9_600_000_000,
-                    silence_seconds: 3.25,
-                    deadline_left: 1,
-                    ..Default::default()
-                }),
-                clock_skew_seconds: Some(-1.5),
-                ..RunFacts::default()
-            },
-            at,
-            at + chrono::TimeDelta::seconds(200),
-        );
-        let entity = row_entity("hope~run", &outcome::run_row(&record)).unwrap();
+        // The job's outcome row (`<stream>~run`, RowKey `last`): its whole record is one JSON
+        // string property, `run`, with nested objects, floats and times in it.
+        let run = json!({
+            "outcome": "deadline",
+            "started": "2026-12-07T10:00:00Z",
+            "ended": "2026-12-07T10:03:20Z",
+            "summary": {"archived": 2, "bytes": 9_600_000_000_u64, "silence_seconds": 3.25,
+                        "deadline_left": 1},
+            "clock_skew_seconds": -1.5,
+            "counters": {"ok": 0, "deadline": 1}
+        })
+        .to_string();
+        let row = SegmentRow {
+            row_key: "last".into(),
+            run: Some(run.clone()),
+            ..SegmentRow::default()
+        };
+        let entity = row_entity("hope~run", &row).unwrap();
         assert_eq!(entity["PartitionKey"], "hope~run");
-        assert_eq!(entity["RowKey"], outcome::RUN_KEY);
+        assert_eq!(entity["RowKey"], "last");
         assert!(entity["run"].is_string(), "{entity}");
-        let row = parse_row(&map(entity)).unwrap();
-        assert_eq!(outcome::run_record(&row).unwrap(), record);
+        let back = parse_row(&map(entity)).unwrap();
+        assert_eq!(back, row);
+        assert_eq!(
+            serde_json::from_str::<Value>(back.run.as_deref().unwrap()).unwrap(),
+            serde_json::from_str::<Value>(&run).unwrap()
+        );
     }
 
     #[test]
