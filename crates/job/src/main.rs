@@ -195,8 +195,15 @@ async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String
     // is all there is to count it from.
     let now = chrono::Utc::now();
     let expiry = now + chrono::TimeDelta::hours(i64::from(args.expires_in));
-    let text = job::query::signed_playlist(&archive, &settings.read_side(), &args.day, now, expiry)
-        .await?;
+    let text = job::query::signed_playlist(
+        &archive,
+        &archive,
+        &settings.read_side(),
+        &args.day,
+        now,
+        expiry,
+    )
+    .await?;
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write the playlist to {}: {e}", path.display()))?,

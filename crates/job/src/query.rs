@@ -10,9 +10,7 @@ use serde::Serialize;
 
 use crate::settings::ReadSettings;
 use archive_model::rows;
-use store::azure::sas::ReadUrls;
-use store::azure::AzureArchive;
-use store::{Archive, SegmentRow};
+use store::{Archive, SegmentRow, Signer};
 
 /// One archived segment as `ls` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,12 +157,14 @@ fn listed(
 }
 
 /// The day's HLS playlist (the one `_days/YYYY-MM-DD.m3u8` holds, built from the table as a
-/// run would write it) with absolute blob URLs, each carrying a read-only SAS valid from `now`
-/// until `expiry` ([`ReadUrls`]), so a private container plays in VLC or a browser. `day` is
+/// run would write it) with absolute blob URLs, each read-only and valid from `now` until
+/// `expiry` (signed by `signer`: on Azure a SAS), so a private container plays in VLC or a
+/// browser. `day` is
 /// `YYYY-MM-DD`, the date in the file names (as the blob folders count days). An error when
 /// the day has nothing archived.
 pub async fn signed_playlist(
-    archive: &AzureArchive,
+    archive: &dyn Archive,
+    signer: &dyn Signer,
     settings: &ReadSettings,
     day: &str,
     now: DateTime<Utc>,
@@ -181,8 +181,8 @@ pub async fn signed_playlist(
             settings.stream, settings.container, settings.table
         ));
     }
-    let urls: ReadUrls = archive
-        .read_urls(now, expiry)
+    let urls = signer
+        .signed_urls(now, expiry)
         .await
         .map_err(|e| e.to_string())?;
     let mut signed = HashMap::new();

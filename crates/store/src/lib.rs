@@ -16,6 +16,7 @@ use async_trait::async_trait;
 /// The table row is the archive model's ([`archive_model::SegmentRow`]): one owner of the schema.
 pub use archive_model::blob::{BlobInfo, PutMode};
 pub use archive_model::SegmentRow;
+pub use sign::{SignedUrls, Signer};
 
 pub mod auth;
 pub mod azure;
@@ -32,6 +33,7 @@ pub mod local;
 pub mod memory;
 pub mod refusal;
 pub mod rules;
+mod sign;
 pub(crate) mod tls;
 pub mod transport;
 

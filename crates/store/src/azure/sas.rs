@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::errors::store_error;
 use super::AzureArchive;
-use crate::{StoreError, StoreResult};
+use crate::{SignedUrls, Signer, StoreError, StoreResult};
 
 /// The longest a user-delegation key (and so a user-delegation SAS) may live: 7 days.
 pub const MAX_DELEGATION: TimeDelta = TimeDelta::days(7);
@@ -226,5 +226,23 @@ impl azure_core::Policy for DelegationKeyHeaders {
             }
         }
         Ok(azure_core::Response::new(status, headers, Box::pin(body)))
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for AzureArchive {
+    async fn signed_urls(
+        &self,
+        now: DateTime<Utc>,
+        expiry: DateTime<Utc>,
+    ) -> StoreResult<Box<dyn SignedUrls>> {
+        Ok(Box::new(self.read_urls(now, expiry).await?))
+    }
+}
+
+#[async_trait::async_trait]
+impl SignedUrls for ReadUrls {
+    async fn blob_url(&self, blob: &str) -> StoreResult<String> {
+        ReadUrls::blob_url(self, blob).await
     }
 }
