@@ -104,7 +104,8 @@ async fn attempt(
     // deletion of a recording go through it.
     let share = crate::share::Share::open(&settings.folder)?;
     let now = crate::clock::read(&share);
-    let folder = execute::scan_folder(share, settings, now)?;
+    // The run reads and deletes recordings through FOLDER's one handle only.
+    let folder = crate::scan::scan(share, settings.selection.finish_grace, now)?;
     let skew_limit =
         chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
     let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);

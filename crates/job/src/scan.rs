@@ -47,7 +47,7 @@ const OPEN_ATTEMPTS: usize = 3;
 
 /// List and measure the folder through `share`. Only regular files directly in it are
 /// considered: symlinks are never followed (they could point outside the folder) and
-/// subfolders are left alone.
+/// subfolders are left alone; each one skipped is warned about (`decision="skipped"`).
 ///
 /// `now` holds the run's clocks: a file is counted frame by frame once either clock says it is
 /// idle (counting a file that is still growing costs a read, never audio; waiting for both
@@ -143,6 +143,9 @@ pub fn scan(share: Share, grace: Duration, now: Now) -> Result<Folder, String> {
         out.files.push(seen);
     }
     out.files.sort_by(|a, b| a.name.cmp(&b.name));
+    for (name, why) in &out.skipped {
+        tracing::warn!(file = %name, decision = "skipped", "{why}");
+    }
     Ok(out)
 }
 

@@ -18,9 +18,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use selection::{ArchiveState, Plan};
 use tracing::{error, info, warn};
 
-use crate::scan::{self, Folder};
+use crate::scan::Folder;
 use crate::settings::Settings;
-use crate::share::Share;
 use store::{Archive, Lock, SegmentRow};
 
 mod cuts;
@@ -293,20 +292,6 @@ pub async fn keep_lock(stores: &Stores<'_>, done: &std::sync::atomic::AtomicBool
         }
     }
     false
-}
-
-/// Scan the folder through FOLDER's handle (kept here so `main` stays a thin shell). The run
-/// reads and deletes recordings through that handle only.
-pub fn scan_folder(
-    share: Share,
-    settings: &Settings,
-    now: selection::Now,
-) -> Result<Folder, String> {
-    let folder = scan::scan(share, settings.selection.finish_grace, now)?;
-    for (name, why) in &folder.skipped {
-        warn!(file = %name, decision = "skipped", "{why}");
-    }
-    Ok(folder)
 }
 
 /// The longest a run may start new work.
