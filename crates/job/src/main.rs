@@ -166,7 +166,10 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         seen: &seen,
         runs: &runs,
     };
-    job::run::run(&parts, settings, dry_run).await
+    // The same final line as ever: each variant displays the message the run ended with.
+    job::run::run(&parts, settings, dry_run)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn metrics(
