@@ -1,10 +1,11 @@
-//! [`Error`]: why a run failed, as the job's library boundary returns it. Each variant
-//! displays exactly the line the binary has always ended with, so operators and tests read the
-//! same text; callers that embed the job tell the failures apart by variant.
+//! [`Error`]: why a call of the job's library failed (a run, or a reader: `query::list`,
+//! `report::day_manifest`, `export::plan_from_rows`). Each variant displays exactly the line
+//! the binary has always ended with, so operators and tests read the same text; callers that
+//! embed the job tell the failures apart by variant.
 
 use store::StoreError;
 
-/// Why [`crate::run::run`] failed.
+/// Why [`crate::run::run`] or a reader's entry point failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -33,4 +34,12 @@ pub enum Error {
     /// The stream's lock expired or was taken while the run worked.
     #[error("the stream's lock was lost during the run")]
     LockLost,
+    /// An argument does not read (a day that is not `YYYY-MM-DD`); the message names it and
+    /// what was expected.
+    #[error("{0}")]
+    Input(String),
+    /// No export can be planned for the range ([`crate::export::plan`]'s reason: an empty
+    /// range, or nothing archived in it).
+    #[error("{0}")]
+    Export(String),
 }

@@ -229,7 +229,9 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
         _ => None,
     };
     let archive = open(settings, &settings.container)?;
-    let listed = query::list(&archive, &settings.read_side(), range).await?;
+    let listed = query::list(&archive, &settings.read_side(), range)
+        .await
+        .map_err(|e| e.to_string())?;
     if listed.is_empty()
         && archive
             .first_rows(1)
@@ -256,7 +258,9 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
 
 async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
     let archive = open(settings, &settings.container)?;
-    let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day).await?;
+    let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day)
+        .await
+        .map_err(|e| e.to_string())?;
     let svg = job::report::day_svg(&m, None, settings.selection.time_zone);
     std::fs::write(&args.output, svg)
         .map_err(|e| format!("cannot write the picture to {}: {e}", args.output.display()))?;
@@ -340,7 +344,7 @@ async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
                 settings.stream, settings.container, settings.table
             ))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.to_string()),
     };
     if !plan.uncounted.is_empty() {
         eprintln!(
