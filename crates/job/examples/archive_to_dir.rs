@@ -84,5 +84,7 @@ async fn run(settings: &Settings, archive_dir: &str) -> Result<(), String> {
         seen: &seen,
         runs: &runs,
     };
-    job::run::run(&parts, settings, false).await
+    job::run::run(&parts, settings, false)
+        .await
+        .map_err(|e| e.to_string())
 }

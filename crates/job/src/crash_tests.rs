@@ -234,7 +234,7 @@ fn run_faulty(
     archive: &InMemoryArchive,
     settings: &Settings,
     fault: (bool, Operation, u64, Fault),
-) -> Result<(), String> {
+) -> Result<(), crate::error::Error> {
     let (on_gone, operation, nth, when) = fault;
     let partitions = memory_partitions(archive);
     let main = FaultyArchive::new(partitions.archive.clone());

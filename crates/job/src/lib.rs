@@ -8,6 +8,7 @@ pub mod compare;
 #[cfg(test)]
 mod crash_tests;
 pub mod days;
+pub mod error;
 pub mod execute;
 pub mod export;
 pub mod metrics;

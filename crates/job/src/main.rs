@@ -166,7 +166,10 @@ async fn run(settings: &Settings, dry_run: bool) -> Result<(), String> {
         seen: &seen,
         runs: &runs,
     };
-    job::run::run(&parts, settings, dry_run).await
+    // The same final line as ever: each variant displays the message the run ended with.
+    job::run::run(&parts, settings, dry_run)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn metrics(
@@ -233,7 +236,9 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
         _ => None,
     };
     let archive = open(settings, &settings.container)?;
-    let listed = query::list(&archive, &settings.read_side(), range).await?;
+    let listed = query::list(&archive, &settings.read_side(), range)
+        .await
+        .map_err(|e| e.to_string())?;
     if listed.is_empty()
         && archive
             .first_rows(1)
@@ -260,7 +265,9 @@ async fn ls(settings: &Settings, args: &LsArgs) -> Result<(), String> {
 
 async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
     let archive = open(settings, &settings.container)?;
-    let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day).await?;
+    let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day)
+        .await
+        .map_err(|e| e.to_string())?;
     let svg = job::report::day_svg(&m, None, settings.selection.time_zone);
     std::fs::write(&args.output, svg)
         .map_err(|e| format!("cannot write the picture to {}: {e}", args.output.display()))?;
@@ -344,7 +351,7 @@ async fn export(settings: &Settings, args: &ExportArgs) -> Result<(), String> {
                 settings.stream, settings.container, settings.table
             ))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.to_string()),
     };
     if !plan.uncounted.is_empty() {
         eprintln!(

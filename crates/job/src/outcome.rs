@@ -81,7 +81,7 @@ pub struct RunFacts {
 }
 
 /// The outcome of a run that returned `result` after learning `facts`.
-pub fn classify(facts: &RunFacts, result: &Result<(), String>) -> RunOutcome {
+pub fn classify<E>(facts: &RunFacts, result: &Result<(), E>) -> RunOutcome {
     if facts.locked {
         return RunOutcome::Locked;
     }

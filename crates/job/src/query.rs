@@ -91,7 +91,7 @@ pub async fn list(
     archive: &dyn Archive,
     settings: &ReadSettings,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Result<Vec<Listed>, String> {
+) -> Result<Vec<Listed>, crate::error::Error> {
     let rows = match range {
         // RowKeys are inverted name times (ours) or upload times (the Node job's), so a day's
         // margin on each side holds every row whose audio can overlap.
@@ -101,8 +101,7 @@ pub async fn list(
             archive.rows_in_range(&lo, &hi).await
         }
         None => archive.rows_in_range("", "\u{10FFFF}").await,
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let zone = settings.selection.time_zone;
     // The Node job's rows name no instant: in the repeated autumn hour their names are placed
     // as the day manifests place them.

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use crate::error::Error;
 use crate::execute::{self, Stores};
 use crate::outcome::{self, RunFacts, RunRecord};
 use crate::publish;
@@ -41,7 +42,7 @@ pub struct Partitions<'a> {
 ///
 /// Every run but a dry run then leaves its outcome in the outcome row ([`crate::outcome`]),
 /// whatever happened, best effort: that write never changes what the run returns.
-pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> Result<(), String> {
+pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> Result<(), Error> {
     let started_at = crate::clock::node();
     let started = Instant::now();
     let mut facts = RunFacts::default();
@@ -59,7 +60,7 @@ pub async fn run(parts: &Partitions<'_>, settings: &Settings, dry_run: bool) -> 
 async fn record_outcome(
     runs: &dyn Archive,
     facts: &RunFacts,
-    result: &Result<(), String>,
+    result: &Result<(), Error>,
     started: chrono::DateTime<chrono::Utc>,
     ended: chrono::DateTime<chrono::Utc>,
 ) {
@@ -96,32 +97,29 @@ async fn attempt(
     dry_run: bool,
     started: Instant,
     facts: &mut RunFacts,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let deadline = execute::deadline(settings);
     // One reading of the clocks for the whole run: the scan, the alignments and the plan see
     // the same `now`.
     // FOLDER's handle, opened once: the share's clock, the scan and every later read or
     // deletion of a recording go through it.
-    let share = crate::share::Share::open(&settings.folder)?;
+    let share = crate::share::Share::open(&settings.folder).map_err(Error::Folder)?;
     let now = crate::clock::read(&share);
     // The run reads and deletes recordings through FOLDER's one handle only.
-    let folder = crate::scan::scan(share, settings.selection.finish_grace, now)?;
+    let folder =
+        crate::scan::scan(share, settings.selection.finish_grace, now).map_err(Error::Folder)?;
     let skew_limit =
         chrono::TimeDelta::from_std(settings.clock_skew_warning).unwrap_or(chrono::TimeDelta::MAX);
     let clock_skew = crate::clock::skew(&now, &folder.files, skew_limit);
     facts.clock_skew_seconds = clock_skew;
     let archive = parts.archive;
     if !dry_run {
-        archive.ensure_ready().await.map_err(|e| e.to_string())?;
+        archive.ensure_ready().await?;
     }
     let lock = if dry_run {
         None
     } else {
-        match archive
-            .try_lock(LOCK_SECONDS)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        match archive.try_lock(LOCK_SECONDS).await? {
             Some(l) => Some(l),
             None => {
                 warn!("another run holds the stream's lock; nothing to do");
@@ -147,7 +145,7 @@ async fn attempt(
                     warn!("cannot read the archive ({e}); planning as if it were empty");
                     Default::default()
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(Error::State(e)),
             };
             let measured = crate::alignments::measure(&folder, &state, settings, now);
             let alignments = measured.alignments;
@@ -172,10 +170,7 @@ async fn attempt(
                 .filter(|c| c.verdict == selection::Verdict::Different)
                 .count();
             if dry_run {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string_pretty(&plan)?);
                 return Ok(());
             }
             let unkept = execute::remember_alignments(&stores, settings, &state, &alignments).await;
@@ -222,11 +217,7 @@ async fn attempt(
             let errors = sum.errors;
             summary = Some(sum);
             if errors > 0 {
-                return Err(format!(
-                    "{} operations failed; nothing that depends on them was deleted, the next \
-                     run repairs",
-                    errors
-                ));
+                return Err(Error::OperationsFailed { count: errors });
             }
             Ok(())
         }
@@ -248,7 +239,7 @@ async fn attempt(
     };
     facts.summary = summary;
     let outcome = match outcome {
-        Ok(()) if lock_lost => Err("the stream's lock was lost during the run".to_string()),
+        Ok(()) if lock_lost => Err(Error::LockLost),
         other => other,
     };
     if let Some(lock) = lock {
@@ -296,6 +287,7 @@ mod tests {
         let runtime = testkit::paused_runtime();
         (0..times)
             .map(|_| runtime.block_on(run(&parts, &settings, false)))
+            .map(|r| r.map_err(|e| e.to_string()))
             .collect()
     }
 

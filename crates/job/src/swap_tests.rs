@@ -124,7 +124,7 @@ fn run_meddled(
     folder: &Path,
     before: Before,
     action: impl FnOnce(&str) + Send + 'static,
-) -> (Snapshot, Result<(), String>) {
+) -> (Snapshot, Result<(), crate::error::Error>) {
     let archive = InMemoryArchive::new("hope");
     let partitions = memory_partitions(&archive);
     let main = Meddling {
@@ -235,7 +235,11 @@ fn recordings_swapped_for_links_mid_run_are_never_read_or_deleted() {
     let swapped = swapped.lock().unwrap().clone();
     assert!(swapped.len() > 5, "{swapped:?}");
     let err = outcome.expect_err("a link where a recording was is an error");
-    assert!(err.contains("operations failed"), "{err}");
+    assert!(
+        matches!(err, crate::error::Error::OperationsFailed { .. })
+            && err.to_string().contains("operations failed"),
+        "{err}"
+    );
     assert_nowhere_in(&snapshot, &secret);
     for name in &swapped {
         let meta = std::fs::symlink_metadata(dir.path().join(name)).unwrap();
@@ -338,7 +342,11 @@ fn a_recording_that_grows_during_its_upload_is_not_recorded_and_nothing_rests_on
     });
     let target = target.lock().unwrap().clone();
     let err = outcome.expect_err("an upload that read other bytes than measured fails");
-    assert!(err.contains("operations failed"), "{err}");
+    assert!(
+        matches!(err, crate::error::Error::OperationsFailed { .. })
+            && err.to_string().contains("operations failed"),
+        "{err}"
+    );
     assert!(dir.path().join(&target).exists(), "{target} is kept");
     let archived: BTreeSet<&str> = snapshot.partitions["hope"]
         .values()

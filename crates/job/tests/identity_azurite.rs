@@ -92,7 +92,7 @@ impl Rig {
             let mut snap = common::Snapshot::default();
             let rows = match archive.first_rows(10_000).await {
                 Ok(rows) => rows,
-                Err(e) if e.cause.contains("TableNotFound") => Vec::new(),
+                Err(e) if e.cause().contains("TableNotFound") => Vec::new(),
                 Err(e) => panic!("read the rows of {stream}: {e}"),
             };
             for row in rows {

@@ -198,8 +198,8 @@ async fn bytes_the_service_stored_differently_fail_the_upload_and_the_blob_is_no
 
     let (outcome, _) = put(&archive, "m.mp3", &path, PutMode::CreateOnly).await;
     let err = outcome.unwrap_err();
-    assert!(err.transient, "{err}");
-    assert!(err.cause.contains("not trusted"), "{err}");
+    assert!(err.is_transient(), "{err}");
+    assert!(err.cause().contains("not trusted"), "{err}");
     assert!(err.to_string().contains("m.mp3"), "{err}");
 
     // What the next run meets: a blob there, whose MD5 is not the file's, so it is not

@@ -166,7 +166,10 @@ pub async fn metadata_is_replaced_as_a_whole(archive: &dyn Archive, scratch: &Sc
         .set_blob_metadata(name, &meta(&[("inMs", "1")]))
         .await
         .unwrap_err();
-    assert!(!upper.transient && upper.cause.contains("inMs"), "{upper}");
+    assert!(
+        !upper.is_transient() && upper.cause().contains("inMs"),
+        "{upper}"
+    );
 }
 
 /// A blob that was never written has no info (not an error).
@@ -352,7 +355,7 @@ pub async fn bad_keys_are_refused(archive: &dyn Archive) {
         archive.rows_in_range("a", "bad#").await.map(drop),
     ] {
         let err = result.unwrap_err();
-        assert!(!err.transient, "{err}");
+        assert!(!err.is_transient(), "{err}");
     }
 }
 

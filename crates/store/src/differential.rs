@@ -74,7 +74,7 @@ pub async fn answer(archive: &dyn Archive, session: &mut Session, call: &Call) -
     fn shown<T: std::fmt::Debug>(result: super::StoreResult<T>) -> String {
         match result {
             Ok(value) => format!("Ok({value:?})"),
-            Err(e) => format!("Err(transient: {})", e.transient),
+            Err(e) => format!("Err(transient: {})", e.is_transient()),
         }
     }
     let row_key = |key: u8| format!("k{key}");
@@ -115,7 +115,7 @@ pub async fn answer(archive: &dyn Archive, session: &mut Session, call: &Call) -
                 format!("taken (was free to us: {fresh})")
             }
             Ok(None) => "held".to_owned(),
-            Err(e) => format!("Err(transient: {})", e.transient),
+            Err(e) => format!("Err(transient: {})", e.is_transient()),
         },
         Call::RenewLock | Call::ReleaseLock => {
             let Some(lock) = session.lock.clone() else {

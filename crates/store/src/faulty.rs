@@ -16,7 +16,7 @@
 //! archive.fail(Operation::InsertRow, Calls::Nth(1), Fault::After);
 //! let row = SegmentRow { row_key: "1".into(), file_name: "a.mp3".into(), ..Default::default() };
 //! let err = archive.insert_row(&row).await.unwrap_err();
-//! assert!(err.transient);
+//! assert!(err.is_transient());
 //! // The insert happened; only its answer was lost.
 //! assert_eq!(archive.inner().first_rows(10).await.unwrap(), vec![row]);
 //! assert_eq!(archive.calls(Operation::InsertRow), 1);
@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
+    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
     StoreResult,
 };
 
@@ -166,10 +166,13 @@ impl<A: Archive> FaultyArchive<A> {
                 .map(|r| r.fault);
             (number, fault)
         };
-        let injected = || StoreError {
-            operation: format!("{operation:?} call {number}"),
-            cause: "injected fault".to_owned(),
-            transient: true,
+        let injected = || {
+            StoreError::new(
+                ErrorKind::Other,
+                format!("{operation:?} call {number}"),
+                "injected fault",
+            )
+            .with_transient(true)
         };
         match fault {
             None => call.await,
@@ -295,7 +298,7 @@ mod tests {
         archive.insert_row(&row("1")).await.unwrap();
         let err = archive.insert_row(&row("2")).await.unwrap_err();
         assert!(
-            err.transient && err.to_string().contains("InsertRow call 2"),
+            err.is_transient() && err.to_string().contains("InsertRow call 2"),
             "{err}"
         );
         archive.insert_row(&row("3")).await.unwrap();

@@ -26,6 +26,7 @@ pub mod conformance;
 pub mod connection;
 #[cfg(any(test, feature = "testing"))]
 pub mod differential;
+mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 pub mod identity;
@@ -37,26 +38,7 @@ mod sign;
 pub(crate) mod tls;
 pub mod transport;
 
-/// A storage failure, already stripped of secrets: safe to log as is.
-#[derive(Debug)]
-pub struct StoreError {
-    /// What was being done, e.g. `upload blob 26-11-2026/pod-a_20261126T101000.mp3`.
-    pub operation: String,
-    /// Why it failed: status code and service error code, or the transport error.
-    pub cause: String,
-    /// Whether retrying the same call later may succeed (timeouts, 5xx, connection resets).
-    pub transient: bool,
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failed: {}", self.operation, self.cause)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use error::{ErrorKind, StoreError, StoreResult};
 
 /// The result of [`Archive::put_file`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,7 +35,7 @@ use md5::{Digest, Md5};
 use super::clock::LeaseClock;
 use super::rules::{check_key, check_lock_ttl, check_metadata, check_row};
 use super::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
+    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
     StoreResult,
 };
 
@@ -166,12 +166,8 @@ impl InMemoryArchive {
             .or_default()
     }
 
-    fn fail(&self, operation: String, cause: String) -> StoreError {
-        StoreError {
-            operation,
-            cause,
-            transient: false,
-        }
+    fn fail(&self, kind: ErrorKind, operation: String, cause: String) -> StoreError {
+        StoreError::new(kind, operation, cause)
     }
 }
 
@@ -201,9 +197,15 @@ impl Archive for InMemoryArchive {
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let operation = format!("upload to blob {blob_name}");
-        check_metadata(metadata).map_err(|cause| self.fail(operation.clone(), cause))?;
-        let unread =
-            |e: std::io::Error| self.fail(operation.clone(), format!("cannot read the file: {e}"));
+        check_metadata(metadata)
+            .map_err(|cause| self.fail(ErrorKind::Invalid, operation.clone(), cause))?;
+        let unread = |e: std::io::Error| {
+            self.fail(
+                ErrorKind::Io,
+                operation.clone(),
+                format!("cannot read the file: {e}"),
+            )
+        };
         let file = std::sync::Arc::new(file.try_clone().map_err(unread)?);
         let mut bytes = head.to_vec();
         let mut at = range.start;
@@ -247,13 +249,14 @@ impl Archive for InMemoryArchive {
         metadata: &BTreeMap<String, String>,
     ) -> StoreResult<()> {
         let operation = format!("set metadata of blob {blob_name}");
-        check_metadata(metadata).map_err(|cause| self.fail(operation.clone(), cause))?;
+        check_metadata(metadata)
+            .map_err(|cause| self.fail(ErrorKind::Invalid, operation.clone(), cause))?;
         match self.state().archive.blobs.get_mut(blob_name) {
             Some(blob) => {
                 blob.metadata = metadata.clone();
                 Ok(())
             }
-            None => Err(self.fail(operation, "no such blob".to_owned())),
+            None => Err(self.fail(ErrorKind::NotFound, operation, "no such blob".to_owned())),
         }
     }
 
@@ -265,7 +268,7 @@ impl Archive for InMemoryArchive {
         let operation = format!("read bytes {start}+{len} of blob {blob_name}");
         match self.state().archive.blobs.get(blob_name) {
             Some(blob) => Ok(super::rules::byte_range(&blob.bytes, start, len).to_vec()),
-            None => Err(self.fail(operation, "no such blob".to_owned())),
+            None => Err(self.fail(ErrorKind::NotFound, operation, "no such blob".to_owned())),
         }
     }
 
@@ -274,7 +277,7 @@ impl Archive for InMemoryArchive {
             "insert row {} into partition {}",
             row.row_key, self.partition
         );
-        check_row(row).map_err(|cause| self.fail(operation, cause))?;
+        check_row(row).map_err(|cause| self.fail(ErrorKind::Invalid, operation, cause))?;
         let mut state = self.state();
         let rows = Self::rows(&mut state, &self.partition);
         if let Some(existing) = rows.get(&row.row_key) {
@@ -289,7 +292,7 @@ impl Archive for InMemoryArchive {
             "replace row {} in partition {}",
             row.row_key, self.partition
         );
-        check_row(row).map_err(|cause| self.fail(operation, cause))?;
+        check_row(row).map_err(|cause| self.fail(ErrorKind::Invalid, operation, cause))?;
         let mut state = self.state();
         Self::rows(&mut state, &self.partition).insert(row.row_key.clone(), row.clone());
         Ok(())
@@ -297,7 +300,8 @@ impl Archive for InMemoryArchive {
 
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         let operation = format!("delete row {row_key} from partition {}", self.partition);
-        check_key("RowKey", row_key).map_err(|cause| self.fail(operation, cause))?;
+        check_key("RowKey", row_key)
+            .map_err(|cause| self.fail(ErrorKind::Invalid, operation, cause))?;
         let mut state = self.state();
         Self::rows(&mut state, &self.partition).remove(row_key);
         Ok(())
@@ -307,7 +311,7 @@ impl Archive for InMemoryArchive {
         let operation = format!("read rows {from}..={to} of partition {}", self.partition);
         for bound in [from, to] {
             check_key("RowKey bound", bound)
-                .map_err(|cause| self.fail(operation.clone(), cause))?;
+                .map_err(|cause| self.fail(ErrorKind::Invalid, operation.clone(), cause))?;
         }
         if from > to {
             // An empty range, as the service's filter gives; `BTreeMap::range` would panic.
@@ -331,8 +335,13 @@ impl Archive for InMemoryArchive {
     }
 
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
-        check_lock_ttl(ttl_seconds)
-            .map_err(|cause| self.fail("take the stream's lock".to_owned(), cause))?;
+        check_lock_ttl(ttl_seconds).map_err(|cause| {
+            self.fail(
+                ErrorKind::Invalid,
+                "take the stream's lock".to_owned(),
+                cause,
+            )
+        })?;
         let now = self.shared.clock.now();
         let mut state = self.state();
         if state.lease.as_ref().is_some_and(|l| l.expires > now) {
@@ -359,6 +368,7 @@ impl Archive for InMemoryArchive {
                 Ok(())
             }
             _ => Err(self.fail(
+                ErrorKind::Conflict,
                 "renew the stream's lock".to_owned(),
                 "the lock is no longer held by this lease (released, or taken by another run)"
                     .to_owned(),
@@ -374,6 +384,7 @@ impl Archive for InMemoryArchive {
                 Ok(())
             }
             _ => Err(self.fail(
+                ErrorKind::Conflict,
                 "release the stream's lock".to_owned(),
                 "the lock is no longer held by this lease (released, or taken by another run)"
                     .to_owned(),
@@ -444,7 +455,7 @@ mod tests {
             .put_file("b.mp3", &file, &BTreeMap::new(), PutMode::CreateOnly)
             .await
             .unwrap_err();
-        assert!(!err.transient);
+        assert!(!err.is_transient());
         assert!(err.to_string().contains("b.mp3"), "{err}");
         assert!(archive.blob("b.mp3").is_none());
     }

@@ -224,13 +224,10 @@ pub async fn plan_from_rows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     pod: Option<&str>,
-) -> Result<ExportPlan, String> {
+) -> Result<ExportPlan, crate::error::Error> {
     let margin = TimeDelta::days(1);
     let (lo, hi) = rows::key_range(from - margin, to + margin);
-    let rows = archive
-        .rows_in_range(&lo, &hi)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = archive.rows_in_range(&lo, &hi).await?;
     let (counted, uncounted): (Vec<Placed>, Vec<Placed>) =
         archive_model::day::placed_rows(&rows, &settings.selection)
             .into_iter()
@@ -241,7 +238,7 @@ pub async fn plan_from_rows(
         .filter(|p| p.start < to && p.start + micros(p.duration_us as f64 / 1e6) > from)
         .map(|p| p.file)
         .collect();
-    plan(&joins(counted), from, to, &uncounted)
+    plan(&joins(counted), from, to, &uncounted).map_err(crate::error::Error::Export)
 }
 
 /// One line per gap, as `export` prints them to stderr: start and end in UTC and in `zone`,

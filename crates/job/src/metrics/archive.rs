@@ -9,7 +9,7 @@ use super::held::Held;
 use super::{Sources, StorageState, NEWEST_ROWS};
 use crate::outcome::{self, RunRecord};
 use crate::settings::Settings;
-use store::{SegmentRow, StoreError};
+use store::{ErrorKind, SegmentRow, StoreError};
 
 /// What the archive said in one refresh.
 #[derive(Debug, Default)]
@@ -33,19 +33,17 @@ pub(super) struct ArchiveReading {
 
 /// A refusal of the credentials: 401/403 from the service, or no storage token from Entra ID.
 fn refused(e: &StoreError) -> bool {
-    e.cause.starts_with("HTTP 401")
-        || e.cause.starts_with("HTTP 403")
-        || e.cause.contains("storage token")
+    e.kind() == ErrorKind::Denied
 }
 
 /// An answer of the service (an HTTP status), as opposed to a transport or token failure.
 fn answered(e: &StoreError) -> bool {
-    e.cause.starts_with("HTTP ")
+    e.status().is_some()
 }
 
 /// The table or container does not exist yet: a fresh install before its first run.
 fn not_yet(e: &StoreError) -> bool {
-    e.cause.starts_with("HTTP 404")
+    e.kind() == ErrorKind::NotFound
 }
 
 /// Reads the archive for a refresh at `now`; a failed request leaves its facts unknown and
@@ -160,4 +158,26 @@ fn byte_rate(row: &SegmentRow) -> Option<f64> {
     let size = row.source_end.or(row.size)? as f64;
     let seconds = row.duration_us? as f64 / 1e6;
     (seconds >= 10.0).then(|| size / seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_decides_not_the_text() {
+        // A proxy's page quoted in a transport failure reads like a refusal; nothing answered.
+        let quoted = StoreError::new(
+            ErrorKind::Transport,
+            "read rows",
+            "HTTP 403 Forbidden (from the proxy's page)",
+        );
+        assert!(!refused(&quoted) && !answered(&quoted) && !not_yet(&quoted));
+        // A refused token never reached the service: refused, not answered.
+        let token = StoreError::new(ErrorKind::Denied, "read rows", "Entra ID refused");
+        assert!(refused(&token) && !answered(&token));
+        let missing =
+            StoreError::new(ErrorKind::NotFound, "read rows", "TableNotFound").with_status(404);
+        assert!(not_yet(&missing) && answered(&missing) && !refused(&missing));
+    }
 }

@@ -8,6 +8,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use crate::error::Error;
 use crate::settings::ReadSettings;
 use archive_model::day::{self, DayManifest};
 use archive_model::rows;
@@ -143,15 +144,13 @@ pub async fn day_manifest(
     archive: &dyn Archive,
     settings: &ReadSettings,
     day: &str,
-) -> Result<DayManifest, String> {
+) -> Result<DayManifest, Error> {
     let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("day {day:?}: expected YYYY-MM-DD"))?;
-    let (from, to) = crate::query::day_span(day, settings.selection.time_zone)?;
+        .map_err(|_| Error::Input(format!("day {day:?}: expected YYYY-MM-DD")))?;
+    let (from, to) =
+        crate::query::day_span(day, settings.selection.time_zone).map_err(Error::Input)?;
     let (lo, hi) = rows::key_range(from - TimeDelta::hours(1), to + TimeDelta::hours(1));
-    let rows = archive
-        .rows_in_range(&lo, &hi)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = archive.rows_in_range(&lo, &hi).await?;
     Ok(day::build(
         &rows,
         date,

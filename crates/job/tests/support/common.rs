@@ -477,9 +477,9 @@ pub fn snapshot(conn: &str, stream: &str) -> Snapshot {
         let name = stream.to_lowercase();
         let rows = match archive(conn, stream).first_rows(100_000).await {
             Ok(rows) => rows,
-            Err(e) if e.cause.contains("TableNotFound") => Vec::new(),
+            Err(e) if e.cause().contains("TableNotFound") => Vec::new(),
             // A row the job cannot read (a test put it there): read them raw.
-            Err(e) if e.cause.contains("fileName") || e.cause.contains("RowKey") => {
+            Err(e) if e.cause().contains("fileName") || e.cause().contains("RowKey") => {
                 raw_rows(conn, &name).await
             }
             Err(e) => panic!("read the rows of {name}: {e}"),

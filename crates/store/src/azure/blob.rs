@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use super::errors::{status_of, store_error};
 use super::AzureArchive;
 use crate::rules::check_metadata;
-use crate::{BlobInfo, StoreError, StoreResult};
+use crate::{BlobInfo, ErrorKind, StoreError, StoreResult};
 
 impl AzureArchive {
     pub(super) async fn write_small(
@@ -37,11 +37,8 @@ impl AzureArchive {
         metadata: &BTreeMap<String, String>,
     ) -> StoreResult<()> {
         let operation = format!("set metadata of {}", self.blob_label(blob_name));
-        let metadata = to_metadata(metadata).map_err(|cause| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient: false,
-        })?;
+        let metadata = to_metadata(metadata)
+            .map_err(|cause| StoreError::new(ErrorKind::Invalid, &operation, cause))?;
         let set = self.blob(blob_name).set_metadata().metadata(metadata);
         self.within(set.into_future())
             .await

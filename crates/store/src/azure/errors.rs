@@ -3,7 +3,7 @@
 
 use azure_core::error::ErrorKind;
 
-use crate::StoreError;
+use crate::{ErrorKind as Kind, StoreError};
 
 pub(super) const TRANSIENT_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
@@ -26,7 +26,7 @@ pub(super) fn already_exists(error: &azure_core::Error, code: &str) -> bool {
 /// Builds a secret-free [`StoreError`]: the status, Azure error code and the first line of the
 /// service's message for HTTP errors, the sanitized cause chain otherwise.
 pub(super) fn store_error(operation: impl Into<String>, error: &azure_core::Error) -> StoreError {
-    let (cause, transient) = match status_of(error) {
+    let (kind, cause, transient, answered) = match status_of(error) {
         Some((status, code)) => {
             let mut cause = format!("HTTP {status} {}", code.unwrap_or("(no error code)"));
             let message = error
@@ -55,23 +55,40 @@ pub(super) fn store_error(operation: impl Into<String>, error: &azure_core::Erro
             }
             // "Being deleted" clears up by itself; a later run can create the resource.
             let deleting = matches!(code, Some("ContainerBeingDeleted" | "TableBeingDeleted"));
-            (cause, TRANSIENT_STATUSES.contains(&status) || deleting)
+            let transient = TRANSIENT_STATUSES.contains(&status) || deleting;
+            let kind = match status {
+                404 => Kind::NotFound,
+                401 | 403 => Kind::Denied,
+                _ if transient => Kind::Unavailable,
+                409 | 412 => Kind::Conflict,
+                _ => Kind::Rejected,
+            };
+            (kind, cause, transient, Some(status))
         }
         None => {
             let causes = cause_chain(error);
             // Said once: an Entra ID exchange that failed the same way already says it.
             let full = crate::tls::chain(error);
-            let causes = match crate::tls::certificate_problem(&full) {
+            let certificate = crate::tls::certificate_problem(&full);
+            let causes = match certificate {
                 Some(hint) if !full.contains("SSL_CERT_FILE") => format!("{hint} ({causes})"),
                 _ => causes,
             };
-            (causes, matches!(error.kind(), ErrorKind::Io))
+            let kind = match error.kind() {
+                // No storage token: Entra ID or the managed identity endpoint refused, or
+                // could not be asked (the credential's message says which).
+                ErrorKind::Credential => Kind::Denied,
+                _ if certificate.is_some() => Kind::Certificate,
+                ErrorKind::Io => Kind::Transport,
+                _ => Kind::Other,
+            };
+            (kind, causes, matches!(error.kind(), ErrorKind::Io), None)
         }
     };
-    StoreError {
-        operation: operation.into(),
-        cause,
-        transient,
+    let error = StoreError::new(kind, operation, cause).with_transient(transient);
+    match answered {
+        Some(status) => error.with_status(status),
+        None => error,
     }
 }
 

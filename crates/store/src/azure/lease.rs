@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::errors::{status_of, store_error};
 use super::{AzureArchive, LOCK_BLOB};
 use crate::rules::check_lock_ttl;
-use crate::{Lock, StoreError, StoreResult};
+use crate::{ErrorKind, Lock, StoreError, StoreResult};
 
 impl AzureArchive {
     pub(super) async fn create_lock_blob(&self) -> StoreResult<()> {
@@ -32,10 +32,12 @@ impl AzureArchive {
         operation: &str,
         lock: &Lock,
     ) -> StoreResult<azure_storage_blobs::prelude::BlobLeaseClient> {
-        let lease_id: LeaseId = lock.id.parse().map_err(|_| StoreError {
-            operation: operation.to_owned(),
-            cause: "the lock id is not a lease id (expected a UUID)".to_owned(),
-            transient: false,
+        let lease_id: LeaseId = lock.id.parse().map_err(|_| {
+            StoreError::new(
+                ErrorKind::Invalid,
+                operation,
+                "the lock id is not a lease id (expected a UUID)",
+            )
         })?;
         Ok(self.blob(LOCK_BLOB).blob_lease_client(lease_id))
     }
@@ -43,11 +45,7 @@ impl AzureArchive {
     pub(super) async fn acquire(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
         let operation = format!("take lock {}", self.blob_label(LOCK_BLOB));
         if let Err(cause) = check_lock_ttl(ttl_seconds) {
-            return Err(StoreError {
-                operation,
-                cause,
-                transient: false,
-            });
+            return Err(StoreError::new(ErrorKind::Invalid, operation, cause));
         }
         // Proposing our own id makes a retried acquire (lost response) succeed instead of
         // finding "our" lease held by someone.
@@ -75,11 +73,12 @@ impl AzureArchive {
                 Err(e) => return Err(store_error(&operation, &e)),
             }
         }
-        Err(StoreError {
+        Err(StoreError::new(
+            ErrorKind::Conflict,
             operation,
-            cause: "the lock blob vanished right after it was created".to_owned(),
-            transient: true,
-        })
+            "the lock blob vanished right after it was created",
+        )
+        .with_transient(true))
     }
 
     pub(super) async fn renew(&self, lock: &Lock) -> StoreResult<()> {

@@ -125,10 +125,8 @@ impl AzureArchive {
         partition: &str,
         options: AzureOptions,
     ) -> Result<Self, StoreError> {
-        let invalid = |cause: String| StoreError {
-            operation: "configure the archive".to_owned(),
-            cause,
-            transient: false,
+        let invalid = |cause: String| {
+            StoreError::new(crate::ErrorKind::Invalid, "configure the archive", cause)
         };
         check_container_name(container).map_err(invalid)?;
         check_table_name(table).map_err(invalid)?;

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::errors::store_error;
 use super::AzureArchive;
-use crate::{SignedUrls, Signer, StoreError, StoreResult};
+use crate::{ErrorKind, SignedUrls, Signer, StoreError, StoreResult};
 
 /// The longest a user-delegation key (and so a user-delegation SAS) may live: 7 days.
 pub const MAX_DELEGATION: TimeDelta = TimeDelta::days(7);
@@ -81,11 +81,7 @@ impl AzureArchive {
             self.container.container_name(),
             expiry.to_rfc3339()
         );
-        let invalid = |cause: String| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient: false,
-        };
+        let invalid = |cause: String| StoreError::new(ErrorKind::Invalid, &operation, cause);
         if expiry <= now {
             return Err(invalid("the expiry is not in the future".into()));
         }

@@ -21,7 +21,7 @@ use super::body::{self, Part, PartsBody};
 use super::errors::store_error;
 use super::upload::refused_as_existing;
 use super::AzureArchive;
-use crate::{PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{ErrorKind, PutMode, PutOutcome, StoreError, StoreResult};
 
 /// Files up to this size go up in one Put Blob by default (above: blocks). The service takes
 /// up to 5000 MiB in one Put Blob; the bound here is the per-attempt timeout: a request must
@@ -76,16 +76,15 @@ impl AzureArchive {
         mode: PutMode,
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
-        let fail = |cause: String, transient: bool| StoreError {
-            operation: operation.to_owned(),
-            cause,
-            transient,
+        let fail = |kind: ErrorKind, cause: String, transient: bool| {
+            StoreError::new(kind, operation, cause).with_transient(transient)
         };
-        let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
+        let metadata =
+            to_metadata(metadata).map_err(|cause| fail(ErrorKind::Invalid, cause, false))?;
         let sources = tokio::task::spawn_blocking(move || body::open(parts))
             .await
-            .map_err(|e| fail(format!("opening the files: {e}"), false))?
-            .map_err(|cause| fail(cause, false))?;
+            .map_err(|e| fail(ErrorKind::Io, format!("opening the files: {e}"), false))?
+            .map_err(|cause| fail(ErrorKind::Io, cause, false))?;
         let (body, mut inspected) = PartsBody::new(sources);
         let size = body.size();
 
@@ -114,6 +113,7 @@ impl AzureArchive {
             Ok(response) => {
                 let Some(md5) = body.md5() else {
                     return Err(fail(
+                        ErrorKind::Other,
                         "the service answered before the whole body was sent".to_owned(),
                         true,
                     ));
@@ -125,6 +125,7 @@ impl AzureArchive {
                 match stored {
                     Some(stored) if stored == md5 => Ok(PutOutcome::Written { size, md5 }),
                     Some(stored) => Err(fail(
+                        ErrorKind::Other,
                         format!(
                             "the service stored bytes whose MD5 is {}, the {size} bytes read hash to {}: the blob is not trusted",
                             hex(&stored),
@@ -133,6 +134,7 @@ impl AzureArchive {
                         true,
                     )),
                     None => Err(fail(
+                        ErrorKind::Other,
                         "the service returned no MD5 to check the blob against".to_owned(),
                         true,
                     )),
@@ -140,6 +142,7 @@ impl AzureArchive {
             }
             Err(e) if refused_as_existing(mode, &e) => {
                 let vanished = fail(
+                    ErrorKind::Conflict,
                     "the upload found a blob that then vanished".to_owned(),
                     true,
                 );

@@ -9,7 +9,7 @@ use super::entity::{parse_row, row_entity};
 use super::errors::{status_of, store_error};
 use super::AzureArchive;
 use crate::rules::check_key;
-use crate::{InsertOutcome, SegmentRow, StoreError, StoreResult};
+use crate::{ErrorKind, InsertOutcome, SegmentRow, StoreError, StoreResult};
 
 // Keeps a single page request well under the service's 1,000-row page limit.
 pub(super) const MAX_TOP: usize = 1000;
@@ -70,11 +70,7 @@ impl AzureArchive {
 
     /// The row as a table entity, once its RowKey is known to be acceptable.
     pub(super) fn checked_entity(&self, row: &SegmentRow, operation: &str) -> StoreResult<Value> {
-        let invalid = |cause: String| StoreError {
-            operation: operation.to_owned(),
-            cause,
-            transient: false,
-        };
+        let invalid = |cause: String| StoreError::new(ErrorKind::Invalid, operation, cause);
         check_key("RowKey", &row.row_key).map_err(invalid)?;
         row_entity(&self.partition, row).map_err(invalid)
     }
@@ -106,11 +102,12 @@ impl AzureArchive {
             Err(e) if matches!(status_of(&e), Some((409, Some("EntityAlreadyExists")))) => {
                 match self.row(&row.row_key).await? {
                     Some(existing) => Ok(InsertOutcome::AlreadyExists(Box::new(existing))),
-                    None => Err(StoreError {
+                    None => Err(StoreError::new(
+                        ErrorKind::Conflict,
                         operation,
-                        cause: "the insert found a row that then vanished".to_owned(),
-                        transient: true,
-                    }),
+                        "the insert found a row that then vanished",
+                    )
+                    .with_transient(true)),
                 }
             }
             Err(e) => Err(store_error(&operation, &e)),
@@ -119,11 +116,8 @@ impl AzureArchive {
 
     pub(super) async fn delete(&self, row_key: &str) -> StoreResult<()> {
         let operation = format!("delete row {row_key} from {}", self.partition_label());
-        check_key("RowKey", row_key).map_err(|cause| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient: false,
-        })?;
+        check_key("RowKey", row_key)
+            .map_err(|cause| StoreError::new(ErrorKind::Invalid, &operation, cause))?;
         // No If-Match condition: the row goes whatever its version (`If-Match: *`).
         let delete = self
             .table
@@ -141,11 +135,8 @@ impl AzureArchive {
     pub(super) async fn range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
         let operation = format!("read rows {from}..={to} of {}", self.partition_label());
         for bound in [from, to] {
-            check_key("RowKey bound", bound).map_err(|cause| StoreError {
-                operation: operation.clone(),
-                cause,
-                transient: false,
-            })?;
+            check_key("RowKey bound", bound)
+                .map_err(|cause| StoreError::new(ErrorKind::Invalid, &operation, cause))?;
         }
         let filter = format!(
             "PartitionKey eq {} and RowKey ge {} and RowKey le {}",

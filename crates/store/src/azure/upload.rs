@@ -18,7 +18,7 @@ use super::blob::to_metadata;
 use super::body::Part;
 use super::errors::{status_of, store_error};
 use super::{within, AzureArchive};
-use crate::{read_file_at, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{read_file_at, ErrorKind, PutMode, PutOutcome, StoreError, StoreResult};
 
 pub(super) const MAX_BLOCKS: usize = 50_000;
 pub(super) const MAX_BLOCK_SIZE: usize = 100 * 1024 * 1024;
@@ -74,14 +74,12 @@ impl AzureArchive {
         inspect: &mut (dyn for<'b> FnMut(&'b [u8]) + Send),
     ) -> StoreResult<PutOutcome> {
         let operation = format!("upload {}", self.blob_label(blob_name));
-        let fail = |cause: String, transient: bool| StoreError {
-            operation: operation.clone(),
-            cause,
-            transient,
+        let fail = |kind: ErrorKind, cause: String, transient: bool| {
+            StoreError::new(kind, &operation, cause).with_transient(transient)
         };
         let file = Arc::new(
             file.try_clone()
-                .map_err(|e| fail(format!("cannot read the file: {e}"), false))?,
+                .map_err(|e| fail(ErrorKind::Io, format!("cannot read the file: {e}"), false))?,
         );
         // `None`: to the file's end.
         let (start, len) = (
@@ -93,7 +91,13 @@ impl AzureArchive {
                 Some(len) => len,
                 None => file
                     .metadata()
-                    .map_err(|e| fail(format!("cannot read the file's size: {e}"), false))?
+                    .map_err(|e| {
+                        fail(
+                            ErrorKind::Io,
+                            format!("cannot read the file's size: {e}"),
+                            false,
+                        )
+                    })?
                     .len()
                     .saturating_sub(start),
             };
@@ -116,7 +120,8 @@ impl AzureArchive {
                     .await;
             }
         }
-        let metadata = to_metadata(metadata).map_err(|cause| fail(cause, false))?;
+        let metadata =
+            to_metadata(metadata).map_err(|cause| fail(ErrorKind::Invalid, cause, false))?;
         // No look before a create-only upload: the conditional commit refuses an existing blob
         // anyway, and a blob already there is rare (a run stopped between blob and row), while
         // the look would cost every upload a round trip.
@@ -146,7 +151,7 @@ impl AzureArchive {
             |joined: Result<azure_core::Result<(usize, BlockId)>, tokio::task::JoinError>,
              ids: &mut Vec<Option<BlockId>>| {
                 let (index, id) = joined
-                    .map_err(|e| fail(format!("block upload task: {e}"), false))?
+                    .map_err(|e| fail(ErrorKind::Other, format!("block upload task: {e}"), false))?
                     .map_err(|e| store_error(&operation, &e))?;
                 ids[index] = Some(id);
                 Ok::<(), StoreError>(())
@@ -157,7 +162,7 @@ impl AzureArchive {
                     Arc::clone(&budget.permits)
                         .acquire_owned()
                         .await
-                        .map_err(|e| fail(format!("block budget: {e}"), false))?,
+                        .map_err(|e| fail(ErrorKind::Other, format!("block budget: {e}"), false))?,
                 ),
                 None => None,
             };
@@ -168,7 +173,7 @@ impl AzureArchive {
             let want = block_size.min(usize::try_from(left).unwrap_or(usize::MAX));
             let data = read_file_at(&file, buffer, at, want)
                 .await
-                .map_err(|e| fail(format!("cannot read the file: {e}"), false))?;
+                .map_err(|e| fail(ErrorKind::Io, format!("cannot read the file: {e}"), false))?;
             if data.is_empty() {
                 break;
             }
@@ -176,6 +181,7 @@ impl AzureArchive {
             left = left.saturating_sub(data.len() as u64);
             if ids.len() == MAX_BLOCKS {
                 return Err(fail(
+                    ErrorKind::Invalid,
                     format!("the file needs more than {MAX_BLOCKS} blocks of {block_size} bytes"),
                     false,
                 ));
@@ -228,6 +234,7 @@ impl AzureArchive {
             Ok(_) => Ok(PutOutcome::Written { size, md5 }),
             Err(e) if refused_as_existing(mode, &e) => {
                 let vanished = fail(
+                    ErrorKind::Conflict,
                     "the commit found a blob that then vanished".to_owned(),
                     true,
                 );

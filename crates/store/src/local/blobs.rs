@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{io_error, permanent, LocalArchive, Props};
 use crate::rules::check_metadata;
-use crate::{BlobInfo, PutMode, PutOutcome, StoreError, StoreResult};
+use crate::{BlobInfo, ErrorKind, PutMode, PutOutcome, StoreError, StoreResult};
 
 /// Bytes read, hashed and shown to `inspect` at a time.
 const CHUNK: usize = 256 * 1024;
@@ -71,8 +71,13 @@ impl LocalArchive {
             md5: base64::engine::general_purpose::STANDARD.encode(md5),
             metadata: metadata.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&props)
-            .map_err(|e| permanent(operation, format!("cannot encode the properties: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(&props).map_err(|e| {
+            permanent(
+                ErrorKind::Other,
+                operation,
+                format!("cannot encode the properties: {e}"),
+            )
+        })?;
         self.write_whole(path, &bytes)
             .await
             .map_err(|e| io_error(operation, path, &e))
@@ -92,12 +97,16 @@ impl LocalArchive {
     ) -> StoreResult<PutOutcome> {
         let operation = format!("upload to blob {blob_name}");
         let operation = operation.as_str();
-        check_metadata(metadata).map_err(|cause| permanent(operation, cause))?;
+        check_metadata(metadata)
+            .map_err(|cause| permanent(ErrorKind::Invalid, operation, cause))?;
         let (blob, props) = self.blob_path(operation, blob_name)?;
-        let file = Arc::new(
-            file.try_clone()
-                .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?,
-        );
+        let file = Arc::new(file.try_clone().map_err(|e| {
+            permanent(
+                ErrorKind::Io,
+                operation,
+                format!("cannot read the file: {e}"),
+            )
+        })?);
         let temp = self.temp_path();
         let mut copy = tokio::fs::File::create(&temp)
             .await
@@ -120,7 +129,13 @@ impl LocalArchive {
             let want = (range.end - at).min(CHUNK as u64) as usize;
             buffer = crate::read_file_at(&file, buffer, at, want)
                 .await
-                .map_err(|e| permanent(operation, format!("cannot read the file: {e}")))?;
+                .map_err(|e| {
+                    permanent(
+                        ErrorKind::Io,
+                        operation,
+                        format!("cannot read the file: {e}"),
+                    )
+                })?;
             if buffer.is_empty() {
                 break;
             }
@@ -154,11 +169,12 @@ impl LocalArchive {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return match self.info(operation, blob_name).await? {
                     Some(info) => Ok(PutOutcome::AlreadyExists(info)),
-                    None => Err(StoreError {
-                        operation: operation.to_owned(),
-                        cause: "the put found a blob that then vanished".to_owned(),
-                        transient: true,
-                    }),
+                    None => Err(StoreError::new(
+                        ErrorKind::Conflict,
+                        operation,
+                        "the put found a blob that then vanished",
+                    )
+                    .with_transient(true)),
                 };
             }
             Err(e) => return Err(io_error(operation, &blob, &e)),

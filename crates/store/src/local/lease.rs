@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{io_error, now_ms, permanent, LocalArchive};
 use crate::rules::check_lock_ttl;
-use crate::{Lock, StoreResult};
+use crate::{ErrorKind, Lock, StoreResult};
 
 const LEASE_PREFIX: &str = "lease.";
 
@@ -19,7 +19,8 @@ struct LeaseFile {
 impl LocalArchive {
     pub(super) async fn acquire(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
         let operation = "take the stream's lock";
-        check_lock_ttl(ttl_seconds).map_err(|cause| permanent(operation, cause))?;
+        check_lock_ttl(ttl_seconds)
+            .map_err(|cause| permanent(ErrorKind::Invalid, operation, cause))?;
         let now = now_ms(&self.shared.clock);
         let generation = match self.newest_lease(operation).await? {
             Some((_, lease)) if !lease.released && lease.expires_ms > now => return Ok(None),
@@ -34,8 +35,13 @@ impl LocalArchive {
             expires_ms: now + ttl_ms,
             released: false,
         };
-        let bytes = serde_json::to_vec(&lease)
-            .map_err(|e| permanent(operation, format!("cannot encode the lease: {e}")))?;
+        let bytes = serde_json::to_vec(&lease).map_err(|e| {
+            permanent(
+                ErrorKind::Other,
+                operation,
+                format!("cannot encode the lease: {e}"),
+            )
+        })?;
         let dir = self.locks();
         tokio::fs::create_dir_all(&dir)
             .await
@@ -108,6 +114,7 @@ impl LocalArchive {
             .map_err(|e| io_error(operation, &path, &e))?;
         let lease = serde_json::from_slice(&bytes).map_err(|e| {
             permanent(
+                ErrorKind::Io,
                 operation,
                 format!("{} is not a lease file: {e}", path.display()),
             )
@@ -119,6 +126,7 @@ impl LocalArchive {
     async fn held(&self, operation: &str, lock: &Lock) -> StoreResult<(u64, LeaseFile)> {
         let lost = || {
             permanent(
+                ErrorKind::Conflict,
                 operation,
                 "the lock is no longer held by this lease (released, or taken by another run)"
                     .to_owned(),
@@ -139,8 +147,13 @@ impl LocalArchive {
         lease: &LeaseFile,
     ) -> StoreResult<()> {
         let path = self.locks().join(format!("{LEASE_PREFIX}{generation}"));
-        let bytes = serde_json::to_vec(lease)
-            .map_err(|e| permanent(operation, format!("cannot encode the lease: {e}")))?;
+        let bytes = serde_json::to_vec(lease).map_err(|e| {
+            permanent(
+                ErrorKind::Other,
+                operation,
+                format!("cannot encode the lease: {e}"),
+            )
+        })?;
         self.write_whole(&path, &bytes)
             .await
             .map_err(|e| io_error(operation, &path, &e))

@@ -37,7 +37,7 @@ mod lease;
 use super::clock::LeaseClock;
 use super::rules::{check_key, check_metadata, check_row};
 use super::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
+    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
     StoreResult,
 };
 
@@ -69,10 +69,8 @@ impl LocalArchive {
     /// The archive in `root` (created on [`Archive::ensure_ready`]) with its rows in
     /// `partition`.
     pub fn new(root: impl Into<PathBuf>, partition: &str) -> Result<Self, StoreError> {
-        let invalid = |cause: String| StoreError {
-            operation: "configure the local archive".to_owned(),
-            cause,
-            transient: false,
+        let invalid = |cause: String| {
+            StoreError::new(ErrorKind::Invalid, "configure the local archive", cause)
         };
         check_key("partition", partition).map_err(invalid)?;
         if partition.is_empty() || partition.starts_with('.') {
@@ -106,6 +104,7 @@ impl LocalArchive {
             .all(|part| !matches!(part, "" | "." | "..") && !part.contains(['\\', '\0']));
         if !plain {
             return Err(permanent(
+                ErrorKind::Invalid,
                 operation,
                 format!("blob name {blob_name:?} is not a relative path of plain names"),
             ));
@@ -156,6 +155,7 @@ impl LocalArchive {
         match tokio::fs::read(&path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 permanent(
+                    ErrorKind::Io,
                     operation,
                     format!("{} is not a table file: {e}", path.display()),
                 )
@@ -171,8 +171,13 @@ impl LocalArchive {
         rows: &BTreeMap<String, SegmentRow>,
     ) -> StoreResult<()> {
         let path = self.table_path();
-        let bytes = serde_json::to_vec_pretty(rows)
-            .map_err(|e| permanent(operation, format!("cannot encode the rows: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(rows).map_err(|e| {
+            permanent(
+                ErrorKind::Other,
+                operation,
+                format!("cannot encode the rows: {e}"),
+            )
+        })?;
         self.write_whole(&path, &bytes)
             .await
             .map_err(|e| io_error(operation, &path, &e))
@@ -194,21 +199,18 @@ impl LocalArchive {
     }
 }
 
-pub(super) fn permanent(operation: &str, cause: String) -> StoreError {
-    StoreError {
-        operation: operation.to_owned(),
-        cause,
-        transient: false,
-    }
+pub(super) fn permanent(kind: ErrorKind, operation: &str, cause: String) -> StoreError {
+    StoreError::new(kind, operation, cause)
 }
 
 pub(super) fn io_error(operation: &str, path: &Path, error: &std::io::Error) -> StoreError {
     use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
-    StoreError {
-        operation: operation.to_owned(),
-        cause: format!("{}: {error}", path.display()),
-        transient: matches!(error.kind(), Interrupted | TimedOut | WouldBlock),
-    }
+    StoreError::new(
+        ErrorKind::Io,
+        operation,
+        format!("{}: {error}", path.display()),
+    )
+    .with_transient(matches!(error.kind(), Interrupted | TimedOut | WouldBlock))
 }
 
 pub(super) fn now_ms(clock: &LeaseClock) -> u64 {
@@ -267,10 +269,15 @@ impl Archive for LocalArchive {
     ) -> StoreResult<()> {
         let operation = format!("set metadata of blob {blob_name}");
         let operation = operation.as_str();
-        check_metadata(metadata).map_err(|cause| permanent(operation, cause))?;
+        check_metadata(metadata)
+            .map_err(|cause| permanent(ErrorKind::Invalid, operation, cause))?;
         let (_, props) = self.blob_path(operation, blob_name)?;
         let Some(info) = self.info(operation, blob_name).await? else {
-            return Err(permanent(operation, "no such blob".to_owned()));
+            return Err(permanent(
+                ErrorKind::NotFound,
+                operation,
+                "no such blob".to_owned(),
+            ));
         };
         let content_type = match tokio::fs::read(&props).await {
             Ok(bytes) => serde_json::from_slice::<Props>(&bytes)
@@ -311,7 +318,7 @@ impl Archive for LocalArchive {
             "insert row {} into partition {}",
             row.row_key, self.partition
         );
-        check_row(row).map_err(|cause| permanent(&operation, cause))?;
+        check_row(row).map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
         self.change_rows(&operation, |rows| match rows.get(&row.row_key) {
             Some(existing) => (
                 false,
@@ -330,7 +337,7 @@ impl Archive for LocalArchive {
             "replace row {} in partition {}",
             row.row_key, self.partition
         );
-        check_row(row).map_err(|cause| permanent(&operation, cause))?;
+        check_row(row).map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
         self.change_rows(&operation, |rows| {
             rows.insert(row.row_key.clone(), row.clone());
             (true, ())
@@ -340,7 +347,8 @@ impl Archive for LocalArchive {
 
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         let operation = format!("delete row {row_key} from partition {}", self.partition);
-        check_key("RowKey", row_key).map_err(|cause| permanent(&operation, cause))?;
+        check_key("RowKey", row_key)
+            .map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
         self.change_rows(&operation, |rows| (rows.remove(row_key).is_some(), ()))
             .await
     }
@@ -348,7 +356,8 @@ impl Archive for LocalArchive {
     async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
         let operation = format!("read rows {from}..={to} of partition {}", self.partition);
         for bound in [from, to] {
-            check_key("RowKey bound", bound).map_err(|cause| permanent(&operation, cause))?;
+            check_key("RowKey bound", bound)
+                .map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
         }
         let rows = self.read_rows(&operation).await?;
         Ok(rows

@@ -53,7 +53,7 @@ async fn blobs_without_properties_and_bad_names() {
     assert!(info.metadata.is_empty());
     for bad in ["../escape.mp3", "/abs.mp3", "a//b.mp3", "a/./b", "", "dir/"] {
         let err = archive.blob_info(bad).await.unwrap_err();
-        assert!(err.cause.contains("blob name"), "{bad:?}: {err}");
+        assert!(err.cause().contains("blob name"), "{bad:?}: {err}");
     }
     assert!(LocalArchive::new(dir.path(), "..").is_err());
 }
