@@ -1,7 +1,7 @@
 //! [`Error`]: why a call of the job's library failed (a run, or a reader: `query::list`,
-//! `report::day_manifest`, `export::plan_from_rows`). Each variant displays exactly the line
-//! the binary has always ended with, so operators and tests read the same text; callers that
-//! embed the job tell the failures apart by variant.
+//! `query::signed_playlist`, `report::day_manifest`, `export::plan_from_rows`). Each variant
+//! displays exactly the line the binary has always ended with, so operators and tests read the
+//! same text; callers that embed the job tell the failures apart by variant.
 
 use store::StoreError;
 
@@ -38,6 +38,10 @@ pub enum Error {
     /// what was expected.
     #[error("{0}")]
     Input(String),
+    /// The day asked for holds no archived segment (`playlist`); the message names the
+    /// stream, container and table looked in.
+    #[error("{0}")]
+    NothingArchived(String),
     /// No export can be planned for the range ([`crate::export::plan`]'s reason: an empty
     /// range, or nothing archived in it).
     #[error("{0}")]

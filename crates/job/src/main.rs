@@ -206,7 +206,8 @@ async fn playlist(settings: &Settings, args: &PlaylistArgs) -> Result<(), String
         now,
         expiry,
     )
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write the playlist to {}: {e}", path.display()))?,

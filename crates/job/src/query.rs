@@ -168,26 +168,21 @@ pub async fn signed_playlist(
     day: &str,
     now: DateTime<Utc>,
     expiry: DateTime<Utc>,
-) -> Result<String, String> {
+) -> Result<String, crate::error::Error> {
     let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("day {day:?}: expected YYYY-MM-DD"))?;
-    let manifest = crate::days::read(archive, settings, date)
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| crate::error::Error::Input(format!("day {day:?}: expected YYYY-MM-DD")))?;
+    let manifest = crate::days::read(archive, settings, date).await?;
     if manifest.segments.is_empty() {
-        return Err(format!(
+        return Err(crate::error::Error::NothingArchived(format!(
             "stream {} has nothing archived on {date} (container {}, table {})",
             settings.stream, settings.container, settings.table
-        ));
+        )));
     }
-    let urls = signer
-        .signed_urls(now, expiry)
-        .await
-        .map_err(|e| e.to_string())?;
+    let urls = signer.signed_urls(now, expiry).await?;
     let mut signed = HashMap::new();
     for s in &manifest.segments {
         if !signed.contains_key(&s.blob) {
-            let url = urls.blob_url(&s.blob).await.map_err(|e| e.to_string())?;
+            let url = urls.blob_url(&s.blob).await?;
             signed.insert(s.blob.clone(), url);
         }
     }

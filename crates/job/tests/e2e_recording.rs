@@ -668,7 +668,40 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn start_icecast(dir: &Path, port: u16) -> Bg {
+/// Icecast on a free loopback port of its own. The port is picked by binding to port 0 and
+/// letting go, so another test running beside this one can take it before Icecast binds it:
+/// Icecast then exits, while a readiness check that only connects may have reached the other
+/// listener. So Icecast is ready when it answers HTTP as Icecast and is still running, and
+/// another port is tried (at most three) when it exits.
+fn start_icecast(dir: &Path) -> (Bg, u16) {
+    let mut exits = Vec::new();
+    for _ in 0..3 {
+        let port = free_port();
+        match try_icecast(dir, port) {
+            Ok(bg) => return (bg, port),
+            Err(why) => exits.push(format!("port {port}: {why}")),
+        }
+    }
+    panic!("icecast2 did not start: {}", exits.join("; "));
+}
+
+/// Whether an HTTP request to `port` is answered by Icecast (its `Server` header).
+fn icecast_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.take(4096).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .to_ascii_lowercase()
+        .contains("icecast")
+}
+
+fn try_icecast(dir: &Path, port: u16) -> Result<Bg, String> {
     fs::create_dir_all(dir).unwrap();
     // Written by nobody when Icecast runs as root with <changeowner>.
     fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
@@ -731,21 +764,22 @@ fn start_icecast(dir: &Path, port: u16) -> Bg {
         what: "icecast2",
         child,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return bg;
-        }
         if let Ok(Some(status)) = bg.child.try_wait() {
-            panic!(
-                "icecast2 exited ({}): {}",
+            return Err(format!(
+                "icecast2 exited ({}): {} {}",
                 describe(status),
-                fs::read_to_string(dir.join("stdout.log")).unwrap_or_default()
-            );
+                fs::read_to_string(dir.join("stdout.log")).unwrap_or_default(),
+                fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            ));
+        }
+        if icecast_answers(port) && bg.child.try_wait().is_ok_and(|s| s.is_none()) {
+            return Ok(bg);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("icecast2 did not listen on 127.0.0.1:{port}");
+    Err(format!("icecast2 did not answer on 127.0.0.1:{port}"))
 }
 
 /// The time-coded source client (see `scripts/record-fixtures-timecode.py`): in broadcast
@@ -971,8 +1005,7 @@ fn scenario(
 ) -> String {
     let bin = job_binary(work);
     let clock = Clock(Instant::now());
-    let port = free_port();
-    let mut icecast = start_icecast(&work.join("icecast"), port);
+    let (mut icecast, port) = start_icecast(&work.join("icecast"));
     let mount = STREAM;
     let url = format!("http://127.0.0.1:{port}/{mount}");
     let mut events: Vec<(f64, String)> = Vec::new();
@@ -985,13 +1018,28 @@ fn scenario(
             format!("the job runs with FAKETIME={offset} (libfaketime)"),
         ));
     }
-    let up_deadline = Instant::now() + Duration::from_secs(15);
+    // On a loaded machine the source client's first connection has been refused although
+    // Icecast was listening a moment before (session 10's CI run, with builds beside it):
+    // ffmpeg does not retry, so a client that exits before the mount is up is started again.
+    let up_deadline = Instant::now() + Duration::from_secs(30);
     while !mount_up(port, mount) {
         assert!(
             Instant::now() < up_deadline,
             "the source never reached Icecast: {}",
             fs::read_to_string(logs.join("source.err")).unwrap_or_default()
         );
+        if let Ok(Some(_)) = source.child.try_wait() {
+            events.push((
+                clock.now(),
+                format!(
+                    "source client exited before the mount was up ({}); started again",
+                    fs::read_to_string(logs.join("source.err"))
+                        .unwrap_or_default()
+                        .trim()
+                ),
+            ));
+            source = start_source(port, mount, logs);
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     events.push((clock.now(), "mount up".into()));
