@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::TimeDelta;
 
-use super::{placed_row, placed_upload};
-use crate::joins::{joins, Placed};
-use crate::rows;
+use super::placed_with_uploads;
+use crate::joins::joins;
 use crate::{ArchiveMode, SegmentRow};
 
 /// A planned upload whose blob starts at its in-point.
@@ -43,17 +42,7 @@ pub fn upload_cuts(
     if mode != ArchiveMode::FrameExact {
         return cuts;
     }
-    let node = rows::node_name_starts(archived.values(), settings);
-    let mut placed: HashMap<&str, Placed> = archived
-        .iter()
-        .filter_map(|(file, r)| Some((file.as_str(), placed_row(r, settings, &node)?)))
-        .collect();
-    for u in uploads {
-        placed.remove(u.file.as_str());
-        if let Some(p) = placed_upload(u, settings) {
-            placed.insert(u.file.as_str(), p);
-        }
-    }
+    let placed = placed_with_uploads(archived, uploads, settings);
     let by_file: HashMap<&str, &selection::Upload> =
         uploads.iter().map(|u| (u.file.as_str(), u)).collect();
     // Where each segment's blob starts holding audio, on the timeline: a row's frame-exact

@@ -110,7 +110,24 @@ pub fn upload_points(
     uploads: &[selection::Upload],
     settings: &selection::Settings,
 ) -> HashMap<String, Points> {
-    // By file: an upload that replaces an archived copy takes its place.
+    joins(
+        placed_with_uploads(archived, uploads, settings)
+            .into_values()
+            .collect(),
+    )
+    .into_iter()
+    .filter(|j| uploads.iter().any(|u| u.file == j.placed.file))
+    .map(|j| (j.placed.file, j.points))
+    .collect()
+}
+
+/// The archived rows and a plan's uploads on the timeline, by file: an upload that replaces
+/// an archived copy takes its place.
+pub(crate) fn placed_with_uploads<'a>(
+    archived: &'a HashMap<String, SegmentRow>,
+    uploads: &'a [selection::Upload],
+    settings: &selection::Settings,
+) -> HashMap<&'a str, Placed> {
     let node = rows::node_name_starts(archived.values(), settings);
     let mut placed: HashMap<&str, Placed> = archived
         .iter()
@@ -122,11 +139,7 @@ pub fn upload_points(
             placed.insert(u.file.as_str(), p);
         }
     }
-    joins(placed.into_values().collect())
-        .into_iter()
-        .filter(|j| uploads.iter().any(|u| u.file == j.placed.file))
-        .map(|j| (j.placed.file, j.points))
-        .collect()
+    placed
 }
 
 /// A table row (ours or the original job's) on the timeline; `None` when its file name is not
@@ -134,7 +147,7 @@ pub fn upload_points(
 ///
 /// `node` places the original job's rows, which record no start: in an hour repeated by a
 /// fall-back their names are placed as the planner places them ([`rows::node_name_starts`]).
-pub(crate) fn placed_row(
+fn placed_row(
     r: &SegmentRow,
     settings: &selection::Settings,
     node: &HashMap<String, DateTime<Utc>>,
@@ -169,10 +182,7 @@ pub(crate) fn placed_row(
 
 /// A planned upload on the timeline, placed as its row will record it (its audio start to
 /// the millisecond).
-pub(crate) fn placed_upload(
-    u: &selection::Upload,
-    settings: &selection::Settings,
-) -> Option<Placed> {
+fn placed_upload(u: &selection::Upload, settings: &selection::Settings) -> Option<Placed> {
     let name = selection::parse_name(&u.file, settings, None).ok()?;
     Some(Placed {
         file: u.file.clone(),
