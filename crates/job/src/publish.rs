@@ -19,7 +19,9 @@ pub async fn days_and_pages(
     archive: &dyn Archive,
     settings: &Settings,
     changed: &BTreeSet<chrono::NaiveDate>,
-    (files, plan, deleted): (&[selection::SeenFile], &selection::Plan, &[String]),
+    files: &[selection::SeenFile],
+    plan: &selection::Plan,
+    deleted: &[String],
 ) -> usize {
     if !settings.day_manifests || changed.is_empty() {
         return 0;

@@ -158,9 +158,8 @@ fn listed(
 /// The day's HLS playlist (the one `_days/YYYY-MM-DD.m3u8` holds, built from the table as a
 /// run would write it) with absolute blob URLs, each read-only and valid from `now` until
 /// `expiry` (signed by `signer`: on Azure a SAS), so a private container plays in VLC or a
-/// browser. `day` is
-/// `YYYY-MM-DD`, the date in the file names (as the blob folders count days). An error when
-/// the day has nothing archived.
+/// browser. `day` is `YYYY-MM-DD`, the date in the file names (as the blob folders count
+/// days). An error when the day has nothing archived.
 pub async fn signed_playlist(
     archive: &dyn Archive,
     signer: &dyn Signer,

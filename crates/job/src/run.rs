@@ -191,8 +191,15 @@ async fn attempt(
             // Days and pages: every day whose segments moved, were archived or deleted,
             // rewritten once from the table after the plan is carried out.
             days.extend(changed.days);
-            let left = (folder.files.as_slice(), &plan, changed.deleted.as_slice());
-            let unpublished = publish::days_and_pages(archive, settings, &days, left).await;
+            let unpublished = publish::days_and_pages(
+                archive,
+                settings,
+                &days,
+                &folder.files,
+                &plan,
+                &changed.deleted,
+            )
+            .await;
             sum.errors += unkept + unstamped + unpublished;
             // Replicas that never aligned although both held sound disagree as surely as a
             // comparison that found different audio (a replica on another stream from the
