@@ -26,7 +26,7 @@ use crate::scan::Folder;
 use crate::settings::Settings;
 use crate::share::Recording;
 use archive_model::rows::blob_frame_offset;
-use store::{Archive, SegmentRow};
+use store::{ArchiveRead, SegmentRow};
 
 /// Seconds of the other file's window at each checkpoint; shorter overlaps are compared in
 /// one window as long as the overlap, down to [`SHORTEST_S`].
@@ -64,7 +64,7 @@ pub async fn measure(
     requests: &[CompareRequest],
     folder: &Folder,
     settings: &Settings,
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     archived: &HashMap<String, SegmentRow>,
 ) -> Vec<Comparison> {
     let mut own: Vec<Option<(Verdict, String)>> = Vec::with_capacity(requests.len());
@@ -162,7 +162,7 @@ enum Source<'a> {
     Folder(Recording),
     /// The blob's frame `k` is the recording's `k + offset_frames`.
     Blob {
-        archive: &'a dyn Archive,
+        archive: &'a dyn ArchiveRead,
         blob: String,
         offset_frames: i64,
         /// Its size and first bytes, read once for all of its windows.
@@ -176,7 +176,7 @@ impl<'a> Source<'a> {
     fn of(
         file: &str,
         folder: &Folder,
-        archive: &'a dyn Archive,
+        archive: &'a dyn ArchiveRead,
         archived: &HashMap<String, SegmentRow>,
     ) -> Self {
         if folder.measured.contains_key(file) {
@@ -242,7 +242,7 @@ struct BlobHead {
 }
 
 impl BlobHead {
-    async fn read(archive: &dyn Archive, blob: &str) -> Result<Self, String> {
+    async fn read(archive: &dyn ArchiveRead, blob: &str) -> Result<Self, String> {
         let size = archive
             .blob_info(blob)
             .await

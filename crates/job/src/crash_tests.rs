@@ -19,7 +19,10 @@ use crate::settings::Settings;
 use crate::testkit::{files, folder, memory_partitions, paused_runtime, settings};
 use store::faulty::{Calls, Fault, FaultyArchive, Operation};
 use store::memory::{InMemoryArchive, Snapshot};
-use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
+use store::{
+    Archive, ArchiveRead, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow,
+    StoreResult,
+};
 
 /// Where a run dies: at storage call `at` (counted over all partitions from 1), `after` the
 /// call took effect or before.
@@ -54,6 +57,26 @@ struct Crashing {
 }
 
 #[async_trait]
+impl ArchiveRead for Crashing {
+    async fn blob_info(&self, blob: &str) -> StoreResult<Option<BlobInfo>> {
+        self.crash.gate(self.inner.blob_info(blob)).await
+    }
+
+    async fn read_blob_range(&self, blob: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let call = self.inner.read_blob_range(blob, start, len);
+        self.crash.gate(call).await
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        self.crash.gate(self.inner.rows_in_range(from, to)).await
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        self.crash.gate(self.inner.first_rows(limit)).await
+    }
+}
+
+#[async_trait]
 impl Archive for Crashing {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.crash.gate(self.inner.ensure_ready()).await
@@ -85,13 +108,6 @@ impl Archive for Crashing {
         let call = self.inner.set_blob_metadata(blob, metadata);
         self.crash.gate(call).await
     }
-    async fn blob_info(&self, blob: &str) -> StoreResult<Option<BlobInfo>> {
-        self.crash.gate(self.inner.blob_info(blob)).await
-    }
-    async fn read_blob_range(&self, blob: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        let call = self.inner.read_blob_range(blob, start, len);
-        self.crash.gate(call).await
-    }
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         self.crash.gate(self.inner.insert_row(row)).await
     }
@@ -100,12 +116,6 @@ impl Archive for Crashing {
     }
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         self.crash.gate(self.inner.delete_row(row_key)).await
-    }
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        self.crash.gate(self.inner.rows_in_range(from, to)).await
-    }
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        self.crash.gate(self.inner.first_rows(limit)).await
     }
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
         self.crash.gate(self.inner.try_lock(ttl_seconds)).await

@@ -14,7 +14,7 @@ const UPLOAD_BLOCK_SIZE: usize = 2 * 1024 * 1024;
 const UPLOAD_BLOCKS: usize = 2;
 use job::settings::Settings;
 use store::azure::{AzureArchive, AzureOptions, SINGLE_PUT_LIMIT};
-use store::Archive;
+use store::ArchiveRead;
 
 mod cli;
 use cli::{Cli, Command, ExportArgs, LsArgs, MetricsArgs, PlaylistArgs, ReportArgs};

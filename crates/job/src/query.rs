@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::settings::ReadSettings;
 use archive_model::rows;
-use store::{Archive, SegmentRow, Signer};
+use store::{ArchiveRead, SegmentRow, Signer};
 
 /// One archived segment as `ls` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,7 +88,7 @@ pub fn day_span(text: &str, zone: Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), 
 /// The archived segments whose audio overlaps `range` (all of them without a range), in the
 /// order of their start. Every page of the table is read.
 pub async fn list(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &ReadSettings,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Vec<Listed>, crate::error::Error> {
@@ -161,7 +161,7 @@ fn listed(
 /// browser. `day` is `YYYY-MM-DD`, the date in the file names (as the blob folders count
 /// days). An error when the day has nothing archived.
 pub async fn signed_playlist(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     signer: &dyn Signer,
     settings: &ReadSettings,
     day: &str,
@@ -210,6 +210,7 @@ pub fn table(listed: &[Listed]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::Archive as _;
 
     #[test]
     fn times_are_rfc3339_or_local_and_ambiguous_ones_need_an_offset() {

@@ -276,6 +276,7 @@ mod tests {
     use crate::testkit;
     use store::faulty::{Calls, Fault, FaultyArchive, Operation};
     use store::memory::InMemoryArchive;
+    use store::ArchiveRead as _;
 
     /// Runs over `steady` in memory with the outcome row in `runs`: what each returned.
     fn runs_with(

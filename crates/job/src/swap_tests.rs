@@ -17,7 +17,10 @@ use async_trait::async_trait;
 use crate::run::{run, Partitions};
 use crate::testkit::{files, fixture_dir, folder, memory_partitions, paused_runtime, settings};
 use store::memory::{InMemoryArchive, Snapshot};
-use store::{Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreResult};
+use store::{
+    Archive, ArchiveRead, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow,
+    StoreResult,
+};
 
 /// The call the meddler acts before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,25 @@ fn file_of(blob: &str) -> &str {
 }
 
 #[async_trait]
+impl ArchiveRead for Meddling {
+    async fn blob_info(&self, blob: &str) -> StoreResult<Option<BlobInfo>> {
+        self.inner.blob_info(blob).await
+    }
+
+    async fn read_blob_range(&self, blob: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        self.inner.read_blob_range(blob, start, len).await
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        self.inner.rows_in_range(from, to).await
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        self.inner.first_rows(limit).await
+    }
+}
+
+#[async_trait]
 impl Archive for Meddling {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.inner.ensure_ready().await
@@ -85,12 +107,6 @@ impl Archive for Meddling {
     ) -> StoreResult<()> {
         self.inner.set_blob_metadata(blob, metadata).await
     }
-    async fn blob_info(&self, blob: &str) -> StoreResult<Option<BlobInfo>> {
-        self.inner.blob_info(blob).await
-    }
-    async fn read_blob_range(&self, blob: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        self.inner.read_blob_range(blob, start, len).await
-    }
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         self.meddle(Before::InsertRow, &row.file_name);
         self.inner.insert_row(row).await
@@ -100,12 +116,6 @@ impl Archive for Meddling {
     }
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         self.inner.delete_row(row_key).await
-    }
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        self.inner.rows_in_range(from, to).await
-    }
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        self.inner.first_rows(limit).await
     }
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
         self.inner.try_lock(ttl_seconds).await

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use store::{Archive, SegmentRow};
+use store::{ArchiveRead, SegmentRow};
 
 const SCENARIO: &str = "dead-air";
 

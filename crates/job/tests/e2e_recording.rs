@@ -48,7 +48,7 @@ use serde_json::Value;
 use spans::{gaps_in, measure, merge, overlap};
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::{Archive, BlobInfo};
+use store::{ArchiveRead, BlobInfo};
 
 const STREAM: &str = "e2e-recording";
 const TABLE: &str = "audios";

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::Archive;
+use store::ArchiveRead;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_archives_what_it_deletes() {

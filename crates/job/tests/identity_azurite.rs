@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::Archive;
+use store::ArchiveRead;
 
 use common::{run_limited, Run};
 use entra::{Behaviour, Pki, SlowRelay, TokenEndpoint};

@@ -267,7 +267,7 @@ fn download(conn: &str, stream: &str, to: &Path) -> Vec<Value> {
             store::azure::AzureOptions::default(),
         )
         .unwrap();
-        let rows = store::Archive::first_rows(&rows, 1000).await.unwrap();
+        let rows = store::ArchiveRead::first_rows(&rows, 1000).await.unwrap();
         let mut days = Vec::new();
         for (name, day) in common::day_manifests(&container).await {
             for seg in day["segments"].as_array().unwrap() {

@@ -376,7 +376,7 @@ fn the_exporter_serves_the_contract_from_the_runs_and_writes_nothing() {
 
     // archived_until: where the newest archived row's audio ends.
     let rows = common::runtime()
-        .block_on(store::Archive::first_rows(
+        .block_on(store::ArchiveRead::first_rows(
             &common::archive(&conn, STREAM),
             10_000,
         ))

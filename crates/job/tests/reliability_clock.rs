@@ -18,7 +18,7 @@ use std::path::Path;
 use serde_json::Value;
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::Archive;
+use store::ArchiveRead;
 
 /// Offsets of the job's clock from the share's, in seconds: those the issue measured, from
 /// an hour behind to an hour ahead.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::Value;
-use store::{Archive, InsertOutcome, SegmentRow};
+use store::{Archive, ArchiveRead, InsertOutcome, SegmentRow};
 
 use common::{job, replay, run_limited, Run};
 use faultproxy::{Fault, FaultProxy, Scope};

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::{Archive, PutMode, SegmentRow};
+use store::{Archive, ArchiveRead, PutMode, SegmentRow};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_from_the_node_jobs_rows() {

@@ -15,7 +15,7 @@ use faultproxy::{Fault, FaultProxy, RequestHead, Scope};
 use md5::{Digest, Md5};
 use store::azure::{AzureArchive, AzureOptions, Part};
 use store::connection::StorageTarget;
-use store::{Archive, PutMode, PutOutcome};
+use store::{Archive, ArchiveRead, PutMode, PutOutcome};
 
 const LIMIT: u64 = 4 * 1024 * 1024;
 

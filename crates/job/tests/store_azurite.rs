@@ -19,7 +19,7 @@ use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 use store::azure::{AzureArchive, AzureOptions};
 use store::connection::StorageTarget;
-use store::{Archive, InsertOutcome, PutMode, PutOutcome, SegmentRow, StoreError};
+use store::{Archive, ArchiveRead, InsertOutcome, PutMode, PutOutcome, SegmentRow, StoreError};
 
 const CONTAINER: &str = "hope";
 const TABLE: &str = "audios";

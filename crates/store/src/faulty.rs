@@ -30,8 +30,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
-    StoreResult,
+    Archive, ArchiveRead, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome,
+    SegmentRow, StoreError, StoreResult,
 };
 
 /// One operation of the [`Archive`] trait (`put_file`, `put_file_inspected` and
@@ -183,6 +183,32 @@ impl<A: Archive> FaultyArchive<A> {
 }
 
 #[async_trait]
+impl<A: Archive> ArchiveRead for FaultyArchive<A> {
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
+        self.call(Operation::BlobInfo, self.inner.blob_info(blob_name))
+            .await
+    }
+
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        self.call(
+            Operation::ReadBlobRange,
+            self.inner.read_blob_range(blob_name, start, len),
+        )
+        .await
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        self.call(Operation::RowsInRange, self.inner.rows_in_range(from, to))
+            .await
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        self.call(Operation::FirstRows, self.inner.first_rows(limit))
+            .await
+    }
+}
+
+#[async_trait]
 impl<A: Archive> Archive for FaultyArchive<A> {
     async fn ensure_ready(&self) -> StoreResult<()> {
         self.call(Operation::EnsureReady, self.inner.ensure_ready())
@@ -224,19 +250,6 @@ impl<A: Archive> Archive for FaultyArchive<A> {
         self.call(Operation::SetBlobMetadata, set).await
     }
 
-    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
-        self.call(Operation::BlobInfo, self.inner.blob_info(blob_name))
-            .await
-    }
-
-    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        self.call(
-            Operation::ReadBlobRange,
-            self.inner.read_blob_range(blob_name, start, len),
-        )
-        .await
-    }
-
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         self.call(Operation::InsertRow, self.inner.insert_row(row))
             .await
@@ -249,16 +262,6 @@ impl<A: Archive> Archive for FaultyArchive<A> {
 
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         self.call(Operation::DeleteRow, self.inner.delete_row(row_key))
-            .await
-    }
-
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        self.call(Operation::RowsInRange, self.inner.rows_in_range(from, to))
-            .await
-    }
-
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        self.call(Operation::FirstRows, self.inner.first_rows(limit))
             .await
     }
 

@@ -95,13 +95,35 @@ pub struct Lock {
     pub id: String,
 }
 
-/// The operations the executor needs, and nothing more.
+/// What a reader of the archive needs: its rows and blobs, read only. `ls`, `export`,
+/// `playlist`, `report` and the metrics exporter take this side alone, so a tool that reads an
+/// archive can be handed a backend (or a wrapper) that cannot change it.
+#[async_trait]
+pub trait ArchiveRead: Send + Sync {
+    /// Properties of a blob, or `None` when it does not exist.
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>>;
+
+    /// Bytes `start..start + len` of a blob (fewer where the blob ends sooner): what export and
+    /// the join points read, a range at a time, so memory stays bounded whatever the blob's
+    /// size. A missing blob is an error that names it.
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>>;
+
+    /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
+    /// RowKey order.
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>>;
+
+    /// The first `limit` rows of the stream's partition in RowKey order (the newest ones, since
+    /// RowKeys are inverted times).
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>>;
+}
+
+/// The operations the executor needs, and nothing more: [`ArchiveRead`]'s and the writes.
 ///
 /// The required methods are the primitives a backend implements; what derives from them
 /// (`put_file`, `put_file_inspected`) is provided, so a backend or a wrapper writes the upload
 /// once, as [`Archive::put_file_range_inspected`].
 #[async_trait]
-pub trait Archive: Send + Sync {
+pub trait Archive: ArchiveRead {
     /// Create the container and the table if missing. Idempotent; safe when another run
     /// creates them at the same time.
     async fn ensure_ready(&self) -> StoreResult<()>;
@@ -179,14 +201,6 @@ pub trait Archive: Send + Sync {
         metadata: &BTreeMap<String, String>,
     ) -> StoreResult<()>;
 
-    /// Properties of a blob, or `None` when it does not exist.
-    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>>;
-
-    /// Bytes `start..start + len` of a blob (fewer where the blob ends sooner): what export and
-    /// the join points read, a range at a time, so memory stays bounded whatever the blob's
-    /// size. A missing blob is an error that names it.
-    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>>;
-
     /// Insert a row into the stream's partition without overwriting.
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome>;
 
@@ -197,14 +211,6 @@ pub trait Archive: Send + Sync {
     /// Delete the row with this RowKey from the stream's partition. Idempotent: a row that is
     /// not there is already deleted, so a retried or repeated delete is `Ok`.
     async fn delete_row(&self, row_key: &str) -> StoreResult<()>;
-
-    /// Rows of the stream's partition whose RowKey lies in `from..=to` (lexicographic), in
-    /// RowKey order.
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>>;
-
-    /// The first `limit` rows of the stream's partition in RowKey order (the newest ones, since
-    /// RowKeys are inverted times).
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>>;
 
     /// Take the stream's lock for `ttl_seconds` (15..=60), or `None` when another run holds it.
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>>;

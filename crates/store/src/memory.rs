@@ -35,8 +35,8 @@ use md5::{Digest, Md5};
 use super::clock::LeaseClock;
 use super::rules::{check_key, check_lock_ttl, check_metadata, check_row};
 use super::{
-    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
-    StoreResult,
+    Archive, ArchiveRead, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome,
+    SegmentRow, StoreError, StoreResult,
 };
 
 /// Bytes shown to `inspect` at a time, as a block upload would.
@@ -180,6 +180,48 @@ fn info(blob: &StoredBlob) -> BlobInfo {
 }
 
 #[async_trait]
+impl ArchiveRead for InMemoryArchive {
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
+        Ok(self.state().archive.blobs.get(blob_name).map(info))
+    }
+
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
+        match self.state().archive.blobs.get(blob_name) {
+            Some(blob) => Ok(super::rules::byte_range(&blob.bytes, start, len).to_vec()),
+            None => Err(self.fail(ErrorKind::NotFound, operation, "no such blob".to_owned())),
+        }
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        let operation = format!("read rows {from}..={to} of partition {}", self.partition);
+        for bound in [from, to] {
+            check_key("RowKey bound", bound)
+                .map_err(|cause| self.fail(ErrorKind::Invalid, operation.clone(), cause))?;
+        }
+        if from > to {
+            // An empty range, as the service's filter gives; `BTreeMap::range` would panic.
+            return Ok(Vec::new());
+        }
+        let mut state = self.state();
+        let rows = Self::rows(&mut state, &self.partition);
+        Ok(rows
+            .range::<str, _>((
+                std::ops::Bound::Included(from),
+                std::ops::Bound::Included(to),
+            ))
+            .map(|(_, row)| row.clone())
+            .collect())
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        let mut state = self.state();
+        let rows = Self::rows(&mut state, &self.partition);
+        Ok(rows.values().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
 impl Archive for InMemoryArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
         // Always ready: there is no container or table to create.
@@ -260,18 +302,6 @@ impl Archive for InMemoryArchive {
         }
     }
 
-    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
-        Ok(self.state().archive.blobs.get(blob_name).map(info))
-    }
-
-    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
-        match self.state().archive.blobs.get(blob_name) {
-            Some(blob) => Ok(super::rules::byte_range(&blob.bytes, start, len).to_vec()),
-            None => Err(self.fail(ErrorKind::NotFound, operation, "no such blob".to_owned())),
-        }
-    }
-
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!(
             "insert row {} into partition {}",
@@ -305,33 +335,6 @@ impl Archive for InMemoryArchive {
         let mut state = self.state();
         Self::rows(&mut state, &self.partition).remove(row_key);
         Ok(())
-    }
-
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        let operation = format!("read rows {from}..={to} of partition {}", self.partition);
-        for bound in [from, to] {
-            check_key("RowKey bound", bound)
-                .map_err(|cause| self.fail(ErrorKind::Invalid, operation.clone(), cause))?;
-        }
-        if from > to {
-            // An empty range, as the service's filter gives; `BTreeMap::range` would panic.
-            return Ok(Vec::new());
-        }
-        let mut state = self.state();
-        let rows = Self::rows(&mut state, &self.partition);
-        Ok(rows
-            .range::<str, _>((
-                std::ops::Bound::Included(from),
-                std::ops::Bound::Included(to),
-            ))
-            .map(|(_, row)| row.clone())
-            .collect())
-    }
-
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        let mut state = self.state();
-        let rows = Self::rows(&mut state, &self.partition);
-        Ok(rows.values().take(limit).cloned().collect())
     }
 
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {

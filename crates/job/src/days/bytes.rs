@@ -1,7 +1,7 @@
 //! Byte offsets of frames in an archived blob, for points that changed after its upload (at
 //! upload they are found in the pass that counts its frames).
 
-use store::{Archive, StoreResult};
+use store::{ArchiveRead, StoreResult};
 
 /// Bytes read per request: a few hundred frames at recording bitrates.
 const CHUNK: u64 = 256 * 1024;
@@ -11,7 +11,7 @@ const CHUNK: u64 = 256 * 1024;
 /// Reads the blob a range at a time from its start and stops once both ends are found, so an
 /// in-point reads the blob's head only; an out-point at the blob's end reads it all.
 pub async fn locate(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     blob: &str,
     first: u64,
     end: u64,

@@ -14,7 +14,7 @@ use archive_model::rows;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
 use crate::settings::ReadSettings;
-use store::{Archive, SegmentRow, StoreResult};
+use store::{Archive, ArchiveRead, SegmentRow, StoreResult};
 
 mod bytes;
 
@@ -49,7 +49,7 @@ pub async fn write(
 /// The rows a day's manifest is built from: the day's, and an hour of each neighbour's (which
 /// only join).
 async fn day_rows(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &ReadSettings,
     day: NaiveDate,
 ) -> StoreResult<Vec<SegmentRow>> {
@@ -69,7 +69,7 @@ async fn day_rows(
 /// The manifest of `day` as [`write`] would write it now, read from the table without
 /// writing anything (what `segment-selector playlist` signs).
 pub async fn read(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &ReadSettings,
     day: NaiveDate,
 ) -> StoreResult<DayManifest> {

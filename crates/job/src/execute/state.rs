@@ -12,7 +12,7 @@ use crate::scan::Folder;
 use crate::settings::Settings;
 use archive_model::proof::{blob_proves, lookup_target};
 use archive_model::rows;
-use store::{Archive, SegmentRow};
+use store::{ArchiveRead, SegmentRow};
 
 pub use super::Recorded;
 
@@ -128,7 +128,7 @@ pub async fn read_state(
 /// our own rows, has the size the row recorded (`expected`, the blob's). The
 /// original job's rows name no blob: its default name is checked.
 async fn blob_present(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &Settings,
     state: &ArchiveState,
     file: &str,

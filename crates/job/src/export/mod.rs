@@ -24,7 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::settings::ReadSettings;
 use archive_model::joins::{joins, Join, Placed, MIN_GAP_MS};
 use archive_model::rows;
-use store::Archive;
+use store::ArchiveRead;
 
 /// The frames one blob gives the export: the blob's audio frames `first_frame..end_frame`
 /// (a frame-exact blob's frames are its recording's from the row's `blob_first_frame` on).
@@ -219,7 +219,7 @@ pub fn plan(
 /// recorded different audio both are archived, and the day's playback follows one of them;
 /// this exports the other (issue 31). Its gaps are that replica's.
 pub async fn plan_from_rows(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &ReadSettings,
     from: DateTime<Utc>,
     to: DateTime<Utc>,

@@ -1,5 +1,5 @@
 //! Reading an export's frames from the archive and writing the MP3: blobs are read with
-//! [`Archive::read_blob_range`] in chunks of at most [`CHUNK`] bytes, so memory stays at a
+//! [`ArchiveRead::read_blob_range`] in chunks of at most [`CHUNK`] bytes, so memory stays at a
 //! couple of chunks however long the range is.
 //!
 //! Each blob is read twice: once to find the byte span of the frames wanted (walking frame
@@ -13,7 +13,7 @@ use mp3frame::info_tag::{self, Gapless, Toc, DECODER_DELAY, MAX_DELAY};
 use mp3frame::FrameHeader;
 
 use super::{ExportPlan, Piece};
-use store::Archive;
+use store::ArchiveRead;
 
 /// The most bytes asked of the archive at once.
 pub const CHUNK: u64 = 1024 * 1024;
@@ -68,7 +68,7 @@ struct Frame {
 
 /// A blob's frames in order, read a chunk at a time.
 struct Walker<'a> {
-    archive: &'a dyn Archive,
+    archive: &'a dyn ArchiveRead,
     blob: &'a str,
     buf: Vec<u8>,
     /// Blob offset of `buf[0]`.
@@ -80,7 +80,7 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    fn new(archive: &'a dyn Archive, blob: &'a str) -> Self {
+    fn new(archive: &'a dyn ArchiveRead, blob: &'a str) -> Self {
         Walker {
             archive,
             blob,
@@ -202,7 +202,7 @@ fn id3v2_len(b: &[u8]) -> Option<u64> {
 /// first one, so that the decoder decodes that one as the recording's own decode does (its bit
 /// reservoir, the transform's overlap, the filter bank's history; see `warm_up`), as far as
 /// the blob has them and the LAME tag's 12-bit delay allows.
-pub async fn index(archive: &dyn Archive, plan: &ExportPlan) -> Result<Vec<Indexed>, String> {
+pub async fn index(archive: &dyn ArchiveRead, plan: &ExportPlan) -> Result<Vec<Indexed>, String> {
     let mut out: Vec<Indexed> = Vec::with_capacity(plan.pieces.len());
     for (i, piece) in plan.pieces.iter().enumerate() {
         let mut walk = Walker::new(archive, &piece.blob);
@@ -301,7 +301,7 @@ fn head_samples(head_s: f64, rate: u32, spf: u64) -> u64 {
 /// Writes the header frame and then every indexed span to `out`, reading at most [`CHUNK`]
 /// bytes at a time.
 pub async fn write(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     plan: &ExportPlan,
     indexed: &[Indexed],
     out: &mut (dyn Write + Send),

@@ -2,6 +2,7 @@ use super::read::{index, write, CHUNK};
 use super::*;
 use archive_model::joins::{joins, Placed};
 use store::memory::InMemoryArchive;
+use store::Archive as _;
 
 use mp3frame::info_tag::{tag_frame, Gapless, Toc};
 use mp3frame::FrameHeader;

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::outcome::RunRecord;
 use crate::settings::{Settings, SettingsError};
-use store::Archive;
+use store::ArchiveRead;
 
 mod archive;
 mod encode;
@@ -105,9 +105,9 @@ impl ExporterSettings {
 /// The partitions the exporter reads (never writes): the stream's rows, the gone rows and the
 /// outcome row.
 pub struct Sources<'a> {
-    pub archive: &'a dyn Archive,
-    pub gone: &'a dyn Archive,
-    pub runs: &'a dyn Archive,
+    pub archive: &'a dyn ArchiveRead,
+    pub gone: &'a dyn ArchiveRead,
+    pub runs: &'a dyn ArchiveRead,
 }
 
 /// What a refresh keeps for the next one: each pod's newest file and when it was seen, and

@@ -9,6 +9,7 @@ use crate::outcome::{self, RunFacts, RunOutcome, RunRecord};
 use crate::run::{run, Partitions};
 use crate::testkit;
 use store::memory::InMemoryArchive;
+use store::Archive as _;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

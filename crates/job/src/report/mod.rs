@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::settings::ReadSettings;
 use archive_model::day::{self, DayManifest};
 use archive_model::rows;
-use store::{Archive, StoreResult};
+use store::{Archive, ArchiveRead, StoreResult};
 
 pub mod html;
 pub mod index;
@@ -141,7 +141,7 @@ pub async fn write_pages(
 /// rows of the day and an hour on each side (for the joins with the neighbouring days), as
 /// `days::write` reads them.
 pub async fn day_manifest(
-    archive: &dyn Archive,
+    archive: &dyn ArchiveRead,
     settings: &ReadSettings,
     day: &str,
 ) -> Result<DayManifest, Error> {

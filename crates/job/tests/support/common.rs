@@ -16,7 +16,7 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 use store::azure::{AzureArchive, AzureOptions, LOCK_BLOB};
 use store::connection::StorageTarget;
-use store::{Archive, SegmentRow};
+use store::{ArchiveRead, SegmentRow};
 
 /// Azurite's well-known key (public); also in `support/azurite.rs`.
 pub const AZURITE_KEY: &str =

@@ -31,8 +31,8 @@ use azure_storage_blobs::prelude::{BlobClient, ClientBuilder, ContainerClient};
 use super::connection::StorageTarget;
 use super::rules::check_key;
 use super::{
-    Archive, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
-    StoreResult,
+    Archive, ArchiveRead, BlobInfo, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow,
+    StoreError, StoreResult,
 };
 use errors::{already_exists, store_error};
 use upload::{BlockBudget, MAX_BLOCK_SIZE};
@@ -199,6 +199,25 @@ impl AzureArchive {
 }
 
 #[async_trait]
+impl ArchiveRead for AzureArchive {
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
+        self.properties(blob_name).await
+    }
+
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        self.read_range(blob_name, start, len).await
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        self.range(from, to).await
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        self.first(limit).await
+    }
+}
+
+#[async_trait]
 impl Archive for AzureArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
         // Both at once: two services, and neither needs the other (one round trip per run).
@@ -251,14 +270,6 @@ impl Archive for AzureArchive {
         self.write_metadata(blob_name, metadata).await
     }
 
-    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
-        self.properties(blob_name).await
-    }
-
-    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        self.read_range(blob_name, start, len).await
-    }
-
     async fn replace_row(&self, row: &SegmentRow) -> StoreResult<()> {
         self.replace(row).await
     }
@@ -269,14 +280,6 @@ impl Archive for AzureArchive {
 
     async fn delete_row(&self, row_key: &str) -> StoreResult<()> {
         self.delete(row_key).await
-    }
-
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        self.range(from, to).await
-    }
-
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        self.first(limit).await
     }
 
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {

@@ -37,8 +37,8 @@ mod lease;
 use super::clock::LeaseClock;
 use super::rules::{check_key, check_metadata, check_row};
 use super::{
-    Archive, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome, SegmentRow, StoreError,
-    StoreResult,
+    Archive, ArchiveRead, BlobInfo, ErrorKind, InsertOutcome, Lock, PutMode, PutOutcome,
+    SegmentRow, StoreError, StoreResult,
 };
 
 /// One stream's archive in a directory.
@@ -219,6 +219,55 @@ pub(super) fn now_ms(clock: &LeaseClock) -> u64 {
 }
 
 #[async_trait]
+impl ArchiveRead for LocalArchive {
+    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
+        self.info(&format!("read properties of blob {blob_name}"), blob_name)
+            .await
+    }
+
+    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
+        let (blob, _) = self.blob_path(&operation, blob_name)?;
+        let mut file = tokio::fs::File::open(&blob)
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        let mut bytes = Vec::new();
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| io_error(&operation, &blob, &e))?;
+        Ok(bytes)
+    }
+
+    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
+        let operation = format!("read rows {from}..={to} of partition {}", self.partition);
+        for bound in [from, to] {
+            check_key("RowKey bound", bound)
+                .map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
+        }
+        let rows = self.read_rows(&operation).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(key, _)| (from..=to).contains(&key.as_str()))
+            .map(|(_, row)| row)
+            .collect())
+    }
+
+    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
+        let operation = format!(
+            "read the first {limit} rows of partition {}",
+            self.partition
+        );
+        let rows = self.read_rows(&operation).await?;
+        Ok(rows.into_values().take(limit).collect())
+    }
+}
+
+#[async_trait]
 impl Archive for LocalArchive {
     async fn ensure_ready(&self) -> StoreResult<()> {
         for dir in ["blobs", "props", "tables", "locks", "tmp"] {
@@ -290,29 +339,6 @@ impl Archive for LocalArchive {
             .await
     }
 
-    async fn blob_info(&self, blob_name: &str) -> StoreResult<Option<BlobInfo>> {
-        self.info(&format!("read properties of blob {blob_name}"), blob_name)
-            .await
-    }
-
-    async fn read_blob_range(&self, blob_name: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let operation = format!("read bytes {start}+{len} of blob {blob_name}");
-        let (blob, _) = self.blob_path(&operation, blob_name)?;
-        let mut file = tokio::fs::File::open(&blob)
-            .await
-            .map_err(|e| io_error(&operation, &blob, &e))?;
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(|e| io_error(&operation, &blob, &e))?;
-        let mut bytes = Vec::new();
-        file.take(len)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| io_error(&operation, &blob, &e))?;
-        Ok(bytes)
-    }
-
     async fn insert_row(&self, row: &SegmentRow) -> StoreResult<InsertOutcome> {
         let operation = format!(
             "insert row {} into partition {}",
@@ -351,29 +377,6 @@ impl Archive for LocalArchive {
             .map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
         self.change_rows(&operation, |rows| (rows.remove(row_key).is_some(), ()))
             .await
-    }
-
-    async fn rows_in_range(&self, from: &str, to: &str) -> StoreResult<Vec<SegmentRow>> {
-        let operation = format!("read rows {from}..={to} of partition {}", self.partition);
-        for bound in [from, to] {
-            check_key("RowKey bound", bound)
-                .map_err(|cause| permanent(ErrorKind::Invalid, &operation, cause))?;
-        }
-        let rows = self.read_rows(&operation).await?;
-        Ok(rows
-            .into_iter()
-            .filter(|(key, _)| (from..=to).contains(&key.as_str()))
-            .map(|(_, row)| row)
-            .collect())
-    }
-
-    async fn first_rows(&self, limit: usize) -> StoreResult<Vec<SegmentRow>> {
-        let operation = format!(
-            "read the first {limit} rows of partition {}",
-            self.partition
-        );
-        let rows = self.read_rows(&operation).await?;
-        Ok(rows.into_values().take(limit).collect())
     }
 
     async fn try_lock(&self, ttl_seconds: u32) -> StoreResult<Option<Lock>> {
