@@ -56,6 +56,17 @@ if [ -n "${CI:-}" ]; then
   export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261207}"
   echo "property tests: PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED"
 fi
+# The rollback test (crates/job/tests/rollback_previous.rs) runs the previous release's binary
+# over an archive this version wrote: built first from git (scripts/previous-release), in the
+# same target directory, so the dependencies compile once for both.
+if PREVIOUS_RELEASE_BIN=$(scripts/build-previous-release.sh); then
+  export PREVIOUS_RELEASE_BIN
+else
+  status=$?
+  [ $status -eq 3 ] || exit $status
+  export PREVIOUS_RELEASE_UNAVAILABLE="its commit is not in this clone's history (a shallow clone)"
+  echo "WARNING: the rollback test will be skipped: $PREVIOUS_RELEASE_UNAVAILABLE" >&2
+fi
 cargo test --workspace --no-run
 # The real-time tests (a live recording from Icecast, replays through a lagging view of the
 # share, alerts through a real Prometheus and Alertmanager) mostly wait on the clock: they run

@@ -93,7 +93,12 @@ pub fn replay(scenario: &str, dirs: &[&Path]) -> Manifest {
 
 /// The job as the CronJob starts it: a clean environment with the four contract variables.
 pub fn job(dir: &Path, conn: &str, stream: &str, segment: u64) -> Command {
-    let mut c = Command::new(bin());
+    job_of(Path::new(bin()), dir, conn, stream, segment)
+}
+
+/// [`job`] of another build of the binary (the previous release, `rollback_previous.rs`).
+pub fn job_of(bin: &Path, dir: &Path, conn: &str, stream: &str, segment: u64) -> Command {
+    let mut c = Command::new(bin);
     c.env_clear()
         .env("FOLDER", dir)
         .env("STREAM_NAME", stream)

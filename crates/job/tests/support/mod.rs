@@ -8,6 +8,7 @@ pub mod common;
 pub mod entra;
 pub mod faultproxy;
 pub mod fixture;
+pub mod held;
 pub mod probe;
 pub mod spans;
 pub mod timecode;
