@@ -97,14 +97,24 @@ fn segments_in_order_with_the_gaps_between() {
     assert!(
         p.starts_with(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
-             #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:10.000,a_20261126T100000.mp3\n\
-             ../26-11-2026/a_20261126T100000.mp3\n"
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:00.000Z\n\
+             #EXTINF:10.000,a_20261126T100000.mp3\n../26-11-2026/a_20261126T100000.mp3\n\
+             #EXTINF:5.000,a_20261126T100010.mp3\n"
         ),
         "{p}"
     );
     assert!(p.ends_with("#EXT-X-ENDLIST\n"));
-    // The gap before b's segment, and a new pod: a discontinuity.
+    // The gap before b's segment, and a new pod: a discontinuity, and the wall-clock time
+    // again, for the segment after it only.
     assert_eq!(p.matches("#EXT-X-DISCONTINUITY").count(), 1, "{p}");
+    assert!(
+        p.contains(
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:20.000Z\n\
+             #EXTINF:10.000,b_20261126T100020.mp3\n"
+        ),
+        "{p}"
+    );
+    assert_eq!(p.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2, "{p}");
 }
 
 #[test]
@@ -228,9 +238,12 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
     let p = playlist::playlist(&m);
     assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{p}");
     let played = (383.0 - 96.0) * 576.0 / 22_050.0;
+    // Another pod: a discontinuity, and b's wall-clock time is where its byte range starts
+    // playing (frame 96 of 383, 2.508 s into it), not its name nor its first frame.
     assert!(
         p.contains(&format!(
-            "#EXTINF:{played:.3},b_20261126T100007.mp3\n#EXT-X-BYTERANGE:119655@40545\n\
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:10.008Z\n\
+             #EXTINF:{played:.3},b_20261126T100007.mp3\n#EXT-X-BYTERANGE:119655@40545\n\
              ../26-11-2026/b_20261126T100007.mp3\n"
         )),
         "{p}"
