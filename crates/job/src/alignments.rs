@@ -45,17 +45,24 @@ pub fn measure(
 ) -> Measured {
     let mut out = Measured::default();
     let open = |name: &str| folder.open(name).map_err(|e| e.to_string());
-    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now)
-        .into_iter()
-        .take(MAX_PAIRS)
-    {
+    // Whether the pair before, of the same two recordings, was in doubt: only then is its
+    // alternate measured.
+    let mut in_doubt = false;
+    let mut measured = 0;
+    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now) {
+        if (pair.alternate && !in_doubt) || measured == MAX_PAIRS {
+            continue;
+        }
+        in_doubt = false;
+        measured += 1;
         match align_pair(&open, &pair, settings.silence.dbfs) {
             Ok(Paired::Found(found, offset_ms)) => {
                 let confidence = (found.confidence * 100.0).round() / 100.0;
                 if found.confidence < MIN_CONFIDENCE {
+                    in_doubt = true;
                     info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
                         method = ?found.method, confidence, decision = "not aligned",
-                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names, and neither file stands in for the other");
+                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): the next overlapping pair of these recordings is tried, if any; else placed by names, and neither file stands in for the other");
                     continue;
                 }
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
@@ -324,6 +331,7 @@ mod tests {
                     b: b.clone(),
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
+                    alternate: false,
                 };
                 let Paired::Found(found, got) = align_pair(&opener(&dir), &pair, -50.0).unwrap()
                 else {
