@@ -204,3 +204,111 @@ fn the_day_playlist_and_the_export_cover_what_the_archive_holds() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 27, "days already written are rewritten when a run touches them": a recording whose
+/// audio reaches past midnight, archived after the next day's manifest was written, changes
+/// that day's first join (here the gap before its first segment closes). The run that
+/// archives it must leave the next day's stored manifest and playlist as the rows now say
+/// (`segment-selector playlist`, built from the rows when asked).
+///
+/// Here the same run also restamps the next day's rows (the missing file had split the
+/// recorder's chain, which its names then placed 0.75 s off), and a restamp rewrites their day
+/// on its own; an upload whose audio reaches into a day whose rows it does not move is covered
+/// by `archive_model::day::days_of_upload` (its unit test builds both days).
+#[test]
+fn a_day_already_written_is_rewritten_when_an_upload_reaches_into_it() {
+    let az = azurite::Azurite::start();
+    let conn = az.connection_string();
+    let stream = "cover-midnight";
+    let src = fixture::fixtures().join("steady");
+    // One replica of `steady`, its names moved so that local (UTC) midnight falls inside its
+    // third file, `…151453` (audio 23:59:54.6 to 00:00:04.6 once moved).
+    let shift = "2026-11-26T23:59:55Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        - "2026-11-26T15:14:53Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+    let moved = |name: &str| {
+        let (pod, stamp) = name.strip_suffix(".mp3").unwrap().rsplit_once('_').unwrap();
+        let t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S").unwrap() + shift;
+        format!("{pod}_{}.mp3", t.format("%Y%m%dT%H%M%S"))
+    };
+    let crossing = "ffmpeg-deployment-7c9f8d-abcde_20261126T151453.mp3";
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-abcde_") && std::fs::metadata(src.join(n)).unwrap().len() > 0)
+        .collect();
+    names.sort();
+    for n in names.iter().filter(|n| *n != crossing) {
+        std::fs::copy(src.join(n), dir.path().join(moved(n))).unwrap();
+    }
+    fixture::finish_recordings(dir.path());
+    common::run_to_fixpoint(dir.path(), &conn, stream, 10, 5);
+    let next_day = |conn: &str| {
+        common::runtime().block_on(async {
+            let c = common::container_client(conn, stream);
+            let json = c
+                .blob_client("_days/2026-11-27.json")
+                .get_content()
+                .await
+                .unwrap();
+            let m3u8 = c
+                .blob_client("_days/2026-11-27.m3u8")
+                .get_content()
+                .await
+                .unwrap();
+            (
+                serde_json::from_slice::<Value>(&json).unwrap(),
+                String::from_utf8(m3u8).unwrap(),
+            )
+        })
+    };
+    let (before, _) = next_day(&conn);
+    let gap = before["gaps"][0]["seconds"].as_f64().unwrap_or(0.0);
+    assert!(
+        (5.0..11.0).contains(&gap),
+        "the next day starts after a gap while the file is missing: {before}"
+    );
+
+    std::fs::copy(src.join(crossing), dir.path().join(moved(crossing))).unwrap();
+    fixture::finish_recordings(dir.path());
+    let runs = common::run_to_fixpoint(dir.path(), &conn, stream, 10, 5);
+    assert_eq!(runs[0].counter("archived"), 1, "{}", runs[0].describe());
+    let (after, stored) = next_day(&conn);
+    let asked = Command::new(common::bin())
+        .env_clear()
+        .env("STREAM_NAME", stream)
+        .env("AZURE_STORAGE_CONNECTION_STRING", &conn)
+        .args(["playlist", "2026-11-27"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        asked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+    let tags = |p: &str| -> Vec<String> {
+        p.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    println!(
+        "the next day's gaps: {} before the crossing file was archived, {} after",
+        before["gaps"], after["gaps"]
+    );
+    assert_eq!(
+        after["gaps"].as_array().map(Vec::len),
+        Some(0),
+        "the next day's manifest was not rewritten: {after}"
+    );
+    assert_eq!(
+        tags(&stored),
+        tags(&String::from_utf8_lossy(&asked.stdout)),
+        "the stored playlist of the next day is not what its rows say"
+    );
+}

@@ -423,3 +423,57 @@ fn an_upload_that_continues_a_file_is_led_by_that_files_blob() {
     assert_eq!(lead(c), Some((b, "26-11-2026/a_20261126T100010.mp3")));
     assert!(upload_leads(&archived, &plan, &state, &settings(), ArchiveMode::Original).is_empty());
 }
+
+#[test]
+fn an_upload_that_reaches_past_midnight_changes_the_next_day_too() {
+    // The next day's first segment (b) joins the last one of the day before: archived later,
+    // a recording named 23:59:55 whose audio reaches 00:00:05 closes its gap and moves its
+    // in-point, so both days are rewritten.
+    let midnight = 1_796_256_000_000; // 2026-12-03T00:00:00Z
+    let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let early = row("a_20261202T235945.mp3", midnight - 15_000, 10_000);
+    let next = row("b_20261203T000003.mp3", midnight + 2_000, 10_000);
+    let before = build(&[early.clone(), next.clone()], day, "hope", &settings());
+    assert_eq!(before.gaps.len(), 1);
+    assert_eq!(before.segments[0].in_s, 0.0);
+    let crossing = row("a_20261202T235955.mp3", midnight - 5_000, 10_000);
+    let after = build(&[early, next, crossing], day, "hope", &settings());
+    assert!(after.gaps.is_empty(), "{:?}", after.gaps);
+    assert_eq!(after.segments[0].in_s, 3.0);
+
+    let upload = |file: &str, start_ms: i64| selection::Upload {
+        file: file.into(),
+        blob_name: format!("02-12-2026/{file}"),
+        pod: "a".into(),
+        name_time: DateTime::from_timestamp_millis(start_ms).unwrap(),
+        audio_start: DateTime::from_timestamp_millis(start_ms).unwrap(),
+        duration: std::time::Duration::from_secs(10),
+        frames: 383,
+        size: 40_000,
+        truncated: false,
+        replaces_archived: false,
+        reason: String::new(),
+    };
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert_eq!(
+        days_of_upload(
+            &upload("a_20261202T235955.mp3", midnight - 5_000),
+            &settings()
+        ),
+        [d("2026-12-02"), d("2026-12-03")]
+    );
+    assert_eq!(
+        days_of_upload(
+            &upload("a_20261202T235945.mp3", midnight - 15_000),
+            &settings()
+        ),
+        [d("2026-12-02")]
+    );
+    // Local days: in Madrid (UTC+1) the same recording ends at 01:00:05, not across midnight.
+    let mut madrid = settings();
+    madrid.time_zone = "Europe/Madrid".parse().unwrap();
+    assert_eq!(
+        days_of_upload(&upload("a_20261203T005955.mp3", midnight - 5_000), &madrid),
+        [d("2026-12-03")]
+    );
+}
