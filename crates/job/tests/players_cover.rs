@@ -85,6 +85,52 @@ fn measured(what: &str, pcm_s: f64, decoded: &timecode::Decoded, gaps_s: f64) ->
     (skipped - gaps_s, repeated)
 }
 
+/// How many alignment rows relate two recordings (archived, or deleted as held) whose recorded
+/// starts are `alignedOffsetMs` apart (within 1 ms), and those that are not.
+fn alignments_honoured(conn: &str, stream: &str) -> (usize, Vec<String>) {
+    use store::azure::{AzureArchive, AzureOptions};
+    use store::Archive;
+    let target = store::connection::StorageTarget::parse(conn).unwrap();
+    let name = stream.to_lowercase();
+    let read = |partition: &str| {
+        let archive =
+            AzureArchive::new(&target, &name, "audios", partition, AzureOptions::default())
+                .unwrap();
+        common::runtime()
+            .block_on(archive.first_rows(100_000))
+            .unwrap()
+    };
+    // Archived rows, and the rows of files deleted as held by them: placed in the same frame.
+    let mut rows = read(&name);
+    rows.retain(|r| r.blob_name.is_some());
+    rows.extend(read(&format!("{name}~gone")));
+    let start = |file: &str| {
+        rows.iter()
+            .find(|r| r.file_name == file)
+            .and_then(|r| r.audio_start_ms)
+    };
+    let mut honoured = 0;
+    let mut broken = Vec::new();
+    for al in read(&format!("{name}~align")) {
+        let (Some(b), Some(offset)) = (al.aligned_with.as_deref(), al.aligned_offset_ms) else {
+            continue;
+        };
+        let (Some(sa), Some(sb)) = (start(&al.file_name), start(b)) else {
+            continue;
+        };
+        if (sb - sa - offset).abs() <= 1 {
+            honoured += 1;
+        } else {
+            broken.push(format!(
+                "{} -> {b}: {} ms, aligned {offset} ms",
+                al.file_name,
+                sb - sa
+            ));
+        }
+    }
+    (honoured, broken)
+}
+
 #[test]
 fn the_day_playlist_and_the_export_cover_what_the_archive_holds() {
     let az = azurite::Azurite::start();
@@ -98,6 +144,15 @@ fn the_day_playlist_and_the_export_cover_what_the_archive_holds() {
         )
         .unwrap();
         let a = archive(&conn, scenario, &stream, Tz::UTC, TimeDelta::zero());
+        // The manifests place rows by the starts they record; where a content alignment
+        // relates two archived recordings, those starts honour it (the planner placed them in
+        // one frame, or restamped them): by content wherever an alignment exists.
+        let (honoured, broken) = alignments_honoured(&conn, &stream);
+        assert!(
+            broken.is_empty(),
+            "{scenario}: rows off their alignments: {broken:?}"
+        );
+        println!("{scenario}: {honoured} alignments, all honoured by the recorded starts");
         let container = common::container_client(&conn, &stream);
         let days = common::runtime().block_on(async {
             container.set_acl(PublicAccess::Blob).await.unwrap();
