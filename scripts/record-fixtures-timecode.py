@@ -286,8 +286,11 @@ def content(pcm, tc, other_kind, chain=None):
     # a run of fewer than 3 consistent boundaries can be chance (music that happens to
     # pause and hold a tone of the right pitch)
     runs = [r for r in (tc or {}).get("runs") or [] if r["boundaries"] >= 3]
-    if chain is not None:
-        runs.append({"start_s": chain})  # continuing the same recorder's previous file
+    # continuing the same recorder's previous file; not where the file's own runs place it
+    # elsewhere (a recorder that restarted under the same name: its files no longer join, and
+    # the stale mapping would call every block that straddles a second boundary other audio)
+    if chain is not None and all(abs(r["start_s"] - chain) <= 0.01 for r in runs):
+        runs.append({"start_s": chain})
     looks = []
     for k in range(nb):
         i0, i1 = k * CBLOCK, (k + 1) * CBLOCK

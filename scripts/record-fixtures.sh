@@ -26,7 +26,7 @@ PORT=${ICECAST_PORT:-18431}
 PASS=fixture-source
 SEGMENT_TIME=10 # > Icecast's ~8-s burst, as 600 s is in production (see README)
 ALL=(steady kill-replace sigterm source-restart stall copy-clock local-variant zero-byte kill-late dead-air
-    other-source fallback-loop fallback-silence)
+    other-source fallback-loop fallback-silence restart-burst)
 
 for tool in ffmpeg ffprobe icecast2 python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y ffmpeg icecast2)" >&2; exit 1; }
@@ -240,9 +240,10 @@ broadcast_now() {
 # pod SCENARIO NAME VARIANT [MOUNT]: run one pod's container, restarting it like the kubelet
 # (restartPolicy Always: at once, then back-off 10 s, 20 s, 40 s) until the pod is
 # deleted.  VARIANT: article | copy-clock | local.  MOUNT: its STREAM (default: the
-# scenario's mount).
+# scenario's mount).  POD_RESTARTS (default 0): restarts the pod already had, which sets
+# where its back-off starts (2: the next restart waits 20 s).
 pod() {
-    local scen=$1 name=$2 variant=$3 d=$WORK/$1 restarts=0 rc pid delay out
+    local scen=$1 name=$2 variant=$3 d=$WORK/$1 restarts=${POD_RESTARTS:-0} rc pid delay out
     local stream=http://127.0.0.1:$PORT/${4:-$1}
     while [[ ! -e $d/$name.deleted ]]; do
         ev "$scen" container_start "$name" "restart $restarts${4:+, STREAM /$4}"
@@ -507,6 +508,22 @@ scenario_fallback_silence() {
     at fallback-silence 48 && stop_source fallback-silence fallback-silence-b
     at fallback-silence 68 && start_source fallback-silence "$(broadcast_now fallback-silence)" "" timecode fallback-silence-b
     at fallback-silence 90 && finish fallback-silence
+}
+
+# Issue 27: a same-name restart whose first file starts with Icecast's whole burst.  Replica
+# B listens to a mount of its own carrying the same time code (as in fallback-*, but without
+# a fallback): its source stops for 6 s, B's ffmpeg exits and its container is restarted in
+# the same pod 20 s later (a back-off grown by two earlier restarts), when the mount's source
+# has been back for 14 s: Icecast's burst (8.2 s) reaches back over audio replica A, which
+# never stopped, also holds.
+scenario_restart_burst() {
+    setup restart-burst "Replica B's mount (/restart-burst-b, the same time code from a second source client) loses its source for 6 s at 40 s: B's ffmpeg exits and its container is restarted in the same pod (same names) after 20 s (its back-off grown by two earlier restarts), so its first new file starts with Icecast's whole burst (~8 s of audio before its name), all of it held by replica A, which runs throughout." "$POD_FMT"
+    at restart-burst 3 && start_source restart-burst "$(broadcast_now restart-burst)" "" timecode restart-burst-b
+    at restart-burst 10 && start_pod restart-burst "$RS-abcde" article
+    at restart-burst 12.4 && POD_RESTARTS=2 start_pod restart-burst "$RS-fghij" article restart-burst-b
+    at restart-burst 40 && stop_source restart-burst restart-burst-b
+    at restart-burst 46 && start_source restart-burst "$(broadcast_now restart-burst)" "" timecode restart-burst-b
+    at restart-burst 95 && finish restart-burst
 }
 
 # --- main ------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //! Reading a few seconds of those files and aligning their audio (equal frames for `-c copy`,
 //! decoded audio otherwise) tells it exactly.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use selection::{Alignment, AlignmentCandidate, ArchiveState};
@@ -31,6 +32,60 @@ pub struct Measured {
     /// there: replicas that may record different audio (another stream, a relay's fallback).
     /// Each got a warning; neither file stands in for the other.
     pub unaligned: usize,
+    /// Overlaps between two recordings (pairs of chains) that this run left unaligned, by
+    /// reason ([`Left`]): each is placed by names, and neither recording stands in for the
+    /// other there. An overlap whose first pair was in doubt but an alternate aligned is not
+    /// counted.
+    pub left: BTreeMap<Left, usize>,
+}
+
+/// Why an overlap between two recordings was left unaligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Left {
+    /// Aligned, but below [`MIN_CONFIDENCE`] (every pair tried).
+    LowConfidence,
+    /// Both sound where the names overlap, with no common audio: different audio.
+    DifferentAudio,
+    /// No common audio where one is silent, or too little of it to read.
+    Silence,
+    /// A file could not be read.
+    Unreadable,
+    /// Not measured: the run had already measured [`MAX_PAIRS`] pairs.
+    OverLimit,
+}
+
+impl Left {
+    /// As the run summary names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Left::LowConfidence => "low_confidence",
+            Left::DifferentAudio => "different_audio",
+            Left::Silence => "silence",
+            Left::Unreadable => "unreadable",
+            Left::OverLimit => "over_limit",
+        }
+    }
+}
+
+impl Measured {
+    /// Overlaps left unaligned, all reasons.
+    pub fn left_total(&self) -> usize {
+        self.left.values().sum()
+    }
+
+    /// The reasons as the run summary prints them: `low_confidence:1,silence:2`, or `none`.
+    pub fn left_reasons(&self) -> String {
+        let parts: Vec<String> = self
+            .left
+            .iter()
+            .map(|(why, n)| format!("{}:{n}", why.name()))
+            .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(",")
+        }
+    }
 }
 
 /// Measure the alignments the planner asks for, reading each file through the folder's
@@ -45,17 +100,38 @@ pub fn measure(
 ) -> Measured {
     let mut out = Measured::default();
     let open = |name: &str| folder.open(name).map_err(|e| e.to_string());
-    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now)
-        .into_iter()
-        .take(MAX_PAIRS)
-    {
+    // Whether the pair before, of the same two recordings, was in doubt: only then is its
+    // alternate measured. `outcome`: why the current two recordings are still unaligned.
+    let mut in_doubt = false;
+    let mut outcome: Option<Left> = None;
+    let mut measured = 0;
+    for pair in selection::alignment_candidates(&folder.files, state, &settings.selection, now) {
+        if !pair.alternate {
+            if let Some(why) = outcome.take() {
+                *out.left.entry(why).or_default() += 1;
+            }
+        }
+        if pair.alternate && !in_doubt {
+            continue;
+        }
+        if measured == MAX_PAIRS {
+            if !pair.alternate {
+                outcome = Some(Left::OverLimit);
+            }
+            continue;
+        }
+        in_doubt = false;
+        outcome = None;
+        measured += 1;
         match align_pair(&open, &pair, settings.silence.dbfs) {
             Ok(Paired::Found(found, offset_ms)) => {
                 let confidence = (found.confidence * 100.0).round() / 100.0;
                 if found.confidence < MIN_CONFIDENCE {
+                    in_doubt = true;
+                    outcome = Some(Left::LowConfidence);
                     info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
                         method = ?found.method, confidence, decision = "not aligned",
-                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): placed by names, and neither file stands in for the other");
+                        "content alignment not trusted (confidence below {MIN_CONFIDENCE}): the next overlapping pair of these recordings is tried, if any; else placed by names, and neither file stands in for the other");
                     continue;
                 }
                 info!(a = %pair.a, b = %pair.b, offset_ms, by_names_ms = pair.expected_offset_ms,
@@ -68,17 +144,25 @@ pub fn measure(
             }
             Ok(Paired::NotFound { both_sound: true }) => {
                 out.unaligned += 1;
+                outcome = Some(Left::DifferentAudio);
                 warn!(a = %pair.a, b = %pair.b, by_names_ms = pair.expected_offset_ms,
                     tolerance_ms = pair.tolerance_ms, decision = "not aligned",
                     "both files hold sound where their names overlap, but no common audio within the tolerance: the replicas may record different audio (another stream, a relay's fallback); both are kept, placed by names");
             }
             Ok(Paired::NotFound { both_sound: false }) => {
+                outcome = Some(Left::Silence);
                 info!(a = %pair.a, b = %pair.b, decision = "not aligned",
                 "no common audio found (silence, or too little overlap): placed by names, and neither file stands in for the other")
             }
-            Err(e) => warn!(a = %pair.a, b = %pair.b, decision = "not aligned",
-                "cannot read for alignment ({e}): placed by names, and neither file stands in for the other"),
+            Err(e) => {
+                outcome = Some(Left::Unreadable);
+                warn!(a = %pair.a, b = %pair.b, decision = "not aligned",
+                    "cannot read for alignment ({e}): placed by names, and neither file stands in for the other")
+            }
         }
+    }
+    if let Some(why) = outcome {
+        *out.left.entry(why).or_default() += 1;
     }
     out
 }
@@ -324,6 +408,7 @@ mod tests {
                     b: b.clone(),
                     expected_offset_ms: guess,
                     tolerance_ms: 2_500,
+                    alternate: false,
                 };
                 let Paired::Found(found, got) = align_pair(&opener(&dir), &pair, -50.0).unwrap()
                 else {

@@ -148,6 +148,7 @@ async fn attempt(
                 Err(e) => return Err(Error::State(e)),
             };
             let measured = crate::alignments::measure(&folder, &state, settings, now);
+            let (unaligned, unaligned_reasons) = (measured.left_total(), measured.left_reasons());
             let alignments = measured.alignments;
             // A deletion resting on another recording waits for a comparison of the audio
             // it rests on: compare what the plan asks about, then plan again with the verdicts.
@@ -215,6 +216,8 @@ async fn attempt(
                 silences = sum.silences,
                 late_growth = sum.late_growth,
                 disagreements = sum.disagreements,
+                unaligned,
+                unaligned_reasons = %unaligned_reasons,
                 errors = sum.errors,
                 clock_skew_seconds = clock_skew,
                 seconds = started.elapsed().as_secs_f64(),

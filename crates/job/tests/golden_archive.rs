@@ -494,7 +494,7 @@ fn every_fixture_archives_as_the_golden_snapshots_say() {
     );
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let cases = cases();
-    assert!(cases.len() >= 13, "fixtures missing");
+    assert!(cases.len() >= 14, "fixtures missing");
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
     let rt = common::runtime();

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::Command;
 
 use azure_storage_blobs::container::PublicAccess;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 /// One MP3 frame of the fixtures (576 samples at 22.05 kHz).
@@ -199,6 +200,34 @@ fn ffmpeg_and_gstreamer_play_whole_days_from_azurite_without_repeat() {
             (listed - archived).abs() <= tolerance,
             "{scenario}: {listed:.3} s listed, {archived:.3} s archived\n{playlist}"
         );
+        // Wall-clock time: on the first segment and on each one after a discontinuity, the
+        // start of what that entry plays (its in-point on the timeline).
+        let dated: Vec<DateTime<Utc>> = playlist
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+            .map(|t| {
+                assert!(t.ends_with('Z') && t.len() == 24, "{scenario}: {t}");
+                t.parse().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            dated.len(),
+            1 + playlist.matches("#EXT-X-DISCONTINUITY").count(),
+            "{scenario}: {playlist}"
+        );
+        let first_played = day["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["out_s"].as_f64() > s["in_s"].as_f64().map(|i| i + 0.0005))
+            .unwrap();
+        let plays_from = first_played["start"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+            + TimeDelta::milliseconds((first_played["in_s"].as_f64().unwrap() * 1e3).round() as i64);
+        assert_eq!(dated[0], plays_from, "{scenario}: {playlist}");
         let url = format!("{base}/_days/2026-11-26.m3u8");
 
         let wav = dir.path().join("ffmpeg.wav");
@@ -224,10 +253,22 @@ fn ffmpeg_and_gstreamer_play_whole_days_from_azurite_without_repeat() {
             gaps,
             tolerance,
         );
+        // How far the first date is from the broadcast instant of the first sample played:
+        // as far as the archive's placement of that audio (reported, not checked: kill-late's
+        // only files are placed by their names here, 7.7 s late, as `finish_recordings` ages
+        // the write times that would place them).
+        let source_started: DateTime<Utc> = truth["source_started_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let heard = timecode::decode(&wav, hint).start.unwrap();
+        let dated_off = (dated[0] - source_started).num_milliseconds() as f64 / 1e3 - heard;
         let mut line = format!(
             "{scenario}: {archived:.3} s archived, {segments} segments ({ranges} byte ranges), \
              listed {listed:.3} s, ffmpeg played {by_ffmpeg:.3} s over {span:.3} s broadcast \
-             (gaps {gaps:.3} s, skipped codes {forward:?}), repeated {repeated:+.3} s"
+             (gaps {gaps:.3} s, skipped codes {forward:?}), repeated {repeated:+.3} s, first \
+             date {dated_off:+.3} s from the broadcast"
         );
 
         if gst.exists() {

@@ -105,7 +105,7 @@ fn every_join_is_within_a_frame_and_the_archive_holds_every_recorded_second() {
     let az = azurite::Azurite::start();
     let conn = az.connection_string();
     let scenarios = fixture::single_source_scenarios();
-    assert_eq!(scenarios.len(), 10, "fixtures missing: {scenarios:?}");
+    assert_eq!(scenarios.len(), 11, "fixtures missing: {scenarios:?}");
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for scenario in &scenarios {

@@ -21,13 +21,22 @@ pub struct AlignmentCandidate {
     pub expected_offset_ms: i64,
     /// How far the truth may be from that (both placements' uncertainty, plus a second).
     pub tolerance_ms: i64,
+    /// Another pair of the same two recordings, listed right after the pair before it: to
+    /// measure only where the pairs before it gave no alignment to trust (a recorder's first
+    /// file opens with a connect burst and encoder priming, which can leave its alignment in
+    /// doubt while its next file aligns plainly).
+    pub alternate: bool,
 }
+
+/// Pairs of the same two recordings tried at most, the first included.
+const PAIRS_PER_RECORDINGS: usize = 3;
 
 /// One pair of files per pair of recordings whose audio overlaps by at least 2 s by their
 /// names and that no remembered alignment relates yet. Aligning them by content and passing
 /// the result to [`crate::plan_with`] places the two recordings relative to each other exactly: no
 /// duplicate archived for doubt, and joins placed to the frame. Only files in the folder are
-/// named.
+/// named. Each is followed by up to two [`AlignmentCandidate::alternate`]s: later overlapping
+/// pairs of the same two recordings, for when the first gives no alignment to trust.
 pub fn alignment_candidates(
     files: &[SeenFile],
     state: &ArchiveState,
@@ -51,8 +60,8 @@ pub fn alignment_candidates(
         })
         .collect();
     local.sort_by_key(|&i| (places[i].start, &segs[i].file));
-    let mut done = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    // Pairs by the two recordings they relate, in the order found.
+    let mut by_recordings: Vec<((usize, usize), Vec<AlignmentCandidate>)> = Vec::new();
     for (n, &i) in local.iter().enumerate() {
         for &j in local[n + 1..]
             .iter()
@@ -61,17 +70,31 @@ pub fn alignment_candidates(
             let (p, q) = (&places[i], &places[j]);
             let overlap = p.end.min(q.end) - p.start.max(q.start);
             let key = (p.group.min(q.group), p.group.max(q.group));
-            if p.group != q.group && overlap >= 2_000 && done.insert(key) {
-                out.push(AlignmentCandidate {
+            if p.group == q.group || overlap < 2_000 {
+                continue;
+            }
+            let pairs = match by_recordings.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, pairs)) => pairs,
+                None => {
+                    by_recordings.push((key, Vec::new()));
+                    &mut by_recordings.last_mut().expect("just pushed").1
+                }
+            };
+            if pairs.len() < PAIRS_PER_RECORDINGS {
+                pairs.push(AlignmentCandidate {
                     a: segs[i].file.clone(),
                     b: segs[j].file.clone(),
                     expected_offset_ms: q.start - p.start,
                     tolerance_ms: p.early.max(p.late) + q.early.max(q.late) + 1_000,
+                    alternate: !pairs.is_empty(),
                 });
             }
         }
     }
-    out
+    by_recordings
+        .into_iter()
+        .flat_map(|(_, pairs)| pairs)
+        .collect()
 }
 
 /// Place the recordings of aligned files relative to each other; alignments naming a file

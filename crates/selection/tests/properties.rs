@@ -383,6 +383,8 @@ impl Sim {
         let alignments: Vec<Alignment> = if align {
             alignment_candidates(files, &self.state, &self.settings, at)
                 .into_iter()
+                // The truth is never in doubt: as the job, no alternate pair is measured.
+                .filter(|c| !c.alternate)
                 // Different streams never align.
                 .filter(|c| self.source(&c.a) == self.source(&c.b))
                 .map(|c| Alignment {

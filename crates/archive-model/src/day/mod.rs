@@ -30,6 +30,23 @@ pub fn day_of(file: &str, settings: &selection::Settings) -> Option<NaiveDate> {
         .map(|n| n.local.date())
 }
 
+/// The days whose manifests an upload changes: the day its name falls on, which lists it, and
+/// the next one where its audio reaches past that day's end (local midnight), since that
+/// day's first segment joins it: the in-point and the gap before it are computed across
+/// midnight ([`build`]).
+pub fn days_of_upload(u: &selection::Upload, settings: &selection::Settings) -> Vec<NaiveDate> {
+    let Some(day) = day_of(&u.file, settings) else {
+        return Vec::new();
+    };
+    let end = u.audio_start + chrono::TimeDelta::from_std(u.duration).unwrap_or_default();
+    let ends_on = end.with_timezone(&settings.time_zone).date_naive();
+    if ends_on > day {
+        vec![day, day + chrono::TimeDelta::days(1)]
+    } else {
+        vec![day]
+    }
+}
+
 /// The manifest of `day` from the table's rows (ours and the original job's). Rows of the
 /// neighbouring days only join: the day's first segment skips what the previous day's last
 /// one already plays.

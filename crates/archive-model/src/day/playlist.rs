@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use super::manifest::{DayManifest, DaySegment};
 
 /// The day as an HLS VOD playlist (RFC 8216); blob paths are relative to the playlist's own
@@ -21,6 +23,11 @@ pub fn playlist(m: &DayManifest) -> String {
 /// are played (`EXT-X-BYTERANGE`, version 4) and `EXTINF` is the length between the points,
 /// so nothing is heard twice; other blobs (older rows, the Node job's) play whole and `EXTINF`
 /// is their whole length.
+///
+/// The first segment, and each one after a discontinuity, carries the wall-clock time of its
+/// first sample (`EXT-X-PROGRAM-DATE-TIME`, UTC to the millisecond): where on the timeline
+/// the part it plays starts, its in-point (not its file name). The tag applies to the next
+/// segment only (RFC 8216, 4.3.2.6); a player adds the `EXTINF`s to it up to the next one.
 pub fn playlist_with(m: &DayManifest, uri: impl Fn(&DaySegment) -> String) -> String {
     let playing: Vec<(&DaySegment, f64)> = m
         .segments
@@ -52,8 +59,16 @@ pub fn playlist_with(m: &DayManifest, uri: impl Fn(&DaySegment) -> String) -> St
     let mut previous: Option<&DaySegment> = None;
     for (s, played) in playing {
         let after_gap = m.gaps.iter().any(|g| g.end == s.start);
-        if previous.is_some_and(|p| p.pod != s.pod || after_gap) {
+        let discontinuity = previous.is_some_and(|p| p.pod != s.pod || after_gap);
+        if discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if discontinuity || previous.is_none() {
+            let _ = writeln!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                plays_from(s).format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            );
         }
         let _ = writeln!(out, "#EXTINF:{played:.3},{}", s.file);
         if let Some((offset, len)) = range(s) {
@@ -64,6 +79,19 @@ pub fn playlist_with(m: &DayManifest, uri: impl Fn(&DaySegment) -> String) -> St
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
+}
+
+/// Where on the timeline the first sample a segment's entry plays is: its in-point where it
+/// plays a byte range, else the start of what its blob plays (a frame-exact blob's audio
+/// starts after its warm-up frames), to the nearest millisecond.
+fn plays_from(s: &DaySegment) -> DateTime<Utc> {
+    let into = match range(s) {
+        Some(_) => s.in_s,
+        None => s.blob_plays_from_s.unwrap_or(0.0),
+    };
+    let at = s.start + TimeDelta::microseconds((into * 1e6).round() as i64);
+    DateTime::from_timestamp_millis((at.timestamp_micros() as f64 / 1e3).round() as i64)
+        .unwrap_or(at)
 }
 
 /// The byte range (offset, length) a segment plays, where it plays part of its blob.

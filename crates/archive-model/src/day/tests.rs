@@ -97,14 +97,24 @@ fn segments_in_order_with_the_gaps_between() {
     assert!(
         p.starts_with(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n\
-             #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:10.000,a_20261126T100000.mp3\n\
-             ../26-11-2026/a_20261126T100000.mp3\n"
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:00.000Z\n\
+             #EXTINF:10.000,a_20261126T100000.mp3\n../26-11-2026/a_20261126T100000.mp3\n\
+             #EXTINF:5.000,a_20261126T100010.mp3\n"
         ),
         "{p}"
     );
     assert!(p.ends_with("#EXT-X-ENDLIST\n"));
-    // The gap before b's segment, and a new pod: a discontinuity.
+    // The gap before b's segment, and a new pod: a discontinuity, and the wall-clock time
+    // again, for the segment after it only.
     assert_eq!(p.matches("#EXT-X-DISCONTINUITY").count(), 1, "{p}");
+    assert!(
+        p.contains(
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:20.000Z\n\
+             #EXTINF:10.000,b_20261126T100020.mp3\n"
+        ),
+        "{p}"
+    );
+    assert_eq!(p.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2, "{p}");
 }
 
 #[test]
@@ -228,9 +238,12 @@ fn a_segment_with_byte_offsets_plays_only_its_points() {
     let p = playlist::playlist(&m);
     assert!(p.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"), "{p}");
     let played = (383.0 - 96.0) * 576.0 / 22_050.0;
+    // Another pod: a discontinuity, and b's wall-clock time is where its byte range starts
+    // playing (frame 96 of 383, 2.508 s into it), not its name nor its first frame.
     assert!(
         p.contains(&format!(
-            "#EXTINF:{played:.3},b_20261126T100007.mp3\n#EXT-X-BYTERANGE:119655@40545\n\
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:10.008Z\n\
+             #EXTINF:{played:.3},b_20261126T100007.mp3\n#EXT-X-BYTERANGE:119655@40545\n\
              ../26-11-2026/b_20261126T100007.mp3\n"
         )),
         "{p}"
@@ -409,4 +422,58 @@ fn an_upload_that_continues_a_file_is_led_by_that_files_blob() {
     assert_eq!(lead(b), Some((a, "elsewhere/a.mp3")));
     assert_eq!(lead(c), Some((b, "26-11-2026/a_20261126T100010.mp3")));
     assert!(upload_leads(&archived, &plan, &state, &settings(), ArchiveMode::Original).is_empty());
+}
+
+#[test]
+fn an_upload_that_reaches_past_midnight_changes_the_next_day_too() {
+    // The next day's first segment (b) joins the last one of the day before: archived later,
+    // a recording named 23:59:55 whose audio reaches 00:00:05 closes its gap and moves its
+    // in-point, so both days are rewritten.
+    let midnight = 1_796_256_000_000; // 2026-12-03T00:00:00Z
+    let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let early = row("a_20261202T235945.mp3", midnight - 15_000, 10_000);
+    let next = row("b_20261203T000003.mp3", midnight + 2_000, 10_000);
+    let before = build(&[early.clone(), next.clone()], day, "hope", &settings());
+    assert_eq!(before.gaps.len(), 1);
+    assert_eq!(before.segments[0].in_s, 0.0);
+    let crossing = row("a_20261202T235955.mp3", midnight - 5_000, 10_000);
+    let after = build(&[early, next, crossing], day, "hope", &settings());
+    assert!(after.gaps.is_empty(), "{:?}", after.gaps);
+    assert_eq!(after.segments[0].in_s, 3.0);
+
+    let upload = |file: &str, start_ms: i64| selection::Upload {
+        file: file.into(),
+        blob_name: format!("02-12-2026/{file}"),
+        pod: "a".into(),
+        name_time: DateTime::from_timestamp_millis(start_ms).unwrap(),
+        audio_start: DateTime::from_timestamp_millis(start_ms).unwrap(),
+        duration: std::time::Duration::from_secs(10),
+        frames: 383,
+        size: 40_000,
+        truncated: false,
+        replaces_archived: false,
+        reason: String::new(),
+    };
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert_eq!(
+        days_of_upload(
+            &upload("a_20261202T235955.mp3", midnight - 5_000),
+            &settings()
+        ),
+        [d("2026-12-02"), d("2026-12-03")]
+    );
+    assert_eq!(
+        days_of_upload(
+            &upload("a_20261202T235945.mp3", midnight - 15_000),
+            &settings()
+        ),
+        [d("2026-12-02")]
+    );
+    // Local days: in Madrid (UTC+1) the same recording ends at 01:00:05, not across midnight.
+    let mut madrid = settings();
+    madrid.time_zone = "Europe/Madrid".parse().unwrap();
+    assert_eq!(
+        days_of_upload(&upload("a_20261203T005955.mp3", midnight - 5_000), &madrid),
+        [d("2026-12-03")]
+    );
 }

@@ -28,6 +28,11 @@ pub async fn write(
     for &day in days {
         let rows = day_rows(archive, settings, day).await?;
         let mut manifest = build(&rows, day, &settings.stream, &settings.selection);
+        if manifest.segments.is_empty() {
+            // The next day an upload reaches into before any of its own segments is archived:
+            // written with its first segment.
+            continue;
+        }
         sync_points(archive, settings, &rows, &mut manifest).await?;
         let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         let name = format!("_days/{}", day.format("%Y-%m-%d"));

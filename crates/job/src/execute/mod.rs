@@ -245,12 +245,13 @@ pub async fn execute(
             .count(),
     };
     // Days whose segments changed: rewritten from the table, so a manifest whose write
-    // failed is repaired when the day's archived files are deleted on the next run.
+    // failed is repaired when the day's archived files are deleted on the next run. An upload
+    // whose audio reaches past midnight changes the next day's first join too.
     let mut days: BTreeSet<_> = plan
         .uploads
         .iter()
         .filter(|u| done.confirmed.contains(&u.file))
-        .filter_map(|u| archive_model::day::day_of(&u.file, &settings.selection))
+        .flat_map(|u| archive_model::day::days_of_upload(u, &settings.selection))
         .collect();
     days.extend(
         done.deleted_audio

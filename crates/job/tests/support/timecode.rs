@@ -30,6 +30,10 @@ pub struct Decoded {
     pub end: Option<f64>,
     /// Second boundaries that placed the file.
     pub boundaries: usize,
+    /// Each run of consistent boundaries (within 30 ms): the broadcast time it places sample 0
+    /// at, and how many boundaries it holds. Audio played continuously is one run; a step
+    /// between runs is audio skipped (up) or heard again (down).
+    pub runs: Vec<(f64, usize)>,
     pub problems: Vec<String>,
 }
 
@@ -189,6 +193,7 @@ pub fn decode_pcm(pcm: &[i16], hint: Option<f64>) -> Decoded {
         res.problems
             .push(format!("{} runs of consistent time code", runs.len()));
     }
+    res.runs = runs.iter().map(|r| (median(r), r.len())).collect();
     res.start = Some(median(&runs[0]));
     res.end = Some(median(&runs[runs.len() - 1]) + (n - 1) as f64 / SR);
     res
