@@ -287,6 +287,17 @@ fn the_day_page_lists_gaps_silences_and_a_player_per_segment() {
         !page.contains(" src=\""),
         "no player loads before the script signs it"
     );
+    // One player for the day (player.js, inlined): it reads the manifest beside the page and
+    // shows the time in the stream's zone; every timeline tells it where its clock is.
+    assert!(page.contains(
+        "<section id=\"player\" data-zone=\"Europe/Madrid\" data-manifest=\"2026-11-26.json\""
+    ));
+    assert!(page.contains("<audio id=\"day-audio\""));
+    assert!(page.contains("window.dayPlayer = state;"));
+    assert!(page.contains(
+        "<g class=\"timeline day\" data-from=\"2026-11-25T23:00:00.000Z\" \
+         data-to=\"2026-11-26T23:00:00.000Z\" data-x0=\"190\" data-x1=\"1176\""
+    ));
 }
 
 #[test]

@@ -45,7 +45,16 @@ impl Timeline<'_> {
         };
         let lanes_top = y0 + AXIS;
         let lanes_h = self.pods.len().max(1) as f64 * LANE;
-        let _ = writeln!(out, "<g class=\"timeline {class}\">");
+        // Where the timeline's clock is, for the day player's cursor and clicks (html.rs).
+        let _ = writeln!(
+            out,
+            "<g class=\"timeline {class}\" data-from=\"{}\" data-to=\"{}\" data-x0=\"{LEFT}\" \
+             data-x1=\"{}\" data-top=\"{lanes_top:.1}\" data-bottom=\"{:.1}\">",
+            from.to_rfc3339_opts(SecondsFormat::Millis, true),
+            to.to_rfc3339_opts(SecondsFormat::Millis, true),
+            LEFT + plot,
+            lanes_top + lanes_h + BAND,
+        );
         let _ = writeln!(
             out,
             "<text x=\"12\" y=\"{:.1}\" fill=\"#444\" font-style=\"italic\">{}</text>",
