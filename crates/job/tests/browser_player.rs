@@ -261,6 +261,28 @@ fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
         "every gap announced once: {said}"
     );
 
+    // Clicking the picture plays from there (within a pixel's worth of time).
+    let click = &found["click"];
+    let off = (click["playing_ms"].as_f64().unwrap() - click["ms"].as_f64().unwrap()).abs();
+    eprintln!(
+        "click: plays {off:.0} ms from the time clicked ({:.0} ms a pixel)",
+        click["ms_per_px"]
+    );
+    assert!(
+        off <= click["ms_per_px"].as_f64().unwrap() + 50.0 && click["paused"] == false,
+        "{click}"
+    );
+
+    // The repeated autumn hour in Europe/Madrid: its offset tells the two instants apart.
+    let zone = &found["zone"];
+    assert_eq!(zone["first"], "2026-10-25T00:30:00.000Z", "{zone}");
+    assert_eq!(zone["summer"], "2026-10-25T00:30:00.000Z", "{zone}");
+    assert_eq!(zone["winter"], "2026-10-25T01:30:00.000Z", "{zone}");
+    assert_eq!(zone["plain"], "2026-11-26T13:32:10.000Z", "{zone}");
+    assert!(zone["wrong"].is_null(), "{zone}");
+    assert_eq!(zone["shown_summer"], "02:30:00 UTC+02:00", "{zone}");
+    assert_eq!(zone["shown_winter"], "02:30:00 UTC+01:00", "{zone}");
+
     // Every request to the account carries the SAS.
     let host = az.blob_endpoint();
     for url in found["requests"].as_array().unwrap() {

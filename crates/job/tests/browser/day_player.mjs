@@ -13,7 +13,7 @@
 // frames heard twice or missing. Then it plays the whole day at 8× and keeps the union of the
 // buffered ranges (the audio the player appended), the announcements and whether it ended.
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -179,6 +179,32 @@ try {
 
   await page.screenshot({ path: screenshot, fullPage: true });
 
+  // Clicking the picture plays from there: a click on the detail timeline at a third of its
+  // width, in screen pixels from the SVG's own coordinates.
+  const click = await page.evaluate(() => {
+    const g = document.querySelector(".picture g.timeline.detail") || document.querySelector(".picture g.timeline");
+    const svg = g.ownerSVGElement;
+    const x0 = +g.getAttribute("data-x0"), x1 = +g.getAttribute("data-x1");
+    const from = Date.parse(g.getAttribute("data-from")), to = Date.parse(g.getAttribute("data-to"));
+    const x = x0 + (x1 - x0) / 3, y = (+g.getAttribute("data-top") + +g.getAttribute("data-bottom")) / 2;
+    const point = svg.createSVGPoint();
+    point.x = x;
+    point.y = y;
+    const screen = point.matrixTransform(svg.getScreenCTM());
+    const audio = document.getElementById("day-audio");
+    audio.pause();
+    // Where the click seeks to, read as the seek starts.
+    window.clicked = new Promise((done) =>
+      audio.addEventListener("seeking", () => done(window.dayPlayer.wallAt(audio.currentTime)), { once: true }),
+    );
+    return { x: screen.x, y: screen.y, ms: from + ((x - x0) / (x1 - x0)) * (to - from), ms_per_px: (to - from) / (x1 - x0) };
+  });
+  await page.mouse.click(click.x, click.y);
+  await page.waitForTimeout(300);
+  click.playing_ms = await page.evaluate(() => window.clicked);
+  click.paused = await page.evaluate(() => document.getElementById("day-audio").paused);
+  found.click = click;
+
   // The whole day at 8×: the union of every buffered range seen, the gaps announced, the end.
   found.whole = await page.evaluate(async () => {
     const audio = document.getElementById("day-audio");
@@ -205,6 +231,31 @@ try {
       else union.push([a, b]);
     }
     return { finished, union, announcements: p.announcements.slice(), t0: p.t0, current: audio.currentTime };
+  });
+
+  // The time of day in another zone: a page with the player alone, its zone Europe/Madrid
+  // (its manifest is missing: only the clock's functions are used). On 2026-10-25 the hour
+  // from 02:00 repeats; its offset tells the two apart.
+  const madrid = await context.newPage();
+  const script = readFileSync(new URL("../../src/report/player.js", import.meta.url), "utf8");
+  await madrid.setContent(
+    `<section id="player" data-zone="Europe/Madrid" data-manifest="missing.json">` +
+      `<button id="play-pause"></button><output id="clock"></output><input id="go-to"><button id="go"></button>` +
+      `<input type="range" id="position"><p id="announce"></p><audio id="day-audio"></audio></section>` +
+      `<script>${script}</script>`,
+  );
+  found.zone = await madrid.evaluate(() => {
+    const p = window.dayPlayer;
+    const iso = (ms) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      first: iso(p.parseLocal("02:30", "2026-10-25")),
+      summer: iso(p.parseLocal("02:30 +02:00", "2026-10-25")),
+      winter: iso(p.parseLocal("02:30 +01:00", "2026-10-25")),
+      plain: iso(p.parseLocal("14:32:10", "2026-11-26")),
+      wrong: iso(p.parseLocal("02:30 +05:00", "2026-10-25")),
+      shown_summer: p.local(Date.parse("2026-10-25T00:30:00Z")),
+      shown_winter: p.local(Date.parse("2026-10-25T01:30:00Z")),
+    };
   });
 } finally {
   await context.close();
