@@ -14,12 +14,18 @@
 //! - **The whole day at 8×.** The union of the ranges the player appended equals the
 //!   archive's union (each end within 30 ms), the gap is announced and jumped, playback ends.
 //! - **Signed.** Every request to the storage account carries the page's SAS.
+//! - **Clicks and clock.** A click on the picture seeks to the time under it (within a
+//!   pixel); in Europe/Madrid the repeated autumn hour is addressed by its offset.
+//! - **Public.** Made public, the container serves the page without a query, and it plays
+//!   (a seek and the whole day).
 //!
 //! Screenshot: a temporary folder, or `docs/day-player.png` with `UPDATE_SCREENSHOTS=1`.
 //! Needs Azurite and playwright-core (`npm ci`), Chromium.
 
 mod support;
-use support::{archived, azurite};
+use support::{archived, azurite, common};
+
+use azure_storage_blobs::container::PublicAccess;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,6 +54,33 @@ fn browser_missing() -> Option<String> {
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+/// Runs `browser/day_player.mjs` on `page`; what it found.
+fn drive(page: &str, shot: &Path, seeks: &str, joins: &str) -> Value {
+    let run = Command::new("timeout")
+        .args(["300", "node"])
+        .arg(repo().join("crates/job/tests/browser/day_player.mjs"))
+        .args([page, &shot.to_string_lossy(), seeks, joins])
+        .current_dir(repo())
+        .output()
+        .expect("node");
+    assert!(
+        run.status.success(),
+        "the browser script failed: {}{}",
+        String::from_utf8_lossy(&run.stderr),
+        String::from_utf8_lossy(&run.stdout)
+    );
+    serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&run.stdout)))
+}
+
+/// The time code heard at a seek, less the archive's there (seconds).
+fn seek_off(archive: &archived::Archived, s: &Value, t: DateTime<Utc>) -> f64 {
+    assert!(s["error"].is_null(), "{s}");
+    let want = archive.broadcast_at(t).rem_euclid(256.0);
+    let got = s["reading"].as_f64().unwrap();
+    (got - want + 128.0).rem_euclid(256.0) - 128.0
 }
 
 #[test]
@@ -144,36 +177,17 @@ fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
         .unwrap();
         std::thread::sleep(std::time::Duration::from_secs(900));
     }
-    let run = Command::new("timeout")
-        .args(["300", "node"])
-        .arg(repo().join("crates/job/tests/browser/day_player.mjs"))
-        .arg(&page)
-        .arg(&shot)
-        .arg(list(&seeks))
-        .arg(list(&joins))
-        .current_dir(repo())
-        .output()
-        .expect("node");
-    assert!(
-        run.status.success(),
-        "the browser script failed: {}{}",
-        String::from_utf8_lossy(&run.stderr),
-        String::from_utf8_lossy(&run.stdout)
-    );
-    let found: Value = serde_json::from_slice(&run.stdout)
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&run.stdout)));
+    let found = drive(&page, &shot, &list(&seeks), &list(&joins));
     let described = serde_json::to_string_pretty(&found["seeks"]).unwrap();
     eprintln!("flags: {}", found["flags"]);
     eprintln!("player: {}", found["player"]);
 
     // Seeks: the time code heard at the instant asked for, against the archive's.
     for (s, t) in found["seeks"].as_array().unwrap().iter().zip(&seeks) {
-        assert!(s["error"].is_null(), "{described}");
-        let want = archive.broadcast_at(*t).rem_euclid(256.0);
-        let got = s["reading"].as_f64().unwrap();
-        let off = (got - want + 128.0).rem_euclid(256.0) - 128.0;
+        let off = seek_off(&archive, s, *t);
         eprintln!(
-            "seek {t}: heard {got:.3} (mod 256), archive {want:.3}: {:+.1} ms; clock {}",
+            "seek {t}: heard {:.3} (mod 256): {:+.1} ms from the archive; clock {}",
+            s["reading"].as_f64().unwrap(),
             off * 1000.0,
             s["clock"]
         );
@@ -295,5 +309,27 @@ fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
         found["failed"].as_array().unwrap().is_empty(),
         "{}",
         found["failed"]
+    );
+    // From a public container: the same page without a query plays too.
+    let container = common::container_client(&conn, stream);
+    common::runtime().block_on(async {
+        container.set_acl(PublicAccess::Blob).await.unwrap();
+    });
+    let public = page.split_once('?').unwrap().0;
+    let again = drive(
+        public,
+        &dir.path().join("public.png"),
+        &list(&seeks[2..3]),
+        "",
+    );
+    let off = seek_off(&archive, &again["seeks"][0], seeks[2]);
+    eprintln!("public container: seek {:+.1} ms", off * 1000.0);
+    assert!(off.abs() <= 0.1, "{}", again["seeks"]);
+    assert_eq!(again["whole"]["finished"], true, "{}", again["whole"]);
+    assert_eq!(
+        again["whole"]["union"].as_array().unwrap().len(),
+        union.len(),
+        "{}",
+        again["whole"]
     );
 }
