@@ -23,7 +23,11 @@ const joins = (joinsArg || "").split(",").filter(Boolean).map(Number);
 
 // The flags: headless without a GPU or sandbox, no network service of the browser's own, and
 // media that may start without a user gesture. No audio device is needed: with none, Chromium
-// renders audio to a fake output stream, which runs in real time.
+// renders audio to a fake output stream, which runs in real time (an AudioContext is
+// "running" at once, 44.1 kHz here). playwright-core passes the autoplay flag itself too, so
+// play() also succeeds without ours. Faster than 1× Chromium keeps the pitch (measured at 4×
+// and 8×: 20-ms windows hold the time code's own tones, not 4 or 8 times higher), so the time
+// code is read at 1× and only the appended ranges at 8×.
 export const FLAGS = [
   "--headless",
   "--no-sandbox",
