@@ -165,6 +165,7 @@
     }
     busy = true;
     next.loaded = true;
+    if (next.waiting) return append(next, next.waiting); // fetched, refused for room
     fetch("../" + next.blob.split("/").map(encodeURIComponent).join("/") + query)
       .then(function (r) {
         if (!r.ok) throw new Error(next.blob + ": HTTP " + r.status);
@@ -193,7 +194,23 @@
     buffer.timestampOffset = s.at + (first + shift) * step; // also reopens an ended source
     buffer.appendWindowEnd = s.b;
     buffer.appendWindowStart = s.a;
-    buffer.appendBuffer(bytes.subarray(from, to));
+    try {
+      buffer.appendBuffer(bytes.subarray(from, to));
+      s.waiting = null;
+    } catch (e) {
+      if (e.name !== "QuotaExceededError") throw e;
+      // The browser's buffer is full (long segments at a high bit rate): keep the bytes, drop
+      // what was played, and try again when there is room.
+      s.loaded = false;
+      s.waiting = bytes;
+      var now = audio.currentTime;
+      if (buffer.buffered.length && buffer.buffered.start(0) < now - 1) {
+        state.segments.forEach(function (x) { if (x.a < now - 1) x.loaded = false; });
+        buffer.remove(0, now - 1); // busy until its updateend
+      } else {
+        busy = false; // nothing to drop yet: the next timeupdate tries again
+      }
+    }
   }
 
   // A gap no replica recorded: jump over it, and say so.
