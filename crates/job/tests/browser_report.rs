@@ -320,8 +320,14 @@ fn chromium_renders_a_day_with_a_gap_and_plays_its_segments_through_a_sas() {
             file: s.file.clone(),
         });
         let zone = settings.selection.time_zone;
-        let page =
-            job::report::html::day_page(&m, &job::report::day_svg(&m, None, &[], zone), zone);
+        // What the day's rows held, its gone rows too (their pods get lanes).
+        let gone =
+            common::archive_partition(&conn, stream, &archive_model::rows::gone_partition(stream));
+        let holdings = job::report::day_holdings(&archive, &gone, &settings.read_side(), DAY)
+            .await
+            .unwrap();
+        let picture = job::report::day_svg(&m, None, &holdings, zone);
+        let page = job::report::html::day_page(&m, &picture, zone);
         let name = format!("_days/{DAY}-with-silence.html");
         use store::Archive;
         archive
