@@ -10,6 +10,8 @@
 //! - [`day`]: segments placed on the timeline from rows and planned uploads; the day manifest
 //!   and its playlist; the frame-exact blob recipe (a [`day::Cut`] at an in-point, a
 //!   [`day::Lead`] of the file a recording continues).
+//! - [`held`]: who held each moment (how many replicas held the same audio), from archived
+//!   and gone rows: what the day picture's band and the exporter's redundancy both count.
 //! - [`proof`]: which blob proves an archived segment; [`blob`]: what the archive knows of a
 //!   blob.
 //! - [`executor`]: the executor's rules as a state machine (quinn-proto's shape): blob → row
@@ -26,6 +28,7 @@
 pub mod blob;
 pub mod day;
 pub mod executor;
+pub mod held;
 pub mod joins;
 pub mod proof;
 pub mod rows;

@@ -269,7 +269,14 @@ async fn report(settings: &Settings, args: &ReportArgs) -> Result<(), String> {
     let m = job::report::day_manifest(&archive, &settings.read_side(), &args.day)
         .await
         .map_err(|e| e.to_string())?;
-    let svg = job::report::day_svg(&m, None, settings.selection.time_zone);
+    let gone = open(
+        settings,
+        &archive_model::rows::gone_partition(&settings.container),
+    )?;
+    let holdings = job::report::day_holdings(&archive, &gone, &settings.read_side(), &m.day)
+        .await
+        .map_err(|e| e.to_string())?;
+    let svg = job::report::day_svg(&m, None, &holdings, settings.selection.time_zone);
     std::fs::write(&args.output, svg)
         .map_err(|e| format!("cannot write the picture to {}: {e}", args.output.display()))?;
     println!(

@@ -12,11 +12,12 @@ use crate::settings::Settings;
 use store::Archive;
 
 /// Rewrite the manifests of `changed` days from the table (when enabled), with their pictures
-/// and pages and the index of days (`report`), which show the files the run left in the
+/// (which draw the pods of `gone`'s rows too) and pages and the index of days (`report`), which show the files the run left in the
 /// folder (`files` as scanned, less `deleted`, as the `plan` held them). Returns the number
 /// of failures (0 or 1).
 pub async fn days_and_pages(
     archive: &dyn Archive,
+    gone: &dyn Archive,
     settings: &Settings,
     changed: &BTreeSet<chrono::NaiveDate>,
     files: &[selection::SeenFile],
@@ -34,7 +35,7 @@ pub async fn days_and_pages(
                     archived_seconds = m.archived_seconds, "day manifest written");
             }
             let held = report::held_files(files, plan, Some(deleted), &settings);
-            match report::write_pages(archive, &settings, &written, Some(&held)).await {
+            match report::write_pages(archive, gone, &settings, &written, Some(&held)).await {
                 Ok(()) => 0,
                 Err(e) => {
                     error!("day pages: {e}");

@@ -194,6 +194,7 @@ async fn attempt(
             days.extend(changed.days);
             let unpublished = publish::days_and_pages(
                 archive,
+                parts.gone,
                 settings,
                 &days,
                 &folder.files,

@@ -58,17 +58,23 @@ async fn day_rows(
     settings: &ReadSettings,
     day: NaiveDate,
 ) -> StoreResult<Vec<SegmentRow>> {
+    let (from, to) = day_keys(settings, day);
+    archive.rows_in_range(&from, &to).await
+}
+
+/// The RowKey range of a day's rows and an hour of each neighbour's, in any partition keyed
+/// by name time (the stream's, its gone rows).
+pub(crate) fn day_keys(settings: &ReadSettings, day: NaiveDate) -> (String, String) {
     let tz = settings.selection.time_zone;
     let midnight = |d: NaiveDate| {
         tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
             .earliest()
             .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
     };
-    let (from, to) = rows::key_range(
+    rows::key_range(
         midnight(day) - TimeDelta::hours(1),
         midnight(day + TimeDelta::days(1)) + TimeDelta::hours(1),
-    );
-    archive.rows_in_range(&from, &to).await
+    )
 }
 
 /// The manifest of `day` as [`write`] would write it now, read from the table without

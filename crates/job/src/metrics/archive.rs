@@ -5,10 +5,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::warn;
 
-use super::held::Held;
 use super::{Sources, StorageState, NEWEST_ROWS};
 use crate::outcome::{self, RunRecord};
 use crate::settings::Settings;
+use archive_model::held::Holding;
 use store::{ErrorKind, SegmentRow, StoreError};
 
 /// What the archive said in one refresh.
@@ -17,8 +17,9 @@ pub(super) struct ArchiveReading {
     pub(super) archived_until: Option<f64>,
     pub(super) dead_air_longest: Option<f64>,
     pub(super) run: Option<RunRecord>,
-    /// The last hour's rows of the stream and its gone rows, as held spans.
-    pub(super) held: Vec<Held>,
+    /// The last hour's rows of the stream and its gone rows, as held spans
+    /// ([`archive_model::held::holdings`]).
+    pub(super) held: Vec<Holding>,
     /// Bytes per second of the newest measured rows.
     pub(super) byte_rate: Option<f64>,
     pub(super) storage: Option<StorageState>,
@@ -101,23 +102,22 @@ pub(super) async fn read_archive(
         TimeDelta::from_std(settings.selection.segment_time).unwrap_or(TimeDelta::hours(1));
     let (from, to) = archive_model::rows::key_range(now - TimeDelta::hours(1) - segment, now);
     out.held_read = true;
-    for (what, store) in [("archived", sources.archive), ("gone", sources.gone)] {
+    let mut read = [Vec::new(), Vec::new()];
+    for ((what, store), rows) in [("archived", sources.archive), ("gone", sources.gone)]
+        .into_iter()
+        .zip(&mut read)
+    {
         out.requests += 1;
         match store.rows_in_range(&from, &to).await {
-            Ok(rows) => out.held.extend(rows.iter().filter_map(|r| {
-                let (start, end) = audio_span(r, settings)?;
-                Some(Held {
-                    pod: r.pod.clone()?,
-                    start,
-                    end,
-                })
-            })),
+            Ok(found) => *rows = found,
             Err(e) => {
                 out.held_read = false;
                 note(&format!("cannot read the last hour's {what} rows"), &e)
             }
         }
     }
+    let [archived, gone] = &read;
+    out.held = archive_model::held::holdings(archived, gone, &settings.selection);
     out.storage = Some(StorageState { up, auth_ok });
     out
 }

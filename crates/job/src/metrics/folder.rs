@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::debug;
 
-use super::held::{self, Held, Newest};
+use super::held::{self, Newest};
 use super::{FolderReading, Memory};
 use crate::settings::Settings;
 use crate::share::{Kind, Share};
+use archive_model::held::{seconds_held_by_at_least, Evidence, Holding};
 
 /// A file's start, end and size.
 type Span = (DateTime<Utc>, DateTime<Utc>, u64);
@@ -20,17 +21,17 @@ type Span = (DateTime<Utc>, DateTime<Utc>, u64);
 #[derive(Debug, Clone)]
 pub(super) struct FolderScan {
     reading: FolderReading,
-    held: Vec<Held>,
+    held: Vec<Holding>,
 }
 
 impl FolderScan {
     /// The folder's metrics, the last hour's redundancy counted over its files and the
     /// archive's `held` spans together.
-    pub(super) fn reading(&self, archive_held: &[Held], now: DateTime<Utc>) -> FolderReading {
-        let held: Vec<Held> = archive_held.iter().chain(&self.held).cloned().collect();
+    pub(super) fn reading(&self, archive_held: &[Holding], now: DateTime<Utc>) -> FolderReading {
+        let held: Vec<Holding> = archive_held.iter().chain(&self.held).cloned().collect();
         let hour_ago = now - TimeDelta::hours(1);
         FolderReading {
-            redundant_seconds_last_hour: held::seconds_held_by_at_least(&held, hour_ago, now, 2),
+            redundant_seconds_last_hour: seconds_held_by_at_least(&held, hour_ago, now, 2),
             ..self.reading.clone()
         }
     }
@@ -66,7 +67,7 @@ pub(super) fn read_folder(
     let mut newest_any: Option<DateTime<Utc>> = None;
     let mut newest: HashMap<String, Newest> = HashMap::new();
     let mut newest_key: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
-    let mut held: Vec<Held> = Vec::new();
+    let mut held: Vec<Holding> = Vec::new();
     let mut rates: Vec<f64> = Vec::new();
     // Each pod's files: start, end, size.
     let mut by_pod: HashMap<String, Vec<Span>> = HashMap::new();
@@ -92,10 +93,13 @@ pub(super) fn read_folder(
         };
         oldest = Some(oldest.map_or(a.modified, |o| o.min(a.modified)));
         let (start, end) = held::file_span(parsed.start, a.modified, sel.segment_time);
-        held.push(Held {
+        // Not yet judged by the job: counted as held.
+        held.push(Holding {
             pod: parsed.pod.clone(),
+            file: name.clone(),
             start,
             end,
+            evidence: Evidence::Pending,
         });
         by_pod
             .entry(parsed.pod.clone())

@@ -1,56 +1,13 @@
-//! Who held each moment, and which recorders are recording: the pure rules behind
+//! What a folder's file held, and which recorders are recording: the pure rules behind
 //! `segment_selector_redundant_seconds_last_hour` and `segment_selector_replicas_recording`.
-//! No I/O, no clock: the folder's files, the archive's rows and `now` are arguments.
+//! Who held each moment is counted by the archive model ([`archive_model::held`]), the same
+//! count the day picture's band shows. No I/O, no clock: the folder's files, the archive's
+//! rows and `now` are arguments.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-
-/// Audio one recorder (pod) held from `start` to `end`: a file in the folder (its name's
-/// start to its modification time) or an archived or gone row (audio start + duration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub pod: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-/// The moments of `from..to` cut where the number of recorders holding them changes: each
-/// piece with how many distinct pods held it (spans of one pod that overlap count once).
-/// Pieces held by nobody are listed too (count 0), so the pieces cover `from..to`.
-pub fn held_by(
-    spans: &[Held],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>, usize)> {
-    if to <= from {
-        return Vec::new();
-    }
-    let mut cuts: BTreeSet<DateTime<Utc>> = BTreeSet::from([from, to]);
-    for s in spans {
-        for t in [s.start, s.end] {
-            if from < t && t < to {
-                cuts.insert(t);
-            }
-        }
-    }
-    let cuts: Vec<DateTime<Utc>> = cuts.into_iter().collect();
-    let mut pieces: Vec<(DateTime<Utc>, DateTime<Utc>, usize)> = Vec::new();
-    for w in cuts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let pods: BTreeSet<&str> = spans
-            .iter()
-            .filter(|s| s.start <= a && b <= s.end)
-            .map(|s| s.pod.as_str())
-            .collect();
-        match pieces.last_mut() {
-            Some(last) if last.2 == pods.len() && last.1 == a => last.1 = b,
-            _ => pieces.push((a, b, pods.len())),
-        }
-    }
-    pieces
-}
 
 /// What a file in the folder held: from its name's time to its modification time (its last
 /// write), at most one and a half segments (`FILE_DURATION`): a name and a modification time
@@ -64,20 +21,6 @@ pub fn file_span(
     let longest = TimeDelta::from_std(segment.mul_f64(1.5)).unwrap_or(TimeDelta::MAX);
     let start = name_start.max(modified.checked_sub_signed(longest).unwrap_or(name_start));
     (start.min(modified), modified)
-}
-
-/// Seconds of `from..to` that at least `replicas` distinct pods held.
-pub fn seconds_held_by_at_least(
-    spans: &[Held],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    replicas: usize,
-) -> f64 {
-    held_by(spans, from, to)
-        .into_iter()
-        .filter(|(_, _, n)| *n >= replicas)
-        .map(|(a, b, _)| (b - a).num_milliseconds() as f64 / 1000.0)
-        .sum()
 }
 
 /// ffmpeg writes a segment in chunks of this many bytes (its AVIO buffer): a file being
@@ -146,50 +89,6 @@ mod tests {
         format!("2026-12-07T{s}Z").parse().unwrap()
     }
 
-    fn held(pod: &str, start: &str, end: &str) -> Held {
-        Held {
-            pod: pod.into(),
-            start: t(start),
-            end: t(end),
-        }
-    }
-
-    #[test]
-    fn moments_are_counted_by_distinct_pods() {
-        let spans = [
-            held("a", "10:00:00", "10:10:00"),
-            held("a", "10:10:00", "10:20:00"),
-            // The same pod twice (a folder file and its archived row) counts once.
-            held("a", "10:05:00", "10:06:00"),
-            held("b", "10:02:00", "10:12:00"),
-        ];
-        let pieces = held_by(&spans, t("09:59:00"), t("10:30:00"));
-        assert_eq!(
-            pieces,
-            vec![
-                (t("09:59:00"), t("10:00:00"), 0),
-                (t("10:00:00"), t("10:02:00"), 1),
-                (t("10:02:00"), t("10:12:00"), 2),
-                (t("10:12:00"), t("10:20:00"), 1),
-                (t("10:20:00"), t("10:30:00"), 0),
-            ]
-        );
-        assert_eq!(
-            seconds_held_by_at_least(&spans, t("09:59:00"), t("10:30:00"), 2),
-            600.0
-        );
-        // Clipped to the window.
-        assert_eq!(
-            seconds_held_by_at_least(&spans, t("10:10:00"), t("11:10:00"), 2),
-            120.0
-        );
-        assert_eq!(
-            seconds_held_by_at_least(&[], t("10:00:00"), t("11:00:00"), 2),
-            0.0
-        );
-        assert!(held_by(&spans, t("10:00:00"), t("10:00:00")).is_empty());
-    }
-
     #[test]
     fn a_file_holds_from_its_name_to_its_last_write_and_at_most_a_segment_and_a_half() {
         let ten = Duration::from_secs(600);
@@ -212,9 +111,17 @@ mod tests {
 
     #[test]
     fn a_fully_redundant_hour_is_3600_seconds() {
+        use archive_model::held::{seconds_held_by_at_least, Evidence, Holding};
+        let held = |pod: &str, start, end, evidence| Holding {
+            pod: pod.into(),
+            file: String::new(),
+            start: t(start),
+            end: t(end),
+            evidence,
+        };
         let spans = [
-            held("a", "09:55:00", "11:05:00"),
-            held("b", "09:58:00", "11:01:00"),
+            held("a", "09:55:00", "11:05:00", Evidence::Kept),
+            held("b", "09:58:00", "11:01:00", Evidence::Pending),
         ];
         assert_eq!(
             seconds_held_by_at_least(&spans, t("10:00:00"), t("11:00:00"), 2),

@@ -35,9 +35,10 @@ pub mod http;
 mod reading;
 
 use archive::{read_archive, ArchiveReading};
+use archive_model::held::Holding;
 pub use encode::encode_reading;
 use folder::read_folder;
-use held::{Held, Newest};
+use held::Newest;
 pub use reading::{FolderReading, Reading, StorageState};
 
 /// The port exporters of application metrics usually take.
@@ -120,7 +121,7 @@ pub struct Memory {
     run: Option<RunRecord>,
     archived_until: Option<f64>,
     dead_air_longest: Option<f64>,
-    held: Vec<Held>,
+    held: Vec<Holding>,
     byte_rate: Option<f64>,
     storage: Option<StorageState>,
 }

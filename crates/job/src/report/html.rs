@@ -1,5 +1,12 @@
 //! The static archive browser: `_days/index.html` (the days) and `_days/YYYY-MM-DD.html` (a
-//! day: its picture, gaps, dead air and segments, each with a player). Pure: data in, HTML out.
+//! day: one player for the whole day, its picture, gaps, dead air and segments, each with a
+//! player of its own). Pure: data in, HTML out.
+//!
+//! The day's player ([`PLAYER`], `player.js` beside this file, inlined so that the page stays
+//! one blob that one SAS opens) plays the day manifest's segments in order through Media
+//! Source Extensions, trimmed at their in- and out-points, skips and announces the gaps,
+//! shows the time in `TIME_ZONE` with its UTC offset, seeks to any time of the day, moves a
+//! cursor over the picture and plays from where the picture is clicked.
 //!
 //! There is no server: the pages are blobs beside the manifests, read from the storage
 //! account's static website, a public container, or a container-scoped SAS URL. Every URL
@@ -39,6 +46,9 @@ const SIGN_URLS: &str = r#"<script>
 </script>
 "#;
 
+/// The day player's script (`player.js`).
+const PLAYER: &str = include_str!("player.js");
+
 const STYLE: &str = "<style>\
 body{font-family:sans-serif;margin:1.5em;color:#111;max-width:1250px}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
@@ -46,6 +56,9 @@ th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-a
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .picture{overflow-x:auto}audio{height:2em;width:18em}\
 .none{color:#666;font-style:italic}\
+#player{border:1px solid #ccc;padding:.3em .8em;margin:.5em 0 1em}#player p{margin:.4em 0}\
+#clock{font-variant-numeric:tabular-nums;font-weight:bold;margin:0 .8em}#position{width:100%}\
+#announce{color:#a11;min-height:1.2em}.picture svg{cursor:crosshair}\
 </style>\n";
 
 fn plural(n: usize) -> &'static str {
@@ -83,6 +96,16 @@ pub fn day_page(m: &DayManifest, svg: &str, zone: Tz) -> String {
          <a data-rel href=\"{day}.json\">manifest (JSON)</a> · \
          <a data-rel href=\"{day}.m3u8\">playlist (HLS)</a> · \
          <a data-rel href=\"{day}.svg\">picture (SVG)</a></p>\n\
+         <section id=\"player\" data-zone=\"{zone}\" data-manifest=\"{day}.json\" \
+         aria-label=\"the day's player\">\
+         <p><button type=\"button\" id=\"play-pause\">Play / pause the day</button>\
+         <output id=\"clock\">–</output>\
+         <label>Go to <input id=\"go-to\" size=\"14\" placeholder=\"14:32 or 02:30 +01:00\"></label> \
+         <button type=\"button\" id=\"go\">Go</button> (or click the picture)</p>\
+         <input type=\"range\" id=\"position\" min=\"0\" max=\"0\" step=\"0.1\" value=\"0\" \
+         aria-label=\"position in the day\">\
+         <p id=\"announce\" role=\"status\" aria-live=\"polite\"></p>\
+         <audio id=\"day-audio\" preload=\"none\"></audio></section>\n\
          <div class=\"picture\">\n{svg}</div>\n",
         title = esc(&format!("{} · {}", m.stream, m.day)),
         n = m.segments.len(),
@@ -159,6 +182,7 @@ pub fn day_page(m: &DayManifest, svg: &str, zone: Tz) -> String {
         out.push_str("</tbody></table>\n");
     }
     out.push_str(SIGN_URLS);
+    let _ = writeln!(out, "<script>\n{PLAYER}</script>");
     out.push_str("</body></html>\n");
     out
 }

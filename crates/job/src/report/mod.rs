@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use crate::error::Error;
 use crate::settings::ReadSettings;
 use archive_model::day::{self, DayManifest};
+use archive_model::held::{self, Holding};
 use archive_model::rows;
 use store::{Archive, ArchiveRead, StoreResult};
 
@@ -88,16 +89,19 @@ pub fn held_files(
 }
 
 /// Write the picture and the page of each of `written` (the manifests just written), then
-/// the index of days. `held`: the files still held, `None` when not known.
+/// the index of days. `held`: the files still held, `None` when not known; `gone`: the
+/// stream's gone rows (its `~gone` partition), whose pods the pictures draw too.
 pub async fn write_pages(
     archive: &dyn Archive,
+    gone: &dyn Archive,
     settings: &ReadSettings,
     written: &[DayManifest],
     held: Option<&[HeldFile]>,
 ) -> StoreResult<()> {
     let zone = settings.selection.time_zone;
     for m in written {
-        let picture = day_svg(m, held, zone);
+        let holdings = day_holdings(archive, gone, settings, &m.day).await?;
+        let picture = day_svg(m, held, &holdings, zone);
         let name = format!("_days/{}", m.day);
         archive
             .put_small(
@@ -157,6 +161,24 @@ pub async fn day_manifest(
         &settings.stream,
         &settings.selection,
     ))
+}
+
+/// What the rows of local day `day` (`YYYY-MM-DD`) and an hour on each side say each pod
+/// held ([`held::holdings`]): the stream's archived rows and its gone rows (`gone`, the
+/// `~gone` partition). A day that cannot be read holds nothing.
+pub async fn day_holdings(
+    archive: &dyn Archive,
+    gone: &dyn Archive,
+    settings: &ReadSettings,
+    day: &str,
+) -> StoreResult<Vec<Holding>> {
+    let Ok(date) = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d") else {
+        return Ok(Vec::new());
+    };
+    let (lo, hi) = crate::days::day_keys(settings, date);
+    let archived = archive.rows_in_range(&lo, &hi).await?;
+    let gone = gone.rows_in_range(&lo, &hi).await?;
+    Ok(held::holdings(&archived, &gone, &settings.selection))
 }
 
 /// Escapes text for XML and HTML (content and attribute values).

@@ -1,10 +1,16 @@
 //! The day as a picture (`_days/YYYY-MM-DD.svg`): a timeline of the local day, one lane per
 //! pod. Pure: a manifest and the files still held in, an SVG document out.
 //!
-//! Each lane shows, top to bottom, what the pod recorded (each archived blob's whole span),
-//! what was archived from it (the blob's in..out points: what the day plays) with its dead
-//! air, and the files still held in the folder. Gaps no replica covered cross every lane; a
-//! join from one pod to another is a line between their lanes. Every span has a `<title>`
+//! Every pod that recorded that day gets a lane, also one whose every file was deleted as a
+//! duplicate. Each lane shows, top to bottom, what the pod recorded (each archived blob's
+//! whole span, and each file deleted as a duplicate), what was archived from it (the blob's
+//! in..out points: what the day plays) with its dead air, or what was deleted as a duplicate
+//! (its gone row), and the files still held in the folder. Under the lanes a band shows how
+//! many replicas held the same audio at each moment ([`archive_model::held`], the count the
+//! exporter's redundancy metric makes): 3, 2, 1; where replicas' kept recordings overlap
+//! without evidence that they agree, it shows 1 and is outlined (`kept-apart`). Gaps no
+//! replica covered cross every lane; a join from one pod to another is a line between their
+//! lanes. Every span has a `<title>`
 //! (pod, file, local times, seconds), so a browser shows it on hover and a screen reader
 //! reads it; the lanes, axis and legend are text.
 //!
@@ -18,18 +24,27 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::style::{
-    secs, ARCHIVED, AXIS, GAP, GAP_LABELS, HELD, JOIN, LANE, RECORDED, RIGHT, SILENCE, WIDTH,
+    secs, ARCHIVED, AXIS, BAND, GAP, GAP_LABELS, GONE, HELD, HELD_BY, JOIN, LANE, RECORDED, RIGHT,
+    SILENCE, WIDTH,
 };
 use super::timeline::Timeline;
 use super::{esc, seconds_text, HeldFile};
 use archive_model::day::DayManifest;
+use archive_model::held::{self, Evidence, Holding};
 
 /// Days whose audio spans less than this also get a zoomed timeline of that audio.
 pub const DETAIL_BELOW: TimeDelta = TimeDelta::hours(6);
 
 /// The picture of `m`'s day in `zone`. `held` is `None` when the files still held are not
-/// known (the `report` command reads only the archive): the legend says so.
-pub fn day_svg(m: &DayManifest, held: Option<&[HeldFile]>, zone: Tz) -> String {
+/// known (the `report` command reads only the archive): the legend says so. `holdings`: what
+/// the day's archived and gone rows say each pod held ([`held::holdings`]); the files still
+/// held count as held too, not yet judged.
+pub fn day_svg(
+    m: &DayManifest,
+    held: Option<&[HeldFile]>,
+    holdings: &[Holding],
+    zone: Tz,
+) -> String {
     let (from, to) = day_bounds(m, zone);
     // A file whose audio the archive already holds is drawn as archived (it waits only to be
     // deleted): held means not in the archive.
@@ -39,15 +54,29 @@ pub fn day_svg(m: &DayManifest, held: Option<&[HeldFile]>, zone: Tz) -> String {
         .filter(|h| h.end() > from && h.start < to)
         .filter(|h| !m.segments.iter().any(|s| s.file == h.file))
         .collect();
+    let holdings_here: Vec<&Holding> = holdings
+        .iter()
+        .filter(|h| h.end > from && h.start < to && h.end > h.start)
+        .collect();
     let mut pods: BTreeSet<&str> = m.segments.iter().map(|s| s.pod.as_str()).collect();
     pods.extend(held_here.iter().map(|h| h.pod.as_str()));
+    pods.extend(holdings_here.iter().map(|h| h.pod.as_str()));
     let pods: Vec<&str> = pods.into_iter().collect();
+    let mut counted = holdings.to_vec();
+    counted.extend(held_here.iter().map(|h| Holding {
+        pod: h.pod.clone(),
+        file: h.file.clone(),
+        start: h.start,
+        end: h.end(),
+        evidence: Evidence::Pending,
+    }));
+    let band = held::held_by(&counted, from, to);
     let lanes = pods.len().max(1) as f64;
-    let block = AXIS + lanes * LANE + GAP_LABELS;
-    let detail = audio_span(m, &held_here).filter(|(a, b)| *b - *a < DETAIL_BELOW);
+    let block = AXIS + lanes * LANE + BAND + GAP_LABELS;
+    let detail = audio_span(m, &held_here, &holdings_here).filter(|(a, b)| *b - *a < DETAIL_BELOW);
     let top = 56.0;
     let legend_y = top + block * if detail.is_some() { 2.0 } else { 1.0 } + 24.0;
-    let height = legend_y + 46.0;
+    let height = legend_y + 66.0;
 
     let mut out = String::new();
     let summary = format!(
@@ -85,6 +114,8 @@ pub fn day_svg(m: &DayManifest, held: Option<&[HeldFile]>, zone: Tz) -> String {
     let view = Timeline {
         m,
         held: &held_here,
+        holdings: &holdings_here,
+        band: &band,
         pods: &pods,
         zone,
     };
@@ -121,13 +152,18 @@ fn day_bounds(m: &DayManifest, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
     })
 }
 
-/// From the first recorded moment to the last (held files included).
-fn audio_span(m: &DayManifest, held: &[&HeldFile]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+/// From the first recorded moment to the last (held files and gone rows included).
+fn audio_span(
+    m: &DayManifest,
+    held: &[&HeldFile],
+    holdings: &[&Holding],
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let spans = m
         .segments
         .iter()
         .map(|s| (s.start, s.start + secs(s.duration_s)))
-        .chain(held.iter().map(|h| (h.start, h.end())));
+        .chain(held.iter().map(|h| (h.start, h.end())))
+        .chain(holdings.iter().map(|h| (h.start, h.end)));
     spans.fold(None, |acc, (a, b)| match acc {
         None => Some((a, b)),
         Some((lo, hi)) => Some((lo.min(a), hi.max(b))),
@@ -140,7 +176,7 @@ fn legend(out: &mut String, y: f64, held_known: bool, held: usize) {
         (true, 0) => "files still held: none".to_owned(),
         (true, n) => format!("files still held ({n})"),
     };
-    let items: [(&str, &str, String); 6] = [
+    let items: [(&str, &str, String); 11] = [
         (
             "recorded",
             RECORDED,
@@ -151,6 +187,15 @@ fn legend(out: &mut String, y: f64, held_known: bool, held: usize) {
         ("gap", GAP, "gap: no replica recorded".into()),
         ("silence", SILENCE, "dead air".into()),
         ("held", HELD, held_text),
+        ("gone", GONE, "deleted as a duplicate".into()),
+        ("held-by-3", HELD_BY[2], "held by 3+ replicas".into()),
+        ("held-by-2", HELD_BY[1], "by 2".into()),
+        ("held-by-1", HELD_BY[0], "by 1".into()),
+        (
+            "kept-apart",
+            HELD_BY[0],
+            "by 1: replicas kept apart (they disagree, or were not shown the same)".into(),
+        ),
     ];
     let _ = writeln!(out, "<g class=\"legend\">");
     let (mut lx, mut ly) = (12.0, y);
@@ -167,6 +212,12 @@ fn legend(out: &mut String, y: f64, held_known: bool, held: usize) {
                 lx + 7.0,
                 ly - 10.0,
                 ly + 2.0
+            )
+        } else if class == "kept-apart" {
+            format!(
+                "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"14\" height=\"12\" fill=\"{colour}\" \
+                 stroke=\"{GAP}\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\"/>",
+                ly - 10.0
             )
         } else {
             format!(

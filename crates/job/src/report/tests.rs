@@ -3,6 +3,7 @@ use super::*;
 use quick_xml::events::Event;
 
 use archive_model::day::{DayGap, DaySegment, DaySilence};
+use archive_model::held::Evidence;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -119,6 +120,20 @@ fn elements(svg: &str) -> Vec<(String, String, String, String)> {
     found
 }
 
+/// What the manifest's segments held, as their archived rows say it (no gone rows).
+fn kept(m: &DayManifest) -> Vec<Holding> {
+    m.segments
+        .iter()
+        .map(|s| Holding {
+            pod: s.pod.clone(),
+            file: s.file.clone(),
+            start: s.start,
+            end: s.start + style::secs(s.duration_s),
+            evidence: Evidence::Kept,
+        })
+        .collect()
+}
+
 fn zone() -> Tz {
     "Europe/Madrid".parse().unwrap()
 }
@@ -126,7 +141,7 @@ fn zone() -> Tz {
 #[test]
 fn the_picture_has_a_lane_per_pod_and_a_title_on_every_span() {
     let held = held();
-    let svg = day_svg(&manifest(), Some(&held), zone());
+    let svg = day_svg(&manifest(), Some(&held), &kept(&manifest()), zone());
     let all = elements(&svg);
     assert_eq!(all[0].0, "svg");
     let lanes: Vec<&str> = all
@@ -178,7 +193,7 @@ fn an_archived_file_still_in_the_folder_is_not_drawn_as_held() {
         seconds: 600.0,
         why: "not deleted this run".into(),
     });
-    let svg = day_svg(&m, Some(&held), zone());
+    let svg = day_svg(&m, Some(&held), &kept(&m), zone());
     let drawn = elements(&svg).into_iter().filter(|e| e.1 == "held").count();
     assert_eq!(drawn, 2, "the one unarchived file, once per timeline");
     assert!(svg.contains("files still held (1)"));
@@ -187,17 +202,17 @@ fn an_archived_file_still_in_the_folder_is_not_drawn_as_held() {
         segments: Vec::new(),
         ..manifest()
     };
-    let svg = day_svg(&only_held, Some(&held), zone());
+    let svg = day_svg(&only_held, Some(&held), &kept(&only_held), zone());
     assert!(svg.contains("0 files, 0.0 s archived"), "{svg}");
 }
 
 #[test]
 fn without_the_folder_the_picture_says_held_files_are_not_shown() {
-    let svg = day_svg(&manifest(), None, zone());
+    let svg = day_svg(&manifest(), None, &kept(&manifest()), zone());
     let all = elements(&svg);
     assert!(!all.iter().any(|e| e.1 == "held"));
     assert!(svg.contains("files still held: not shown (report reads only the archive)"));
-    let none = day_svg(&manifest(), Some(&[]), zone());
+    let none = day_svg(&manifest(), Some(&[]), &kept(&manifest()), zone());
     assert!(none.contains("files still held: none"));
 }
 
@@ -206,7 +221,7 @@ fn a_long_day_has_no_detail_and_an_empty_day_says_so() {
     let mut m = manifest();
     m.segments
         .push(segment("pod-a", "2026-11-26T20:00:00Z", 0.0));
-    let all = elements(&day_svg(&m, None, zone()));
+    let all = elements(&day_svg(&m, None, &kept(&m), zone()));
     assert!(!all.iter().any(|e| e.1 == "timeline detail"));
     let empty = DayManifest {
         segments: Vec::new(),
@@ -215,7 +230,7 @@ fn a_long_day_has_no_detail_and_an_empty_day_says_so() {
         archived_seconds: 0.0,
         ..manifest()
     };
-    let svg = day_svg(&empty, None, zone());
+    let svg = day_svg(&empty, None, &kept(&empty), zone());
     elements(&svg);
     assert!(svg.contains("nothing archived this day"));
 }
@@ -229,7 +244,7 @@ fn the_fall_back_day_has_25_hour_ticks() {
         silences: Vec::new(),
         ..manifest()
     };
-    let svg = day_svg(&m, None, zone());
+    let svg = day_svg(&m, None, &kept(&m), zone());
     let day = svg.split("timeline detail").next().unwrap();
     // 00 … 23 with 02 twice (CEST, then CET), and the next midnight.
     assert_eq!(day.matches(">02</text>").count(), 2, "{day}");
@@ -245,7 +260,7 @@ fn names_are_escaped_in_the_picture_and_the_page() {
     let mut m = manifest();
     m.stream = "<b>&\"x'".into();
     m.segments[0].blob = "26-11-2026/a b&c#?.mp3".into();
-    elements(&day_svg(&m, None, zone()));
+    elements(&day_svg(&m, None, &kept(&m), zone()));
     let page = html::day_page(&m, "", zone());
     assert!(page.contains("&lt;b&gt;&amp;&quot;x&#39;"));
     assert!(page.contains("data-src=\"../26-11-2026/a%20b%26c%23%3F.mp3\""));
@@ -254,7 +269,7 @@ fn names_are_escaped_in_the_picture_and_the_page() {
 #[test]
 fn the_day_page_lists_gaps_silences_and_a_player_per_segment() {
     let m = manifest();
-    let page = html::day_page(&m, &day_svg(&m, None, zone()), zone());
+    let page = html::day_page(&m, &day_svg(&m, None, &kept(&m), zone()), zone());
     assert_eq!(
         page.matches("<audio controls preload=\"metadata\"").count(),
         4
@@ -272,6 +287,17 @@ fn the_day_page_lists_gaps_silences_and_a_player_per_segment() {
         !page.contains(" src=\""),
         "no player loads before the script signs it"
     );
+    // One player for the day (player.js, inlined): it reads the manifest beside the page and
+    // shows the time in the stream's zone; every timeline tells it where its clock is.
+    assert!(page.contains(
+        "<section id=\"player\" data-zone=\"Europe/Madrid\" data-manifest=\"2026-11-26.json\""
+    ));
+    assert!(page.contains("<audio id=\"day-audio\""));
+    assert!(page.contains("window.dayPlayer = state;"));
+    assert!(page.contains(
+        "<g class=\"timeline day\" data-from=\"2026-11-25T23:00:00.000Z\" \
+         data-to=\"2026-11-26T23:00:00.000Z\" data-x0=\"190\" data-x1=\"1176\""
+    ));
 }
 
 #[test]
@@ -322,10 +348,17 @@ async fn pages_and_the_index_are_written_beside_the_manifests() {
         crate::testkit::settings_with(std::path::Path::new("/x"), &[("FILE_DURATION", "600")]);
     let mut yesterday = manifest();
     yesterday.day = "2026-11-25".into();
-    write_pages(&archive, &settings.read_side(), &[yesterday], None)
-        .await
-        .unwrap();
     write_pages(
+        &archive,
+        &archive,
+        &settings.read_side(),
+        &[yesterday],
+        None,
+    )
+    .await
+    .unwrap();
+    write_pages(
+        &archive,
         &archive,
         &settings.read_side(),
         &[manifest()],

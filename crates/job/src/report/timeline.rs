@@ -1,21 +1,28 @@
 //! One timeline of the day picture ([`super::svg`]): an axis with ticks in local time, a lane
-//! per pod (recorded, archived, dead air, held), the joins between pods and the gaps.
+//! per pod (recorded, archived or deleted as a duplicate, dead air, held), the band of how
+//! many replicas held each moment, the joins between pods and the gaps.
 
 use std::fmt::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use super::style::{
-    secs, ARCHIVED, AXIS, GAP, HELD, JOIN, LANE, LEFT, RECORDED, RIGHT, SILENCE, WIDTH,
+    secs, ARCHIVED, AXIS, BAND, GAP, GONE, HELD, HELD_BY, JOIN, LANE, LEFT, RECORDED, RIGHT,
+    SILENCE, WIDTH,
 };
 use super::{esc, local_time, local_time_ms, seconds_text, HeldFile};
 use archive_model::day::DayManifest;
+use archive_model::held::{Evidence, HeldSpan, Holding};
 
 /// One timeline: an axis and a lane per pod, over `from..to`.
 pub(super) struct Timeline<'a> {
     pub m: &'a DayManifest,
     pub held: &'a [&'a HeldFile],
+    /// What the archive's rows say each pod held (gone rows drawn in their pod's lane).
+    pub holdings: &'a [&'a Holding],
+    /// How many replicas held each moment of the day.
+    pub band: &'a [HeldSpan],
     pub pods: &'a [&'a str],
     pub zone: Tz,
 }
@@ -38,7 +45,16 @@ impl Timeline<'_> {
         };
         let lanes_top = y0 + AXIS;
         let lanes_h = self.pods.len().max(1) as f64 * LANE;
-        let _ = writeln!(out, "<g class=\"timeline {class}\">");
+        // Where the timeline's clock is, for the day player's cursor and clicks (html.rs).
+        let _ = writeln!(
+            out,
+            "<g class=\"timeline {class}\" data-from=\"{}\" data-to=\"{}\" data-x0=\"{LEFT}\" \
+             data-x1=\"{}\" data-top=\"{lanes_top:.1}\" data-bottom=\"{:.1}\">",
+            from.to_rfc3339_opts(SecondsFormat::Millis, true),
+            to.to_rfc3339_opts(SecondsFormat::Millis, true),
+            LEFT + plot,
+            lanes_top + lanes_h + BAND,
+        );
         let _ = writeln!(
             out,
             "<text x=\"12\" y=\"{:.1}\" fill=\"#444\" font-style=\"italic\">{}</text>",
@@ -56,8 +72,69 @@ impl Timeline<'_> {
                 lanes_top + 24.0
             );
         }
+        self.band(out, lanes_top + lanes_h, from, to, &x);
         self.joins(out, lanes_top, from, to, &x);
         self.gaps(out, lanes_top, lanes_h, from, to, &x);
+        out.push_str("</g>\n");
+    }
+
+    /// A band under the lanes: how many replicas held the same audio at each moment, outlined
+    /// where kept recordings of two or more replicas overlap (they count once).
+    fn band(
+        &self,
+        out: &mut String,
+        y: f64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        x: &dyn Fn(DateTime<Utc>) -> f64,
+    ) {
+        let _ = writeln!(
+            out,
+            "<g class=\"band\"><text x=\"12\" y=\"{:.1}\" fill=\"#555\" font-size=\"11\">replicas holding it</text>",
+            y + 16.0
+        );
+        for s in self.band.iter().filter(|s| s.count() > 0) {
+            if s.end <= from || s.start >= to {
+                continue;
+            }
+            let (xa, xb) = (x(s.start), x(s.end));
+            let n = s.count();
+            let (class, stroke, who) = if s.disagree() {
+                let also = if s.holders.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the same audio also held by {}", s.holders.join(", "))
+                };
+                (
+                    "held-by kept-apart",
+                    format!(" stroke=\"{GAP}\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\""),
+                    format!(
+                        "{} kept apart (they disagree, or were not shown the same){also}",
+                        s.kept_apart.join(" and ")
+                    ),
+                )
+            } else {
+                ("held-by", String::new(), s.holders.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "<rect class=\"{class}\" data-count=\"{n}\" data-from=\"{}\" data-to=\"{}\" \
+                 x=\"{xa:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{}\"{stroke}>\
+                 <title>{}</title></rect>",
+                s.start.to_rfc3339_opts(SecondsFormat::Millis, true),
+                s.end.to_rfc3339_opts(SecondsFormat::Millis, true),
+                y + 4.0,
+                (xb - xa).max(1.0),
+                BAND - 8.0,
+                HELD_BY[n.min(3) - 1],
+                esc(&format!(
+                    "held by {n} · {}–{} ({}): {who}",
+                    local_time(s.start, self.zone),
+                    local_time(s.end, self.zone),
+                    seconds_text(s.seconds()),
+                ))
+            );
+        }
         out.push_str("</g>\n");
     }
 
@@ -131,12 +208,25 @@ impl Timeline<'_> {
         } else {
             pod.to_owned()
         };
+        // The pod's recordings deleted as duplicates: gone rows (a frame-exact blob's head left
+        // out is drawn with its blob).
+        let gone: Vec<&&Holding> = self
+            .holdings
+            .iter()
+            .filter(|h| h.pod == pod && h.evidence == Evidence::Same)
+            .filter(|h| !ours.iter().any(|s| s.file == h.file))
+            .collect();
+        let deleted = if gone.is_empty() {
+            String::new()
+        } else {
+            format!(", {} deleted as duplicates", gone.len())
+        };
         let _ = writeln!(
             out,
             "<g class=\"lane\" data-pod=\"{pod_attr}\">\
              <rect x=\"0\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{LANE}\" fill=\"#f7f7f7\" opacity=\"0.6\"/>\
              <text x=\"12\" y=\"{:.1}\" font-weight=\"bold\"><title>{pod_attr}</title>{}</text>\
-             <text x=\"12\" y=\"{:.1}\" fill=\"#555\" font-size=\"11\">{} files, {} archived</text>",
+             <text x=\"12\" y=\"{:.1}\" fill=\"#555\" font-size=\"11\">{} files, {} archived{deleted}</text>",
             y + 17.0,
             esc(&shown),
             y + 32.0,
@@ -203,6 +293,30 @@ impl Timeline<'_> {
                     ),
                 );
             }
+        }
+        for h in &gone {
+            let title = format!(
+                "{pod} · {} · recorded {}–{} ({:.1} s)",
+                h.file,
+                local_time(h.start, zone),
+                local_time(h.end, zone),
+                (h.end - h.start).num_milliseconds() as f64 / 1000.0
+            );
+            bar(
+                out,
+                "recorded",
+                h.start,
+                h.end,
+                y + 4.0,
+                10.0,
+                RECORDED,
+                &title,
+            );
+            let title = format!(
+                "{pod} · {} · deleted as a duplicate: the archive holds the same audio",
+                h.file
+            );
+            bar(out, "gone", h.start, h.end, y + 16.0, 14.0, GONE, &title);
         }
         for d in self.m.silences.iter().filter(|d| d.pod == pod) {
             bar(
@@ -324,7 +438,7 @@ impl Timeline<'_> {
                     out,
                     "<text class=\"gap-label\" x=\"{xa:.1}\" y=\"{:.1}\" fill=\"{GAP}\" \
                      font-size=\"11\">▲ gap {} ({})<title>{}</title></text>",
-                    lanes_top + lanes_h + 13.0,
+                    lanes_top + lanes_h + BAND + 13.0,
                     i + 1,
                     seconds_text(g.seconds),
                     esc(&title)

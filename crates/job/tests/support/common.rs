@@ -476,6 +476,13 @@ pub fn archive(conn: &str, stream: &str) -> AzureArchive {
     AzureArchive::new(&target, &name, "audios", &name, AzureOptions::default()).unwrap()
 }
 
+/// Another partition of `stream`'s table rows (`<stream>~gone`, …), in its container.
+pub fn archive_partition(conn: &str, stream: &str, partition: &str) -> AzureArchive {
+    let target = StorageTarget::parse(conn).unwrap();
+    let name = stream.to_lowercase();
+    AzureArchive::new(&target, &name, "audios", partition, AzureOptions::default()).unwrap()
+}
+
 /// Reads the archive of `stream` (container and partition = the lowercased name).
 pub fn snapshot(conn: &str, stream: &str) -> Snapshot {
     runtime().block_on(async {
