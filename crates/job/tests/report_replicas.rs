@@ -21,7 +21,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use quick_xml::events::Event;
 use serde_json::Value;
-use store::Archive;
+use store::ArchiveRead;
 
 const SCENARIO: &str = "copy-clock";
 const POD: &str = "ffmpeg-deployment-7c9f8d-";

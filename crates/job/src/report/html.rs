@@ -18,7 +18,8 @@ use std::fmt::Write;
 use chrono_tz::Tz;
 
 use super::index::IndexEntry;
-use super::{esc, local_time, seconds_text};
+use super::timeline::esc;
+use super::{local_time, seconds_text};
 use archive_model::day::DayManifest;
 
 /// Makes every relative URL of the page carry the page's own query string.

@@ -15,6 +15,8 @@ use archive_model::held::{self, Holding};
 use archive_model::rows;
 use store::{Archive, ArchiveRead, StoreResult};
 
+pub use timeline::esc;
+
 pub mod html;
 pub mod index;
 mod style;
@@ -167,8 +169,8 @@ pub async fn day_manifest(
 /// held ([`held::holdings`]): the stream's archived rows and its gone rows (`gone`, the
 /// `~gone` partition). A day that cannot be read holds nothing.
 pub async fn day_holdings(
-    archive: &dyn Archive,
-    gone: &dyn Archive,
+    archive: &dyn ArchiveRead,
+    gone: &dyn ArchiveRead,
     settings: &ReadSettings,
     day: &str,
 ) -> StoreResult<Vec<Holding>> {
@@ -179,22 +181,6 @@ pub async fn day_holdings(
     let archived = archive.rows_in_range(&lo, &hi).await?;
     let gone = gone.rows_in_range(&lo, &hi).await?;
     Ok(held::holdings(&archived, &gone, &settings.selection))
-}
-
-/// Escapes text for XML and HTML (content and attribute values).
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `HH:MM:SS` in `zone`.

@@ -27,8 +27,8 @@ use super::style::{
     secs, ARCHIVED, AXIS, BAND, GAP, GAP_LABELS, GONE, HELD, HELD_BY, JOIN, LANE, RECORDED, RIGHT,
     SILENCE, WIDTH,
 };
-use super::timeline::Timeline;
-use super::{esc, seconds_text, HeldFile};
+use super::timeline::{esc, Timeline};
+use super::{seconds_text, HeldFile};
 use archive_model::day::DayManifest;
 use archive_model::held::{self, Evidence, Holding};
 

@@ -11,7 +11,7 @@ use super::style::{
     secs, ARCHIVED, AXIS, BAND, GAP, GONE, HELD, HELD_BY, JOIN, LANE, LEFT, RECORDED, RIGHT,
     SILENCE, WIDTH,
 };
-use super::{esc, local_time, local_time_ms, seconds_text, HeldFile};
+use super::{local_time, local_time_ms, seconds_text, HeldFile};
 use archive_model::day::DayManifest;
 use archive_model::held::{Evidence, HeldSpan, Holding};
 
@@ -447,4 +447,21 @@ impl Timeline<'_> {
             }
         }
     }
+}
+
+/// Escapes text for XML and HTML (content and attribute values). It lives with the drawing
+/// that calls it most; the pages (`html.rs`) and the picture's frame (`svg.rs`) use it too.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
