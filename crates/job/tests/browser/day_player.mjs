@@ -62,6 +62,8 @@ try {
     total: window.dayPlayer.total,
     segments: window.dayPlayer.segments.length,
     clock: document.getElementById("clock").textContent,
+    version: window.dayPlayer.version,
+    types: window.dayPlayer.types,
   }));
 
   // The tap.
@@ -152,7 +154,7 @@ try {
   for (const ms of seeks) {
     const got = await page.evaluate(async (ms) => {
       const p = window.dayPlayer;
-      const t = (ms - p.t0) / 1000;
+      const t = p.mediaAt ? p.mediaAt(ms) : (ms - p.t0) / 1000;
       const r = await window.record(t, 1.5);
       const b = window.boundaries(r.samples, r.rate)[0];
       if (!b) return { ms, t, error: "no second boundary heard", clock: document.getElementById("clock").textContent };
@@ -171,7 +173,7 @@ try {
   for (const ms of joins) {
     const got = await page.evaluate(async (ms) => {
       const p = window.dayPlayer;
-      const t = (ms - p.t0) / 1000;
+      const t = p.mediaAt ? p.mediaAt(ms) : (ms - p.t0) / 1000;
       const r = await window.record(Math.max(0, t - 2), 4);
       return {
         ms, t, start: r.start, rate: r.rate,
@@ -184,8 +186,10 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
 
   // Clicking the picture plays from there: a click on the detail timeline at a third of its
-  // width, in screen pixels from the SVG's own coordinates.
-  const click = await page.evaluate(() => {
+  // width, in screen pixels from the SVG's own coordinates. (A page without a picture, the
+  // hls.js test page, skips this.)
+  const hasPicture = await page.evaluate(() => !!document.querySelector(".picture g.timeline"));
+  const click = !hasPicture ? null : await page.evaluate(() => {
     const g = document.querySelector(".picture g.timeline.detail") || document.querySelector(".picture g.timeline");
     const svg = g.ownerSVGElement;
     const x0 = +g.getAttribute("data-x0"), x1 = +g.getAttribute("data-x1");
@@ -203,10 +207,12 @@ try {
     );
     return { x: screen.x, y: screen.y, ms: from + ((x - x0) / (x1 - x0)) * (to - from), ms_per_px: (to - from) / (x1 - x0) };
   });
-  await page.mouse.click(click.x, click.y);
-  await page.waitForTimeout(300);
-  click.playing_ms = await page.evaluate(() => window.clicked);
-  click.paused = await page.evaluate(() => document.getElementById("day-audio").paused);
+  if (click) {
+    await page.mouse.click(click.x, click.y);
+    await page.waitForTimeout(300);
+    click.playing_ms = await page.evaluate(() => window.clicked);
+    click.paused = await page.evaluate(() => document.getElementById("day-audio").paused);
+  }
   found.click = click;
 
   // The whole day at 8×: the union of every buffered range seen, the gaps announced, the end.
@@ -234,7 +240,10 @@ try {
       if (last && a <= last[1] + 0.001) last[1] = Math.max(last[1], b);
       else union.push([a, b]);
     }
-    return { finished, union, announcements: p.announcements.slice(), t0: p.t0, current: audio.currentTime };
+    // A player whose media clock is not the wall clock less t0 (hls.js lays fragments end to
+    // end) says where each range is on the wall clock.
+    const wall = p.wallRanges ? [].concat(...union.map(([a, b]) => p.wallRanges(a, b))) : null;
+    return { finished, union, wall, types: p.types, placed: p.placed ? p.placed() : null, announcements: p.announcements.slice(), t0: p.t0, current: audio.currentTime };
   });
 
   // The time of day in another zone: a page with the player alone, its zone Europe/Madrid
