@@ -58,10 +58,20 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 /// Runs `browser/day_player.mjs` on `page`; what it found.
 fn drive(page: &str, shot: &Path, seeks: &str, joins: &str) -> Value {
+    drive_with(page, shot, seeks, joins, "[]")
+}
+
+/// Times typed into the page's "Go to" box (`[{text, ms, by}]`, `by` "Enter" or "click"), and
+/// nothing else: what was heard from each.
+fn drive_goto(page: &str, shot: &Path, gotos: &Value) -> Value {
+    drive_with(page, shot, "", "", &gotos.to_string())
+}
+
+fn drive_with(page: &str, shot: &Path, seeks: &str, joins: &str, gotos: &str) -> Value {
     let run = Command::new("timeout")
         .args(["300", "node"])
         .arg(repo().join("crates/job/tests/browser/day_player.mjs"))
-        .args([page, &shot.to_string_lossy(), seeks, joins])
+        .args([page, &shot.to_string_lossy(), seeks, joins, gotos])
         .current_dir(repo())
         .output()
         .expect("node");
@@ -107,6 +117,26 @@ fn list(ts: &[DateTime<Utc>]) -> String {
         .join(",")
 }
 
+/// `segment-selector report DAY` with `TIME_ZONE=zone`: the signed address of the day page.
+fn report_page(conn: &str, stream: &str, day: &str, zone: &str, dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_segment-selector"))
+        .env_clear()
+        .env("STREAM_NAME", stream)
+        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+        .env("TIME_ZONE", zone)
+        .args(["report", day, "--output"])
+        .arg(dir.join("day.svg"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "report: {stdout}");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("day page (read-only, valid 7 days): "))
+        .unwrap_or_else(|| panic!("no day page address: {stdout}"))
+        .to_owned()
+}
+
 /// Archives `source-restart` as `stream` and picks the seeks and joins to measure.
 fn archived_day(stream: &str) -> Day {
     let az = azurite::Azurite::start();
@@ -120,21 +150,7 @@ fn archived_day(stream: &str) -> Day {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_segment-selector"))
-        .env_clear()
-        .env("STREAM_NAME", stream)
-        .env("AZURE_STORAGE_CONNECTION_STRING", &conn)
-        .args(["report", DAY, "--output"])
-        .arg(dir.path().join("day.svg"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "report: {stdout}");
-    let page = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("day page (read-only, valid 7 days): "))
-        .unwrap_or_else(|| panic!("no day page address: {stdout}"))
-        .to_owned();
+    let page = report_page(&conn, stream, DAY, "UTC", dir.path());
 
     // What the archive plays, and where: its union of played spans, and the joins.
     let played = &archive.played;
@@ -402,6 +418,29 @@ fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
     assert!(zone["wrong"].is_null(), "{zone}");
     assert_eq!(zone["shown_summer"], "02:30:00 UTC+02:00", "{zone}");
     assert_eq!(zone["shown_winter"], "02:30:00 UTC+01:00", "{zone}");
+
+    // "Go to" through the input box: a time typed, then Enter or the Go button.
+    let typed: Vec<DateTime<Utc>> = [seeks[1], seeks[3]]
+        .iter()
+        .map(|t| DateTime::<Utc>::from_timestamp(t.timestamp(), 0).unwrap())
+        .collect();
+    let gotos = serde_json::json!([
+        {"text": typed[0].format("%H:%M:%S").to_string(), "ms": ms(typed[0]), "by": "Enter"},
+        {"text": typed[1].format("%H:%M:%S").to_string(), "ms": ms(typed[1]), "by": "click"},
+    ]);
+    let went = drive_goto(page, &dir.join("goto.png"), &gotos);
+    for (g, t) in went["gotos"].as_array().unwrap().iter().zip(&typed) {
+        let off = seek_off(&day.archive, g, *t);
+        eprintln!(
+            "go to \"{}\" ({}): {:+.1} ms from the archive; clock {}",
+            g["text"].as_str().unwrap(),
+            g["by"].as_str().unwrap(),
+            off * 1000.0,
+            g["clock"]
+        );
+        assert!(off.abs() <= 0.1, "{g}");
+        assert!(g["clock"].as_str().unwrap().ends_with("UTC+00:00"), "{g}");
+    }
 
     // From a public container: the same page without a query plays too.
     let container = common::container_client(&day.conn, &day.stream);
