@@ -522,3 +522,80 @@ fn hlsjs_over_the_day_playlist_measured_the_same_way() {
         m.missed.len()
     );
 }
+
+/// The repeated autumn hour on an archived day (`docs/time-zones.md`): `source-restart`
+/// replayed twice into one stream with `TIME_ZONE=Europe/Madrid`, its names in Madrid's wall
+/// clock and its files' modification times moved with them (which is how the job resolves a
+/// name in the repeated hour): once at 02:30 CEST (00:30 UTC), and again an hour and 3 s later,
+/// at 02:30:03 CET (01:30:03 UTC; the 3 s keep the second pass's names apart from the first's,
+/// and its audio apart too). On the day page of 2026-10-25, "02:30 +02:00" typed into "Go to"
+/// (Enter) and "02:30 +01:00" (the Go button) play the time code each replay holds there,
+/// within 0.1 s, 3 s of time code apart, and the clock shows each offset.
+#[test]
+fn the_repeated_autumn_hour_is_reached_by_its_offset() {
+    if let Some(why) = browser_missing() {
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let az = azurite::Azurite::start();
+    let conn = az.connection_string();
+    let stream = "player-fall-back";
+    let madrid = chrono_tz::Europe::Madrid;
+    // A name of the fixture (UTC) whose audio is well inside its first run.
+    let named: DateTime<Utc> = "2026-11-26T15:14:51Z".parse().unwrap();
+    let summer: DateTime<Utc> = "2026-10-25T00:30:00Z".parse().unwrap();
+    let winter = summer + TimeDelta::hours(1);
+    let first = archived::archive_replayed(&conn, "source-restart", stream, madrid, summer - named);
+    let second = archived::archive_replayed(
+        &conn,
+        "source-restart",
+        stream,
+        madrid,
+        winter + TimeDelta::seconds(3) - named,
+    );
+    assert!(
+        first.played.iter().all(|p| p.to() < winter)
+            && second
+                .played
+                .iter()
+                .all(|p| p.from() > winter - TimeDelta::minutes(5)),
+        "each replay at its own instant"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let page = report_page(&conn, stream, "2026-10-25", "Europe/Madrid", dir.path());
+    let gotos = serde_json::json!([
+        {"text": "02:30 +02:00", "ms": ms(summer), "by": "Enter"},
+        {"text": "02:30 +01:00", "ms": ms(winter), "by": "click"},
+    ]);
+    let went = drive_goto(&page, &dir.path().join("fall-back.png"), &gotos);
+    let g = went["gotos"].as_array().unwrap();
+    let readings: Vec<f64> = g
+        .iter()
+        .map(|g| g["reading"].as_f64().unwrap_or(f64::NAN))
+        .collect();
+    for (g, (archive, t, offset)) in g.iter().zip([
+        (&first, summer, "UTC+02:00"),
+        (&second, winter, "UTC+01:00"),
+    ]) {
+        let off = seek_off(archive, g, t);
+        eprintln!(
+            "go to \"{}\" ({}): heard {:.3} (mod 256), {:+.1} ms from that replay's time code; clock {}",
+            g["text"].as_str().unwrap(),
+            g["by"].as_str().unwrap(),
+            g["reading"].as_f64().unwrap(),
+            off * 1000.0,
+            g["clock"]
+        );
+        assert!(off.abs() <= 0.1, "{g}");
+        let clock = g["clock"].as_str().unwrap();
+        assert!(
+            clock.starts_with("02:30:0") && clock.ends_with(offset),
+            "{g}"
+        );
+    }
+    // Different audio an hour apart: the second replay is 3 s behind in time code.
+    let apart = (readings[1] - readings[0] + 128.0).rem_euclid(256.0) - 128.0;
+    eprintln!("02:30 +01:00 plays {apart:+.3} s of time code from 02:30 +02:00");
+    assert!((apart + 3.0).abs() <= 0.2, "{apart}");
+}
