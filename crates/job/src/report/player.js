@@ -273,11 +273,15 @@
     if (play) audio.play();
     return true;
   };
-  document.getElementById("go").addEventListener("click", function () {
+  function go() {
     var text = document.getElementById("go-to").value;
     var ms = parseLocal(text, state.day);
     if (ms === null) return say("\"" + text + "\": expected HH:MM, HH:MM:SS, or with an offset, 02:30 +01:00.");
     state.seekWall(ms, true);
+  }
+  document.getElementById("go").addEventListener("click", go);
+  document.getElementById("go-to").addEventListener("keydown", function (e) {
+    if (e.key === "Enter") go();
   });
   position.addEventListener("change", function () { audio.currentTime = +position.value; });
   document.getElementById("play-pause").addEventListener("click", function () {

@@ -2,7 +2,7 @@
 // playwright-core) and prints what it heard as one JSON object, for
 // crates/job/tests/browser_player.rs to check.
 //
-//   node day_player.mjs DAY_URL SCREENSHOT.png SEEK_MS,SEEK_MS,... JOIN_MS,JOIN_MS,...
+//   node day_player.mjs DAY_URL SCREENSHOT.png SEEK_MS,SEEK_MS,... JOIN_MS,JOIN_MS,... [GOTOS]
 //
 // A Web Audio tap in the page (MediaElementSource → ScriptProcessor) records what the player
 // outputs. The fixtures' time code: in broadcast second N, 50 ms of silence, then a sine of
@@ -20,6 +20,8 @@ import { join } from "node:path";
 const [dayUrl, screenshot, seeksArg, joinsArg] = process.argv.slice(2);
 const seeks = (seeksArg || "").split(",").filter(Boolean).map(Number);
 const joins = (joinsArg || "").split(",").filter(Boolean).map(Number);
+// Optional: JSON [{text, ms, by: "Enter" | "click"}], times to type into "Go to" (then only those).
+const gotos = JSON.parse(process.argv[6] || "[]");
 
 // The flags: headless without a GPU or sandbox, no network service of the browser's own, and
 // media that may start without a user gesture. No audio device is needed: with none, Chromium
@@ -62,6 +64,8 @@ try {
     total: window.dayPlayer.total,
     segments: window.dayPlayer.segments.length,
     clock: document.getElementById("clock").textContent,
+    version: window.dayPlayer.version,
+    types: window.dayPlayer.types,
   }));
 
   // The tap.
@@ -80,13 +84,23 @@ try {
     // Records `seconds` of output from media time `t` at 1×; resolves with the samples and
     // the media time of sample 0 (median over blocks of clock − position).
     window.record = async (t, seconds) => {
+      await window.arm();
+      audio.currentTime = t;
+      return window.listen(t, seconds);
+    };
+    // Pauses and waits for the next seek, however it comes (a seek here, or the page's own
+    // "Go to" typed by the driver).
+    window.arm = async () => {
       audio.pause();
       await ctx.resume();
-      await new Promise((done, fail) => {
+      window.seekDone = new Promise((done, fail) => {
         audio.addEventListener("seeked", done, { once: true });
-        audio.currentTime = t;
-        setTimeout(() => fail(new Error(`no seek to ${t} s`)), 15000);
+        setTimeout(() => fail(new Error("no seek")), 15000);
       });
+    };
+    // Once the armed seek is done (to media time `t`), records `seconds` of output at 1×.
+    window.listen = async (t, seconds) => {
+      await window.seekDone;
       for (let waited = 0; audio.readyState < 3; waited += 20) {
         if (waited > 15000) throw new Error(`no audio at ${t} s: ${window.dayPlayer.announcements}`);
         await new Promise((r) => setTimeout(r, 20));
@@ -148,11 +162,39 @@ try {
     };
   });
 
+  // "Go to" through the page's own input box: each time typed, then Enter or the Go button;
+  // the time code heard from the instant it names (`ms`, known to the caller), the clock shown.
+  found.gotos = [];
+  for (const g of gotos) {
+    await page.evaluate(() => window.arm());
+    await page.fill("#go-to", g.text);
+    if (g.by === "Enter") await page.press("#go-to", "Enter");
+    else await page.click("#go");
+    const got = await page.evaluate(async (g) => {
+      const t = (g.ms - window.dayPlayer.t0) / 1000;
+      const r = await window.listen(t, 1.5);
+      const b = window.boundaries(r.samples, r.rate)[0];
+      const clock = document.getElementById("clock").textContent;
+      if (!b) return { ...g, t, error: "no second boundary heard", clock };
+      const boundary = r.start + b.sample / r.rate;
+      return { ...g, t, reading: (((b.n - (boundary - t)) % 256) + 256) % 256, clock };
+    }, g);
+    found.gotos.push(got);
+  }
+  if (gotos.length) {
+    // Only "Go to" asked for: the screenshot, and done.
+    await page.screenshot({ path: screenshot, fullPage: true });
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+    console.log(JSON.stringify(found));
+    process.exit(0);
+  }
+
   found.seeks = [];
   for (const ms of seeks) {
     const got = await page.evaluate(async (ms) => {
       const p = window.dayPlayer;
-      const t = (ms - p.t0) / 1000;
+      const t = p.mediaAt ? p.mediaAt(ms) : (ms - p.t0) / 1000;
       const r = await window.record(t, 1.5);
       const b = window.boundaries(r.samples, r.rate)[0];
       if (!b) return { ms, t, error: "no second boundary heard", clock: document.getElementById("clock").textContent };
@@ -171,7 +213,7 @@ try {
   for (const ms of joins) {
     const got = await page.evaluate(async (ms) => {
       const p = window.dayPlayer;
-      const t = (ms - p.t0) / 1000;
+      const t = p.mediaAt ? p.mediaAt(ms) : (ms - p.t0) / 1000;
       const r = await window.record(Math.max(0, t - 2), 4);
       return {
         ms, t, start: r.start, rate: r.rate,
@@ -184,8 +226,10 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
 
   // Clicking the picture plays from there: a click on the detail timeline at a third of its
-  // width, in screen pixels from the SVG's own coordinates.
-  const click = await page.evaluate(() => {
+  // width, in screen pixels from the SVG's own coordinates. (A page without a picture, the
+  // hls.js test page, skips this.)
+  const hasPicture = await page.evaluate(() => !!document.querySelector(".picture g.timeline"));
+  const click = !hasPicture ? null : await page.evaluate(() => {
     const g = document.querySelector(".picture g.timeline.detail") || document.querySelector(".picture g.timeline");
     const svg = g.ownerSVGElement;
     const x0 = +g.getAttribute("data-x0"), x1 = +g.getAttribute("data-x1");
@@ -203,10 +247,12 @@ try {
     );
     return { x: screen.x, y: screen.y, ms: from + ((x - x0) / (x1 - x0)) * (to - from), ms_per_px: (to - from) / (x1 - x0) };
   });
-  await page.mouse.click(click.x, click.y);
-  await page.waitForTimeout(300);
-  click.playing_ms = await page.evaluate(() => window.clicked);
-  click.paused = await page.evaluate(() => document.getElementById("day-audio").paused);
+  if (click) {
+    await page.mouse.click(click.x, click.y);
+    await page.waitForTimeout(300);
+    click.playing_ms = await page.evaluate(() => window.clicked);
+    click.paused = await page.evaluate(() => document.getElementById("day-audio").paused);
+  }
   found.click = click;
 
   // The whole day at 8×: the union of every buffered range seen, the gaps announced, the end.
@@ -234,7 +280,10 @@ try {
       if (last && a <= last[1] + 0.001) last[1] = Math.max(last[1], b);
       else union.push([a, b]);
     }
-    return { finished, union, announcements: p.announcements.slice(), t0: p.t0, current: audio.currentTime };
+    // A player whose media clock is not the wall clock less t0 (hls.js lays fragments end to
+    // end) says where each range is on the wall clock.
+    const wall = p.wallRanges ? [].concat(...union.map(([a, b]) => p.wallRanges(a, b))) : null;
+    return { finished, union, wall, types: p.types, placed: p.placed ? p.placed() : null, announcements: p.announcements.slice(), t0: p.t0, current: audio.currentTime };
   });
 
   // The time of day in another zone: a page with the player alone, its zone Europe/Madrid

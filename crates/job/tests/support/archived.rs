@@ -82,6 +82,33 @@ pub fn archive_with(
     shift: TimeDelta,
     env: &[(&str, &str)],
 ) -> Archived {
+    replay(conn, scenario, stream, zone, shift, env, false)
+}
+
+/// [`archive`] as a replay of the recording at its moved time: each file's modification time
+/// is the fixture's moved by `shift` too (not an hour ago), which is how the job tells the two
+/// instants of a name in a repeated autumn hour apart (`docs/time-zones.md`). The stream may
+/// hold other replays already: the result holds only this one's segments (its gaps are the
+/// day's).
+pub fn archive_replayed(
+    conn: &str,
+    scenario: &str,
+    stream: &str,
+    zone: Tz,
+    shift: TimeDelta,
+) -> Archived {
+    replay(conn, scenario, stream, zone, shift, &[], true)
+}
+
+fn replay(
+    conn: &str,
+    scenario: &str,
+    stream: &str,
+    zone: Tz,
+    shift: TimeDelta,
+    env: &[(&str, &str)],
+    replayed: bool,
+) -> Archived {
     let dir = tempfile::tempdir().unwrap();
     let src = fixture::fixtures().join(scenario);
     let truth: Value =
@@ -96,9 +123,20 @@ pub fn archive_with(
             + shift;
         let renamed = format!("{pod}_{}.mp3", t.with_timezone(&zone).format(NAME_FORMAT));
         std::fs::copy(src.join(name), dir.path().join(&renamed)).unwrap();
+        if replayed {
+            let mtime = DateTime::parse_from_rfc3339(f["mtime"].as_str().unwrap()).unwrap();
+            let moved = std::time::SystemTime::from(mtime.with_timezone(&Utc) + shift);
+            filetime::set_file_mtime(
+                dir.path().join(&renamed),
+                filetime::FileTime::from_system_time(moved),
+            )
+            .unwrap();
+        }
         original.insert(renamed, name.to_owned());
     }
-    fixture::finish_recordings(dir.path());
+    if !replayed {
+        fixture::finish_recordings(dir.path());
+    }
     let segment = truth["segment_time"].as_u64().unwrap();
     for n in 0.. {
         let mut cmd = common::job(dir.path(), conn, stream, segment);
@@ -124,6 +162,9 @@ pub fn archive_with(
     for day in &days {
         for s in day["segments"].as_array().unwrap() {
             let file = s["file"].as_str().unwrap().to_owned();
+            if replayed && !original.contains_key(&file) {
+                continue; // another replay's
+            }
             let (broadcast, _) = fixture::span(&truth, &original[&file]).unwrap();
             played.push(Played {
                 pod: s["pod"].as_str().unwrap().to_owned(),
