@@ -34,9 +34,10 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_apt_min[@]} -gt 0 ]; then
   [ ${#need_apt_min[@]} -eq 0 ] ||
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt_min[@]}" >/dev/null
 fi
-# Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1, and
-# playwright-core, which drives Chromium (no browser download: it uses Debian's).
-{ [ -x node_modules/.bin/azurite ] && [ -d node_modules/playwright-core ]; } ||
+# Azurite, the Azure Storage emulator the storage tests start on 127.0.0.1, playwright-core,
+# which drives Chromium (no browser download: it uses Debian's), and hls.js, measured against
+# the day player (browser_player).
+{ [ -x node_modules/.bin/azurite ] && [ -d node_modules/playwright-core ] && [ -d node_modules/hls.js ]; } ||
   npm ci --no-audit --no-fund --loglevel=error
 # Microsoft's Python SDKs read what the job wrote (python_sdk).
 python3 -c 'import azure.storage.blob, azure.data.tables' 2>/dev/null ||
