@@ -10,7 +10,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! use store::faulty::{Calls, Fault, FaultyArchive, Operation};
 //! use store::memory::InMemoryArchive;
-//! use store::{Archive, SegmentRow};
+//! use store::{Archive, ArchiveRead, SegmentRow};
 //!
 //! let archive = FaultyArchive::new(InMemoryArchive::new("hope"));
 //! archive.fail(Operation::InsertRow, Calls::Nth(1), Fault::After);
