@@ -89,7 +89,7 @@ fn measured(what: &str, pcm_s: f64, decoded: &timecode::Decoded, gaps_s: f64) ->
 /// starts are `alignedOffsetMs` apart (within 1 ms), and those that are not.
 fn alignments_honoured(conn: &str, stream: &str) -> (usize, Vec<String>) {
     use store::azure::{AzureArchive, AzureOptions};
-    use store::Archive;
+    use store::ArchiveRead;
     let target = store::connection::StorageTarget::parse(conn).unwrap();
     let name = stream.to_lowercase();
     let read = |partition: &str| {
