@@ -8,6 +8,7 @@ Prints the table (markdown) with the machine, writes RESULTS/results.md, and wit
 """
 import json
 import os
+import re
 import sys
 
 MIB = 1024 * 1024
@@ -80,6 +81,48 @@ def job_rows(results, name, label, rows, rss=True, reads=True):
     return r
 
 
+def backlog_rows(results, suffix, label, rows):
+    raw = load(results, f"raw{suffix}.json")
+    back = job_rows(results, f"backlog{suffix}", label, rows)
+    bd = load(results, f"backlog{suffix}.data.json")
+    rc = load(results, f"rclone{suffix}.json")
+    if back and back.get("summary") and back["exit"] == 0:
+        s = back["summary"]
+        job_mbps = s["bytes"] / 1e6 / back["wall_s"]
+        per = f"{bd['files'] // 2} × {bd['segment_seconds']:.0f}-s segments per replica" if bd else ""
+        what = f"{per}, {s['archived']} archived ({mb(s['bytes'])}) in {back['wall_s']:.2f} s (whole run)"
+        if rc:
+            if rc["exit"] == 0:
+                rc_mbps = s["bytes"] / 1e6 / rc["wall_s"]
+                ratio = job_mbps / rc_mbps
+                version = ""
+                vpath = os.path.join(results, "rclone.version")
+                if os.path.exists(vpath):
+                    version = open(vpath).read().strip() + ", "
+                rows.append((f"Backlog speed against rclone, {label}: {what}",
+                             f"{job_mbps:.1f} MB/s = {ratio:.2f}× rclone",
+                             f"≥ {RCLONE_RATIO:.1f}× rclone",
+                             f"`rclone copy` of the same files ({version}default settings): {rc['wall_s']:.2f} s = "
+                             f"{rc_mbps:.1f} MB/s, {cpu_text(rc, s['bytes'])}",
+                             verdict(ratio >= RCLONE_RATIO)))
+            else:
+                rows.append((f"Backlog speed against rclone, {label}", f"rclone exited {rc['exit']} (see rclone{suffix}.log)", "", "", verdict(False)))
+        if raw:
+            for mode, ref, target in (("put", "plain single-request Put Blobs", BACKLOG_SHARE),
+                                        ("blocks", "raw block uploads (`put_file`, 4 MiB blocks)", None)):
+                levels = [l for l in raw["levels"] if l.get("mode", "blocks") == mode]
+                if not levels:
+                    continue
+                best = max(levels, key=lambda l: l["mbps"])
+                share = job_mbps / best["mbps"]
+                by = ", ".join(f"{l['concurrency']}: {l['mbps']:.0f}" for l in levels)
+                rows.append((f"Backlog speed against {ref}: {per}",
+                             f"{job_mbps:.1f} MB/s = {share:.2f}× the reference",
+                             f"≥ {target:.1f}× the reference = {best['mbps'] * target:.1f} MB/s" if target else "",
+                             f"{raw['files']} files: {best['mbps']:.1f} MB/s (best; MB/s by files at a time: {by})",
+                             verdict(share >= target) if target else ""))
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -127,45 +170,12 @@ def main():
         rows.append(("Fixed cost: a run over an empty folder, stream already set up (whole process)",
                      f"{empty['wall_s']:.3f} s wall, {empty['user_s'] + empty['sys_s']:.3f} s CPU", "", ref, ""))
 
-    raw = load(results, "raw.json")
-    back = job_rows(results, "backlog", "backlog", rows)
-    bd = load(results, "backlog.data.json")
-    rc = load(results, "rclone.json")
-    if back and back.get("summary") and back["exit"] == 0:
-        s = back["summary"]
-        job_mbps = s["bytes"] / 1e6 / back["wall_s"]
-        per = f"{bd['files'] // 2} × {bd['segment_seconds']:.0f}-s segments per replica" if bd else ""
-        what = f"{per}, {s['archived']} archived ({mb(s['bytes'])}) in {back['wall_s']:.2f} s (whole run)"
-        if rc:
-            if rc["exit"] == 0:
-                rc_mbps = s["bytes"] / 1e6 / rc["wall_s"]
-                ratio = job_mbps / rc_mbps
-                version = ""
-                vpath = os.path.join(results, "rclone.version")
-                if os.path.exists(vpath):
-                    version = open(vpath).read().strip() + ", "
-                rows.append((f"Backlog speed against rclone: {what}",
-                             f"{job_mbps:.1f} MB/s = {ratio:.2f}× rclone",
-                             f"≥ {RCLONE_RATIO:.1f}× rclone",
-                             f"`rclone copy` of the same files ({version}default settings): {rc['wall_s']:.2f} s = "
-                             f"{rc_mbps:.1f} MB/s, {cpu_text(rc, s['bytes'])}",
-                             verdict(ratio >= RCLONE_RATIO)))
-            else:
-                rows.append(("Backlog speed against rclone", f"rclone exited {rc['exit']} (see rclone.log)", "", "", verdict(False)))
-        if raw:
-            for mode, label, target in (("put", "plain single-request Put Blobs", BACKLOG_SHARE),
-                                        ("blocks", "raw block uploads (`put_file`, 4 MiB blocks)", None)):
-                levels = [l for l in raw["levels"] if l.get("mode", "blocks") == mode]
-                if not levels:
-                    continue
-                best = max(levels, key=lambda l: l["mbps"])
-                share = job_mbps / best["mbps"]
-                by = ", ".join(f"{l['concurrency']}: {l['mbps']:.0f}" for l in levels)
-                rows.append((f"Backlog speed against {label}: {per}",
-                             f"{job_mbps:.1f} MB/s = {share:.2f}× the reference",
-                             f"≥ {target:.1f}× the reference = {best['mbps'] * target:.1f} MB/s" if target else "",
-                             f"{raw['files']} files: {best['mbps']:.1f} MB/s (best; MB/s by files at a time: {by})",
-                             verdict(share >= target) if target else ""))
+    # The backlog cases, smallest first: backlog-N.json (older runs: backlog.json).
+    cases = sorted((int(f[8:-5]) for f in os.listdir(results)
+                    if re.fullmatch(r"backlog-\d+\.json", f)))
+    names = [(f"-{n}", f"backlog of {n}") for n in cases] or [("", "backlog")]
+    for suffix, label in names:
+        backlog_rows(results, suffix, label, rows)
 
     head = ("| figure | measured | target | reference (same run) | result |\n"
             "|---|---|---|---|---|\n")

@@ -6,11 +6,13 @@
 #   scripts/bench.sh --update-docs    # also replace the table in docs/benchmarks.md
 #   BENCH_REV=HEAD scripts/bench.sh   # measure a commit instead of the working tree
 #
-# Knobs (environment): BENCH_BACKLOG segments per replica for the backlog (144 = one day of
-# 600-s segments), BENCH_SEGMENT_S segment length (600), BENCH_CONCURRENCY the raw-upload
-# references' files-at-once levels (2,4), BENCH_MEMORY the memory runs as
-# COUNTxSECONDS (6x600 24x600 6x1800), BENCH_SKIP phases to skip (plan measure
-# memory backlog).
+# Knobs (environment): BENCH_BACKLOGS the backlog cases, segments per replica ("24 144": a
+# small backlog and a day of 600-s segments; BENCH_BACKLOG sets the second alone),
+# BENCH_SEGMENT_S segment length (600), BENCH_CONCURRENCY the raw-upload references'
+# files-at-once levels (2,4), BENCH_MEMORY the memory runs as COUNTxSECONDS (6x600 24x600
+# 6x1800), BENCH_SKIP phases to skip (plan measure memory backlog), BENCH_ONLY=backlog the
+# backlog cases alone, BENCH_JOB a job binary to measure instead of the one built here (the
+# references still come from this build: for rounds of before and after).
 #
 # Every job run is measured under GNU time (scripts/bench-run.py), and the job reports its own
 # peak RSS (VmHWM) in its run summary. The backlog's references, in the same Azurite, with the
@@ -29,15 +31,18 @@ update_docs=0
 for a in "$@"; do
   case $a in
     --update-docs) update_docs=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
 backlog=${BENCH_BACKLOG:-144}
+backlogs=${BENCH_BACKLOGS:-24 $backlog}
 segment_s=${BENCH_SEGMENT_S:-600}
 concurrency=${BENCH_CONCURRENCY:-2,4}
 memory_runs=${BENCH_MEMORY:-6x600 24x600 6x1800}
 skip=" ${BENCH_SKIP:-} "
+# BENCH_ONLY=backlog: the backlog cases alone (the same as BENCH_SKIP="plan measure memory").
+[ "${BENCH_ONLY:-}" = backlog ] && skip=" plan measure memory "
 
 data=$root/bench-data
 results=$data/results
@@ -102,12 +107,17 @@ for b in segment-selector measure raw_upload plan; do
   [ -x "$bin/$b" ] || { echo "build: $b missing" >&2; exit 1; }
 done
 job=$bin/segment-selector
+if [ -n "${BENCH_JOB:-}" ]; then
+  cp "$BENCH_JOB" "$bin/segment-selector-given"
+  job=$bin/segment-selector-given
+fi
 if [ -n "$rev" ]; then
   commit=$(git rev-parse --short "$rev") dirty=false
 else
   commit=$(git rev-parse --short HEAD)
   dirty=$([ -n "$(git status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock)" ] && echo true || echo false)
 fi
+[ -n "${BENCH_JOB:-}" ] && commit="$BENCH_JOB (BENCH_JOB)" dirty=false
 
 # --- machine ---------------------------------------------------------------------------
 python3 - "$results/machine.json" "$commit" "$dirty" <<'PY'
@@ -230,46 +240,57 @@ if [[ $skip != *" memory "* ]]; then
 fi
 
 # --- backlog ---------------------------------------------------------------------------
-if [[ $skip != *" backlog "* ]]; then
-  start_azurite backlog
-  say "backlog: $backlog segments of $segment_s s per replica, two replicas"
-  python3 scripts/bench-data.py folder "$data/src/seg$segment_s.mp3" "$work/backlog" "$backlog" >"$results/backlog.data.json"
+# One case per size in $backlogs (24: a small backlog, where plain uploads into a still-small
+# Azurite are fastest; 144: a day). Results of case N are backlog-N.json, raw-N.json,
+# rclone-N.json...
+backlog_case() { # SEGMENTS PER REPLICA
+  local n=$1 dir=$work/backlog-$1
+  start_azurite "backlog-$n"
+  say "backlog: $n segments of $segment_s s per replica, two replicas"
+  python3 scripts/bench-data.py folder "$data/src/seg$segment_s.mp3" "$dir" "$n" >"$results/backlog-$n.data.json"
   # The files the job will archive, so the reference uploads exactly the same bytes.
-  env -i PATH="$PATH" FOLDER="$work/backlog" STREAM_NAME=bench-backlog FILE_DURATION="$segment_s" \
-    AZURE_STORAGE_CONNECTION_STRING="$conn" "$job" plan >"$results/backlog.plan.json" 2>"$results/backlog.plan.log"
+  env -i PATH="$PATH" FOLDER="$dir" STREAM_NAME="bench-backlog-$n" FILE_DURATION="$segment_s" \
+    AZURE_STORAGE_CONNECTION_STRING="$conn" "$job" plan >"$results/backlog-$n.plan.json" 2>"$results/backlog-$n.plan.log"
   python3 -c '
 import json, sys
 p = json.load(open(sys.argv[1]))
 print("\n".join(sys.argv[2] + "/" + u["file"] for u in p["uploads"]))' \
-    "$results/backlog.plan.json" "$work/backlog" >"$results/backlog.uploads.txt"
-  say "references: plain Put Blobs and raw block uploads of the same $(wc -l <"$results/backlog.uploads.txt") files ($concurrency at a time)"
-  mapfile -t upload_files <"$results/backlog.uploads.txt"
+    "$results/backlog-$n.plan.json" "$dir" >"$results/backlog-$n.uploads.txt"
+  say "references: plain Put Blobs and raw block uploads of the same $(wc -l <"$results/backlog-$n.uploads.txt") files ($concurrency at a time)"
+  local upload_files
+  mapfile -t upload_files <"$results/backlog-$n.uploads.txt"
   # Every measured command starts alike: a fresh Azurite (an in-memory one that held the
   # previous command's copies is slower, and its heap pushes the files out of the page cache)
   # and the folder's files page-cached.
-  warm_backlog() { cat "$work/backlog"/*.mp3 >/dev/null; }
+  warm_backlog() { cat "$dir"/*.mp3 >/dev/null; }
   warm_backlog
   AZURE_STORAGE_CONNECTION_STRING="$conn" BENCH_CONCURRENCY="$concurrency" BENCH_CONTAINER=rawref \
-    "$bin/raw_upload" --bench "${upload_files[@]}" | tee "$results/raw.txt" >&2
-  sed -n 's/^BENCH_JSON //p' "$results/raw.txt" >"$results/raw.json"
+    "$bin/raw_upload" --bench "${upload_files[@]}" | tee "$results/raw-$n.txt" >&2
+  sed -n 's/^BENCH_JSON //p' "$results/raw-$n.txt" >"$results/raw-$n.json"
   say "reference: rclone copy of the same files (Debian's rclone, default settings)"
-  start_azurite backlog-rclone
+  start_azurite "backlog-$n-rclone"
   warm_backlog
-  sed "s|^$work/backlog/||" "$results/backlog.uploads.txt" >"$results/backlog.uploads.rel"
+  sed "s|^$dir/||" "$results/backlog-$n.uploads.txt" >"$results/backlog-$n.uploads.rel"
   # Debian's rclone (1.60) builds its URL as https://<account>.<endpoint>, so Azurite on a
   # loopback port is reached through a container SAS URL (the raw_upload bench signs one
   # with the account key and creates the container).
+  local sas
   sas=$(AZURE_STORAGE_CONNECTION_STRING="$conn" "$bin/raw_upload" --bench --sas-url rclone-ref)
   env -i PATH="$PATH" HOME="$HOME" RCLONE_CONFIG=/dev/null \
     RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$sas" \
-    python3 scripts/bench-run.py "$results/rclone.json" "$results/rclone.log" -- \
-    rclone copy --files-from "$results/backlog.uploads.rel" "$work/backlog" az:rclone-ref >&2 || true
-  rclone --version | sed -n 1p >"$results/rclone.version"
-  say "job run over the backlog"
-  start_azurite backlog-job
+    python3 scripts/bench-run.py "$results/rclone-$n.json" "$results/rclone-$n.log" -- \
+    rclone copy --files-from "$results/backlog-$n.uploads.rel" "$dir" az:rclone-ref >&2 || true
+  say "job run over the backlog of $n"
+  start_azurite "backlog-$n-job"
   warm_backlog
-  run_job backlog bench-backlog "$work/backlog" "$segment_s"
+  run_job "backlog-$n" "bench-backlog-$n" "$dir" "$segment_s"
   stop_azurite
+}
+if [[ $skip != *" backlog "* ]]; then
+  rclone --version | sed -n 1p >"$results/rclone.version"
+  for n in $backlogs; do
+    backlog_case "$n"
+  done
 fi
 
 # --- report ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::decode::decode;
+use crate::decode::is_silent;
 use crate::frames::{frames, FrameRef};
 use crate::{Alignment, Method};
 
@@ -125,9 +125,9 @@ pub fn align_copy(a: &[u8], b: &[u8]) -> Option<Alignment> {
     }
     // Equal frames of silence say nothing (two encoders started on silence write the same
     // first frames whenever they start): the matched audio must be heard. Decoding the
-    // longest run (at most ~2 s of it) is cheap.
+    // longest run (at most ~2 s of it, and only until it is heard) is cheap.
     let run = best.longest_run_start..best.longest_run_start + best.longest_run.min(80);
-    if decode(a, &fa, run).is_silent() {
+    if is_silent(a, &fa, run) {
         return None;
     }
     let second_peak = candidates.get(1).map_or(0.0, share);

@@ -100,7 +100,8 @@ async fn a_file_up_to_the_limit_is_one_put_blob_checked_and_inspected_once() {
         outcome.unwrap(),
         PutOutcome::Written {
             size: content.len() as u64,
-            md5: md5(&content)
+            md5: md5(&content),
+            range_md5: md5(&content)
         }
     );
     assert!(seen == content, "the inspector saw other bytes");
@@ -151,7 +152,8 @@ async fn create_only_refuses_an_existing_blob_and_overwrite_replaces_it() {
         replaced.unwrap(),
         PutOutcome::Written {
             size: 300_000,
-            md5: md5(&content)
+            md5: md5(&content),
+            range_md5: md5(&content)
         }
     );
     assert_eq!(
@@ -174,7 +176,8 @@ async fn a_cut_request_is_retried_and_the_inspector_still_sees_each_byte_once() 
         outcome.unwrap(),
         PutOutcome::Written {
             size: content.len() as u64,
-            md5: md5(&content)
+            md5: md5(&content),
+            range_md5: md5(&content)
         }
     );
     assert_eq!(proxy.faults(), 1);
@@ -255,7 +258,8 @@ async fn a_blob_from_a_header_and_ranges_of_files_holds_exactly_those_bytes() {
         outcome,
         PutOutcome::Written {
             size: expected.len() as u64,
-            md5: md5(&expected)
+            md5: md5(&expected),
+            range_md5: md5(&expected[header.len()..])
         }
     );
     assert!(seen == expected);
@@ -282,7 +286,8 @@ async fn a_file_above_the_limit_goes_up_in_blocks() {
         outcome.unwrap(),
         PutOutcome::Written {
             size: content.len() as u64,
-            md5: md5(&content)
+            md5: md5(&content),
+            range_md5: md5(&content)
         }
     );
     assert!(seen == content);

@@ -160,7 +160,8 @@ async fn put_file_uploads_many_blocks_with_type_md5_and_metadata() {
         outcome,
         PutOutcome::Written {
             size,
-            md5: md5_of(&path)
+            md5: md5_of(&path),
+            range_md5: md5_of(&path)
         }
     );
 
@@ -217,7 +218,8 @@ async fn empty_file_becomes_an_empty_blob() {
         outcome,
         PutOutcome::Written {
             size: 0,
-            md5: md5_of(&path)
+            md5: md5_of(&path),
+            range_md5: md5_of(&path)
         }
     );
     assert_eq!(
@@ -260,7 +262,8 @@ async fn create_only_keeps_the_existing_blob_and_overwrite_replaces_it() {
         outcome,
         PutOutcome::Written {
             size: (BLOCK * 3 + 9) as u64,
-            md5: md5_of(&second)
+            md5: md5_of(&second),
+            range_md5: md5_of(&second)
         }
     );
     let info = archive.blob_info(name).await.unwrap().unwrap();

@@ -76,7 +76,8 @@ pub async fn create_only_put_refuses_an_existing_blob(archive: &dyn Archive, scr
         outcome,
         PutOutcome::Written {
             size: expected.size,
-            md5: md5(&bytes)
+            md5: md5(&bytes),
+            range_md5: md5(&bytes)
         }
     );
     assert!(seen == bytes, "inspect saw other bytes than the file's");
@@ -111,7 +112,8 @@ pub async fn overwrite_replaces_bytes_and_metadata(archive: &dyn Archive, scratc
         outcome,
         PutOutcome::Written {
             size: 9_000,
-            md5: md5(&bytes)
+            md5: md5(&bytes),
+            range_md5: md5(&bytes)
         }
     );
     let info = archive.blob_info(name).await.unwrap().unwrap();
@@ -233,7 +235,8 @@ pub async fn a_blob_from_a_header_and_a_range_of_a_file(archive: &dyn Archive, s
         outcome,
         PutOutcome::Written {
             size: expected.len() as u64,
-            md5
+            md5,
+            range_md5: Md5::digest(&expected[head.len()..]).into()
         }
     );
     assert!(seen == expected, "inspect saw other bytes");

@@ -31,6 +31,7 @@ mod error;
 pub mod faulty;
 pub mod identity;
 pub mod local;
+pub mod md5pair;
 pub mod memory;
 pub mod refusal;
 pub mod rules;
@@ -43,8 +44,14 @@ pub use error::{ErrorKind, StoreError, StoreResult};
 /// The result of [`Archive::put_file`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// The blob now holds exactly the bytes read from the file.
-    Written { size: u64, md5: [u8; 16] },
+    /// The blob now holds exactly the bytes read from the file: `md5` is theirs (the header's
+    /// and the range's), checked against the service's; `range_md5` the range's alone (the
+    /// bytes after the header), hashed in the same pass over the same attempt's bytes.
+    Written {
+        size: u64,
+        md5: [u8; 16],
+        range_md5: [u8; 16],
+    },
     /// `CreateOnly` found a blob already there; its properties are returned so the caller can
     /// compare them with the local file.
     AlreadyExists(BlobInfo),

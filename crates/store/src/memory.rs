@@ -149,7 +149,11 @@ impl InMemoryArchive {
             metadata: metadata.clone(),
         };
         blobs.insert(blob_name.to_owned(), blob);
-        Ok(PutOutcome::Written { size, md5 })
+        Ok(PutOutcome::Written {
+            size,
+            md5,
+            range_md5: md5,
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -262,7 +266,16 @@ impl Archive for InMemoryArchive {
             at += chunk.len() as u64;
             bytes.extend_from_slice(&chunk);
         }
+        let range_md5: [u8; 16] = Md5::digest(&bytes[head.len()..]).into();
         self.put_bytes(blob_name, bytes, metadata, mode, inspect)
+            .map(|outcome| match outcome {
+                PutOutcome::Written { size, md5, .. } => PutOutcome::Written {
+                    size,
+                    md5,
+                    range_md5,
+                },
+                other => other,
+            })
     }
 
     async fn put_small(

@@ -5,7 +5,9 @@
 //! [`SeekableStream::reset`] before it retries the request. So:
 //! - every clone of the body shares one state (the SDK and reqwest each hold one);
 //! - the MD5 covers the bytes of the latest attempt only (a reset starts it again), so it is
-//!   the MD5 of what the service received when the request succeeds;
+//!   the MD5 of what the service received when the request succeeds; beside it, in the same
+//!   pass ([`Md5Pair`]), the MD5 of the bytes after the leading in-memory parts (a generated
+//!   header): the recording's range the blob holds;
 //! - the inspector (which is not `'static` and cannot travel into the connection's task) gets
 //!   the bytes through a small bounded channel, each byte once: a retry re-reads the parts
 //!   but sends on only what lies past the high-water mark, so frames are counted once while
@@ -20,10 +22,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::md5pair::Md5Pair;
 use azure_core::SeekableStream;
 use bytes::Bytes;
 use futures::channel::mpsc;
-use md5::{Digest, Md5};
 
 /// Bytes per read and per chunk handed to the HTTP client (the SDK's own default). With
 /// 256 KiB, peak RSS was 15.6 MiB for 24 segments against 16 MiB: each chunk is allocated
@@ -96,7 +98,8 @@ pub(super) type Inspected = mpsc::Receiver<Bytes>;
 struct State {
     /// Where the current attempt stands.
     pos: u64,
-    md5: Md5,
+    /// The body's MD5 and the range's (the bytes from `range_from` on).
+    md5: Md5Pair,
     /// Bytes already sent to the inspector (by this or an earlier attempt).
     inspected: u64,
     /// A read on the blocking pool, of the bytes at `pos`.
@@ -111,6 +114,8 @@ struct State {
 pub(super) struct PartsBody {
     sources: Arc<[Source]>,
     len: u64,
+    /// Where the range starts: the length of the leading in-memory parts.
+    range_from: u64,
     state: Arc<Mutex<State>>,
 }
 
@@ -128,12 +133,18 @@ impl PartsBody {
     pub(super) fn new(sources: Vec<Source>) -> (Self, Inspected) {
         let (tx, rx) = mpsc::channel(INSPECTOR_QUEUE);
         let len = sources.iter().map(Source::len).sum();
+        let range_from = sources
+            .iter()
+            .take_while(|s| matches!(s, Source::Bytes(_)))
+            .map(Source::len)
+            .sum();
         let body = PartsBody {
             sources: sources.into(),
             len,
+            range_from,
             state: Arc::new(Mutex::new(State {
                 pos: 0,
-                md5: Md5::new(),
+                md5: Md5Pair::new(),
                 inspected: 0,
                 reading: None,
                 ready: None,
@@ -148,10 +159,11 @@ impl PartsBody {
         self.len
     }
 
-    /// The MD5 of the latest attempt, once it sent every byte; `None` before.
-    pub(super) fn md5(&self) -> Option<[u8; 16]> {
+    /// The MD5 of the latest attempt, and of its bytes after the leading in-memory parts,
+    /// once it sent every byte; `None` before.
+    pub(super) fn md5(&self) -> Option<([u8; 16], [u8; 16])> {
         let state = self.state.lock().ok()?;
-        (state.pos == self.len).then(|| state.md5.clone().finalize().into())
+        (state.pos == self.len).then(|| state.md5.clone().finalize())
     }
 
     /// Starts reading the bytes at `pos` (up to `CHUNK`, within one part), or returns them
@@ -260,7 +272,9 @@ impl futures::io::AsyncRead for PartsBody {
         }
         let n = buf.len().min(chunk.len());
         buf[..n].copy_from_slice(&chunk[..n]);
-        state.md5.update(&chunk[..n]);
+        let sent = &chunk[..n];
+        let in_range = this.range_from.saturating_sub(state.pos).min(n as u64) as usize;
+        state.md5.update(sent, &sent[in_range..]);
         state.pos += n as u64;
         if n < chunk.len() {
             state.ready = Some(chunk.slice(n..));
@@ -276,7 +290,7 @@ impl SeekableStream for PartsBody {
             azure_core::Error::message(azure_core::error::ErrorKind::Io, "body state poisoned")
         })?;
         state.pos = 0;
-        state.md5 = Md5::new();
+        state.md5 = Md5Pair::new();
         state.ready = None;
         // A read still running finishes on the blocking pool; its bytes are dropped.
         state.reading = None;
@@ -357,8 +371,10 @@ mod tests {
         body.reset().await.unwrap();
         let sent = read_all(&mut body).await;
         assert_eq!(sent, expected);
+        use md5::{Digest, Md5};
         let md5: [u8; 16] = Md5::digest(&expected).into();
-        assert_eq!(body.md5(), Some(md5));
+        let range_md5: [u8; 16] = Md5::digest(&expected[6..]).into();
+        assert_eq!(body.md5(), Some((md5, range_md5)));
         drop(body);
         assert_eq!(inspector.await.unwrap(), expected);
     }

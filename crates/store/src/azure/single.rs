@@ -111,7 +111,7 @@ impl AzureArchive {
         }
         match answer {
             Ok(response) => {
-                let Some(md5) = body.md5() else {
+                let Some((md5, range_md5)) = body.md5() else {
                     return Err(fail(
                         ErrorKind::Other,
                         "the service answered before the whole body was sent".to_owned(),
@@ -123,7 +123,11 @@ impl AzureArchive {
                     None => self.properties(blob_name).await?.and_then(|info| info.md5),
                 };
                 match stored {
-                    Some(stored) if stored == md5 => Ok(PutOutcome::Written { size, md5 }),
+                    Some(stored) if stored == md5 => Ok(PutOutcome::Written {
+                        size,
+                        md5,
+                        range_md5,
+                    }),
                     Some(stored) => Err(fail(
                         ErrorKind::Other,
                         format!(

@@ -132,13 +132,14 @@ impl AzureArchive {
         let mut at = start;
         // Bytes of the file still to read (`u64::MAX`: to its end).
         let mut left = len.unwrap_or(u64::MAX);
-        let mut whole = Md5::new();
+        // The blob's MD5 and the range's, side by side.
+        let mut whole = crate::md5pair::Md5Pair::new();
         let mut size = 0u64;
         let mut ids: Vec<Option<BlockId>> = Vec::new();
         if !head.is_empty() {
             // The generated header is a block of its own, before the file's.
             inspect(head);
-            whole.update(head);
+            whole.update(head, &[]);
             size += head.len() as u64;
             let (put, _) =
                 put_block(blob.clone(), 0, head.to_vec(), self.options.call_deadline()).await;
@@ -188,7 +189,7 @@ impl AzureArchive {
             }
             let short = data.len() < block_size || left == 0;
             inspect(&data);
-            whole.update(&data);
+            whole.update(&data, &data);
             size += data.len() as u64;
             let upload = put_block(blob.clone(), ids.len(), data, self.options.call_deadline());
             let budget = self.block_budget.clone();
@@ -220,7 +221,7 @@ impl AzureArchive {
             .into_iter()
             .map(|id| BlobBlockType::new_uncommitted(id.expect("every block finished")))
             .collect();
-        let md5: [u8; 16] = whole.finalize().into();
+        let (md5, range_md5) = whole.finalize();
 
         let mut commit = blob
             .put_block_list(BlockList { blocks })
@@ -231,7 +232,11 @@ impl AzureArchive {
             commit = commit.if_match(IfMatchCondition::NotMatch("*".to_owned()));
         }
         match self.within(commit.into_future()).await {
-            Ok(_) => Ok(PutOutcome::Written { size, md5 }),
+            Ok(_) => Ok(PutOutcome::Written {
+                size,
+                md5,
+                range_md5,
+            }),
             Err(e) if refused_as_existing(mode, &e) => {
                 let vanished = fail(
                     ErrorKind::Conflict,

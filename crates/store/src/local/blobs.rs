@@ -111,11 +111,12 @@ impl LocalArchive {
         let mut copy = tokio::fs::File::create(&temp)
             .await
             .map_err(|e| io_error(operation, &temp, &e))?;
-        let mut whole = Md5::new();
+        // The blob's MD5 and the range's, side by side.
+        let mut whole = crate::md5pair::Md5Pair::new();
         let mut size = 0u64;
         if !head.is_empty() {
             inspect(head);
-            whole.update(head);
+            whole.update(head, &[]);
             size += head.len() as u64;
             copy.write_all(head)
                 .await
@@ -142,7 +143,7 @@ impl LocalArchive {
             at += buffer.len() as u64;
             let data = &buffer[..];
             inspect(data);
-            whole.update(data);
+            whole.update(data, data);
             size += data.len() as u64;
             copy.write_all(data)
                 .await
@@ -152,7 +153,7 @@ impl LocalArchive {
             .await
             .map_err(|e| io_error(operation, &temp, &e))?;
         drop(copy);
-        let md5: [u8; 16] = whole.finalize().into();
+        let (md5, range_md5) = whole.finalize();
         if let Some(parent) = blob.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
@@ -181,6 +182,10 @@ impl LocalArchive {
         }
         self.write_props(operation, &props, "audio/mpeg", &md5, metadata)
             .await?;
-        Ok(PutOutcome::Written { size, md5 })
+        Ok(PutOutcome::Written {
+            size,
+            md5,
+            range_md5,
+        })
     }
 }

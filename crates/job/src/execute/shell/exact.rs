@@ -108,7 +108,8 @@ impl Shell<'_> {
         // Blob offsets: the source's bytes start after the header; those up to `fed_to` were
         // counted already.
         let counted_to = head_len + (fed_to - start);
-        let mut source_md5 = Md5::new();
+        // The range's MD5 (the row's `sourceMd5`) comes back with the blob's, computed by the
+        // store in the same pass over the same attempt's bytes.
         let mut at = 0u64;
         let put = self
             .stores
@@ -122,9 +123,6 @@ impl Shell<'_> {
                 mode,
                 &mut |chunk| {
                     let end = at + chunk.len() as u64;
-                    if end > head_len {
-                        source_md5.update(&chunk[(head_len.saturating_sub(at)) as usize..]);
-                    }
                     if end > counted_to {
                         let new = &chunk[(counted_to.saturating_sub(at)) as usize..];
                         scanner.feed(new);
@@ -144,7 +142,11 @@ impl Shell<'_> {
             played: (in_byte, out_byte),
         };
         match put {
-            Ok(PutOutcome::Written { size, md5 }) => {
+            Ok(PutOutcome::Written {
+                size,
+                md5,
+                range_md5,
+            }) => {
                 let read_to = start + size.saturating_sub(head_len);
                 if let Err(error) = self.read_as_measured(recording, read_to) {
                     return Event::Failed {
@@ -154,7 +156,7 @@ impl Shell<'_> {
                 }
                 let facts = scanner.finish(u.size);
                 let mut counted = Counted::of(&facts, &dead_air.finish());
-                let mut exact = exact(size, source_md5.finalize().into());
+                let mut exact = exact(size, range_md5);
                 self.end_before_partial_frame(&u.blob_name, &mut metadata, &mut exact, &facts)
                     .await;
                 counted.exact = Some(exact);

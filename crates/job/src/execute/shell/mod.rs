@@ -97,7 +97,7 @@ impl Shell<'_> {
                     )
                     .await;
                 match put {
-                    Ok(PutOutcome::Written { size, md5 }) => {
+                    Ok(PutOutcome::Written { size, md5, .. }) => {
                         if let Err(e) = self.read_as_measured(&recording, size) {
                             return failed(e);
                         }
