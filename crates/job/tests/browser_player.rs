@@ -1,10 +1,10 @@
 //! The day page's one player (issue 28) in a real browser: the job archives `source-restart`
 //! (two replicas, a 6-s gap no replica recorded, joins between pods) into a private container
 //! in Azurite; headless Chromium (Debian's `chromium`, driven by playwright-core:
-//! `browser/day_player.mjs`, which lists its flags) opens the day page through the signed
-//! address `segment-selector report` prints, and a Web Audio tap in the page records what the
-//! player outputs. The fixture's time code (`fixtures/README.md`) says which broadcast second
-//! is heard.
+//! `browser/day_player.mjs`, its flags in `browser/chromium.mjs`) opens the day page through
+//! the signed address `segment-selector report` prints, and a Web Audio tap in the page records
+//! what the player outputs. The fixture's time code (`fixtures/README.md`) says which broadcast
+//! second is heard.
 //!
 //! Checked:
 //! - **Seeks at 1×.** At 5 instants of the day the time code heard matches the archive's
@@ -23,34 +23,20 @@
 //! Needs Azurite and playwright-core (`npm ci`), Chromium.
 
 mod support;
+use support::browser::{self, repo};
 use support::{archived, azurite, common};
 
 use azure_storage_blobs::container::PublicAccess;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const DAY: &str = "2026-11-26";
 /// A frame of the fixtures' recordings: 576 samples at 22,050 Hz.
 const FRAME_S: f64 = 576.0 / 22_050.0;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn browser_missing() -> Option<String> {
-    if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
-    }
-    if !repo().join("node_modules/playwright-core").exists() {
-        return Some("node_modules/playwright-core is missing (npm ci)".into());
-    }
-    None
-}
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -363,9 +349,7 @@ fn check_played(day: &Day, found: &Value, who: &str, strict: bool) -> Measured {
 
 #[test]
 fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
-    if let Some(why) = browser_missing() {
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: {why}");
+    if !browser::available() {
         return;
     }
     let day = archived_day("player-source-restart");
@@ -496,9 +480,7 @@ fn one_player_plays_the_day_seeks_joins_and_skips_the_gap() {
 /// through. Figures: `crates/job/tests/README.md`, docs/day-player.md.
 #[test]
 fn hlsjs_over_the_day_playlist_measured_the_same_way() {
-    if let Some(why) = browser_missing() {
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: {why}");
+    if !browser::available() {
         return;
     }
     let light = repo().join("node_modules/hls.js/dist/hls.light.min.js");
@@ -560,9 +542,7 @@ fn hlsjs_over_the_day_playlist_measured_the_same_way() {
 /// within 0.1 s, 3 s of time code apart, and the clock shows each offset.
 #[test]
 fn the_repeated_autumn_hour_is_reached_by_its_offset() {
-    if let Some(why) = browser_missing() {
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: {why}");
+    if !browser::available() {
         return;
     }
     let az = azurite::Azurite::start();

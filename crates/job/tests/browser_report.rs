@@ -15,6 +15,7 @@
 //! temporary folder, or to `docs/report-day.png` with `UPDATE_SCREENSHOTS=1`.
 
 mod support;
+use support::browser::{self, repo};
 use support::{azurite, common};
 
 use common::fixture;
@@ -27,23 +28,7 @@ use azure_storage::shared_access_signature::service_sas::BlobSasPermissions;
 use azure_storage::shared_access_signature::SasToken;
 use serde_json::Value;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const DAY: &str = "2026-11-26";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Chromium and playwright-core, or why not (a skip outside CI, a failure in it).
-fn browser_missing() -> Option<String> {
-    if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
-    }
-    if !repo().join("node_modules/playwright-core").exists() {
-        return Some("node_modules/playwright-core is missing (npm ci)".into());
-    }
-    None
-}
 
 /// Runs the page script; its JSON findings.
 fn open_day(signed: &str, unsigned: &str, screenshot: &Path) -> Value {
@@ -79,9 +64,7 @@ fn screenshot_path(dir: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn chromium_renders_a_day_with_a_gap_and_plays_its_segments_through_a_sas() {
-    if let Some(why) = browser_missing() {
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: {why}");
+    if !browser::available() {
         return;
     }
     let az = azurite::Azurite::start();

@@ -7,10 +7,7 @@
 // DAY_URL is the page with its SAS query; UNSIGNED_URL the same page without it (it must be
 // refused, or the SAS proves nothing). The machine has no internet: every background service
 // of the browser is off, and the profile is a new empty folder.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launch } from "./chromium.mjs";
 
 const [dayUrl, unsignedUrl, screenshot] = process.argv.slice(2);
 if (!dayUrl || !unsignedUrl || !screenshot) {
@@ -18,22 +15,7 @@ if (!dayUrl || !unsignedUrl || !screenshot) {
   process.exit(2);
 }
 
-const profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1260, height: 900 },
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const { context, close } = await launch({ width: 1260, height: 900 });
 const found = { console: [], failed: [] };
 try {
   const page = await context.newPage();
@@ -108,7 +90,6 @@ try {
     rows.map((r) => [...r.cells].map((c) => c.textContent)),
   );
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(found));

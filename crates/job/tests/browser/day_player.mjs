@@ -12,10 +12,9 @@
 // it records 4 s at 1× and reports every boundary's sample position, so the test can count
 // frames heard twice or missing. Then it plays the whole day at 8× and keeps the union of the
 // buffered ranges (the audio the player appended), the announcements and whether it ended.
-import { chromium } from "playwright-core";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+
+import { launch } from "./chromium.mjs";
 
 const [dayUrl, screenshot, seeksArg, joinsArg] = process.argv.slice(2);
 const seeks = (seeksArg || "").split(",").filter(Boolean).map(Number);
@@ -23,33 +22,16 @@ const joins = (joinsArg || "").split(",").filter(Boolean).map(Number);
 // Optional: JSON [{text, ms, by: "Enter" | "click"}], times to type into "Go to" (then only those).
 const gotos = JSON.parse(process.argv[6] || "[]");
 
-// The flags: headless without a GPU or sandbox, no network service of the browser's own, and
-// media that may start without a user gesture. No audio device is needed: with none, Chromium
-// renders audio to a fake output stream, which runs in real time (an AudioContext is
+// The flags: chromium.mjs's, and media that may start without a user gesture. No audio device
+// is needed: with none, Chromium renders audio to a fake output stream, which runs in real time (an AudioContext is
 // "running" at once, 44.1 kHz here). playwright-core passes the autoplay flag itself too, so
 // play() also succeeds without ours. Faster than 1× Chromium keeps the pitch (measured at 4×
 // and 8×: 20-ms windows hold the time code's own tones, not 4 or 8 times higher), so the time
 // code is read at 1× and only the appended ranges at 8×.
-export const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
+const { context, args: flags, close } = await launch({ width: 1260, height: 1000 }, [
   "--autoplay-policy=no-user-gesture-required",
-];
-
-const profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1260, height: 1000 },
-  args: FLAGS,
-});
-const found = { console: [], failed: [], requests: [], flags: FLAGS };
+]);
+const found = { console: [], failed: [], requests: [], flags };
 try {
   const page = await context.newPage();
   page.on("console", (m) => found.console.push(`${m.type()}: ${m.text()}`));
@@ -184,8 +166,7 @@ try {
   if (gotos.length) {
     // Only "Go to" asked for: the screenshot, and done.
     await page.screenshot({ path: screenshot, fullPage: true });
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
     console.log(JSON.stringify(found));
     process.exit(0);
   }
@@ -311,7 +292,6 @@ try {
     };
   });
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(found));

@@ -4,6 +4,7 @@
 
 pub mod archived;
 pub mod azurite;
+pub mod browser;
 pub mod common;
 pub mod entra;
 pub mod faultproxy;
