@@ -19,7 +19,7 @@
 
 mod support;
 use support::archived::{archive, played_pcm};
-use support::{azurite, common, fixture, probe, timecode};
+use support::{azurite, common, fixture, probe, spans, timecode};
 
 use std::process::{Command, Stdio};
 
@@ -53,20 +53,6 @@ fn steps(decoded: &timecode::Decoded) -> (f64, f64) {
         }
     }
     (skipped, repeated)
-}
-
-/// Total length of a union of spans.
-fn union_s(mut spans: Vec<(f64, f64)>) -> f64 {
-    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut total = 0.0;
-    let mut reach = f64::NEG_INFINITY;
-    for (from, to) in spans {
-        if to > reach {
-            total += to - from.max(reach);
-            reach = to;
-        }
-    }
-    total
 }
 
 /// What one player played of a day, against the archive's union.
@@ -166,7 +152,7 @@ fn the_day_playlist_and_the_export_cover_what_the_archive_holds() {
             .iter()
             .map(|s| fixture::span(&truth, s["file"].as_str().unwrap()).unwrap())
             .collect();
-        let union = union_s(archived);
+        let union = spans::measure(&spans::merge(&archived));
         let gaps_s: f64 = day["gaps"]
             .as_array()
             .unwrap()

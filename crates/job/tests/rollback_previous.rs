@@ -22,7 +22,7 @@
 
 mod support;
 use support::held::{archived_from, archived_timecode, check_deletions, recorded};
-use support::{azurite, common, fixture};
+use support::{azurite, common, fixture, spans};
 
 use std::path::{Path, PathBuf};
 
@@ -144,16 +144,9 @@ fn one_scenario(
     let held = archived_from(conn, &stream, scenario, &files, &snap);
     let archived = archived_timecode(&files, &held);
     // The recorded time code as one set of spans (the replicas hold the same seconds).
-    let mut spans: Vec<(f64, f64)> = files.iter().flat_map(|f| f.timecode.clone()).collect();
-    spans.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let mut union: Vec<(f64, f64)> = Vec::new();
-    for (lo, hi) in spans {
-        match union.last_mut() {
-            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
-            _ => union.push((lo, hi)),
-        }
-    }
-    let recorded_s: f64 = union.iter().map(|(lo, hi)| hi - lo).sum();
+    let all: Vec<(f64, f64)> = files.iter().flat_map(|f| f.timecode.clone()).collect();
+    let union = spans::merge(&all);
+    let recorded_s = spans::measure(&union);
     let missing_s: f64 = union
         .iter()
         .map(|&(lo, hi)| fixture::uncovered(&archived, lo, hi))
